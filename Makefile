@@ -1,0 +1,50 @@
+# Lifeboat. `make demo` and `make test` do everything on a fresh machine.
+SHELL := /usr/bin/env bash
+export GOFLAGS ?= -mod=mod
+export GONOSUMDB ?= k8s.io,sigs.k8s.io,open-cluster-management.io,github.com/gardener
+CONTROLLER_GEN := go tool controller-gen
+
+.PHONY: all
+all: generate manifests build
+
+##@ Generation
+
+.PHONY: generate
+generate: ## Generate deepcopy code for both API groups.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./apis/...
+
+.PHONY: manifests
+manifests: ## Generate CRDs into the charts.
+	$(CONTROLLER_GEN) crd paths=./apis/fleet/... output:crd:dir=charts/lifeboat-hub/crds
+	$(CONTROLLER_GEN) crd paths=./apis/backup/... output:crd:dir=charts/lifeboat-spoke/crds
+
+.PHONY: verify
+verify: generate manifests ## Fail when generated files or formatting drift.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	go vet ./...
+	@git diff --exit-code -- apis charts || { echo "generated files are out of date: run 'make generate manifests' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- apis charts)" || { git status --porcelain -- apis charts; echo "untracked generated files: commit them"; exit 1; }
+
+##@ Build
+
+.PHONY: build
+build: ## Build the hub, spoke and fleet binaries into bin/.
+	go build -o bin/ ./e2e/fleet/cmd/...
+
+.PHONY: fleet-bin
+fleet-bin: ## Build the test fleet's heavy binaries into ~/.cache/lifeboat (cached by version).
+	hack/fleet-bin.sh
+
+##@ Test and demo
+
+.PHONY: test
+test: fleet-bin ## Unit, integration and end-to-end tests.
+	go test -count=1 -timeout 40m ./...
+
+.PHONY: demo
+demo: fleet-bin ## Start the local fleet and show it.
+	go run ./e2e/fleet/cmd/lifeboat-fleet demo
+
+.PHONY: help
+help:
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

@@ -1,0 +1,165 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// RestorePhase is where a restore stands; the hub's Restore uses the same phases.
+// +kubebuilder:validation:Enum=Pending;InProgress;Success;PartialSuccess;Failed
+type RestorePhase string
+
+// Restore phases.
+const (
+	RestorePending    RestorePhase = "Pending"
+	RestoreInProgress RestorePhase = "InProgress"
+	RestoreSuccess    RestorePhase = "Success"
+	// RestorePartialSuccess: the restore ended, but some items could not be
+	// restored; status.errors counts them.
+	RestorePartialSuccess RestorePhase = "PartialSuccess"
+	RestoreFailed         RestorePhase = "Failed"
+)
+
+// ExistingResourcePolicy says what a restore does with a resource that already exists.
+// +kubebuilder:validation:Enum=Skip;Update
+type ExistingResourcePolicy string
+
+// Existing resource policies.
+const (
+	// ExistingResourceSkip leaves the existing resource alone and records a warning.
+	ExistingResourceSkip ExistingResourcePolicy = "Skip"
+	// ExistingResourceUpdate applies the backed-up resource over the existing one
+	// with server-side apply, taking ownership of the fields it sets.
+	ExistingResourceUpdate ExistingResourcePolicy = "Update"
+)
+
+// NamespaceMapping maps namespaces in the backup (keys) to the namespaces to
+// restore them into (values). Namespaces not listed keep their names.
+// +kubebuilder:validation:MaxProperties=64
+// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(k) <= 63)",message="namespaceMapping keys must be namespace names: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+type NamespaceMapping map[string]NamespaceName
+
+// RestoreOptions say what to restore and how; the hub's Restore and the spoke's
+// ApplicationRestore share them.
+type RestoreOptions struct {
+	// namespaceMapping restores namespaces under other names, e.g. {shop: shop-copy}.
+	// +optional
+	NamespaceMapping NamespaceMapping `json:"namespaceMapping,omitempty"`
+
+	// selection chooses which of the backed-up resources to restore; namespaces
+	// here are the names in the backup, before mapping.
+	// +optional
+	Selection *ResourceSelection `json:"selection,omitempty"`
+
+	// existingResourcePolicy says what to do with resources that already exist.
+	// +kubebuilder:default=Skip
+	// +optional
+	ExistingResourcePolicy ExistingResourcePolicy `json:"existingResourcePolicy,omitempty"`
+}
+
+// RestoreResult is what a restore has done so far. The hub's Restore status
+// carries the same fields, fed back from the spoke.
+type RestoreResult struct {
+	// progress counts items and bytes.
+	// +optional
+	Progress *Progress `json:"progress,omitempty"`
+
+	// startTime is when the restore started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the restore ended, whatever the outcome.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// warnings is the number of warnings, e.g. existing resources skipped.
+	// +optional
+	Warnings int32 `json:"warnings,omitempty"`
+
+	// errors is the number of items that could not be restored.
+	// +optional
+	Errors int32 `json:"errors,omitempty"`
+}
+
+// BackupSource identifies a backup in a target's bucket.
+type BackupSource struct {
+	// cluster is the cluster the backup was taken on (its folder in the bucket).
+	// +required
+	Cluster ClusterName `json:"cluster"`
+
+	// backupID is the backup's folder under its cluster.
+	// +required
+	BackupID BackupID `json:"backupID"`
+}
+
+// ApplicationRestoreSpec is what to restore, from where, and how.
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable; create a new ApplicationRestore"
+type ApplicationRestoreSpec struct {
+	// target is the BackupTarget to read from. Outside lifeboat-system the
+	// target's allowedNamespaces must select this object's namespace.
+	// +required
+	Target ObjectName `json:"target"`
+
+	// source is the backup to restore.
+	// +required
+	Source BackupSource `json:"source"`
+
+	// RestoreOptions say what to restore and how.
+	RestoreOptions `json:",inline"`
+
+	// hub identifies the hub Restore this carries out; unset for a team's own restore.
+	// +optional
+	Hub *HubObjectReference `json:"hub,omitempty"`
+}
+
+// ApplicationRestoreStatus is the progress and outcome of the restore.
+type ApplicationRestoreStatus struct {
+	// conditions: Ready, and Completed once the restore has ended.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation of the spec that the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is where the restore stands.
+	// +optional
+	Phase RestorePhase `json:"phase,omitempty"`
+
+	// RestoreResult is what the restore has done so far.
+	RestoreResult `json:",inline"`
+}
+
+// ApplicationRestore restores resources from a backup in a BackupTarget into this
+// cluster. The hub creates them in lifeboat-system; a team may create one in its
+// own namespace to restore into that namespace only.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=arst,categories={lifeboat,lifeboat-spoke}
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=".spec.target"
+// +kubebuilder:printcolumn:name="Source",type=string,JSONPath=".spec.source.cluster"
+// +kubebuilder:printcolumn:name="Backup ID",type=string,JSONPath=".spec.source.backupID"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".status.phase"
+// +kubebuilder:printcolumn:name="Items",type=integer,JSONPath=".status.progress.itemsDone",priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
+type ApplicationRestore struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what to restore, from where, and how.
+	// +required
+	Spec ApplicationRestoreSpec `json:"spec"`
+
+	// status is the progress and outcome of the restore.
+	// +optional
+	Status ApplicationRestoreStatus `json:"status,omitempty"`
+}
+
+// ApplicationRestoreList is a list of ApplicationRestores.
+// +kubebuilder:object:root=true
+type ApplicationRestoreList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the ApplicationRestores.
+	Items []ApplicationRestore `json:"items"`
+}

@@ -1,0 +1,85 @@
+package v1alpha1
+
+// Condition types of spoke objects.
+const (
+	// ConditionReady is the summary: True when the object does what its spec asks
+	// (a target is valid, a run succeeded or is progressing normally); False with a
+	// reason below when it cannot.
+	ConditionReady = "Ready"
+
+	// ConditionValidated is True when the latest validation of a BackupTarget
+	// succeeded; its reason classifies a failure.
+	ConditionValidated = "Validated"
+
+	// ConditionCompleted is True once a backup, restore, sync or deletion has
+	// ended, whatever the outcome; the phase and Ready say how it ended.
+	ConditionCompleted = "Completed"
+)
+
+// Reasons for a storage target that is not valid. The hub shows them unchanged
+// in the per-cluster connections of a BackupLocation.
+const (
+	// ReasonAuthenticationFailed: no Entra ID token could be obtained for the
+	// identity, e.g. a missing federated credential for this cluster's issuer,
+	// a wrong clientID or tenantID.
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+
+	// ReasonAuthorizationFailed: the storage account refused the identity (HTTP 403),
+	// e.g. it lacks the Storage Blob Data Contributor role on the container.
+	ReasonAuthorizationFailed = "AuthorizationFailed"
+
+	// ReasonContainerNotFound: the storage account has no such container.
+	ReasonContainerNotFound = "ContainerNotFound"
+
+	// ReasonUnreachable: the blob endpoint or the Entra ID authority could not be
+	// reached (DNS, network, TLS, timeouts).
+	ReasonUnreachable = "Unreachable"
+
+	// ReasonInvalidConfiguration: the spec cannot work as written, even though it
+	// passed schema validation, e.g. an endpoint that does not serve blob storage.
+	ReasonInvalidConfiguration = "InvalidConfiguration"
+
+	// ReasonValidationSucceeded: the probe blob was written, read and deleted.
+	ReasonValidationSucceeded = "ValidationSucceeded"
+)
+
+// Reasons for backups, restores, syncs and deletions on a spoke.
+const (
+	// ReasonInProgress: the work is running.
+	ReasonInProgress = "InProgress"
+
+	// ReasonSucceeded: the work ended without errors.
+	ReasonSucceeded = "Succeeded"
+
+	// ReasonPartiallySucceeded: the work ended, but some items failed; the log names them.
+	ReasonPartiallySucceeded = "PartiallySucceeded"
+
+	// ReasonTargetNotFound: the spec names a BackupTarget that does not exist.
+	ReasonTargetNotFound = "TargetNotFound"
+
+	// ReasonTargetNotValid: the BackupTarget's latest validation failed.
+	ReasonTargetNotValid = "TargetNotValid"
+
+	// ReasonNamespaceNotAllowed: the object is in a namespace that the target's
+	// allowedNamespaces does not select, or asks for more than its own namespace.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+
+	// ReasonBackupNotFound: the bucket holds no backup with that source and ID.
+	ReasonBackupNotFound = "BackupNotFound"
+
+	// ReasonBackupIncomplete: the backup has no readable backup.json (it never
+	// finished, or its files do not match their checksums).
+	ReasonBackupIncomplete = "BackupIncomplete"
+
+	// ReasonExecRuleFailed: an exec action with onError Fail failed or timed out.
+	ReasonExecRuleFailed = "ExecRuleFailed"
+
+	// ReasonStorageError: reading or writing blobs failed after the target was validated.
+	ReasonStorageError = "StorageError"
+
+	// ReasonAborted: the work stopped before it ended, e.g. the spoke restarted.
+	ReasonAborted = "Aborted"
+
+	// ReasonHubUnreachable: the spoke could not write a catalog page to the hub.
+	ReasonHubUnreachable = "HubUnreachable"
+)

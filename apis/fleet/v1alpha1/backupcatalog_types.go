@@ -1,0 +1,178 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+)
+
+// BackupCatalogPhase is what the hub did with a catalog page.
+// +kubebuilder:validation:Enum=Pending;Imported;Rejected
+type BackupCatalogPhase string
+
+// Backup catalog phases.
+const (
+	// CatalogPending: not imported yet.
+	CatalogPending BackupCatalogPhase = "Pending"
+	// CatalogImported: every valid entry was imported; status.rejected counts the others.
+	CatalogImported BackupCatalogPhase = "Imported"
+	// CatalogRejected: the page as a whole failed the hub's checks, e.g. it names a
+	// sync or location that does not exist.
+	CatalogRejected BackupCatalogPhase = "Rejected"
+)
+
+// BackupSummary is one backup found in a bucket, as its backup.json describes it.
+// +kubebuilder:validation:XValidation:rule="!(has(self.hub) && has(self.selfServiceNamespace))",message="an entry belongs either to a hub Backup or to a self-service namespace, not both"
+type BackupSummary struct {
+	// id is the backup's folder under its source cluster.
+	// +required
+	ID backupv1alpha1.BackupID `json:"id"`
+
+	// sourceCluster is the cluster the backup was taken on.
+	// +required
+	SourceCluster backupv1alpha1.ClusterName `json:"sourceCluster"`
+
+	// hub is the hub Backup the backup was made for.
+	// +optional
+	Hub *backupv1alpha1.HubObjectReference `json:"hub,omitempty"`
+
+	// selfServiceNamespace is the namespace of the team's own ApplicationBackup
+	// that made the backup.
+	// +optional
+	SelfServiceNamespace backupv1alpha1.NamespaceName `json:"selfServiceNamespace,omitempty"`
+
+	// phase is how the backup ended.
+	// +optional
+	Phase backupv1alpha1.ApplicationBackupPhase `json:"phase,omitempty"`
+
+	// items is the number of items in the backup.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Items int64 `json:"items,omitempty"`
+
+	// warnings is the number of warnings in the backup's log.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Warnings int32 `json:"warnings,omitempty"`
+
+	// errors is the number of items that could not be backed up.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Errors int32 `json:"errors,omitempty"`
+
+	// sizeBytes is the size of all the backup's files in the bucket.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+
+	// startTime is when the backup started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the backup ended.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// expiration is when the backup is due for deletion.
+	// +optional
+	Expiration *metav1.Time `json:"expiration,omitempty"`
+
+	// tombstone marks a backup that was deleted, or is to be; the hub does not
+	// import it again.
+	// +optional
+	Tombstone bool `json:"tombstone,omitempty"`
+}
+
+// BackupCatalogSpec is one page of what a cluster found in a location's container.
+type BackupCatalogSpec struct {
+	// cluster is the cluster that wrote the page; it must be the cluster whose
+	// namespace the page is in.
+	// +required
+	Cluster backupv1alpha1.ClusterName `json:"cluster"`
+
+	// sync is the hub BackupSync the page answers.
+	// +required
+	Sync backupv1alpha1.HubObjectReference `json:"sync"`
+
+	// location is the BackupLocation that was listed.
+	// +required
+	Location backupv1alpha1.HubObjectReference `json:"location"`
+
+	// page numbers the pages of one sync from 0.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
+	// +required
+	Page int32 `json:"page"`
+
+	// final marks the sync's last page.
+	// +optional
+	Final bool `json:"final,omitempty"`
+
+	// entries are the backups on the page.
+	// +kubebuilder:validation:MaxItems=500
+	// +listType=map
+	// +listMapKey=sourceCluster
+	// +listMapKey=id
+	// +optional
+	Entries []BackupSummary `json:"entries,omitempty"`
+}
+
+// BackupCatalogStatus is what the hub did with the page.
+type BackupCatalogStatus struct {
+	// conditions: Ready.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation of the spec that the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is what the hub did with the page.
+	// +optional
+	Phase BackupCatalogPhase `json:"phase,omitempty"`
+
+	// imported is the number of entries imported.
+	// +optional
+	Imported int32 `json:"imported,omitempty"`
+
+	// rejected is the number of entries that failed the hub's checks.
+	// +optional
+	Rejected int32 `json:"rejected,omitempty"`
+}
+
+// BackupCatalog is a page of backup summaries that a spoke found in a location's
+// container during a sync. Spokes write them, each only in its own cluster
+// namespace on the hub; the hub checks every entry before it imports it. Internal.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=bcat,categories={lifeboat,lifeboat-fleet}
+// +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=".spec.cluster"
+// +kubebuilder:printcolumn:name="Sync",type=string,JSONPath=".spec.sync.name"
+// +kubebuilder:printcolumn:name="Page",type=integer,JSONPath=".spec.page"
+// +kubebuilder:printcolumn:name="Final",type=boolean,JSONPath=".spec.final"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".status.phase"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
+type BackupCatalog struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is one page of what a cluster found.
+	// +required
+	Spec BackupCatalogSpec `json:"spec"`
+
+	// status is what the hub did with the page.
+	// +optional
+	Status BackupCatalogStatus `json:"status,omitempty"`
+}
+
+// BackupCatalogList is a list of BackupCatalogs.
+// +kubebuilder:object:root=true
+type BackupCatalogList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the BackupCatalogs.
+	Items []BackupCatalog `json:"items"`
+}

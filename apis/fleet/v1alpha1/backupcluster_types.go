@@ -1,0 +1,161 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+)
+
+// BackupClusterPhase is the state of a cluster in the fleet.
+// +kubebuilder:validation:Enum=Pending;Online;Offline;Unmanaged
+type BackupClusterPhase string
+
+// Backup cluster phases.
+const (
+	// ClusterPending: registered, but its work agent has not reported yet.
+	ClusterPending BackupClusterPhase = "Pending"
+	// ClusterOnline: its work agent reported recently.
+	ClusterOnline BackupClusterPhase = "Online"
+	// ClusterOffline: its work agent has not reported for a while.
+	ClusterOffline BackupClusterPhase = "Offline"
+	// ClusterUnmanaged: spec.managed is false; nothing is sent to the cluster.
+	ClusterUnmanaged BackupClusterPhase = "Unmanaged"
+)
+
+// ShootInfo describes the Gardener shoot behind a cluster, as discovery last saw it.
+// The shoot's labels are copied to the BackupCluster's own labels, so cluster
+// selectors can use them.
+type ShootInfo struct {
+	// project is the Gardener project of the shoot.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Project string `json:"project"`
+
+	// name is the shoot's name in its project.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Name string `json:"name"`
+
+	// seed is the seed cluster that hosts the shoot's control plane.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Seed string `json:"seed,omitempty"`
+
+	// provider is the shoot's infrastructure provider type, e.g. azure.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// region is the shoot's region, e.g. westeurope.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Region string `json:"region,omitempty"`
+}
+
+// BackupClusterSpec describes a cluster of the fleet.
+type BackupClusterSpec struct {
+	// shoot describes the Gardener shoot behind the cluster; unset for a cluster
+	// registered by hand.
+	// +optional
+	Shoot *ShootInfo `json:"shoot,omitempty"`
+
+	// managed says whether Lifeboat sends work to the cluster. Discovery sets it
+	// to false when the shoot is gone or no longer selected, and back to true when
+	// it returns; the BackupCluster and its backups stay either way.
+	// +kubebuilder:default=true
+	// +optional
+	Managed bool `json:"managed"`
+
+	// discoveredBy are the ClusterDiscoveries that found this cluster.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	// +optional
+	DiscoveredBy []backupv1alpha1.ObjectName `json:"discoveredBy,omitempty"`
+}
+
+// LocationConnection is this cluster's connection to one BackupLocation: the
+// reverse of the location's per-cluster list. Names in status lists are plain
+// strings: the hub writes them, and unbounded lists cannot carry CEL rules.
+type LocationConnection struct {
+	// namespace of the BackupLocation.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Namespace string `json:"namespace"`
+
+	// name of the BackupLocation.
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// ValidationState is the outcome of the latest validation.
+	backupv1alpha1.ValidationState `json:",inline"`
+}
+
+// BackupClusterStatus is what the hub knows about the cluster's health.
+type BackupClusterStatus struct {
+	// conditions: Registered, Available and Ready.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation of the spec that the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is the state of the cluster.
+	// +optional
+	Phase BackupClusterPhase `json:"phase,omitempty"`
+
+	// agentVersion is the version of the Lifeboat spoke running on the cluster.
+	// +optional
+	AgentVersion string `json:"agentVersion,omitempty"`
+
+	// lastHeartbeatTime is when the cluster's work agent last reported.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+
+	// locations are the cluster's connections to the BackupLocations it may use.
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
+	// +optional
+	Locations []LocationConnection `json:"locations,omitempty"`
+}
+
+// BackupCluster is one cluster of the fleet, named like its OCM ManagedCluster.
+// Discovery keeps one per selected shoot.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=bcl,categories={lifeboat,lifeboat-fleet}
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="a BackupCluster's name is also a namespace name: at most 63 lowercase letters, digits and '-'"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".status.phase"
+// +kubebuilder:printcolumn:name="Project",type=string,JSONPath=".spec.shoot.project"
+// +kubebuilder:printcolumn:name="Shoot",type=string,JSONPath=".spec.shoot.name"
+// +kubebuilder:printcolumn:name="Region",type=string,JSONPath=".spec.shoot.region"
+// +kubebuilder:printcolumn:name="Managed",type=boolean,JSONPath=".spec.managed"
+// +kubebuilder:printcolumn:name="Agent",type=string,JSONPath=".status.agentVersion",priority=1
+// +kubebuilder:printcolumn:name="Heartbeat",type=date,JSONPath=".status.lastHeartbeatTime",priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
+type BackupCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec describes the cluster.
+	// +required
+	Spec BackupClusterSpec `json:"spec"`
+
+	// status is the cluster's health and its connections to locations.
+	// +optional
+	Status BackupClusterStatus `json:"status,omitempty"`
+}
+
+// BackupClusterList is a list of BackupClusters.
+// +kubebuilder:object:root=true
+type BackupClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the BackupClusters.
+	Items []BackupCluster `json:"items"`
+}

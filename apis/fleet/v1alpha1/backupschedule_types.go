@@ -1,0 +1,134 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+)
+
+// BackupSchedulePhase is whether a schedule creates backups.
+// +kubebuilder:validation:Enum=Active;Suspended
+type BackupSchedulePhase string
+
+// Backup schedule phases.
+const (
+	ScheduleActive    BackupSchedulePhase = "Active"
+	ScheduleSuspended BackupSchedulePhase = "Suspended"
+)
+
+// BackupScheduleSpec is what to back up, on which clusters, by which policy.
+type BackupScheduleSpec struct {
+	// policy is the SchedulePolicy, in the same namespace, that says when backups
+	// run and how many are kept.
+	// +required
+	Policy backupv1alpha1.ObjectName `json:"policy"`
+
+	// clusterSelector selects the BackupClusters to back up, by their labels; one
+	// Backup per cluster is created at each run. An empty selector selects the
+	// whole fleet. Clusters the template's location does not allow are reported,
+	// not backed up.
+	// +required
+	ClusterSelector *metav1.LabelSelector `json:"clusterSelector"`
+
+	// template is the Backup to create for each selected cluster.
+	// +required
+	Template BackupTemplate `json:"template"`
+
+	// suspend stops new runs; running backups go on.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// ScheduledCluster is a schedule's record of one selected cluster.
+type ScheduledCluster struct {
+	// cluster is the cluster's name.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Cluster string `json:"cluster"`
+
+	// lastBackup is the name of the Backup created by the latest run.
+	// +optional
+	LastBackup string `json:"lastBackup,omitempty"`
+
+	// lastPhase is the phase of that Backup.
+	// +optional
+	LastPhase BackupPhase `json:"lastPhase,omitempty"`
+
+	// lastRunTime is when that Backup was created.
+	// +optional
+	LastRunTime *metav1.Time `json:"lastRunTime,omitempty"`
+
+	// lastSuccessfulTime is when the latest Backup that ended in Success was created.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+
+	// nextRunTime is when the next Backup for the cluster is due, jitter included.
+	// +optional
+	NextRunTime *metav1.Time `json:"nextRunTime,omitempty"`
+}
+
+// BackupScheduleStatus is the schedule's runs, per cluster.
+type BackupScheduleStatus struct {
+	// conditions: Ready.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation of the spec that the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is whether the schedule creates backups.
+	// +optional
+	Phase BackupSchedulePhase `json:"phase,omitempty"`
+
+	// lastScheduleTime is when the latest run started.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+
+	// nextScheduleTime is when the next run starts.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+
+	// clusters are the selected clusters and their runs.
+	// +listType=map
+	// +listMapKey=cluster
+	// +optional
+	Clusters []ScheduledCluster `json:"clusters,omitempty"`
+}
+
+// BackupSchedule creates a Backup of every selected cluster at each tick of a
+// SchedulePolicy, and lets retention delete the old ones.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=bsch,categories={lifeboat,lifeboat-fleet}
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=".spec.policy"
+// +kubebuilder:printcolumn:name="Location",type=string,JSONPath=".spec.template.location"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".status.phase"
+// +kubebuilder:printcolumn:name="Suspend",type=boolean,JSONPath=".spec.suspend",priority=1
+// +kubebuilder:printcolumn:name="Last",type=date,JSONPath=".status.lastScheduleTime"
+// +kubebuilder:printcolumn:name="Next",type=date,JSONPath=".status.nextScheduleTime"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
+type BackupSchedule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what to back up, on which clusters, by which policy.
+	// +required
+	Spec BackupScheduleSpec `json:"spec"`
+
+	// status is the schedule's runs, per cluster.
+	// +optional
+	Status BackupScheduleStatus `json:"status,omitempty"`
+}
+
+// BackupScheduleList is a list of BackupSchedules.
+// +kubebuilder:object:root=true
+type BackupScheduleList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the BackupSchedules.
+	Items []BackupSchedule `json:"items"`
+}

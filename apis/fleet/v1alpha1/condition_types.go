@@ -1,0 +1,108 @@
+package v1alpha1
+
+// Condition types of hub objects. Spoke outcomes come back with the spoke's
+// reasons unchanged (see the reasons in apis/backup/v1alpha1).
+const (
+	// ConditionReady is the summary: True when the object does what its spec asks;
+	// False with a reason below when it cannot.
+	ConditionReady = "Ready"
+
+	// ConditionValidated is True on a BackupLocation that is valid on at least one
+	// selected cluster.
+	ConditionValidated = "Validated"
+
+	// ConditionDispatched is True when the spoke objects for this hub object were
+	// handed to the work agent of every cluster concerned.
+	ConditionDispatched = "Dispatched"
+
+	// ConditionRegistered is True on a BackupCluster registered with Open Cluster
+	// Management (ManagedCluster accepted, cluster namespace and RBAC in place).
+	ConditionRegistered = "Registered"
+
+	// ConditionAvailable is True on a BackupCluster whose work agent reported recently.
+	ConditionAvailable = "Available"
+
+	// ConditionDeleting is set on a Backup being deleted; False with reason
+	// NoValidCluster while no cluster can delete its data.
+	ConditionDeleting = "Deleting"
+
+	// ConditionCompleted is True once a backup, restore or sync has ended,
+	// whatever the outcome.
+	ConditionCompleted = "Completed"
+)
+
+// Reasons of hub conditions.
+const (
+	// ReasonLocationNotFound: the spec names a BackupLocation that does not exist.
+	ReasonLocationNotFound = "LocationNotFound"
+
+	// ReasonLocationNotValid: the location is not Valid for the cluster; the
+	// condition's message carries the cluster's own reason.
+	ReasonLocationNotValid = "LocationNotValid"
+
+	// ReasonClusterNotAllowed: the location's clusters and clusterSelector do not
+	// select the cluster.
+	ReasonClusterNotAllowed = "ClusterNotAllowed"
+
+	// ReasonClusterNotFound: no BackupCluster has that name.
+	ReasonClusterNotFound = "ClusterNotFound"
+
+	// ReasonClusterOffline: the cluster's work agent has not reported recently.
+	ReasonClusterOffline = "ClusterOffline"
+
+	// ReasonClusterUnmanaged: the cluster is no longer managed (its shoot is gone
+	// or no longer selected), so nothing is sent to it.
+	ReasonClusterUnmanaged = "ClusterUnmanaged"
+
+	// ReasonNoClustersSelected: a selector matches no cluster.
+	ReasonNoClustersSelected = "NoClustersSelected"
+
+	// ReasonNoValidCluster: no cluster has a Valid connection to the location, so
+	// nothing can reach its data. A Backup deletion waits in DeletePending; force
+	// it with the annotation fleet.lifeboat.dev/force-delete: "true".
+	ReasonNoValidCluster = "NoValidCluster"
+
+	// ReasonLimitedAvailability: the location is valid on some selected clusters only.
+	ReasonLimitedAvailability = "LimitedAvailability"
+
+	// ReasonDispatchFailed: the ManifestWork for a cluster could not be written.
+	ReasonDispatchFailed = "DispatchFailed"
+
+	// ReasonBackupNotFound: a Restore names a Backup that does not exist.
+	ReasonBackupNotFound = "BackupNotFound"
+
+	// ReasonBackupNotRestorable: a Restore names a Backup that did not end in
+	// Success or PartialSuccess.
+	ReasonBackupNotRestorable = "BackupNotRestorable"
+
+	// ReasonExecRuleNotFound: a Backup names an ExecRule that does not exist.
+	ReasonExecRuleNotFound = "ExecRuleNotFound"
+
+	// ReasonPolicyNotFound: a BackupSchedule names a SchedulePolicy that does not exist.
+	ReasonPolicyNotFound = "PolicyNotFound"
+
+	// ReasonInvalidSchedule: a SchedulePolicy's cron expression or time zone does
+	// not parse, though it has the right shape.
+	ReasonInvalidSchedule = "InvalidSchedule"
+
+	// ReasonInvalidSelector: a label selector has an invalid key, operator or value.
+	ReasonInvalidSelector = "InvalidSelector"
+
+	// ReasonWaitingForSync: another sync of the same storage account and container
+	// is running; this one starts when it ends.
+	ReasonWaitingForSync = "WaitingForSync"
+
+	// ReasonSecretNotFound: a ClusterDiscovery's kubeconfig Secret or key is missing.
+	ReasonSecretNotFound = "SecretNotFound"
+
+	// ReasonGardenerUnreachable: the Gardener API refused or did not answer.
+	ReasonGardenerUnreachable = "GardenerUnreachable"
+
+	// ReasonCatalogRejected: a catalog page or entry failed the hub's checks and
+	// was not imported.
+	ReasonCatalogRejected = "CatalogRejected"
+
+	// ReasonForceDeleted: the hub record was force-deleted; the data is purged
+	// once a cluster can reach the location.
+	ReasonForceDeleted = "ForceDeleted"
+)

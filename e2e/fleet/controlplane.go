@@ -1,0 +1,308 @@
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/assets"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/pki"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
+)
+
+// ControlPlane is one Kubernetes control plane of the fleet: etcd, kube-apiserver
+// and, where asked, kube-controller-manager, each a real process on loopback.
+type ControlPlane struct {
+	Name string
+	// Dir holds certificates, keys, kubeconfigs, data and logs.
+	Dir string
+	// URL is the kube-apiserver's https URL; it is also the service-account issuer.
+	URL string
+	// CA signs the serving certificate and every client certificate.
+	CA *pki.CA
+	// AdminKubeconfig is a kubeconfig file for a system:masters user.
+	AdminKubeconfig string
+	// Config is the admin rest config.
+	Config *rest.Config
+	// Client is an admin controller-runtime client using the fleet scheme.
+	Client client.Client
+
+	etcd, apiserver, kcm *proc.Process
+	saKey              *rsa.PrivateKey
+}
+
+// Issuer is the service-account token issuer of this control plane.
+func (cp *ControlPlane) Issuer() string { return cp.URL }
+
+// Processes lists the running processes of this control plane.
+func (cp *ControlPlane) Processes() []*proc.Process {
+	if cp == nil {
+		return nil
+	}
+	var ps []*proc.Process
+	for _, p := range []*proc.Process{cp.kcm, cp.apiserver, cp.etcd} {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// startControlPlane starts etcd and kube-apiserver (and kube-controller-manager if
+// withKCM) for name under dir and waits until the API server is ready.
+func startControlPlane(ctx context.Context, name, dir string, withKCM bool) (_ *ControlPlane, err error) {
+	cp := &ControlPlane{Name: name, Dir: dir}
+	defer func() {
+		if err != nil {
+			cp.Stop()
+		}
+	}()
+	for _, sub := range []string{"pki", "etcd", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := cp.writePKI(); err != nil {
+		return nil, err
+	}
+	etcdURL, err := cp.startEtcd(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := cp.startAPIServer(ctx, etcdURL); err != nil {
+		return nil, err
+	}
+	if withKCM {
+		if err := cp.startControllerManager(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return cp, nil
+}
+
+func (cp *ControlPlane) pkiPath(name string) string { return filepath.Join(cp.Dir, "pki", name) }
+func (cp *ControlPlane) logDir() string             { return filepath.Join(cp.Dir, "logs") }
+
+func (cp *ControlPlane) writePKI() error {
+	ca, err := pki.NewCA(cp.Name + "-ca")
+	if err != nil {
+		return err
+	}
+	cp.CA = ca
+	if _, err := ca.WriteCA(cp.pkiPath(""), "ca"); err != nil {
+		return err
+	}
+	serving, err := ca.Serving("kube-apiserver", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+	if err != nil {
+		return err
+	}
+	if _, _, err := serving.Write(cp.pkiPath(""), "apiserver"); err != nil {
+		return err
+	}
+	// Service-account tokens are signed with RSA, as in a real cluster, so that the
+	// Entra stand-in verifies RS256 assertions.
+	cp.saKey, err = rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&cp.saKey.PublicKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(cp.pkiPath("sa.key"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(cp.saKey)}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(cp.pkiPath("sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600)
+}
+
+func (cp *ControlPlane) startEtcd(ctx context.Context) (string, error) {
+	bin, err := assets.Path("etcd")
+	if err != nil {
+		return "", err
+	}
+	clientPort, err := proc.FreePort()
+	if err != nil {
+		return "", err
+	}
+	peerPort, err := proc.FreePort()
+	if err != nil {
+		return "", err
+	}
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	cp.etcd, err = proc.Start(cp.Name+"-etcd", cp.logDir(), bin, []string{
+		"--name=" + cp.Name,
+		"--data-dir=" + filepath.Join(cp.Dir, "etcd"),
+		"--listen-client-urls=" + clientURL,
+		"--advertise-client-urls=" + clientURL,
+		"--listen-peer-urls=" + peerURL,
+		"--initial-advertise-peer-urls=" + peerURL,
+		"--initial-cluster=" + cp.Name + "=" + peerURL,
+		"--unsafe-no-fsync=true",
+		"--log-level=warn",
+	})
+	if err != nil {
+		return "", err
+	}
+	return clientURL, cp.etcd.WaitFor(ctx, "etcd health", func() error {
+		return httpOK(http.DefaultClient, clientURL+"/health")
+	})
+}
+
+func (cp *ControlPlane) startAPIServer(ctx context.Context, etcdURL string) error {
+	bin, err := assets.Path("kube-apiserver")
+	if err != nil {
+		return err
+	}
+	port, err := proc.FreePort()
+	if err != nil {
+		return err
+	}
+	cp.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	cp.apiserver, err = proc.Start(cp.Name+"-kube-apiserver", cp.logDir(), bin, []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		"--tls-cert-file=" + cp.pkiPath("apiserver.crt"),
+		"--tls-private-key-file=" + cp.pkiPath("apiserver.key"),
+		"--client-ca-file=" + cp.pkiPath("ca.crt"),
+		"--service-account-issuer=" + cp.URL,
+		"--service-account-key-file=" + cp.pkiPath("sa.pub"),
+		"--service-account-signing-key-file=" + cp.pkiPath("sa.key"),
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--authorization-mode=RBAC",
+		// Anonymous requests reach only what RBAC grants them: the fleet grants the
+		// service-account issuer discovery documents, which Entra fetches.
+		"--anonymous-auth=true",
+		"--allow-privileged=true",
+		"--kubelet-preferred-address-types=InternalIP",
+		"--enable-priority-and-fairness=false",
+		"--profiling=false",
+		"--v=1",
+	})
+	if err != nil {
+		return err
+	}
+	if err := cp.writeAdminKubeconfig(); err != nil {
+		return err
+	}
+	httpc, err := rest.HTTPClientFor(cp.Config)
+	if err != nil {
+		return err
+	}
+	if err := cp.apiserver.WaitFor(ctx, "kube-apiserver readiness", func() error {
+		return httpOK(httpc, cp.URL+"/readyz")
+	}); err != nil {
+		return err
+	}
+	cp.Client, err = client.New(cp.Config, client.Options{Scheme: Scheme})
+	return err
+}
+
+// writeAdminKubeconfig writes a system:masters kubeconfig and sets Config.
+func (cp *ControlPlane) writeAdminKubeconfig() error {
+	path, cfg, err := cp.UserKubeconfig("admin", "fleet-admin", "system:masters")
+	if err != nil {
+		return err
+	}
+	cp.AdminKubeconfig, cp.Config = path, cfg
+	return nil
+}
+
+// UserKubeconfig issues a client certificate for user in groups and writes a
+// kubeconfig named file (under Dir/kubeconfigs) for it.
+func (cp *ControlPlane) UserKubeconfig(file, user string, groups ...string) (string, *rest.Config, error) {
+	kp, err := cp.CA.Client(user, groups...)
+	if err != nil {
+		return "", nil, err
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters[cp.Name] = &clientcmdapi.Cluster{Server: cp.URL, CertificateAuthorityData: cp.CA.CertPEM()}
+	kc.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: kp.CertPEM, ClientKeyData: kp.KeyPEM}
+	kc.Contexts[cp.Name] = &clientcmdapi.Context{Cluster: cp.Name, AuthInfo: user}
+	kc.CurrentContext = cp.Name
+	dir := filepath.Join(cp.Dir, "kubeconfigs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, file+".kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return "", nil, err
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
+	if err != nil {
+		return "", nil, err
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	return path, cfg, nil
+}
+
+func (cp *ControlPlane) startControllerManager(ctx context.Context) error {
+	bin, err := assets.Path("kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	kubeconfig, cfg, err := cp.UserKubeconfig("kube-controller-manager", "system:kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	port, err := proc.FreePort()
+	if err != nil {
+		return err
+	}
+	cp.kcm, err = proc.Start(cp.Name+"-kube-controller-manager", cp.logDir(), bin, []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		"--leader-elect=false",
+		"--root-ca-file=" + cp.pkiPath("ca.crt"),
+		"--service-account-private-key-file=" + cp.pkiPath("sa.key"),
+		"--use-service-account-credentials=false",
+		"--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller",
+		"--concurrent-gc-syncs=5",
+		"--v=1",
+	})
+	if err != nil {
+		return err
+	}
+	_ = cfg
+	return cp.kcm.WaitFor(ctx, "kube-controller-manager health", func() error {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // #nosec G402 -- loopback health probe of our own process
+		return httpOK(c, fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
+	})
+}
+
+// Stop stops every process of the control plane, newest first.
+func (cp *ControlPlane) Stop() {
+	for _, p := range cp.Processes() {
+		_ = p.Stop(10 * time.Second)
+	}
+}
+
+func httpOK(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}

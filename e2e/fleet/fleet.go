@@ -1,0 +1,179 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
+)
+
+// Options configure a fleet.
+type Options struct {
+	// Spokes is the number of spoke clusters (default 2), named spoke-1, spoke-2, ...
+	Spokes int
+	// Dir holds everything the fleet writes; default a new temporary directory,
+	// removed by Stop unless KeepDir.
+	Dir     string
+	KeepDir bool
+	// NoGarden skips the Gardener test environment.
+	NoGarden bool
+	// Log receives progress lines (default: discarded).
+	Log func(format string, args ...any)
+}
+
+// Fleet is a running local fleet.
+type Fleet struct {
+	Dir    string
+	Hub    *ControlPlane
+	Garden *Garden
+	Spokes []*Spoke
+	opts   Options
+}
+
+// Spoke is one spoke cluster: its control plane, registered with the hub, and the
+// OCM work agent that applies the hub's ManifestWork on it.
+type Spoke struct {
+	*ControlPlane
+	// HubKubeconfig is the agent's credential for the hub (its cluster namespace).
+	HubKubeconfig string
+	WorkAgent     *proc.Process
+}
+
+// Start starts a fleet and waits until every part is ready.
+func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
+	if opts.Spokes == 0 {
+		opts.Spokes = 2
+	}
+	if opts.Log == nil {
+		opts.Log = func(string, ...any) {}
+	}
+	if opts.Dir == "" {
+		if opts.Dir, err = os.MkdirTemp("", "lifeboat-fleet-"); err != nil {
+			return nil, err
+		}
+	}
+	f = &Fleet{Dir: opts.Dir, opts: opts, Spokes: make([]*Spoke, opts.Spokes)}
+	defer func() {
+		if err != nil {
+			f.Stop()
+		}
+	}()
+
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		hub, err := startControlPlane(gctx, "hub", filepath.Join(opts.Dir, "hub"), true)
+		f.Hub = hub
+		if err != nil {
+			return fmt.Errorf("hub: %w", err)
+		}
+		opts.Log("hub control plane ready at %s (%s)", hub.URL, time.Since(start).Round(time.Millisecond))
+		return installOCMHub(gctx, hub)
+	})
+	for i := range f.Spokes {
+		name := fmt.Sprintf("spoke-%d", i+1)
+		g.Go(func() error {
+			cp, err := startControlPlane(gctx, name, filepath.Join(opts.Dir, name), true)
+			f.Spokes[i] = &Spoke{ControlPlane: cp}
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			opts.Log("%s control plane ready at %s (%s)", name, cp.URL, time.Since(start).Round(time.Millisecond))
+			return allowIssuerDiscovery(gctx, cp)
+		})
+	}
+	if !opts.NoGarden {
+		g.Go(func() error {
+			garden, err := startGarden(gctx, filepath.Join(opts.Dir, "garden"))
+			f.Garden = garden
+			if err != nil {
+				return fmt.Errorf("garden: %w", err)
+			}
+			opts.Log("garden (gardener-apiserver) ready (%s)", time.Since(start).Round(time.Millisecond))
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	for _, s := range f.Spokes {
+		if s.HubKubeconfig, err = RegisterCluster(ctx, f.Hub, s.Name, nil); err != nil {
+			return nil, err
+		}
+		if s.WorkAgent, err = startWorkAgent(ctx, s.ControlPlane, s.Name, s.HubKubeconfig); err != nil {
+			return nil, fmt.Errorf("%s work agent: %w", s.Name, err)
+		}
+		opts.Log("%s registered with the hub; work agent started", s.Name)
+	}
+	opts.Log("fleet ready in %s", time.Since(start).Round(time.Millisecond))
+	return f, nil
+}
+
+// Spoke returns the spoke called name, or nil.
+func (f *Fleet) Spoke(name string) *Spoke {
+	for _, s := range f.Spokes {
+		if s != nil && s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Processes lists every process the fleet started that is still tracked.
+func (f *Fleet) Processes() []*proc.Process {
+	var ps []*proc.Process
+	for _, s := range f.Spokes {
+		if s == nil {
+			continue
+		}
+		if s.WorkAgent != nil {
+			ps = append(ps, s.WorkAgent)
+		}
+		if s.ControlPlane != nil {
+			ps = append(ps, s.ControlPlane.Processes()...)
+		}
+	}
+	if f.Garden != nil && f.Garden.process != nil {
+		ps = append(ps, f.Garden.process)
+	}
+	if f.Hub != nil {
+		ps = append(ps, f.Hub.Processes()...)
+	}
+	return ps
+}
+
+// Stop stops every part of the fleet, agents first, and removes its directory
+// unless KeepDir was set.
+func (f *Fleet) Stop() {
+	if f == nil {
+		return
+	}
+	var g errgroup.Group
+	for _, s := range f.Spokes {
+		if s != nil && s.WorkAgent != nil {
+			_ = s.WorkAgent.Stop(5 * time.Second)
+		}
+	}
+	for _, s := range f.Spokes {
+		if s != nil && s.ControlPlane != nil {
+			g.Go(func() error { s.ControlPlane.Stop(); return nil })
+		}
+	}
+	if f.Garden != nil {
+		g.Go(func() error { f.Garden.Stop(); return nil })
+	}
+	if f.Hub != nil {
+		g.Go(func() error { f.Hub.Stop(); return nil })
+	}
+	_ = g.Wait()
+	if !f.opts.KeepDir {
+		_ = os.RemoveAll(f.Dir)
+	}
+}
+

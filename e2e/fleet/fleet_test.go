@@ -1,0 +1,171 @@
+package fleet
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+// Starting and stopping a fleet leaves no process and no listening port behind,
+// including the grandchildren the garden starts.
+func TestStartStopLeavesNothingBehind(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	before := descendants(os.Getpid())
+
+	f, err := Start(ctx, Options{Spokes: 1, Log: t.Logf})
+	g.Expect(err).NotTo(HaveOccurred())
+	dir := f.Dir
+
+	pids := subtract(descendants(os.Getpid()), before)
+	ports := listeningPorts(pids)
+	names := map[int]string{}
+	for _, pid := range pids {
+		names[pid] = processName(pid)
+	}
+	t.Logf("fleet processes: %v", names)
+	t.Logf("fleet listening ports: %v", ports)
+	// etcd + kube-apiserver + kube-controller-manager for hub and spoke, the work
+	// agent, the garden with its own etcd and kube-apiserver.
+	g.Expect(len(pids)).To(BeNumerically(">=", 10), "processes: %v", names)
+	g.Expect(len(ports)).To(BeNumerically(">=", 10))
+
+	f.Stop()
+
+	for _, pid := range pids {
+		g.Expect(alive(pid)).To(BeFalse(), "process %d (%s) outlived the fleet", pid, names[pid])
+	}
+	open := listening()
+	for _, p := range ports {
+		g.Expect(open).NotTo(HaveKey(p), "port %d still listening after Stop", p)
+	}
+	_, err = os.Stat(dir)
+	g.Expect(os.IsNotExist(err)).To(BeTrue(), "the fleet directory is removed")
+}
+
+// descendants lists every process below pid (children, grandchildren, ...).
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pp := parentOf(p); pp > 0 {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		next := queue[0]
+		queue = queue[1:]
+		for _, c := range children[next] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+func parentOf(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name is in parentheses and may hold spaces; fields follow it.
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}
+
+func processName(pid int) string {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(data))
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func subtract(all, known []int) []int {
+	seen := map[int]bool{}
+	for _, p := range known {
+		seen[p] = true
+	}
+	var out []int
+	for _, p := range all {
+		if !seen[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// listening maps each TCP port in LISTEN state to its socket inode.
+func listening() map[int]string {
+	out := map[int]string{}
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(file)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 10 || fields[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			local := fields[1]
+			port, err := strconv.ParseInt(local[strings.LastIndexByte(local, ':')+1:], 16, 32)
+			if err == nil {
+				out[int(port)] = fields[9]
+			}
+		}
+		f.Close()
+	}
+	return out
+}
+
+// listeningPorts lists the TCP ports the given processes listen on.
+func listeningPorts(pids []int) []int {
+	inodes := map[string]bool{}
+	for _, pid := range pids {
+		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+		for _, fd := range fds {
+			target, err := os.Readlink(fd)
+			if err == nil && strings.HasPrefix(target, "socket:[") {
+				inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] = true
+			}
+		}
+	}
+	var ports []int
+	for port, inode := range listening() {
+		if inodes[inode] {
+			ports = append(ports, port)
+		}
+	}
+	return ports
+}

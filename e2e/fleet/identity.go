@@ -1,0 +1,134 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// WorkloadIdentityAudience is the audience Azure expects on federated tokens.
+const WorkloadIdentityAudience = "api://AzureADTokenExchange"
+
+// allowIssuerDiscovery lets unauthenticated callers (Entra) read the service
+// account issuer's OIDC discovery document and keys, as managed clusters publish them.
+func allowIssuerDiscovery(ctx context.Context, cp *ControlPlane) error {
+	crb := &rbacv1.ClusterRoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-fleet:service-account-issuer-discovery"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:service-account-issuer-discovery"},
+		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: "system:unauthenticated"}},
+	}
+	return cp.Client.Patch(ctx, crb, client.Apply, fieldOwner, client.ForceOwnership)
+}
+
+// ServiceAccountToken mints a token for namespace/name with the TokenRequest API.
+func ServiceAccountToken(ctx context.Context, cp *ControlPlane, namespace, name, audience string, ttl time.Duration) (*authenticationv1.TokenRequest, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		Audiences:         []string{audience},
+		ExpirationSeconds: new(int64(ttl.Seconds())),
+	}}
+	if err := cp.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return nil, fmt.Errorf("requesting a token for %s/%s on %s: %w", namespace, name, cp.Name, err)
+	}
+	return tr, nil
+}
+
+// EnsureServiceAccount creates namespace and service account name in it if missing.
+func EnsureServiceAccount(ctx context.Context, cp *ControlPlane, namespace, name string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if err := client.IgnoreAlreadyExists(cp.Client.Create(ctx, ns)); err != nil {
+		return err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	return client.IgnoreAlreadyExists(cp.Client.Create(ctx, sa))
+}
+
+// TokenFile keeps a projected service-account token file up to date the way the
+// kubelet does: a new token at 80% of the old one's lifetime, written atomically.
+type TokenFile struct {
+	Path     string
+	Subject  string
+	cancel   context.CancelFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	lastErr  error
+	rotation int
+}
+
+// StartTokenFile mints a token for namespace/name on cp with audience and keeps
+// it fresh in path until Stop.
+func StartTokenFile(ctx context.Context, cp *ControlPlane, namespace, name, audience, path string, ttl time.Duration) (*TokenFile, error) {
+	if err := EnsureServiceAccount(ctx, cp, namespace, name); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	tf := &TokenFile{Path: path, Subject: "system:serviceaccount:" + namespace + ":" + name, done: make(chan struct{})}
+	write := func(ctx context.Context) (time.Duration, error) {
+		tr, err := ServiceAccountToken(ctx, cp, namespace, name, audience, ttl)
+		if err != nil {
+			return 0, err
+		}
+		if err := os.WriteFile(path+".tmp", []byte(tr.Status.Token), 0o600); err != nil {
+			return 0, err
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			return 0, err
+		}
+		tf.mu.Lock()
+		tf.rotation++
+		tf.mu.Unlock()
+		return time.Until(tr.Status.ExpirationTimestamp.Time) * 8 / 10, nil
+	}
+	next, err := write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	tf.cancel = cancel
+	go func() {
+		defer close(tf.done)
+		for {
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-time.After(next):
+			}
+			n, err := write(loopCtx)
+			tf.mu.Lock()
+			tf.lastErr = err
+			tf.mu.Unlock()
+			if err != nil {
+				n = 5 * time.Second
+			}
+			next = n
+		}
+	}()
+	return tf, nil
+}
+
+// Rotations is how many tokens have been written so far.
+func (tf *TokenFile) Rotations() int {
+	tf.mu.Lock()
+	defer tf.mu.Unlock()
+	return tf.rotation
+}
+
+// Stop ends the refresh loop.
+func (tf *TokenFile) Stop() {
+	if tf != nil && tf.cancel != nil {
+		tf.cancel()
+		<-tf.done
+	}
+}

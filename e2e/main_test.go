@@ -1,0 +1,39 @@
+// Package e2e holds Lifeboat's end-to-end suites; they run against the local
+// fleet of real parts started once for the package.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+)
+
+// testFleet is shared by every test in this package.
+var testFleet *fleet.Fleet
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var err error
+	testFleet, err = fleet.Start(ctx, fleet.Options{
+		Spokes:  2,
+		KeepDir: os.Getenv("LIFEBOAT_KEEP_FLEET") != "",
+		Log: func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "fleet: "+format+"\n", args...)
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting the fleet: %v\n", err)
+		return 1
+	}
+	defer testFleet.Stop()
+	return m.Run()
+}
