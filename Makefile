@@ -38,8 +38,8 @@ fleet-bin: ## Build the test fleet's heavy binaries into ~/.cache/lifeboat (cach
 ##@ Test and demo
 
 .PHONY: test
-test: fleet-bin ## Unit, integration and end-to-end tests.
-	go test -count=1 -timeout 40m ./...
+test: verify fleet-bin ## Unit, integration and end-to-end tests (after verify).
+	go test -count=1 -timeout 45m ./...
 
 .PHONY: demo
 demo: fleet-bin ## Start the local fleet and show it.

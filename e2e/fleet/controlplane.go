@@ -41,7 +41,7 @@ type ControlPlane struct {
 	Client client.Client
 
 	etcd, apiserver, kcm *proc.Process
-	saKey              *rsa.PrivateKey
+	saKey                *rsa.PrivateKey
 }
 
 // Issuer is the service-account token issuer of this control plane.

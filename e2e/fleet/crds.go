@@ -131,3 +131,13 @@ func RepoRoot() string {
 	}
 	return dir
 }
+
+// installLifeboatCRDs installs the CRDs of one of Lifeboat's charts (a path
+// relative to the repository root).
+func installLifeboatCRDs(ctx context.Context, cp *ControlPlane, chartCRDs string) error {
+	files, err := CRDFiles(filepath.Join(RepoRoot(), chartCRDs))
+	if err != nil {
+		return err
+	}
+	return InstallCRDs(ctx, cp.Client, files...)
+}

@@ -32,6 +32,7 @@ type Fleet struct {
 	Hub    *ControlPlane
 	Garden *Garden
 	Spokes []*Spoke
+	Azure  *Azure
 	opts   Options
 }
 
@@ -42,6 +43,9 @@ type Spoke struct {
 	// HubKubeconfig is the agent's credential for the hub (its cluster namespace).
 	HubKubeconfig string
 	WorkAgent     *proc.Process
+	// TokenFile is the spoke manager's projected service-account token
+	// (audience api://AzureADTokenExchange), refreshed like the kubelet does.
+	TokenFile *TokenFile
 }
 
 // Start starts a fleet and waits until every part is ready.
@@ -73,7 +77,10 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			return fmt.Errorf("hub: %w", err)
 		}
 		opts.Log("hub control plane ready at %s (%s)", hub.URL, time.Since(start).Round(time.Millisecond))
-		return installOCMHub(gctx, hub)
+		if err := installOCMHub(gctx, hub); err != nil {
+			return err
+		}
+		return installLifeboatCRDs(gctx, hub, "charts/lifeboat-hub/crds")
 	})
 	for i := range f.Spokes {
 		name := fmt.Sprintf("spoke-%d", i+1)
@@ -84,7 +91,10 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			opts.Log("%s control plane ready at %s (%s)", name, cp.URL, time.Since(start).Round(time.Millisecond))
-			return allowIssuerDiscovery(gctx, cp)
+			if err := allowIssuerDiscovery(gctx, cp); err != nil {
+				return err
+			}
+			return installLifeboatCRDs(gctx, cp, "charts/lifeboat-spoke/crds")
 		})
 	}
 	if !opts.NoGarden {
@@ -98,6 +108,15 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		azure, err := startAzure(gctx, opts.Dir)
+		f.Azure = azure
+		if err != nil {
+			return fmt.Errorf("azure: %w", err)
+		}
+		opts.Log("azure ready: %s (%s)", azure, time.Since(start).Round(time.Millisecond))
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -108,6 +127,13 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		}
 		if s.WorkAgent, err = startWorkAgent(ctx, s.ControlPlane, s.Name, s.HubKubeconfig); err != nil {
 			return nil, fmt.Errorf("%s work agent: %w", s.Name, err)
+		}
+		tokenPath := filepath.Join(s.Dir, "identity", "azure-identity-token")
+		if s.TokenFile, err = StartTokenFile(ctx, s.ControlPlane, SpokeNamespace, SpokeServiceAccount, WorkloadIdentityAudience, tokenPath, time.Hour); err != nil {
+			return nil, err
+		}
+		if err := f.Azure.Entra.TrustIssuerCA(s.Issuer(), s.CA.CertPEM()); err != nil {
+			return nil, err
 		}
 		opts.Log("%s registered with the hub; work agent started", s.Name)
 	}
@@ -156,9 +182,15 @@ func (f *Fleet) Stop() {
 	}
 	var g errgroup.Group
 	for _, s := range f.Spokes {
-		if s != nil && s.WorkAgent != nil {
-			_ = s.WorkAgent.Stop(5 * time.Second)
+		if s != nil {
+			s.TokenFile.Stop()
+			if s.WorkAgent != nil {
+				_ = s.WorkAgent.Stop(5 * time.Second)
+			}
 		}
+	}
+	if f.Azure != nil {
+		g.Go(func() error { f.Azure.Stop(); return nil })
 	}
 	for _, s := range f.Spokes {
 		if s != nil && s.ControlPlane != nil {
@@ -176,4 +208,3 @@ func (f *Fleet) Stop() {
 		_ = os.RemoveAll(f.Dir)
 	}
 }
-

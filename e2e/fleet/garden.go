@@ -132,8 +132,8 @@ func (g *Garden) CreateShoot(ctx context.Context, o ShootOptions) (*gardencorev1
 					Machine: gardencorev1beta1.Machine{Type: "Standard_D4s_v5", Image: &gardencorev1beta1.ShootMachineImage{Name: "gardenlinux", Version: new("1877.0.0")}},
 				}},
 			},
-			Kubernetes: gardencorev1beta1.Kubernetes{Version: "1.35.5"},
-			Networking: &gardencorev1beta1.Networking{Type: new("calico")},
+			Kubernetes:  gardencorev1beta1.Kubernetes{Version: "1.35.5"},
+			Networking:  &gardencorev1beta1.Networking{Type: new("calico")},
 			Hibernation: &gardencorev1beta1.Hibernation{Enabled: new(o.Hibernated)},
 		},
 	}

@@ -56,13 +56,16 @@ func EnsureServiceAccount(ctx context.Context, cp *ControlPlane, namespace, name
 // TokenFile keeps a projected service-account token file up to date the way the
 // kubelet does: a new token at 80% of the old one's lifetime, written atomically.
 type TokenFile struct {
-	Path     string
-	Subject  string
+	Path    string
+	Subject string
+
+	mint     func(ctx context.Context) (*authenticationv1.TokenRequest, error)
 	cancel   context.CancelFunc
 	done     chan struct{}
 	mu       sync.Mutex
-	lastErr  error
 	rotation int
+	next     time.Time
+	lastErr  error
 }
 
 // StartTokenFile mints a token for namespace/name on cp with audience and keeps
@@ -74,48 +77,64 @@ func StartTokenFile(ctx context.Context, cp *ControlPlane, namespace, name, audi
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	tf := &TokenFile{Path: path, Subject: "system:serviceaccount:" + namespace + ":" + name, done: make(chan struct{})}
-	write := func(ctx context.Context) (time.Duration, error) {
-		tr, err := ServiceAccountToken(ctx, cp, namespace, name, audience, ttl)
-		if err != nil {
-			return 0, err
-		}
-		if err := os.WriteFile(path+".tmp", []byte(tr.Status.Token), 0o600); err != nil {
-			return 0, err
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			return 0, err
-		}
-		tf.mu.Lock()
-		tf.rotation++
-		tf.mu.Unlock()
-		return time.Until(tr.Status.ExpirationTimestamp.Time) * 8 / 10, nil
+	tf := &TokenFile{
+		Path:    path,
+		Subject: "system:serviceaccount:" + namespace + ":" + name,
+		done:    make(chan struct{}),
+		mint: func(ctx context.Context) (*authenticationv1.TokenRequest, error) {
+			return ServiceAccountToken(ctx, cp, namespace, name, audience, ttl)
+		},
 	}
-	next, err := write(ctx)
-	if err != nil {
+	if err := tf.Refresh(ctx); err != nil {
 		return nil, err
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	tf.cancel = cancel
-	go func() {
-		defer close(tf.done)
-		for {
-			select {
-			case <-loopCtx.Done():
-				return
-			case <-time.After(next):
-			}
-			n, err := write(loopCtx)
-			tf.mu.Lock()
-			tf.lastErr = err
-			tf.mu.Unlock()
-			if err != nil {
-				n = 5 * time.Second
-			}
-			next = n
-		}
-	}()
+	go tf.loop(loopCtx)
 	return tf, nil
+}
+
+func (tf *TokenFile) loop(ctx context.Context) {
+	defer close(tf.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(tf.NextRefresh())):
+		}
+		if err := tf.Refresh(ctx); err != nil {
+			tf.mu.Lock()
+			tf.lastErr, tf.next = err, time.Now().Add(5*time.Second)
+			tf.mu.Unlock()
+		}
+	}
+}
+
+// Refresh writes a new token now and schedules the next refresh at 80% of its lifetime.
+func (tf *TokenFile) Refresh(ctx context.Context) error {
+	tr, err := tf.mint(ctx)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(tf.Path+".tmp", []byte(tr.Status.Token), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tf.Path+".tmp", tf.Path); err != nil {
+		return err
+	}
+	tf.mu.Lock()
+	defer tf.mu.Unlock()
+	tf.rotation++
+	tf.lastErr = nil
+	tf.next = time.Now().Add(time.Until(tr.Status.ExpirationTimestamp.Time) * 8 / 10)
+	return nil
+}
+
+// NextRefresh is when the next token will be written.
+func (tf *TokenFile) NextRefresh() time.Time {
+	tf.mu.Lock()
+	defer tf.mu.Unlock()
+	return tf.next
 }
 
 // Rotations is how many tokens have been written so far.

@@ -12,6 +12,9 @@ import (
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	workv1 "open-cluster-management.io/api/work/v1"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 )
 
 // Scheme knows every kind the fleet and its tests use.
@@ -24,4 +27,6 @@ func init() {
 	utilruntime.Must(clusterv1beta2.Install(Scheme))
 	utilruntime.Must(workv1.Install(Scheme))
 	utilruntime.Must(gardencorev1beta1.AddToScheme(Scheme))
+	utilruntime.Must(fleetv1alpha1.AddToScheme(Scheme))
+	utilruntime.Must(backupv1alpha1.AddToScheme(Scheme))
 }

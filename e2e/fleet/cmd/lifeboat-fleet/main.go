@@ -19,6 +19,7 @@ import (
 func main() {
 	spokes := flag.Int("spokes", 2, "number of spoke clusters")
 	dir := flag.String("dir", "", "directory for the fleet's files (default: a new temporary directory)")
+	garden := flag.Bool("garden", true, "start the Gardener garden")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: lifeboat-fleet [flags] demo|up\n")
 		flag.PrintDefaults()
@@ -28,13 +29,13 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *spokes, *dir); err != nil {
+	if err := run(flag.Arg(0), *spokes, *dir, *garden); err != nil {
 		fmt.Fprintln(os.Stderr, "lifeboat-fleet:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mode string, spokes int, dir string) error {
+func run(mode string, spokes int, dir string, garden bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -42,7 +43,7 @@ func run(mode string, spokes int, dir string) error {
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	f, err := fleet.Start(startCtx, fleet.Options{
-		Spokes: spokes, Dir: dir, KeepDir: mode == "up",
+		Spokes: spokes, Dir: dir, KeepDir: mode == "up", NoGarden: !garden,
 		Log: func(format string, args ...any) { say("  "+format, args...) },
 	})
 	if err != nil {

@@ -1,0 +1,136 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/azurite"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/entra"
+)
+
+// TenantID is the Entra tenant of the fleet's Azure identities.
+const TenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+// StorageAccount is the fleet's storage account (Azurite's development account).
+const StorageAccount = azurite.Account
+
+// Spoke manager's service account, whose projected token each spoke keeps in
+// Spoke.TokenFile for Workload Identity.
+const (
+	SpokeNamespace      = "lifeboat-system"
+	SpokeServiceAccount = "lifeboat-spoke"
+)
+
+// Azure is the fleet's Azure: Azurite with the authorizing proxy in front of it
+// (what clients use as the blob endpoint) and the Entra ID stand-in.
+type Azure struct {
+	Azurite *azurite.Azurite
+	Proxy   *blobproxy.Proxy
+	Entra   *entra.Server
+}
+
+func startAzure(ctx context.Context, dir string) (a *Azure, err error) {
+	a = &Azure{}
+	defer func() {
+		if err != nil {
+			a.Stop()
+		}
+	}()
+	if a.Entra, err = entra.New(); err != nil {
+		return nil, err
+	}
+	if err := a.Entra.Start(); err != nil {
+		return nil, err
+	}
+	a.Entra.AddTenant(TenantID)
+	if a.Azurite, err = azurite.Start(ctx, filepath.Join(dir, "azurite")); err != nil {
+		return nil, err
+	}
+	if a.Proxy, err = blobproxy.New(a.Azurite.Endpoint(), a.Azurite.CAPool(), a.Entra.Verifier()); err != nil {
+		return nil, err
+	}
+	return a, a.Proxy.Start()
+}
+
+// Stop stops the proxy, Azurite and the Entra stand-in.
+func (a *Azure) Stop() {
+	if a == nil {
+		return
+	}
+	if a.Proxy != nil {
+		_ = a.Proxy.Close()
+	}
+	if a.Azurite != nil {
+		_ = a.Azurite.Stop()
+	}
+	if a.Entra != nil {
+		_ = a.Entra.Close()
+	}
+}
+
+// BlobEndpoint is the account URL clients use: the proxy's.
+func (a *Azure) BlobEndpoint() string { return a.Proxy.AccountURL(StorageAccount) }
+
+// Identity is an Entra application (a user-assigned identity's client ID).
+type Identity struct {
+	ClientID, ObjectID string
+}
+
+// NewIdentity registers an application with clientID in the fleet's tenant.
+func (a *Azure) NewIdentity(clientID string) (Identity, error) {
+	app, err := a.Entra.AddApplication(TenantID, clientID)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{ClientID: app.ClientID, ObjectID: app.ObjectID}, nil
+}
+
+// Federate lets the spoke manager's service account on spoke sign in as id, as
+// `az identity federated-credential create` does.
+func (a *Azure) Federate(id Identity, spoke *Spoke) error {
+	return a.Entra.AddFederatedCredential(TenantID, id.ClientID, entra.FederatedCredential{
+		Name:    "lifeboat-" + spoke.Name,
+		Issuer:  spoke.Issuer(),
+		Subject: spoke.TokenFile.Subject,
+	})
+}
+
+// Grant gives id a data role on container (empty: the whole account).
+func (a *Azure) Grant(id Identity, container string, role blobproxy.Role) {
+	a.Proxy.Grant(id.ObjectID, StorageAccount, container, role)
+}
+
+// Credential is the Workload Identity credential a spoke manager builds for id
+// from its token file, pointed at the Entra stand-in.
+func (a *Azure) Credential(id Identity, tokenFile string) (*azidentity.WorkloadIdentityCredential, error) {
+	opts := a.Entra.ClientOptions()
+	return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+		ClientOptions:            opts,
+		ClientID:                 id.ClientID,
+		TenantID:                 TenantID,
+		TokenFilePath:            tokenFile,
+		DisableInstanceDiscovery: true,
+	})
+}
+
+// BlobClient is an azblob client for the fleet's account through the proxy.
+func (a *Azure) BlobClient(cred azcore.TokenCredential) (*azblob.Client, error) {
+	return azblob.NewClient(a.BlobEndpoint(), cred, &azblob.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Transport: a.Proxy.HTTPClient(), Retry: policyFewRetries},
+	})
+}
+
+// Tests want refusals fast, not after the SDK's default retries.
+var policyFewRetries = policy.RetryOptions{MaxRetries: 2, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: time.Second}
+
+func (a *Azure) String() string {
+	return fmt.Sprintf("blob %s (Azurite %s), Entra %s", a.BlobEndpoint(), a.Azurite.URL(), a.Entra.URL())
+}
