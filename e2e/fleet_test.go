@@ -110,7 +110,18 @@ func TestGardenServesShoots(t *testing.T) {
 
 	projects, err := cs.CoreV1beta1().Projects().List(ctx, metav1.ListOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(projects.Items).To(ContainElement(HaveField("Name", "e2e")))
+	g.Expect(projects.Items).To(ContainElements(HaveField("Name", "e2e"), HaveField("Name", fleet.GardenProject)))
+
+	// The fleet's own project holds one Shoot per spoke, pointing at it.
+	fleetShoots, err := cs.CoreV1beta1().Shoots(fleet.ProjectNamespace(fleet.GardenProject)).List(ctx, metav1.ListOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(fleetShoots.Items).To(HaveLen(len(testFleet.Spokes)))
+	for _, s := range testFleet.Spokes {
+		g.Expect(fleetShoots.Items).To(ContainElement(And(
+			HaveField("Name", s.Name),
+			HaveField("Status.AdvertisedAddresses", ContainElement(HaveField("URL", s.URL))),
+		)))
+	}
 
 	// The gardener-apiserver validates: a Shoot without a provider type is refused.
 	bad := shoot.DeepCopy()

@@ -12,6 +12,12 @@ import (
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
 )
 
+// GardenProject is the Gardener project whose Shoots are the fleet's spokes.
+const GardenProject = "fleet"
+
+// ShootBackupLabel marks the fleet's Shoots as to be backed up.
+const ShootBackupLabel = "lifeboat.dev/backup"
+
 // Options configure a fleet.
 type Options struct {
 	// Spokes is the number of spoke clusters (default 2), named spoke-1, spoke-2, ...
@@ -136,6 +142,17 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			return nil, err
 		}
 		opts.Log("%s registered with the hub; work agent started", s.Name)
+	}
+	if f.Garden != nil {
+		if err := f.Garden.CreateProject(ctx, GardenProject); err != nil {
+			return nil, err
+		}
+		for _, s := range f.Spokes {
+			if _, err := f.Garden.CreateShoot(ctx, ShootOptions{Project: GardenProject, Name: s.Name, Target: s.ControlPlane, Labels: map[string]string{ShootBackupLabel: "enabled"}}); err != nil {
+				return nil, err
+			}
+		}
+		opts.Log("garden project %q holds a Shoot for each spoke", GardenProject)
 	}
 	opts.Log("fleet ready in %s", time.Since(start).Round(time.Millisecond))
 	return f, nil

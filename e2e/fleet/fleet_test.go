@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +29,10 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 
 	pids := subtract(descendants(os.Getpid()), before)
 	ports := listeningPorts(pids)
+	// The Entra stand-in and the blob proxy serve from this process.
+	for _, u := range []string{f.Azure.Entra.URL(), f.Azure.Proxy.URL()} {
+		ports = append(ports, urlPort(t, u))
+	}
 	names := map[int]string{}
 	for _, pid := range pids {
 		names[pid] = processName(pid)
@@ -50,6 +55,18 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 	}
 	_, err = os.Stat(dir)
 	g.Expect(os.IsNotExist(err)).To(BeTrue(), "the fleet directory is removed")
+}
+
+func urlPort(t *testing.T, raw string) int {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // descendants lists every process below pid (children, grandchildren, ...).

@@ -41,7 +41,7 @@ func startGarden(ctx context.Context, dir string) (g *Garden, err error) {
 		return nil, err
 	}
 	g = &Garden{Dir: dir, Kubeconfig: filepath.Join(dir, "garden.kubeconfig")}
-	g.process, err = proc.Start("garden", dir, bin, []string{"--kubeconfig=" + g.Kubeconfig, "--assets=" + envtestDir})
+	g.process, err = proc.Start("garden", dir, bin, []string{"--write-kubeconfig=" + g.Kubeconfig, "--assets=" + envtestDir})
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (g *Garden) CreateShoot(ctx context.Context, o ShootOptions) (*gardencorev1
 		o.Region = "westeurope"
 	}
 	if o.Seed == "" {
-		o.Seed = "aks-" + o.Region
+		o.Seed = "azure-" + o.Region
 	}
 	if o.LastOperation == "" {
 		o.LastOperation = gardencorev1beta1.LastOperationStateSucceeded
@@ -122,9 +122,9 @@ func (g *Garden) CreateShoot(ctx context.Context, o ShootOptions) (*gardencorev1
 	shoot := &gardencorev1beta1.Shoot{
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: ns, Labels: o.Labels},
 		Spec: gardencorev1beta1.ShootSpec{
-			CloudProfileName:  new("az"),
-			SecretBindingName: new("azure-credentials"),
-			Region:            o.Region,
+			CloudProfile:           &gardencorev1beta1.CloudProfileReference{Kind: "CloudProfile", Name: "az"},
+			CredentialsBindingName: new("azure-credentials"),
+			Region:                 o.Region,
 			Provider: gardencorev1beta1.Provider{
 				Type: "azure",
 				Workers: []gardencorev1beta1.Worker{{

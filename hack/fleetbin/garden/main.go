@@ -1,6 +1,6 @@
 // Command garden runs Gardener's own test environment (etcd, kube-apiserver and an
 // in-process gardener-apiserver) for the local test fleet. It writes an admin
-// kubeconfig to --kubeconfig, prints "ready" on stdout and runs until SIGTERM.
+// kubeconfig to --write-kubeconfig, prints "ready" on stdout and runs until SIGTERM.
 package main
 
 import (
@@ -16,9 +16,11 @@ import (
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "where to write the admin kubeconfig")
-	assets := flag.String("assets", "", "directory holding etcd and kube-apiserver")
-	flag.Parse()
+	// An own flag set: controller-runtime registers --kubeconfig on the global one.
+	flags := flag.NewFlagSet("garden", flag.ExitOnError)
+	kubeconfig := flags.String("write-kubeconfig", "", "where to write the admin kubeconfig")
+	assets := flags.String("assets", "", "directory holding etcd and kube-apiserver")
+	_ = flags.Parse(os.Args[1:])
 	if err := run(*kubeconfig, *assets); err != nil {
 		fmt.Fprintln(os.Stderr, "garden:", err)
 		os.Exit(1)
@@ -27,7 +29,7 @@ func main() {
 
 func run(kubeconfig, assets string) error {
 	if kubeconfig == "" || assets == "" {
-		return fmt.Errorf("--kubeconfig and --assets are required")
+		return fmt.Errorf("--write-kubeconfig and --assets are required")
 	}
 	env := &gardenerenvtest.GardenerTestEnvironment{
 		Environment: &envtest.Environment{
