@@ -24,8 +24,9 @@ func run(m *testing.M) int {
 	defer cancel()
 	var err error
 	testFleet, err = fleet.Start(ctx, fleet.Options{
-		Spokes:  2,
-		KeepDir: os.Getenv("LIFEBOAT_KEEP_FLEET") != "",
+		Spokes:        2,
+		SpokeManagers: true,
+		KeepDir:       os.Getenv("LIFEBOAT_KEEP_FLEET") != "",
 		Log: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "fleet: "+format+"\n", args...)
 		},

@@ -61,9 +61,10 @@ func (cp *ControlPlane) Processes() []*proc.Process {
 	return ps
 }
 
-// startControlPlane starts etcd and kube-apiserver (and kube-controller-manager if
-// withKCM) for name under dir and waits until the API server is ready.
-func startControlPlane(ctx context.Context, name, dir string, withKCM bool) (_ *ControlPlane, err error) {
+// StartControlPlane starts etcd and kube-apiserver (and kube-controller-manager if
+// withKCM) for name under dir and waits until the API server is ready. Packages
+// that need one real API server for their tests use it directly; Stop ends it.
+func StartControlPlane(ctx context.Context, name, dir string, withKCM bool) (_ *ControlPlane, err error) {
 	cp := &ControlPlane{Name: name, Dir: dir}
 	defer func() {
 		if err != nil {

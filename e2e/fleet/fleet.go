@@ -28,6 +28,8 @@ type Options struct {
 	KeepDir bool
 	// NoGarden skips the Gardener test environment.
 	NoGarden bool
+	// SpokeManagers runs lifeboat-spoke, built from this repository, on every spoke.
+	SpokeManagers bool
 	// Log receives progress lines (default: discarded).
 	Log func(format string, args ...any)
 }
@@ -52,6 +54,8 @@ type Spoke struct {
 	// TokenFile is the spoke manager's projected service-account token
 	// (audience api://AzureADTokenExchange), refreshed like the kubelet does.
 	TokenFile *TokenFile
+	// Manager is the lifeboat-spoke process, when Options.SpokeManagers.
+	Manager *proc.Process
 }
 
 // Start starts a fleet and waits until every part is ready.
@@ -77,7 +81,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		hub, err := startControlPlane(gctx, "hub", filepath.Join(opts.Dir, "hub"), true)
+		hub, err := StartControlPlane(gctx, "hub", filepath.Join(opts.Dir, "hub"), true)
 		f.Hub = hub
 		if err != nil {
 			return fmt.Errorf("hub: %w", err)
@@ -91,7 +95,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	for i := range f.Spokes {
 		name := fmt.Sprintf("spoke-%d", i+1)
 		g.Go(func() error {
-			cp, err := startControlPlane(gctx, name, filepath.Join(opts.Dir, name), true)
+			cp, err := StartControlPlane(gctx, name, filepath.Join(opts.Dir, name), true)
 			f.Spokes[i] = &Spoke{ControlPlane: cp}
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -142,6 +146,18 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			return nil, err
 		}
 		opts.Log("%s registered with the hub; work agent started", s.Name)
+	}
+	if opts.SpokeManagers {
+		bin, err := buildManager(filepath.Join(opts.Dir, "bin"), "./spoke", "lifeboat-spoke")
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range f.Spokes {
+			if err := f.startSpokeManager(ctx, bin, s); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.Name, err)
+			}
+		}
+		opts.Log("lifeboat-spoke running on every spoke (%s)", time.Since(start).Round(time.Millisecond))
 	}
 	if f.Garden != nil {
 		if err := f.Garden.CreateProject(ctx, GardenProject); err != nil {
@@ -201,6 +217,9 @@ func (f *Fleet) Stop() {
 	for _, s := range f.Spokes {
 		if s != nil {
 			s.TokenFile.Stop()
+			if s.Manager != nil {
+				_ = s.Manager.Stop(5 * time.Second)
+			}
 			if s.WorkAgent != nil {
 				_ = s.WorkAgent.Stop(5 * time.Second)
 			}

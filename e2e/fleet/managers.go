@@ -1,0 +1,54 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
+)
+
+// buildManager builds one of Lifeboat's managers (./spoke or ./hub) from this
+// repository into dir and returns the binary's path.
+func buildManager(dir, pkg, name string) (string, error) {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = RepoRoot()
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s: %w\n%s", pkg, err, msg)
+	}
+	return out, nil
+}
+
+// startSpokeManager runs lifeboat-spoke for s as a process, as it would run in
+// a pod: its kubeconfig, its projected Workload Identity token, and the CAs of
+// the fleet's Entra stand-in and blob endpoint.
+func (f *Fleet) startSpokeManager(ctx context.Context, bin string, s *Spoke) error {
+	bundle := filepath.Join(s.Dir, "pki", "azure-ca-bundle.pem")
+	pem := append(append([]byte{}, f.Azure.Entra.CACertPEM()...), f.Azure.Proxy.CACertPEM()...)
+	if err := os.WriteFile(bundle, pem, 0o600); err != nil {
+		return err
+	}
+	port, err := proc.FreePort()
+	if err != nil {
+		return err
+	}
+	s.Manager, err = proc.Start(s.Name+"-lifeboat-spoke", s.logDir(), bin, []string{
+		"--kubeconfig=" + s.AdminKubeconfig,
+		"--leader-elect=false",
+		"--metrics-bind-address=0",
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", port),
+		"--azure-token-file=" + s.TokenFile.Path,
+		"--azure-authority-host=" + f.Azure.Entra.AuthorityHost(),
+		"--ca-bundle=" + bundle,
+	})
+	if err != nil {
+		return err
+	}
+	return s.Manager.WaitFor(ctx, "lifeboat-spoke readiness", func() error {
+		return httpOK(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+	})
+}

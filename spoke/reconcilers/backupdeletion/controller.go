@@ -1,0 +1,205 @@
+// Package backupdeletion deletes one backup's data from a target: normally only
+// a complete backup, with force whatever lies under the backup's path.
+package backupdeletion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/runs"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+// Reconciler runs BackupDeletions.
+type Reconciler struct {
+	client.Client
+	Targets *targets.Factory
+	// Stores opens a target's storage (default: Targets.Client); tests swap it.
+	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+	// Runs are the backups running in this process; a forced deletion aborts one.
+	Runs     *runs.Registry
+	Recorder events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backupdeletions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backupdeletions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
+// Reconcile deletes the backup's blobs once and records the outcome; a
+// finished BackupDeletion is left as it is.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	del := &backupv1alpha1.BackupDeletion{}
+	if err := r.Get(ctx, req.NamespacedName, del); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if finished(del) {
+		return ctrl.Result{}, nil
+	}
+	patch := client.MergeFrom(del.DeepCopy())
+	n, err := r.delete(ctx, del)
+	var refusal *targets.Refusal
+	switch {
+	case errors.As(err, &refusal):
+		setFinished(del, backupv1alpha1.TaskFailed, refusal.Reason, refusal.Message, n)
+	case err != nil:
+		// Storage errors are retried; the status says what went wrong meanwhile.
+		setCondition(del, metav1.ConditionFalse, backupv1alpha1.ReasonStorageError, err.Error())
+		del.Status.Phase = backupv1alpha1.TaskInProgress
+		if perr := r.Status().Patch(ctx, del, patch); perr != nil {
+			return ctrl.Result{}, perr
+		}
+		return ctrl.Result{}, err
+	default:
+		msg := fmt.Sprintf("deleted %d blobs of backup %s of cluster %s", n, del.Spec.Source.BackupID, del.Spec.Source.Cluster)
+		if n == 0 {
+			msg = fmt.Sprintf("backup %s of cluster %s has no data on the target: nothing to delete", del.Spec.Source.BackupID, del.Spec.Source.Cluster)
+		}
+		setFinished(del, backupv1alpha1.TaskCompleted, backupv1alpha1.ReasonSucceeded, msg, n)
+	}
+	if err := r.Status().Patch(ctx, del, patch); err != nil {
+		return ctrl.Result{}, err
+	}
+	ctrl.LoggerFrom(ctx).Info("Finished the backup deletion", "phase", del.Status.Phase, "blobsDeleted", n)
+	if r.Recorder != nil {
+		c := meta.FindStatusCondition(del.Status.Conditions, backupv1alpha1.ConditionCompleted)
+		kind := "Normal"
+		if del.Status.Phase == backupv1alpha1.TaskFailed {
+			kind = "Warning"
+		}
+		r.Recorder.Eventf(del, nil, kind, c.Reason, "Delete", "%s", c.Message)
+	}
+	return ctrl.Result{}, nil
+}
+
+// delete removes the backup's blobs and returns how many it removed.
+func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDeletion) (int64, error) {
+	target, err := targets.Resolve(ctx, r.Client, del.Namespace, string(del.Spec.Target))
+	if err != nil {
+		return 0, err
+	}
+	store, err := r.store(target)
+	if err != nil {
+		return 0, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}
+	}
+	src := del.Spec.Source
+	dir, err := archive.Path("", string(src.Cluster), string(src.BackupID))
+	if err != nil {
+		return 0, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}
+	}
+	names, err := store.List(ctx, dir+"/")
+	if err != nil {
+		return 0, err
+	}
+	if len(names) == 0 {
+		return 0, nil
+	}
+	if err := r.check(ctx, del, store, dir); err != nil {
+		return 0, err
+	}
+	if del.Spec.Force {
+		if err := r.Runs.Abort(ctx, runs.Key(string(src.Cluster), string(src.BackupID))); err != nil {
+			return 0, err
+		}
+		// The aborted run may have written more before it stopped.
+		if names, err = store.List(ctx, dir+"/"); err != nil {
+			return 0, err
+		}
+	}
+	// backup.json goes first: a backup half deleted is never taken for a complete one.
+	manifest := dir + "/" + archive.ManifestFile
+	sort.SliceStable(names, func(i, j int) bool { return names[i] == manifest && names[j] != manifest })
+	var n int64
+	for _, name := range names {
+		if err := store.Delete(ctx, name); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// check refuses what a deletion may not do: a normal deletion needs a complete
+// backup that is not running here; a team may delete only its own backups.
+func (r *Reconciler) check(ctx context.Context, del *backupv1alpha1.BackupDeletion, store archive.Store, dir string) error {
+	src := del.Spec.Source
+	reader, openErr := archive.Open(ctx, store, dir)
+	if del.Namespace != targets.SystemNamespace {
+		if openErr != nil {
+			return &targets.Refusal{Reason: backupv1alpha1.ReasonNamespaceNotAllowed, Message: fmt.Sprintf(
+				"backup %s has no readable backup.json, so it cannot be shown to belong to namespace %q (%v); its deletion needs the cluster admin",
+				src.BackupID, del.Namespace, openErr)}
+		}
+		if owner := reader.Manifest().Owner; owner.Namespace != del.Namespace {
+			return &targets.Refusal{Reason: backupv1alpha1.ReasonNamespaceNotAllowed, Message: fmt.Sprintf(
+				"backup %s does not belong to namespace %q: a team may delete only the backups it made", src.BackupID, del.Namespace)}
+		}
+	}
+	if del.Spec.Force {
+		return nil
+	}
+	if r.Runs.Running(runs.Key(string(src.Cluster), string(src.BackupID))) {
+		return &targets.Refusal{Reason: backupv1alpha1.ReasonBackupIncomplete, Message: fmt.Sprintf(
+			"backup %s is still running; set force: true to abort it and delete what it wrote", src.BackupID)}
+	}
+	if openErr != nil {
+		return &targets.Refusal{Reason: backupv1alpha1.ReasonBackupIncomplete, Message: fmt.Sprintf(
+			"%v; set force: true to delete whatever is under %s", openErr, dir)}
+	}
+	return nil
+}
+
+func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
+	if r.Stores != nil {
+		return r.Stores(t)
+	}
+	return r.Targets.Client(t)
+}
+
+func finished(del *backupv1alpha1.BackupDeletion) bool {
+	return del.Status.Phase == backupv1alpha1.TaskCompleted || del.Status.Phase == backupv1alpha1.TaskFailed
+}
+
+func setFinished(del *backupv1alpha1.BackupDeletion, phase backupv1alpha1.TaskPhase, reason, message string, n int64) {
+	del.Status.Phase = phase
+	del.Status.BlobsDeleted = n
+	now := metav1.NewTime(time.Now())
+	del.Status.CompletionTime = &now
+	status := metav1.ConditionTrue
+	if phase == backupv1alpha1.TaskFailed {
+		status = metav1.ConditionFalse
+	}
+	setCondition(del, status, reason, message)
+	meta.SetStatusCondition(&del.Status.Conditions, metav1.Condition{
+		Type: backupv1alpha1.ConditionCompleted, Status: metav1.ConditionTrue, Reason: reason, Message: message, ObservedGeneration: del.Generation,
+	})
+}
+
+func setCondition(del *backupv1alpha1.BackupDeletion, status metav1.ConditionStatus, reason, message string) {
+	del.Status.ObservedGeneration = del.Generation
+	meta.SetStatusCondition(&del.Status.Conditions, metav1.Condition{
+		Type: backupv1alpha1.ConditionReady, Status: status, Reason: reason, Message: message, ObservedGeneration: del.Generation,
+	})
+}
+
+// SetupWithManager watches BackupDeletions.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Runs == nil {
+		r.Runs = &runs.Registry{}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&backupv1alpha1.BackupDeletion{}).
+		Named("backupdeletion").
+		Complete(r)
+}

@@ -1,0 +1,224 @@
+package backupdeletion
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/runs"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+var cp *fleet.ControlPlane
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		dir, err := os.MkdirTemp("", "lifeboat-backupdeletion-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		cp, err = fleet.StartControlPlane(ctx, "backupdeletion", dir, false)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer cp.Stop()
+		files, err := fleet.CRDFiles(filepath.Join(fleet.RepoRoot(), "charts/lifeboat-spoke/crds"))
+		if err == nil {
+			err = fleet.InstallCRDs(ctx, cp.Client, files...)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}())
+}
+
+// env is one test's target, store and reconciler.
+type env struct {
+	g      *WithT
+	ctx    context.Context
+	store  *archive.DirStore
+	target string
+	r      *Reconciler
+}
+
+func newEnv(t *testing.T) *env {
+	g := NewWithT(t)
+	ctx := context.Background()
+	e := &env{g: g, ctx: ctx, store: archive.NewDirStore(t.TempDir()), target: "t-" + rand.String(6), r: &Reconciler{Client: cp.Client, Runs: &runs.Registry{}}}
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) { return e.store, nil }
+	target := &backupv1alpha1.BackupTarget{
+		ObjectMeta: metav1.ObjectMeta{Name: e.target},
+		Spec: backupv1alpha1.BackupTargetSpec{
+			StorageTarget: backupv1alpha1.StorageTarget{
+				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: "lifeboattest", Container: "backups"},
+				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: "0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d01", TenantID: fleet.TenantID},
+			},
+			AllowedNamespaces: &metav1.LabelSelector{MatchLabels: map[string]string{"lifeboat.dev/self-service": "true"}},
+		},
+	}
+	g.Expect(cp.Client.Create(ctx, target)).To(Succeed())
+	target.Status.Phase = backupv1alpha1.TargetValid
+	g.Expect(cp.Client.Status().Update(ctx, target)).To(Succeed())
+	return e
+}
+
+func (e *env) namespace(name string, selfService bool) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if selfService {
+		ns.Labels = map[string]string{"lifeboat.dev/self-service": "true"}
+	}
+	e.g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(e.ctx, ns))).To(Succeed())
+}
+
+// backup writes a complete backup (or, if !complete, one without backup.json)
+// and returns its folder.
+func (e *env) backup(id string, owner archive.Owner, complete bool) string {
+	dir, err := archive.Path("", "spoke-1", id)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	w, err := archive.NewWriter(e.ctx, e.store, dir, archive.Meta{Owner: owner})
+	e.g.Expect(err).NotTo(HaveOccurred())
+	obj := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"team-a"},"data":{"k":"v"}}`)
+	e.g.Expect(w.Add(archive.Item{Version: "v1", Resource: "configmaps", Kind: "ConfigMap", Namespace: "team-a", Name: "a", Object: obj})).To(Succeed())
+	if complete {
+		_, err = w.Close(e.ctx)
+		e.g.Expect(err).NotTo(HaveOccurred())
+	} else {
+		// What a crashed spoke leaves: data files, no commit marker.
+		_, err = e.store.Put(e.ctx, dir+"/"+archive.ResourcesFile, bytes.NewReader([]byte("partial")))
+		e.g.Expect(err).NotTo(HaveOccurred())
+	}
+	return dir
+}
+
+func (e *env) files(dir string) []string {
+	names, err := e.store.List(e.ctx, dir+"/")
+	e.g.Expect(err).NotTo(HaveOccurred())
+	return names
+}
+
+// run creates a BackupDeletion, reconciles it and returns it.
+func (e *env) run(namespace, id string, force bool) *backupv1alpha1.BackupDeletion {
+	del := &backupv1alpha1.BackupDeletion{
+		ObjectMeta: metav1.ObjectMeta{Name: "del-" + rand.String(6), Namespace: namespace},
+		Spec: backupv1alpha1.BackupDeletionSpec{
+			Target: backupv1alpha1.ObjectName(e.target), Force: force,
+			Source: backupv1alpha1.BackupSource{Cluster: "spoke-1", BackupID: backupv1alpha1.BackupID(id)},
+		},
+	}
+	e.g.Expect(cp.Client.Create(e.ctx, del)).To(Succeed())
+	_, err := e.r.Reconcile(e.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(del)})
+	e.g.Expect(err).NotTo(HaveOccurred())
+	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKeyFromObject(del), del)).To(Succeed())
+	return del
+}
+
+var hubOwner = archive.Owner{Hub: &archive.HubRef{Namespace: "tenant-a", Name: "nightly"}}
+
+func TestDeletesACompleteBackup(t *testing.T) {
+	e := newEnv(t)
+	e.namespace(targets.SystemNamespace, false)
+	dir := e.backup("b1", hubOwner, true)
+	e.g.Expect(e.files(dir)).To(HaveLen(4))
+	del := e.run(targets.SystemNamespace, "b1", false)
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(del.Status.BlobsDeleted).To(BeEquivalentTo(4))
+	e.g.Expect(e.files(dir)).To(BeEmpty())
+
+	// Deleting again finds nothing and still completes: the data is gone.
+	again := e.run(targets.SystemNamespace, "b1", false)
+	e.g.Expect(again.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(again.Status.BlobsDeleted).To(BeZero())
+}
+
+func TestIncompleteBackupNeedsForce(t *testing.T) {
+	e := newEnv(t)
+	e.namespace(targets.SystemNamespace, false)
+	dir := e.backup("b2", hubOwner, false)
+	del := e.run(targets.SystemNamespace, "b2", false)
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(del.Status.Conditions).To(ContainElement(And(
+		HaveField("Reason", backupv1alpha1.ReasonBackupIncomplete),
+		HaveField("Message", ContainSubstring("force: true")),
+	)))
+	e.g.Expect(e.files(dir)).NotTo(BeEmpty(), "nothing is deleted without force")
+
+	forced := e.run(targets.SystemNamespace, "b2", true)
+	e.g.Expect(forced.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(e.files(dir)).To(BeEmpty())
+}
+
+func TestForceAbortsARunningBackup(t *testing.T) {
+	e := newEnv(t)
+	e.namespace(targets.SystemNamespace, false)
+	dir := e.backup("b3", hubOwner, false)
+	ctx, finish, ok := e.r.Runs.Start(context.Background(), runs.Key("spoke-1", "b3"))
+	e.g.Expect(ok).To(BeTrue())
+	aborted := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		// A run that notices late still writes one more block before it stops.
+		_, _ = e.store.Put(context.Background(), dir+"/late.part", bytes.NewReader([]byte("late")))
+		aborted <- context.Cause(ctx)
+		finish()
+	}()
+
+	normal := e.run(targets.SystemNamespace, "b3", false)
+	e.g.Expect(normal.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(normal.Status.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("still running"))))
+
+	forced := e.run(targets.SystemNamespace, "b3", true)
+	e.g.Expect(forced.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(<-aborted).To(MatchError(runs.ErrAborted))
+	e.g.Expect(e.files(dir)).To(BeEmpty(), "what the run wrote while stopping is deleted too")
+}
+
+func TestTeamsDeleteOnlyTheirOwnBackups(t *testing.T) {
+	e := newEnv(t)
+	e.namespace("team-a", true)
+	e.namespace("team-b", true)
+	e.namespace("team-c", false)
+	dir := e.backup("b4", archive.Owner{Namespace: "team-a"}, true)
+
+	other := e.run("team-b", "b4", false)
+	e.g.Expect(other.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(other.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonNamespaceNotAllowed)))
+	otherForced := e.run("team-b", "b4", true)
+	e.g.Expect(otherForced.Status.Phase).To(Equal(backupv1alpha1.TaskFailed), "force does not lift the ownership rule")
+
+	notAllowed := e.run("team-c", "b4", false)
+	e.g.Expect(notAllowed.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonNamespaceNotAllowed)))
+	e.g.Expect(e.files(dir)).To(HaveLen(4), "refused deletions delete nothing")
+
+	own := e.run("team-a", "b4", false)
+	e.g.Expect(own.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(e.files(dir)).To(BeEmpty())
+}
+
+func TestMissingOrInvalidTarget(t *testing.T) {
+	e := newEnv(t)
+	e.namespace(targets.SystemNamespace, false)
+	e.target = "does-not-exist"
+	del := e.run(targets.SystemNamespace, "b5", true)
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(del.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonTargetNotFound)))
+}

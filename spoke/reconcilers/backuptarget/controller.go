@@ -1,0 +1,122 @@
+// Package backuptarget validates BackupTargets: this cluster's view of a backup
+// location, checked with the target's own Workload Identity.
+package backuptarget
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+// Reconciler validates BackupTargets on change and on their validationInterval.
+type Reconciler struct {
+	client.Client
+	Targets  *targets.Factory
+	Recorder events.EventRecorder
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile validates the target when its spec changed or its last validation
+// is older than validationInterval, and schedules the next validation.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	target := &backupv1alpha1.BackupTarget{}
+	if err := r.Get(ctx, req.NamespacedName, target); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	now := r.now()
+	if wait := r.untilDue(target, now); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+
+	patch := client.MergeFrom(target.DeepCopy())
+	previous := target.Status.ValidationState
+	result := r.Targets.Validate(ctx, target)
+	if ctx.Err() != nil {
+		return ctrl.Result{}, ctx.Err()
+	}
+	setStatus(target, result)
+	if err := r.Status().Patch(ctx, target, patch); err != nil {
+		return ctrl.Result{}, err
+	}
+	if previous.Phase != target.Status.Phase || previous.Reason != target.Status.Reason {
+		log.Info("Validated the backup target", "phase", target.Status.Phase, "reason", target.Status.Reason)
+		if r.Recorder != nil {
+			kind := "Normal"
+			if !result.Valid {
+				kind = "Warning"
+			}
+			r.Recorder.Eventf(target, nil, kind, result.Reason, "Validate", "%s", result.Message)
+		}
+	}
+	return ctrl.Result{RequeueAfter: jitter(interval(target))}, nil
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// untilDue is how long until target needs validating; zero or less means now.
+func (r *Reconciler) untilDue(t *backupv1alpha1.BackupTarget, now time.Time) time.Duration {
+	st := t.Status
+	if st.ObservedGeneration != t.Generation || st.LastValidationTime == nil || st.Phase == "" {
+		return 0
+	}
+	return st.LastValidationTime.Add(interval(t)).Sub(now)
+}
+
+func interval(t *backupv1alpha1.BackupTarget) time.Duration {
+	if t.Spec.ValidationInterval != nil && t.Spec.ValidationInterval.Duration > 0 {
+		return t.Spec.ValidationInterval.Duration
+	}
+	return time.Hour
+}
+
+// jitter spreads revalidations of many targets by up to 10%.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+func setStatus(t *backupv1alpha1.BackupTarget, res blob.Result) {
+	checked := metav1.NewTime(res.Checked)
+	phase, status := backupv1alpha1.TargetInvalid, metav1.ConditionFalse
+	if res.Valid {
+		phase, status = backupv1alpha1.TargetValid, metav1.ConditionTrue
+	}
+	t.Status.ValidationState = backupv1alpha1.ValidationState{Phase: phase, Reason: res.Reason, Message: res.Message, LastValidationTime: &checked}
+	t.Status.ObservedGeneration = t.Generation
+	for _, typ := range []string{backupv1alpha1.ConditionValidated, backupv1alpha1.ConditionReady} {
+		meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
+			Type: typ, Status: status, Reason: res.Reason, Message: res.Message, ObservedGeneration: t.Generation,
+		})
+	}
+}
+
+// SetupWithManager watches BackupTargets; status-only updates do not trigger a
+// validation, spec changes do.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&backupv1alpha1.BackupTarget{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("backuptarget").
+		Complete(r)
+}

@@ -1,0 +1,130 @@
+// Package targets turns BackupTargets into blob clients that sign in with the
+// target's own Workload Identity and the spoke's projected token.
+package targets
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+)
+
+// Factory builds blob clients for BackupTargets. One spoke serves any number of
+// identities: each target names its own client ID and tenant.
+type Factory struct {
+	// TokenFile is the projected service-account token (default $AZURE_FEDERATED_TOKEN_FILE).
+	TokenFile string
+	// AuthorityHost overrides the cloud's Entra ID authority (default $AZURE_AUTHORITY_HOST).
+	AuthorityHost string
+	// RootCAs, when set, replaces the system roots (private clouds, the test fleet).
+	RootCAs *x509.CertPool
+	// Options are added to every client.
+	Options []blob.Option
+}
+
+// Config is the blob configuration of target.
+func (f *Factory) Config(t *backupv1alpha1.BackupTarget) blob.Config {
+	az, id := t.Spec.Azure, t.Spec.Identity
+	return blob.Config{
+		StorageAccount: az.StorageAccount,
+		Container:      az.Container,
+		Prefix:         az.Prefix,
+		Endpoint:       az.Endpoint,
+		Cloud:          blob.Cloud(az.Cloud),
+		ClientID:       id.ClientID,
+		TenantID:       id.TenantID,
+		TokenFilePath:  f.TokenFile,
+		AuthorityHost:  f.AuthorityHost,
+	}
+}
+
+func (f *Factory) options() []blob.Option {
+	opts := append([]blob.Option{}, f.Options...)
+	if f.RootCAs != nil {
+		opts = append(opts, blob.WithRootCAs(f.RootCAs))
+	}
+	return opts
+}
+
+// Client is a blob client for target.
+func (f *Factory) Client(t *backupv1alpha1.BackupTarget) (*blob.Client, error) {
+	return blob.New(f.Config(t), f.options()...)
+}
+
+// Validate checks that target works from this cluster: token, container, and a
+// probe blob written, read back and deleted.
+func (f *Factory) Validate(ctx context.Context, t *backupv1alpha1.BackupTarget) blob.Result {
+	return blob.Validate(ctx, f.Config(t), f.options()...)
+}
+
+// SystemNamespace holds the objects the hub sends; they may use any target and
+// any namespace. Objects elsewhere are a team's self-service.
+const SystemNamespace = "lifeboat-system"
+
+// Refusal is why a backup, restore or deletion may not use a target; Reason is
+// one of the API's condition reasons and Message tells a person what to do.
+type Refusal struct {
+	Reason, Message string
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+// Resolve gets the BackupTarget name for an object in namespace and checks that
+// the object may use it: the target exists, its latest validation succeeded,
+// and, for self-service objects (outside SystemNamespace), the target's
+// allowedNamespaces selects namespace. It returns a *Refusal when the object
+// may not use the target, and other errors for retry.
+func Resolve(ctx context.Context, c client.Client, namespace, name string) (*backupv1alpha1.BackupTarget, error) {
+	t := &backupv1alpha1.BackupTarget{}
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &Refusal{backupv1alpha1.ReasonTargetNotFound, fmt.Sprintf("BackupTarget %q does not exist on this cluster", name)}
+		}
+		return nil, err
+	}
+	if namespace != SystemNamespace {
+		allowed, err := namespaceAllowed(ctx, c, t, namespace)
+		if err != nil {
+			return nil, err
+		}
+		if !allowed {
+			return nil, &Refusal{backupv1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
+				"BackupTarget %q does not allow self-service from namespace %q: ask the cluster admin to label the namespace to match the target's allowedNamespaces", name, namespace)}
+		}
+	}
+	if t.Status.Phase != backupv1alpha1.TargetValid {
+		msg := fmt.Sprintf("BackupTarget %q is not valid on this cluster", name)
+		if t.Status.Phase != "" {
+			msg += fmt.Sprintf(" (%s: %s)", t.Status.Reason, t.Status.Message)
+		} else {
+			msg += " yet: it has not been validated"
+		}
+		return nil, &Refusal{backupv1alpha1.ReasonTargetNotValid, msg}
+	}
+	return t, nil
+}
+
+// namespaceAllowed reports whether target's allowedNamespaces selects namespace;
+// a target without allowedNamespaces allows no self-service.
+func namespaceAllowed(ctx context.Context, c client.Client, t *backupv1alpha1.BackupTarget, namespace string) (bool, error) {
+	if t.Spec.AllowedNamespaces == nil {
+		return false, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(t.Spec.AllowedNamespaces)
+	if err != nil {
+		return false, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := c.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return sel.Matches(labels.Set(ns.Labels)), nil
+}
