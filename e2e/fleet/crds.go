@@ -40,6 +40,11 @@ func InstallCRDs(ctx context.Context, c client.Client, files ...string) error {
 			names = append(names, crd.Name)
 		}
 	}
+	return WaitCRDsEstablished(ctx, c, names...)
+}
+
+// WaitCRDsEstablished waits until every named CRD is established.
+func WaitCRDsEstablished(ctx context.Context, c client.Client, names ...string) error {
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		for _, n := range names {
 			crd := &apiextensionsv1.CustomResourceDefinition{}

@@ -55,7 +55,8 @@ type Spoke struct {
 	// (audience api://AzureADTokenExchange), refreshed like the kubelet does.
 	TokenFile *TokenFile
 	// Manager is the lifeboat-spoke process, when Options.SpokeManagers.
-	Manager *proc.Process
+	Manager    *proc.Process
+	managerBin string
 }
 
 // Start starts a fleet and waits until every part is ready.
@@ -109,7 +110,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	}
 	if !opts.NoGarden {
 		g.Go(func() error {
-			garden, err := startGarden(gctx, filepath.Join(opts.Dir, "garden"))
+			garden, err := StartGarden(gctx, filepath.Join(opts.Dir, "garden"))
 			f.Garden = garden
 			if err != nil {
 				return fmt.Errorf("garden: %w", err)

@@ -28,7 +28,9 @@ type Garden struct {
 	process    *proc.Process
 }
 
-func startGarden(ctx context.Context, dir string) (g *Garden, err error) {
+// StartGarden starts a garden under dir and waits until the gardener-apiserver
+// serves; Stop ends it.
+func StartGarden(ctx context.Context, dir string) (g *Garden, err error) {
 	bin, err := assets.Path("garden")
 	if err != nil {
 		return nil, err

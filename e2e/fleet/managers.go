@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
 )
@@ -27,6 +28,7 @@ func buildManager(dir, pkg, name string) (string, error) {
 // a pod: its kubeconfig, its projected Workload Identity token, and the CAs of
 // the fleet's Entra stand-in and blob endpoint.
 func (f *Fleet) startSpokeManager(ctx context.Context, bin string, s *Spoke) error {
+	s.managerBin = bin
 	bundle := filepath.Join(s.Dir, "pki", "azure-ca-bundle.pem")
 	pem := append(append([]byte{}, f.Azure.Entra.CACertPEM()...), f.Azure.Proxy.CACertPEM()...)
 	if err := os.WriteFile(bundle, pem, 0o600); err != nil {
@@ -51,4 +53,16 @@ func (f *Fleet) startSpokeManager(ctx context.Context, bin string, s *Spoke) err
 	return s.Manager.WaitFor(ctx, "lifeboat-spoke readiness", func() error {
 		return httpOK(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
 	})
+}
+
+// KillSpokeManager kills s's lifeboat-spoke at once (SIGKILL), as a node
+// failure or an OOM kill would.
+func (f *Fleet) KillSpokeManager(s *Spoke) {
+	s.Manager.Kill()
+}
+
+// RestartSpokeManager starts s's lifeboat-spoke again after it stopped or was killed.
+func (f *Fleet) RestartSpokeManager(ctx context.Context, s *Spoke) error {
+	_ = s.Manager.Stop(5 * time.Second)
+	return f.startSpokeManager(ctx, s.managerBin, s)
 }

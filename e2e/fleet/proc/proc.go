@@ -76,6 +76,12 @@ func (p *Process) Stop(grace time.Duration) error {
 	return nil
 }
 
+// Kill sends SIGKILL to the process group and waits until the process has exited.
+func (p *Process) Kill() {
+	_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+	<-p.done
+}
+
 // Tail returns the last n bytes of the process log, for error messages.
 func (p *Process) Tail(n int) string {
 	data, err := os.ReadFile(p.LogFile)
