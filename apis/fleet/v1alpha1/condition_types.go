@@ -106,3 +106,26 @@ const (
 	// once a cluster can reach the location.
 	ReasonForceDeleted = "ForceDeleted"
 )
+
+// Conditions and reasons of discovery.
+const (
+	// ConditionShootReady is set on a BackupCluster by discovery: False (with
+	// one of the discovery package's NotReady* reasons) while its shoot is hibernated,
+	// being deleted or its last operation did not succeed.
+	ConditionShootReady = "ShootReady"
+	// ReasonShootReconciled: the shoot's last operation succeeded.
+	ReasonShootReconciled = "ShootReconciled"
+	// ReasonClusterRegistered: the ManagedCluster is accepted, and the cluster
+	// namespace and the work agent's RBAC exist.
+	ReasonClusterRegistered = "ClusterRegistered"
+	// ReasonInvalidKubeconfig: the kubeconfig Secret holds no usable kubeconfig.
+	ReasonInvalidKubeconfig = "InvalidKubeconfig"
+	// ReasonDiscoverySucceeded: every selected shoot was onboarded or skipped on purpose.
+	ReasonDiscoverySucceeded = "DiscoverySucceeded"
+	// ReasonOnboardingFailed: some selected shoots could not be onboarded.
+	ReasonOnboardingFailed = "OnboardingFailed"
+)
+
+// ShootLabelsAnnotation on a BackupCluster lists the label keys discovery
+// copied from the shoot, so that a label removed from the shoot is removed too.
+const ShootLabelsAnnotation = "fleet.lifeboat.dev/shoot-labels"
