@@ -14,9 +14,11 @@ generate: ## Generate deepcopy code for both API groups.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./apis/...
 
 .PHONY: manifests
-manifests: ## Generate CRDs into the charts.
+manifests: ## Generate CRDs and each manager's RBAC into the charts.
 	$(CONTROLLER_GEN) crd paths=./apis/fleet/... output:crd:dir=charts/lifeboat-hub/crds
 	$(CONTROLLER_GEN) crd paths=./apis/backup/... output:crd:dir=charts/lifeboat-spoke/crds
+	$(CONTROLLER_GEN) rbac:roleName=lifeboat-hub paths=./hub/... output:rbac:dir=charts/lifeboat-hub/templates
+	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke paths=./spoke/... output:rbac:dir=charts/lifeboat-spoke/templates
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files or formatting drift.

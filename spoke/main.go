@@ -19,6 +19,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationbackup"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backupdeletion"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backuptarget"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
@@ -38,7 +39,7 @@ func main() {
 		leaderElect            bool
 		leaderNamespace        string
 		factory                targets.Factory
-		caBundle               string
+		caBundle, clusterName  string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
@@ -46,6 +47,7 @@ func main() {
 	flag.StringVar(&leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
 	flag.StringVar(&factory.TokenFile, "azure-token-file", os.Getenv(blob.EnvTokenFile), "projected service-account token for Azure Workload Identity")
 	flag.StringVar(&factory.AuthorityHost, "azure-authority-host", os.Getenv(blob.EnvAuthorityHost), "Entra ID authority (default: the target's cloud)")
+	flag.StringVar(&clusterName, "cluster-name", os.Getenv("LIFEBOAT_CLUSTER_NAME"), "this cluster's name in the fleet: backups are stored under it")
 	flag.StringVar(&caBundle, "ca-bundle", "", "PEM file of CAs to trust for Entra ID and Blob Storage instead of the system roots (private clouds, tests)")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -53,13 +55,16 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, leaderElect, leaderNamespace, &factory, caBundle); err != nil {
+	if err := run(metricsAddr, probeAddr, leaderElect, leaderNamespace, &factory, caBundle, clusterName); err != nil {
 		log.Error(err, "The spoke manager stopped with an error")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string, factory *targets.Factory, caBundle string) error {
+func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string, factory *targets.Factory, caBundle, clusterName string) error {
+	if clusterName == "" {
+		return fmt.Errorf("--cluster-name (or LIFEBOAT_CLUSTER_NAME) is required: backups are stored under the cluster's name")
+	}
 	if caBundle != "" {
 		pem, err := os.ReadFile(caBundle)
 		if err != nil {
@@ -89,6 +94,15 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string
 		return err
 	}
 	registry := &runs.Registry{}
+	if err := (&applicationbackup.Reconciler{
+		Client:   mgr.GetClient(),
+		Targets:  factory,
+		Runs:     registry,
+		Cluster:  clusterName,
+		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&backupdeletion.Reconciler{
 		Client:   mgr.GetClient(),
 		Targets:  factory,

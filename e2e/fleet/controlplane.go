@@ -257,7 +257,9 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	kubeconfig, cfg, err := cp.UserKubeconfig("kube-controller-manager", "system:kube-controller-manager")
+	// The controller-manager's controllers act as its own identity
+	// (--use-service-account-credentials=false), which needs every permission.
+	kubeconfig, _, err := cp.UserKubeconfig("kube-controller-manager", "system:kube-controller-manager", "system:masters")
 	if err != nil {
 		return err
 	}
@@ -282,7 +284,6 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_ = cfg
 	return cp.kcm.WaitFor(ctx, "kube-controller-manager health", func() error {
 		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // #nosec G402 -- loopback health probe of our own process
 		return httpOK(c, fmt.Sprintf("https://127.0.0.1:%d/healthz", port))

@@ -40,6 +40,7 @@ func (f *Fleet) startSpokeManager(ctx context.Context, bin string, s *Spoke) err
 	}
 	s.Manager, err = proc.Start(s.Name+"-lifeboat-spoke", s.logDir(), bin, []string{
 		"--kubeconfig=" + s.AdminKubeconfig,
+		"--cluster-name=" + s.Name,
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", port),

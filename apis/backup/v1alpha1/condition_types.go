@@ -77,8 +77,17 @@ const (
 	// ReasonStorageError: reading or writing blobs failed after the target was validated.
 	ReasonStorageError = "StorageError"
 
-	// ReasonAborted: the work stopped before it ended, e.g. the spoke restarted.
+	// ReasonAborted: the work was stopped on purpose before it ended, e.g. a
+	// forced deletion of the backup's data.
 	ReasonAborted = "Aborted"
+
+	// ReasonInterrupted: the spoke stopped (crashed, restarted, was upgraded)
+	// while the work was running; what it wrote of a backup is deleted.
+	ReasonInterrupted = "Interrupted"
+
+	// ReasonClusterReadFailed: the cluster's resources could not be read
+	// (discovery or listing failed).
+	ReasonClusterReadFailed = "ClusterReadFailed"
 
 	// ReasonHubUnreachable: the spoke could not write a catalog page to the hub.
 	ReasonHubUnreachable = "HubUnreachable"

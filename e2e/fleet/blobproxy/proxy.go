@@ -73,6 +73,7 @@ type Proxy struct {
 	mu          sync.RWMutex
 	assignments map[assignment]bool
 	log         func(string)
+	writeDelay  time.Duration
 
 	srv *http.Server
 	url string
@@ -235,7 +236,25 @@ func (p *Proxy) allowed(c *entra.Claims, op operation) bool {
 }
 
 // ServeHTTP authenticates, authorizes and forwards one request.
+// SetWriteDelay makes every write (PUT, POST) wait d before it reaches
+// storage, as a slow or distant storage account would; 0 turns it off.
+func (p *Proxy) SetWriteDelay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.writeDelay = d
+}
+
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		p.mu.RLock()
+		d := p.writeDelay
+		p.mu.RUnlock()
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	op := classify(r)
 	if op.account == "" {
 		writeError(w, r, http.StatusBadRequest, "InvalidUri", "The requested URI does not represent any resource on the server.", "", "")

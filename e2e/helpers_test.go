@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
+	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+)
+
+// validTarget makes a new identity federated with every spoke, a container it
+// may use, and a BackupTarget called name on every spoke, and waits until
+// each spoke has validated it.
+func validTarget(g Gomega, ctx context.Context, name, container string) fleet.Identity {
+	az := testFleet.Azure
+	id, err := az.NewIdentity(uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, s := range testFleet.Spokes {
+		g.Expect(az.Federate(id, s)).To(Succeed())
+	}
+	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
+	g.Expect(createContainer(ctx, id, testFleet.Spokes[0], container)).To(Succeed())
+	for _, s := range testFleet.Spokes {
+		g.Expect(s.Client.Create(ctx, backupTarget(name, container, id))).To(Succeed())
+		g.Expect(waitValidated(g, ctx, s.Client, name).Phase).To(Equal(backupv1alpha1.TargetValid), "target %s on %s", name, s.Name)
+	}
+	return id
+}
+
+// ensureNamespace creates namespace name on c with labels, if missing.
+func ensureNamespace(g Gomega, ctx context.Context, c client.Client, name string, labels map[string]string) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	g.Expect(client.IgnoreAlreadyExists(c.Create(ctx, ns))).To(Succeed())
+}
+
+// createConfigMaps creates n ConfigMaps in namespace with 16 writers; each
+// holds randomBytes of incompressible data besides a small payload.
+func createConfigMaps(g Gomega, ctx context.Context, c client.Client, namespace string, n, randomBytes int) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				cm := &corev1.ConfigMap{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%06d", i), Namespace: namespace, Labels: map[string]string{"app": "bench"}},
+					Data:       map[string]string{"index": fmt.Sprint(i), "payload": "lifeboat benchmark payload of a typical small config map"},
+				}
+				if randomBytes > 0 {
+					cm.Data["random"] = rand.String(randomBytes)
+				}
+				if err := client.IgnoreAlreadyExists(c.Create(ctx, cm)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+}
+
+// waitFinished waits until obj (re-read with get) reports a final phase.
+func waitFinished[T client.Object](g Gomega, ctx context.Context, c client.Client, obj T, phase func(T) string, timeout time.Duration) string {
+	var p string
+	g.Eventually(func() bool {
+		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+		p = phase(obj)
+		return p != "" && p != "Pending" && p != "InProgress"
+	}, timeout, 250*time.Millisecond).Should(BeTrue(), "%s %s finishes", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName())
+	return p
+}
+
+// blobStore is the storage of container as the spoke manager sees it through
+// a BackupTarget made by backupTarget (prefix "e2e").
+func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, container string) *blob.Client {
+	az := testFleet.Azure
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(az.Entra.CACertPEM())
+	roots.AppendCertsFromPEM(az.Proxy.CACertPEM())
+	c, err := blob.New(blob.Config{
+		StorageAccount: fleet.StorageAccount, Container: container, Prefix: "e2e", Endpoint: az.BlobEndpoint(),
+		ClientID: id.ClientID, TenantID: fleet.TenantID, TokenFilePath: spoke.TokenFile.Path, AuthorityHost: az.Entra.AuthorityHost(),
+	}, blob.WithRootCAs(roots))
+	g.Expect(err).NotTo(HaveOccurred())
+	return c
+}

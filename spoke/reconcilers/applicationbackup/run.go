@@ -1,0 +1,281 @@
+package applicationbackup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/backup"
+	"github.com/lifeboat-dev/lifeboat/spoke/runs"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+// plan is where and as what a backup is written.
+type plan struct {
+	target *backupv1alpha1.BackupTarget
+	store  archive.Store
+	id     string // backup ID
+	dir    string // the backup's folder in the store
+	key    string // in the Runs registry
+	// selfService is the namespace a team's own backup is restricted to.
+	selfService string
+}
+
+// run is a backup running in this process.
+type run struct {
+	*plan
+	uid    types.UID
+	name   types.NamespacedName
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	finish func()
+}
+
+// plan checks what the backup needs before it starts; a *targets.Refusal
+// says why it cannot run at all.
+func (r *Reconciler) plan(ctx context.Context, ab *backupv1alpha1.ApplicationBackup) (*plan, error) {
+	if err := backup.ValidateSelection(ab.Spec.Selection); err != nil {
+		return nil, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: "spec.selection: " + err.Error()}
+	}
+	target, err := targets.Resolve(ctx, r.Client, ab.Namespace, string(ab.Spec.Target))
+	if err != nil {
+		return nil, err
+	}
+	store, err := r.store(target)
+	if err != nil {
+		return nil, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: fmt.Sprintf("BackupTarget %s cannot be used: %v", target.Name, err)}
+	}
+	id := backupID(ab)
+	dir, err := archive.Path("", r.Cluster, id)
+	if err != nil {
+		return nil, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}
+	}
+	p := &plan{target: target, store: store, id: id, dir: dir, key: runs.Key(r.Cluster, id)}
+	if ab.Namespace != targets.SystemNamespace {
+		p.selfService = ab.Namespace
+	}
+	return p, nil
+}
+
+// backupID is the backup's folder name: the one already in the status, the
+// one the hub set, or else the object's UID (as the API documents), which is
+// DNS-safe, unique, and the same after a restart.
+func backupID(ab *backupv1alpha1.ApplicationBackup) string {
+	switch {
+	case ab.Status.BackupID != "":
+		return string(ab.Status.BackupID)
+	case ab.Spec.BackupID != "":
+		return string(ab.Spec.BackupID)
+	}
+	return string(ab.UID)
+}
+
+// outcome is how a run ended.
+type outcome struct {
+	phase    backupv1alpha1.ApplicationBackupPhase
+	reason   string
+	message  string
+	manifest *archive.Manifest // when committed
+	progress backup.Progress
+}
+
+// execute runs the stages, then writes the outcome.
+func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
+	log := ctrl.Log.WithName("applicationbackup").WithValues("applicationbackup", rn.name, "backupID", rn.id)
+	ctx := ctrl.LoggerInto(rn.ctx, log)
+	started := time.Now()
+	store := &countingStore{Store: rn.store}
+	st := r.newStatusWriter(rn, ab, &store.n)
+	out := r.backUp(ctx, rn, ab, st, store)
+	st.finish(ctx, out)
+	log.Info("Finished the backup", "phase", out.phase, "reason", out.reason, "items", out.progress.ItemsDone,
+		"errors", out.progress.Errors, "duration", time.Since(started).Round(time.Millisecond))
+}
+
+// backUp runs the stages Initial → PreExecRule → Resources → Volumes →
+// PostExecRule → Final. Exec rules and volume data come later: their stages
+// are recorded and skipped, and skipped exec rules are logged as warnings.
+// The backup succeeds only once backup.json is written and the whole backup
+// has been read back and verified.
+func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store) outcome {
+	w, err := archive.NewWriter(ctx, store, rn.dir, r.meta(ab))
+	if err != nil {
+		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "starting the backup")
+	}
+	defer w.Abort(context.WithoutCancel(ctx)) // deletes what was written, unless committed
+
+	st.setStage(backupv1alpha1.StagePreExecRule)
+	skipExecRules(w, "pre", ab.Spec.Hooks)
+
+	st.setStage(backupv1alpha1.StageResources)
+	progress, err := backup.Run(ctx, backup.Options{
+		Config:    r.RESTConfig,
+		Selection: ab.Spec.Selection,
+		Namespace: rn.selfService,
+		Writer:    w,
+		Progress:  st.setProgress,
+	})
+	st.setProgress(progress)
+	switch {
+	case errors.Is(err, backup.ErrWrite):
+		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "writing the resources")
+	case err != nil:
+		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonClusterReadFailed, "reading the resources")
+	}
+
+	st.setStage(backupv1alpha1.StageVolumes)
+	w.Log(archive.LevelInfo, nil, "volume data is not backed up by this version of Lifeboat: PersistentVolumeClaims and PersistentVolumes are in the backup as objects only")
+
+	st.setStage(backupv1alpha1.StagePostExecRule)
+	skipExecRules(w, "post", ab.Spec.Hooks)
+
+	st.setStage(backupv1alpha1.StageFinal)
+	m, err := w.Close(ctx)
+	if err != nil {
+		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "finishing the backup")
+	}
+	if err := readBack(ctx, rn.store, rn.dir); err != nil {
+		// Committed but unreadable: take it back, so that nothing imports it.
+		deleteFolder(context.WithoutCancel(ctx), rn.store, rn.dir)
+		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "reading the written backup back")
+	}
+
+	out := outcome{phase: backupv1alpha1.ApplicationBackupSuccess, reason: backupv1alpha1.ReasonSucceeded, manifest: m, progress: st.progressNow()}
+	out.message = fmt.Sprintf("backed up %d items to BackupTarget %s as backup %s", m.Counts.Items, rn.target.Name, rn.id)
+	if m.Counts.Errors > 0 {
+		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
+		out.message += fmt.Sprintf("; %d items or resources could not be backed up: the backup's log names them", m.Counts.Errors)
+	}
+	if m.Counts.Warnings > 0 {
+		out.message += fmt.Sprintf("; %d warnings in the backup's log", m.Counts.Warnings)
+	}
+	return out
+}
+
+// failed turns an error into an outcome; a run that was stopped says why it
+// was stopped rather than what the stop broke.
+func (r *Reconciler) failed(ctx context.Context, rn *run, st *statusWriter, err error, reason, doing string) outcome {
+	out := outcome{phase: backupv1alpha1.ApplicationBackupFailed, reason: reason, progress: st.progressNow()}
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, runs.ErrAborted):
+		out.phase, out.reason = backupv1alpha1.ApplicationBackupAborted, backupv1alpha1.ReasonAborted
+		out.message = "the backup was aborted: a BackupDeletion with force: true is deleting its data"
+	case errors.Is(cause, errDeleted):
+		out.phase, out.reason, out.message = backupv1alpha1.ApplicationBackupAborted, backupv1alpha1.ReasonAborted, cause.Error()
+	case errors.Is(cause, errStopping):
+		out.reason = backupv1alpha1.ReasonInterrupted
+		out.message = "the spoke stopped while the backup ran; what it had written was deleted; create a new ApplicationBackup to try again"
+	case errors.Is(err, archive.ErrExists):
+		out.reason = backupv1alpha1.ReasonInvalidConfiguration
+		out.message = fmt.Sprintf("BackupTarget %s already holds a complete backup %s of cluster %s: use another backupID", rn.target.Name, rn.id, r.Cluster)
+	case errors.Is(err, backup.ErrInvalidSelection):
+		out.reason = backupv1alpha1.ReasonInvalidConfiguration
+		out.message = "spec.selection: " + err.Error()
+	default:
+		out.message = fmt.Sprintf("%s failed: %v", doing, err)
+	}
+	return out
+}
+
+// meta is what backup.json says about whose backup this is. A team's own
+// backup belongs to its namespace, even if its spec names a hub Backup: only
+// objects the hub sends may claim to be the hub's.
+func (r *Reconciler) meta(ab *backupv1alpha1.ApplicationBackup) archive.Meta {
+	m := archive.Meta{Owner: archive.Owner{Namespace: ab.Namespace}}
+	if h := ab.Spec.Hub; h != nil && ab.Namespace == targets.SystemNamespace {
+		m.Owner = archive.Owner{Hub: &archive.HubRef{Namespace: string(h.Namespace), Name: string(h.Name), UID: string(h.UID)}}
+	}
+	if spec, err := json.Marshal(ab.Spec); err == nil {
+		m.Spec = spec
+	}
+	if ab.Status.StartTime != nil {
+		m.StartTimestamp = ab.Status.StartTime.Time
+	}
+	return m
+}
+
+// skipExecRules logs exec actions that this version does not run.
+func skipExecRules(w *archive.Writer, when string, hooks *backupv1alpha1.ExecHooks) {
+	if hooks == nil {
+		return
+	}
+	actions := hooks.Pre
+	if when == "post" {
+		actions = hooks.Post
+	}
+	if len(actions) == 0 {
+		return
+	}
+	names := make([]string, len(actions))
+	for i, a := range actions {
+		names[i] = a.Name
+		if names[i] == "" {
+			names[i] = fmt.Sprintf("#%d", i+1)
+		}
+	}
+	w.Log(archive.LevelWarning, nil, fmt.Sprintf("exec rules are not run by this version of Lifeboat: the %s actions %s were skipped", when, strings.Join(names, ", ")))
+}
+
+// readBack opens the backup as a restore would and checks every byte.
+func readBack(ctx context.Context, store archive.Store, dir string) error {
+	rd, err := archive.Open(ctx, store, dir)
+	if err != nil {
+		return err
+	}
+	return rd.Verify(ctx)
+}
+
+// deleteFolder deletes every file of a backup, backup.json first, and
+// returns how many it deleted.
+func deleteFolder(ctx context.Context, store archive.Store, dir string) (int, error) {
+	names, err := store.List(ctx, dir+"/")
+	if err != nil {
+		return 0, err
+	}
+	manifest := dir + "/" + archive.ManifestFile
+	for i, n := range names {
+		if n == manifest {
+			names[0], names[i] = names[i], names[0]
+		}
+	}
+	var deleted int
+	for _, n := range names {
+		if err := store.Delete(ctx, n); err != nil {
+			return deleted, err
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+// countingStore counts the bytes uploaded, for status.progress.bytesDone.
+type countingStore struct {
+	archive.Store
+	n atomic.Int64
+}
+
+func (s *countingStore) Put(ctx context.Context, name string, r io.Reader) (int64, error) {
+	return s.Store.Put(ctx, name, &countingReader{r: r, n: &s.n})
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
