@@ -20,6 +20,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationbackup"
+	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationrestore"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backupdeletion"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backuptarget"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
@@ -99,6 +100,13 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string
 		Targets:  factory,
 		Runs:     registry,
 		Cluster:  clusterName,
+		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&applicationrestore.Reconciler{
+		Client:   mgr.GetClient(),
+		Targets:  factory,
 		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
 	}).SetupWithManager(mgr); err != nil {
 		return err

@@ -23,7 +23,7 @@ type ExistingResourcePolicy string
 
 // Existing resource policies.
 const (
-	// ExistingResourceSkip leaves the existing resource alone and records a warning.
+	// ExistingResourceSkip leaves the existing resource alone; the restore counts it as skipped.
 	ExistingResourceSkip ExistingResourcePolicy = "Skip"
 	// ExistingResourceUpdate applies the backed-up resource over the existing one
 	// with server-side apply, taking ownership of the fields it sets.

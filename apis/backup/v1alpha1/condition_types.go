@@ -89,6 +89,10 @@ const (
 	// (discovery or listing failed).
 	ReasonClusterReadFailed = "ClusterReadFailed"
 
+	// ReasonRestoreFailed: a restore stopped for a cause that is neither the
+	// backup's nor the storage's, e.g. the API server went away.
+	ReasonRestoreFailed = "RestoreFailed"
+
 	// ReasonHubUnreachable: the spoke could not write a catalog page to the hub.
 	ReasonHubUnreachable = "HubUnreachable"
 )

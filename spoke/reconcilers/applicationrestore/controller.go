@@ -1,0 +1,120 @@
+// Package applicationrestore runs ApplicationRestores: it restores a backup
+// from a BackupTarget into this cluster.
+package applicationrestore
+
+import (
+	"context"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+// Reconciler runs ApplicationRestores. A restore runs in a goroutine of its
+// own, so that a long restore does not hold a worker; the status shows its
+// progress at most once a second.
+type Reconciler struct {
+	client.Client
+	// RESTConfig reaches the cluster to restore into.
+	RESTConfig *rest.Config
+	Targets    *targets.Factory
+	Recorder   events.EventRecorder
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Stores gives the store of a target (default: Targets.Client).
+	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+
+	runs runs
+	// reader reads restores afresh to record their outcome (the manager's
+	// API reader; the cache can be stale, or stopped at shutdown).
+	reader client.Reader
+}
+
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=applicationrestores,verbs=get;list;watch
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=applicationrestores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// A restore writes whatever a backup holds:
+// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;create;patch
+// and binds roles that it need not hold itself:
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=bind;escalate
+
+// Reconcile starts a restore once: it checks the target and the backup,
+// marks the restore InProgress and runs it in the background. A restore
+// that ended is left alone; one found InProgress that does not run here was
+// interrupted by a restart and fails.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ar := &backupv1alpha1.ApplicationRestore{}
+	if err := r.Get(ctx, req.NamespacedName, ar); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.runs.cancel(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if finished(ar) || r.runs.running(req.NamespacedName, ar.UID) {
+		return ctrl.Result{}, nil
+	}
+
+	// One status patch, with optimistic locking: a stale read never starts
+	// a restore twice, nor fails one that a newer status shows ended.
+	patch := client.MergeFromWithOptions(ar.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	j, err := r.prepare(ctx, ar)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Status().Patch(ctx, ar, patch); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.recordPhase(ar)
+	if j != nil {
+		ctrl.LoggerFrom(ctx).Info("Started the restore", "cluster", ar.Spec.Source.Cluster, "backupID", ar.Spec.Source.BackupID,
+			"items", j.reader.Manifest().Counts.Items)
+		r.runs.start(req.NamespacedName, ar.UID, func(runCtx context.Context) {
+			r.execute(ctrl.LoggerInto(runCtx, ctrl.LoggerFrom(ctx)), ar.DeepCopy(), j)
+		})
+	}
+	return ctrl.Result{}, nil
+}
+
+func finished(ar *backupv1alpha1.ApplicationRestore) bool {
+	switch ar.Status.Phase {
+	case backupv1alpha1.RestoreSuccess, backupv1alpha1.RestorePartialSuccess, backupv1alpha1.RestoreFailed:
+		return true
+	}
+	return false
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager watches ApplicationRestores; the spec is immutable, so
+// only creation matters (and the restart, which lists them all). Restores
+// still running when the manager stops are cancelled and marked
+// Interrupted.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.RESTConfig == nil {
+		r.RESTConfig = mgr.GetConfig()
+	}
+	r.reader = mgr.GetAPIReader()
+	if err := mgr.Add(&r.runs); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&backupv1alpha1.ApplicationRestore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("applicationrestore").
+		Complete(r)
+}

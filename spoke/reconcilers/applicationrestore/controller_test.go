@@ -1,0 +1,309 @@
+package applicationrestore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+// condition returns the condition of type typ as "Status/Reason".
+func condition(ar *backupv1alpha1.ApplicationRestore, typ string) string {
+	c := meta.FindStatusCondition(ar.Status.Conditions, typ)
+	if c == nil {
+		return ""
+	}
+	return string(c.Status) + "/" + c.Reason
+}
+
+func message(ar *backupv1alpha1.ApplicationRestore) string {
+	if c := meta.FindStatusCondition(ar.Status.Conditions, backupv1alpha1.ConditionCompleted); c != nil {
+		return c.Message
+	}
+	return ""
+}
+
+func TestRestoreSucceeds(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "ok", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("ok-app"), cm("ok-app", "a", map[string]string{"k": "v"}), cm("ok-app", "b", nil))
+
+	ar := reconcile(t, ctx, newReconciler(), newRestore(targets.SystemNamespace, "ok", "ok", "b1"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), message(ar))
+	g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("True/" + backupv1alpha1.ReasonSucceeded))
+	g.Expect(condition(ar, backupv1alpha1.ConditionCompleted)).To(Equal("True/" + backupv1alpha1.ReasonSucceeded))
+	g.Expect(message(ar)).To(ContainSubstring("Restored 3 of 3 objects"))
+	g.Expect(ar.Status.Progress).To(Equal(&backupv1alpha1.Progress{ItemsTotal: 3, ItemsDone: 3, BytesDone: ar.Status.Progress.BytesDone}))
+	g.Expect(ar.Status.Progress.BytesDone).To(BeNumerically(">", 0))
+	g.Expect(ar.Status.StartTime).NotTo(BeNil())
+	g.Expect(ar.Status.CompletionTime).NotTo(BeNil())
+	g.Expect(ar.Status.Errors).To(BeZero())
+	g.Expect(exists(ctx, &corev1.ConfigMap{}, "ok-app", "a")).To(BeTrue())
+	g.Expect(ar.Status.ObservedGeneration).To(Equal(ar.Generation))
+
+	// A restore that ended is left alone.
+	before := ar.ResourceVersion
+	_, err := newReconciler().Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(get(t, ctx, ar).ResourceVersion).To(Equal(before))
+}
+
+func TestItemErrorsMakeAPartialSuccess(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "partial", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("partial-app"), cm("partial-app", "good", nil), cm("partial-app", "bad", map[string]string{"bad key!": "x"}))
+
+	ar := reconcile(t, ctx, newReconciler(), newRestore(targets.SystemNamespace, "partial", "partial", "b1"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestorePartialSuccess))
+	g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonPartiallySucceeded))
+	g.Expect(condition(ar, backupv1alpha1.ConditionCompleted)).To(Equal("True/" + backupv1alpha1.ReasonPartiallySucceeded))
+	g.Expect(ar.Status.Errors).To(BeEquivalentTo(1))
+	g.Expect(message(ar)).To(And(ContainSubstring("1 objects could not be restored"), ContainSubstring("partial-app/bad.json"), ContainSubstring("Invalid value")))
+	g.Expect(exists(ctx, &corev1.ConfigMap{}, "partial-app", "good")).To(BeTrue())
+}
+
+// A backup that is missing, unfinished, damaged or too new fails the
+// restore with a reason and a message that says so, and nothing changes.
+func TestUnusableBackupsFail(t *testing.T) {
+	ctx := testCtx(t)
+	store := makeTarget(t, ctx, "unusable", true, false)
+	items := []archive.Item{ns("unusable-app"), cm("unusable-app", "a", nil)}
+	for _, tc := range []struct {
+		name, id string
+		damage   func(g *WithT, dir string)
+		reason   string
+		message  string
+	}{
+		{"missing", "none", nil, backupv1alpha1.ReasonBackupNotFound, "holds no backup none of cluster spoke-1"},
+		{"unfinished", "unfinished", func(g *WithT, dir string) { g.Expect(store.Delete(ctx, dir+"/"+archive.ManifestFile)).To(Succeed()) },
+			backupv1alpha1.ReasonBackupIncomplete, "is incomplete"},
+		{"tampered", "tampered", func(g *WithT, dir string) { flipByte(g, store, dir+"/"+archive.ResourcesFile) },
+			backupv1alpha1.ReasonBackupIncomplete, "sha256"},
+		{"truncated", "truncated", func(g *WithT, dir string) { truncate(g, store, dir+"/"+archive.ResourcesFile) },
+			backupv1alpha1.ReasonBackupIncomplete, "is truncated"},
+		{"version bumped", "bumped", func(g *WithT, dir string) { bumpVersion(g, store, dir+"/"+archive.ManifestFile) },
+			backupv1alpha1.ReasonBackupIncomplete, "newer Lifeboat"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			if tc.damage != nil {
+				tc.damage(g, writeBackup(t, store, tc.id, hubOwner, items...))
+			}
+			ar := reconcile(t, ctx, newReconciler(), newRestore(targets.SystemNamespace, "unusable-"+tc.id, "unusable", tc.id))
+			g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
+			g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + tc.reason))
+			g.Expect(condition(ar, backupv1alpha1.ConditionCompleted)).To(Equal("True/" + tc.reason))
+			g.Expect(message(ar)).To(ContainSubstring(tc.message))
+			g.Expect(exists(ctx, &corev1.Namespace{}, "", "unusable-app")).To(BeFalse(), "the cluster changed")
+		})
+	}
+}
+
+func TestTargetRefusals(t *testing.T) {
+	ctx := testCtx(t)
+	makeTarget(t, ctx, "invalid", false, false)
+	makeTarget(t, ctx, "hub-only", true, false)
+	makeNamespace(t, ctx, "team-refused", nil)
+	for _, tc := range []struct {
+		namespace, target, reason, message string
+	}{
+		{targets.SystemNamespace, "absent", backupv1alpha1.ReasonTargetNotFound, `BackupTarget "absent" does not exist`},
+		{targets.SystemNamespace, "invalid", backupv1alpha1.ReasonTargetNotValid, "the container backups does not exist"},
+		{"team-refused", "hub-only", backupv1alpha1.ReasonNamespaceNotAllowed, "does not allow self-service"},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			g := NewWithT(t)
+			ar := reconcile(t, ctx, newReconciler(), newRestore(tc.namespace, "refused-"+tc.target, tc.target, "b1"))
+			g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
+			g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + tc.reason))
+			g.Expect(message(ar)).To(ContainSubstring(tc.message))
+		})
+	}
+}
+
+// A team's restore writes only into its own namespace, whatever the backup
+// holds, and may not bring in another namespace's objects.
+func TestSelfService(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "teams", true, true)
+	makeNamespace(t, ctx, "team-x", map[string]string{"selfservice": "teams"})
+	writeBackup(t, store, "mixed", hubOwner, ns("team-x"), ns("team-y"), cm("team-x", "mine", nil), cm("team-y", "theirs", nil), clusterRole("team-x-power"))
+
+	ar := reconcile(t, ctx, newReconciler(), newRestore("team-x", "mixed", "teams", "mixed"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), message(ar))
+	g.Expect(ar.Status.Warnings).To(BeEquivalentTo(3)) // team-y's Namespace and ConfigMap, the ClusterRole
+	g.Expect(exists(ctx, &corev1.ConfigMap{}, "team-x", "mine")).To(BeTrue())
+	g.Expect(exists(ctx, &corev1.Namespace{}, "", "team-y")).To(BeFalse())
+	g.Expect(exists(ctx, &rbacv1.ClusterRole{}, "", "team-x-power")).To(BeFalse())
+
+	t.Run("mapping another namespace in", func(t *testing.T) {
+		g := NewWithT(t)
+		mapped := newRestore("team-x", "mapped", "teams", "mixed")
+		mapped.Spec.NamespaceMapping = backupv1alpha1.NamespaceMapping{"team-y": "team-x"}
+		ar := reconcile(t, ctx, newReconciler(), mapped)
+		g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
+		g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonNamespaceNotAllowed))
+		g.Expect(message(ar)).To(ContainSubstring("maps namespace team-y into it"))
+		g.Expect(exists(ctx, &corev1.ConfigMap{}, "team-x", "theirs")).To(BeFalse())
+	})
+	t.Run("another team's backup", func(t *testing.T) {
+		g := NewWithT(t)
+		writeBackup(t, store, "theirs", archive.Owner{Namespace: "team-y"}, cm("team-y", "secret-sauce", nil))
+		ar := reconcile(t, ctx, newReconciler(), newRestore("team-x", "theirs", "teams", "theirs"))
+		g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
+		g.Expect(message(ar)).To(ContainSubstring("belongs to namespace team-y"))
+	})
+}
+
+// A restore found InProgress that does not run here was interrupted by a
+// restart.
+func TestInterruptedRestoreFails(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	ar := newRestore(targets.SystemNamespace, "interrupted", "ok", "b1")
+	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
+	started := metav1.Now()
+	ar.Status.Phase, ar.Status.StartTime = backupv1alpha1.RestoreInProgress, &started
+	g.Expect(cp.Client.Status().Update(ctx, ar)).To(Succeed())
+
+	_, err := newReconciler().Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
+	g.Expect(err).NotTo(HaveOccurred())
+	ar = get(t, ctx, ar)
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
+	g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonInterrupted))
+	g.Expect(ar.Status.StartTime.Time).To(BeTemporally("~", started.Time, time.Second))
+}
+
+// A restore runs once, in the background: reconciling it again while it runs
+// starts nothing.
+func TestRestoreRunsOnceInTheBackground(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "slow", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("slow-app"), cm("slow-app", "a", nil))
+	store.manifestReads.Store(0) // the writer looked for an existing backup
+	release := store.hold()
+	defer release()
+
+	r := newReconciler()
+	ar := newRestore(targets.SystemNamespace, "slow", "slow", "b1")
+	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)}
+	_, err := r.Reconcile(ctx, req) // returns at once: the restore waits for the store
+	g.Expect(err).NotTo(HaveOccurred())
+	running := get(t, ctx, ar)
+	g.Expect(running.Status.Phase).To(Equal(backupv1alpha1.RestoreInProgress))
+	g.Expect(condition(running, backupv1alpha1.ConditionReady)).To(Equal("True/" + backupv1alpha1.ReasonInProgress))
+	g.Expect(condition(running, backupv1alpha1.ConditionCompleted)).To(Equal("False/" + backupv1alpha1.ReasonInProgress))
+	g.Expect(running.Status.Progress.ItemsTotal).To(BeEquivalentTo(2))
+	_, err = r.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(store.manifestReads.Load()).To(BeEquivalentTo(1))
+
+	release()
+	r.runs.wg.Wait()
+	g.Expect(get(t, ctx, ar).Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess))
+	g.Expect(store.manifestReads.Load()).To(BeEquivalentTo(1))
+}
+
+// Under a manager: restores start from watch events, report events, and
+// those still running when the manager stops end as Interrupted.
+func TestUnderAManager(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "managed", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("managed-app"), cm("managed-app", "a", nil))
+	writeBackup(t, store, "b2", hubOwner, ns("managed-slow"), cm("managed-slow", "a", nil))
+
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: fleet.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	g.Expect(err).NotTo(HaveOccurred())
+	r := &Reconciler{Client: mgr.GetClient(), Stores: buckets.get, Recorder: mgr.GetEventRecorder("lifeboat-spoke")}
+	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
+	mgrCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+
+	ar := newRestore(targets.SystemNamespace, "managed", "managed", "b1")
+	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
+	g.Eventually(func() backupv1alpha1.RestorePhase { return get(t, ctx, ar).Status.Phase }).WithTimeout(time.Minute).Should(Equal(backupv1alpha1.RestoreSuccess))
+	g.Expect(exists(ctx, &corev1.ConfigMap{}, "managed-app", "a")).To(BeTrue())
+	g.Eventually(func() []string {
+		var list eventsv1.EventList
+		g.Expect(cp.Client.List(ctx, &list, client.InNamespace(targets.SystemNamespace))).To(Succeed())
+		var reasons []string
+		for _, e := range list.Items {
+			if e.Regarding.Name == "managed" {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		return reasons
+	}).WithTimeout(30 * time.Second).Should(ContainElements(backupv1alpha1.ReasonInProgress, backupv1alpha1.ReasonSucceeded))
+
+	// Stop the manager while a restore waits for the store.
+	release := store.hold()
+	defer release()
+	slow := newRestore(targets.SystemNamespace, "managed-slow", "managed", "b2")
+	g.Expect(cp.Client.Create(ctx, slow)).To(Succeed())
+	g.Eventually(func() backupv1alpha1.RestorePhase { return get(t, ctx, slow).Status.Phase }).WithTimeout(time.Minute).Should(Equal(backupv1alpha1.RestoreInProgress))
+	stop()
+	g.Expect(<-done).To(Succeed())
+	done = make(chan error, 1)
+	done <- nil
+	slow = get(t, ctx, slow)
+	g.Expect(slow.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
+	g.Expect(condition(slow, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonInterrupted))
+	g.Expect(exists(ctx, &corev1.Namespace{}, "", "managed-slow")).To(BeFalse())
+}
+
+func flipByte(g *WithT, store *gatedStore, name string) {
+	p := filePath(store, name)
+	b, err := os.ReadFile(p)
+	g.Expect(err).NotTo(HaveOccurred())
+	b[len(b)*9/10] ^= 0x55
+	g.Expect(os.WriteFile(p, b, 0o644)).To(Succeed())
+}
+
+func truncate(g *WithT, store *gatedStore, name string) {
+	p := filePath(store, name)
+	fi, err := os.Stat(p)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.Truncate(p, fi.Size()*9/10)).To(Succeed())
+}
+
+func bumpVersion(g *WithT, store *gatedStore, name string) {
+	p := filePath(store, name)
+	b, err := os.ReadFile(p)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(b)).To(ContainSubstring(`"formatVersion": 1,`))
+	b = []byte(strings.Replace(string(b), `"formatVersion": 1,`, `"formatVersion": 2,`, 1))
+	g.Expect(os.WriteFile(p, b, 0o644)).To(Succeed())
+}
+
+// filePath is where a store keeps name.
+func filePath(store *gatedStore, name string) string {
+	return filepath.Join(store.root, filepath.FromSlash(name))
+}

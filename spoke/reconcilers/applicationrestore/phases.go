@@ -1,0 +1,140 @@
+package applicationrestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+// job is a restore ready to run.
+type job struct {
+	target *backupv1alpha1.BackupTarget
+	reader *archive.Reader
+}
+
+// refusal is why a restore cannot start; retrying does not help.
+type refusal struct{ reason, message string }
+
+func (f *refusal) Error() string { return f.message }
+
+// prepare checks, in order, everything a restore needs before it changes
+// the cluster. It marks the restore InProgress and returns the job, or marks
+// it Failed with the reason and returns nil; errors are for retry.
+func (r *Reconciler) prepare(ctx context.Context, ar *backupv1alpha1.ApplicationRestore) (*job, error) {
+	j := &job{}
+	for _, step := range []func(context.Context, *backupv1alpha1.ApplicationRestore, *job) error{
+		r.failIfInterrupted,
+		r.resolveTarget,
+		r.checkSelfService,
+		r.openBackup,
+		r.checkBackupOwner,
+	} {
+		err := step(ctx, ar, j)
+		var f *refusal
+		if errors.As(err, &f) {
+			r.setFailed(ar, f.reason, f.message)
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	r.setInProgress(ar, j.reader.Manifest())
+	return j, nil
+}
+
+// failIfInterrupted fails a restore that shows InProgress but does not run
+// here: the spoke stopped while it ran.
+func (r *Reconciler) failIfInterrupted(_ context.Context, ar *backupv1alpha1.ApplicationRestore, _ *job) error {
+	if ar.Status.Phase != backupv1alpha1.RestoreInProgress {
+		return nil
+	}
+	return &refusal{backupv1alpha1.ReasonInterrupted, "The restore was interrupted: the spoke stopped while it ran. What it restored stays; " +
+		"create a new ApplicationRestore to restore the rest (existing objects are skipped, or updated with existingResourcePolicy Update)."}
+}
+
+// resolveTarget finds the BackupTarget and checks this restore may use it.
+func (r *Reconciler) resolveTarget(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) error {
+	t, err := targets.Resolve(ctx, r.Client, ar.Namespace, string(ar.Spec.Target))
+	var refused *targets.Refusal
+	if errors.As(err, &refused) {
+		return &refusal{refused.Reason, refused.Message}
+	}
+	j.target = t
+	return err
+}
+
+// selfService returns the namespace a team's own restore may write into,
+// or "" for one the hub sent.
+func selfService(ar *backupv1alpha1.ApplicationRestore) string {
+	if ar.Namespace == targets.SystemNamespace {
+		return ""
+	}
+	return ar.Namespace
+}
+
+// checkSelfService refuses a team's restore that maps another namespace's
+// objects into its own: it may restore only its own namespace's objects,
+// not read another team's.
+func (r *Reconciler) checkSelfService(_ context.Context, ar *backupv1alpha1.ApplicationRestore, _ *job) error {
+	own := selfService(ar)
+	if own == "" {
+		return nil
+	}
+	for from, to := range ar.Spec.NamespaceMapping {
+		if string(to) == own && from != own {
+			return &refusal{backupv1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
+				"A restore in namespace %s may restore only the objects of namespace %s, but namespaceMapping maps namespace %s into it: "+
+					"remove that entry, or ask a fleet admin to restore across namespaces from the hub", own, own, from)}
+		}
+	}
+	return nil
+}
+
+// openBackup opens the backup in the target and reads its backup.json.
+func (r *Reconciler) openBackup(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) error {
+	store, err := r.store(j.target)
+	if err != nil {
+		return err
+	}
+	src := ar.Spec.Source
+	dir, err := archive.Path("", string(src.Cluster), string(src.BackupID))
+	if err != nil {
+		return &refusal{backupv1alpha1.ReasonBackupNotFound, err.Error()}
+	}
+	j.reader, err = archive.Open(ctx, store, dir)
+	switch {
+	case errors.Is(err, archive.ErrIncomplete):
+		names, lerr := store.List(ctx, dir+"/")
+		if lerr == nil && len(names) == 0 {
+			return &refusal{backupv1alpha1.ReasonBackupNotFound, fmt.Sprintf(
+				"BackupTarget %s holds no backup %s of cluster %s: check spec.source (the backup's cluster and ID)", ar.Spec.Target, src.BackupID, src.Cluster)}
+		}
+		return &refusal{backupv1alpha1.ReasonBackupIncomplete, err.Error() + ": it never finished, or it is still being written"}
+	case errors.Is(err, archive.ErrNewerFormat), errors.Is(err, archive.ErrCorrupt):
+		return &refusal{backupv1alpha1.ReasonBackupIncomplete, "The backup cannot be restored: " + err.Error()}
+	}
+	return err
+}
+
+// checkBackupOwner refuses a team's restore of a backup that another
+// namespace's team made.
+func (r *Reconciler) checkBackupOwner(_ context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) error {
+	own, owner := selfService(ar), j.reader.Manifest().Owner.Namespace
+	if own == "" || owner == "" || owner == own {
+		return nil
+	}
+	return &refusal{backupv1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
+		"Backup %s belongs to namespace %s: a restore in namespace %s may restore only its own namespace's backups and the hub's", ar.Spec.Source.BackupID, owner, own)}
+}
+
+func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
+	if r.Stores != nil {
+		return r.Stores(t)
+	}
+	return r.Targets.Client(t)
+}

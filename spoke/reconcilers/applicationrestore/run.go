@@ -1,0 +1,214 @@
+package applicationrestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/restore"
+)
+
+// runs are the restores running in this process, one at most per
+// ApplicationRestore. As a manager Runnable it cancels them when the
+// manager stops, and waits until each has recorded that.
+type runs struct {
+	mu     sync.Mutex
+	active map[types.NamespacedName]*active
+	wg     sync.WaitGroup
+}
+
+type active struct {
+	uid    types.UID
+	cancel context.CancelFunc
+}
+
+func (rs *runs) running(key types.NamespacedName, uid types.UID) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	a, ok := rs.active[key]
+	return ok && a.uid == uid
+}
+
+// start runs fn in a goroutine under a context that cancel and Start's end cancel.
+func (rs *runs) start(key types.NamespacedName, uid types.UID, fn func(context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	rs.mu.Lock()
+	if rs.active == nil {
+		rs.active = map[types.NamespacedName]*active{}
+	}
+	a := &active{uid: uid, cancel: cancel}
+	rs.active[key] = a
+	rs.wg.Add(1)
+	rs.mu.Unlock()
+	go func() {
+		defer rs.wg.Done()
+		defer cancel()
+		fn(ctx)
+		rs.mu.Lock()
+		if rs.active[key] == a {
+			delete(rs.active, key)
+		}
+		rs.mu.Unlock()
+	}()
+}
+
+// cancel stops the restore of key, if one runs.
+func (rs *runs) cancel(key types.NamespacedName) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if a, ok := rs.active[key]; ok {
+		a.cancel()
+	}
+}
+
+// Start implements manager.Runnable: at the manager's end it cancels every
+// restore and waits for them.
+func (rs *runs) Start(ctx context.Context) error {
+	<-ctx.Done()
+	rs.mu.Lock()
+	for _, a := range rs.active {
+		a.cancel()
+	}
+	rs.mu.Unlock()
+	rs.wg.Wait()
+	return nil
+}
+
+// maxFirstErrors is how many item errors the status message quotes.
+const maxFirstErrors = 3
+
+// execute runs one restore and records its outcome.
+func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) {
+	log := ctrl.LoggerFrom(ctx)
+	var mu sync.Mutex
+	var firstErrors []string
+	opts := restore.Options{
+		Config:                 r.RESTConfig,
+		Reader:                 j.reader,
+		NamespaceMapping:       ar.Spec.NamespaceMapping,
+		Selection:              ar.Spec.Selection,
+		ExistingResourcePolicy: ar.Spec.ExistingResourcePolicy,
+		OnlyNamespace:          selfService(ar),
+		FieldManager:           restore.DefaultFieldManager,
+		ProgressInterval:       time.Second,
+		Progress: func(res restore.Result) {
+			r.patchProgress(ctx, ar, res)
+		},
+		Log: func(level archive.Level, item *archive.ItemRef, msg string) {
+			kv := []any{"level", level}
+			if item != nil {
+				kv = append(kv, "item", item.String())
+			}
+			switch level {
+			case archive.LevelError:
+				log.Error(nil, msg, kv...)
+				mu.Lock()
+				if len(firstErrors) < maxFirstErrors {
+					if item != nil {
+						msg = item.String() + ": " + msg
+					}
+					firstErrors = append(firstErrors, msg)
+				}
+				mu.Unlock()
+			case archive.LevelWarning:
+				log.Info(msg, kv...)
+			default:
+				log.V(1).Info(msg, kv...)
+			}
+		},
+	}
+	res, err := restore.Run(ctx, opts)
+
+	// The outcome is recorded even when ctx ended (the manager stops).
+	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var reason, message string
+	var re *restore.ReadError
+	switch {
+	case err == nil:
+	case errors.As(err, &re) && (errors.Is(err, archive.ErrCorrupt) || errors.Is(err, archive.ErrNewerFormat) || errors.Is(err, archive.ErrIncomplete)):
+		reason, message = backupv1alpha1.ReasonBackupIncomplete, "The backup cannot be restored; nothing was changed in the cluster: "+re.Err.Error()
+	case errors.As(err, &re) && ctx.Err() == nil:
+		reason, message = backupv1alpha1.ReasonStorageError, "Reading the backup failed; nothing was changed in the cluster: "+re.Err.Error()
+	case ctx.Err() != nil:
+		reason, message = backupv1alpha1.ReasonInterrupted, "The restore was interrupted before it ended (the spoke stopped, or the ApplicationRestore was deleted). What it restored stays."
+	default:
+		reason, message = backupv1alpha1.ReasonRestoreFailed, "The restore stopped: "+err.Error()
+	}
+	log.Info("Finished the restore", "restored", res.Restored, "skipped", res.Skipped, "excluded", res.Excluded,
+		"failed", res.Failed, "warnings", res.Warnings, "errors", res.Errors, "reason", reason)
+	if err := r.patchOutcome(finalCtx, ar, func(ar *backupv1alpha1.ApplicationRestore) {
+		if reason != "" {
+			setCounts(&ar.Status, res)
+			r.setFailed(ar, reason, message)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		r.setResult(ar, res, firstErrors)
+	}); err != nil {
+		log.Error(err, "Could not record the outcome of the restore; it will show as Interrupted after a restart")
+	}
+}
+
+// patchProgress records progress; the engine calls it at most once a second.
+func (r *Reconciler) patchProgress(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, res restore.Result) {
+	if ctx.Err() != nil {
+		return
+	}
+	body, err := json.Marshal(map[string]any{"status": map[string]any{
+		"progress": backupv1alpha1.Progress{ItemsTotal: res.Total, ItemsDone: res.Done(), BytesDone: res.Bytes},
+	}})
+	if err != nil {
+		return
+	}
+	obj := &backupv1alpha1.ApplicationRestore{}
+	obj.Namespace, obj.Name = ar.Namespace, ar.Name
+	if err := r.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil && ctx.Err() == nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("Could not record progress", "error", err.Error())
+	}
+}
+
+// patchOutcome reads the restore afresh, lets set change its status, and
+// patches it, retrying on conflicts and transient errors.
+func (r *Reconciler) patchOutcome(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, set func(*backupv1alpha1.ApplicationRestore)) error {
+	var last error
+	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 8, Cap: 5 * time.Second},
+		func(ctx context.Context) (bool, error) {
+			cur := &backupv1alpha1.ApplicationRestore{}
+			if last = r.apiReader().Get(ctx, client.ObjectKeyFromObject(ar), cur); last != nil {
+				return apierrors.IsNotFound(last), nil
+			}
+			if cur.UID != ar.UID {
+				return true, nil // deleted and made again: not ours
+			}
+			patch := client.MergeFromWithOptions(cur.DeepCopy(), client.MergeFromWithOptimisticLock{})
+			set(cur)
+			if last = r.Status().Patch(ctx, cur, patch); last != nil {
+				return apierrors.IsNotFound(last), nil
+			}
+			r.recordPhase(cur)
+			return true, nil
+		})
+	if err != nil && last != nil {
+		return last
+	}
+	return err
+}
+
+func (r *Reconciler) apiReader() client.Reader {
+	if r.reader != nil {
+		return r.reader
+	}
+	return r.Client
+}

@@ -1,0 +1,99 @@
+package applicationrestore
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/restore"
+)
+
+func (r *Reconciler) setInProgress(ar *backupv1alpha1.ApplicationRestore, m *archive.Manifest) {
+	now := metav1.NewTime(r.now())
+	st := &ar.Status
+	st.Phase = backupv1alpha1.RestoreInProgress
+	st.ObservedGeneration = ar.Generation
+	st.StartTime = &now
+	st.Progress = &backupv1alpha1.Progress{ItemsTotal: m.Counts.Items}
+	msg := fmt.Sprintf("Restoring the %d objects of backup %s of cluster %s", m.Counts.Items, m.BackupID, m.SourceCluster)
+	setConditions(ar, metav1.ConditionTrue, metav1.ConditionFalse, backupv1alpha1.ReasonInProgress, msg)
+}
+
+func (r *Reconciler) setFailed(ar *backupv1alpha1.ApplicationRestore, reason, message string) {
+	now := metav1.NewTime(r.now())
+	st := &ar.Status
+	st.Phase = backupv1alpha1.RestoreFailed
+	st.ObservedGeneration = ar.Generation
+	if st.StartTime == nil {
+		st.StartTime = &now
+	}
+	st.CompletionTime = &now
+	setConditions(ar, metav1.ConditionFalse, metav1.ConditionTrue, reason, message)
+}
+
+// setResult records how a restore that ran ended: Success when no item
+// failed, PartialSuccess when some did.
+func (r *Reconciler) setResult(ar *backupv1alpha1.ApplicationRestore, res restore.Result, firstErrors []string) {
+	now := metav1.NewTime(r.now())
+	st := &ar.Status
+	st.ObservedGeneration = ar.Generation
+	st.CompletionTime = &now
+	setCounts(st, res)
+	summary := fmt.Sprintf("Restored %d of %d objects; %d existed and were left as they are, %d were left out (%d warnings)",
+		res.Restored, res.Total, res.Skipped, res.Excluded, res.Warnings)
+	if res.Errors == 0 {
+		st.Phase = backupv1alpha1.RestoreSuccess
+		setConditions(ar, metav1.ConditionTrue, metav1.ConditionTrue, backupv1alpha1.ReasonSucceeded, summary)
+		return
+	}
+	st.Phase = backupv1alpha1.RestorePartialSuccess
+	msg := fmt.Sprintf("%d objects could not be restored (%d errors). %s. First errors: %s",
+		res.Failed, res.Errors, summary, strings.Join(firstErrors, "; "))
+	setConditions(ar, metav1.ConditionFalse, metav1.ConditionTrue, backupv1alpha1.ReasonPartiallySucceeded, msg)
+}
+
+func setCounts(st *backupv1alpha1.ApplicationRestoreStatus, res restore.Result) {
+	st.Progress = &backupv1alpha1.Progress{ItemsTotal: res.Total, ItemsDone: res.Done(), BytesDone: res.Bytes}
+	st.Warnings = clamp(res.Warnings)
+	st.Errors = clamp(res.Errors)
+}
+
+func clamp(n int64) int32 {
+	return int32(min(n, math.MaxInt32))
+}
+
+// maxMessage keeps condition messages within the API's limit.
+const maxMessage = 32 << 10
+
+// setConditions sets Ready and Completed with the same reason and message.
+func setConditions(ar *backupv1alpha1.ApplicationRestore, ready, completed metav1.ConditionStatus, reason, message string) {
+	if len(message) > maxMessage {
+		message = message[:maxMessage-3] + "..."
+	}
+	for typ, status := range map[string]metav1.ConditionStatus{backupv1alpha1.ConditionReady: ready, backupv1alpha1.ConditionCompleted: completed} {
+		meta.SetStatusCondition(&ar.Status.Conditions, metav1.Condition{
+			Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: ar.Generation,
+		})
+	}
+}
+
+// recordPhase emits an event for the phase the restore has just reached.
+func (r *Reconciler) recordPhase(ar *backupv1alpha1.ApplicationRestore) {
+	if r.Recorder == nil {
+		return
+	}
+	c := meta.FindStatusCondition(ar.Status.Conditions, backupv1alpha1.ConditionReady)
+	if c == nil {
+		return
+	}
+	kind := "Normal"
+	if ar.Status.Phase == backupv1alpha1.RestoreFailed || ar.Status.Phase == backupv1alpha1.RestorePartialSuccess {
+		kind = "Warning"
+	}
+	r.Recorder.Eventf(ar, nil, kind, c.Reason, "Restore", "%s", c.Message)
+}
