@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
-	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 )
 
 // demo shows the fleet at work: instructions sent from the hub reach each spoke
@@ -28,55 +26,7 @@ func demo(ctx context.Context, f *fleet.Fleet) error {
 		}
 		say("  %s applied it and reported back %q in %s", s.Name, value, time.Since(start).Round(time.Millisecond))
 	}
-	return blobAcrossClusters(ctx, f)
-}
-
-// blobAcrossClusters writes a blob with spoke-1's Workload Identity and reads
-// it back with every other spoke's: each signs in to Entra with its own
-// service-account token, and nobody holds a storage key.
-func blobAcrossClusters(ctx context.Context, f *fleet.Fleet) error {
-	az := f.Azure
-	say("\nAzure Workload Identity: one identity, federated with each spoke's service-account issuer ...")
-	id, err := az.NewIdentity("5a1f0c3e-8d2b-4e6f-9c1a-2b3d4e5f6a7b")
-	if err != nil {
-		return err
-	}
-	az.Grant(id, "demo", blobproxy.StorageBlobDataContributor)
-	for i, s := range f.Spokes {
-		if err := az.Federate(id, s); err != nil {
-			return err
-		}
-		cred, err := az.Credential(id, s.TokenFile.Path)
-		if err != nil {
-			return err
-		}
-		blob, err := az.BlobClient(cred)
-		if err != nil {
-			return err
-		}
-		if i == 0 {
-			if _, err := blob.CreateContainer(ctx, "demo", nil); err != nil {
-				return err
-			}
-			body := fmt.Sprintf("written by %s at %s", s.Name, time.Now().Format(time.RFC3339))
-			if _, err := blob.UploadBuffer(ctx, "demo", "hello.txt", []byte(body), nil); err != nil {
-				return err
-			}
-			say("  %s signed in as %s and wrote demo/hello.txt: %q", s.Name, id.ClientID, body)
-			continue
-		}
-		resp, err := blob.DownloadStream(ctx, "demo", "hello.txt", nil)
-		if err != nil {
-			return err
-		}
-		data, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		say("  %s signed in as the same identity with its own token and read: %q", s.Name, data)
-	}
-	return nil
+	return backupAndMigrate(ctx, f)
 }
 
 func printFleet(f *fleet.Fleet) {

@@ -43,7 +43,7 @@ func run(mode string, spokes int, dir string, garden bool) error {
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	f, err := fleet.Start(startCtx, fleet.Options{
-		Spokes: spokes, Dir: dir, KeepDir: mode == "up", NoGarden: !garden,
+		Spokes: spokes, Dir: dir, KeepDir: mode == "up", NoGarden: !garden, SpokeManagers: true,
 		Log: func(format string, args ...any) { say("  "+format, args...) },
 	})
 	if err != nil {

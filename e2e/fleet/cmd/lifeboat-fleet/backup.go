@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+const (
+	demoContainer = "demo-backups"
+	demoTarget    = "demo"
+	demoNamespace = "shop"
+)
+
+// backupAndMigrate shows the spoke engine at work across clusters: one Azure
+// identity federated with every spoke, a BackupTarget each spoke validates
+// with its own token, a backup of an application on spoke-1 and its restore
+// on spoke-2 into another namespace.
+func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
+	az := f.Azure
+	say("\nAzure: one managed identity, federated with every spoke's service-account issuer, may write container %q ...", demoContainer)
+	id, err := az.NewIdentity("5a1f0c3e-8d2b-4e6f-9c1a-2b3d4e5f6a7b")
+	if err != nil {
+		return err
+	}
+	az.Grant(id, demoContainer, blobproxy.StorageBlobDataContributor)
+	for _, s := range f.Spokes {
+		if err := az.Federate(id, s); err != nil {
+			return err
+		}
+	}
+	if err := createContainer(ctx, az, id, f.Spokes[0]); err != nil {
+		return err
+	}
+
+	say("\nBackupTarget %q on every spoke, validated by each spoke with its own token:", demoTarget)
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  CLUSTER\tPHASE\tREASON\tCHECKED IN")
+	for _, s := range f.Spokes {
+		start := time.Now()
+		st, err := validate(ctx, s, id, az.BlobEndpoint())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", s.Name, st.Phase, st.Reason, time.Since(start).Round(time.Millisecond))
+	}
+	_ = w.Flush()
+
+	source, dest := f.Spokes[0], f.Spokes[len(f.Spokes)-1]
+	say("\nDeploying the sample application %q on %s ...", demoNamespace, source.Name)
+	for _, o := range sampleApp() {
+		if err := source.Client.Create(ctx, o); err != nil {
+			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
+		}
+	}
+
+	say("Backing it up on %s (ApplicationBackup) ...", source.Name)
+	b := &backupv1alpha1.ApplicationBackup{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: targets.SystemNamespace},
+		Spec: backupv1alpha1.ApplicationBackupSpec{
+			Target:    demoTarget,
+			Selection: &backupv1alpha1.ResourceSelection{IncludedNamespaces: []backupv1alpha1.NamespaceName{demoNamespace}},
+		},
+	}
+	start := time.Now()
+	if err := source.Client.Create(ctx, b); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, source.Client, b, func() string { return string(b.Status.Phase) }); err != nil {
+		return err
+	}
+	if b.Status.Phase != backupv1alpha1.ApplicationBackupSuccess {
+		return fmt.Errorf("backup ended %s: %+v", b.Status.Phase, b.Status.Conditions)
+	}
+	say("  %s: %d items, %d bytes stored, in %s; data under %s/lifeboat/v1/backups/%s/%s/",
+		b.Status.Phase, b.Status.Progress.ItemsDone, b.Status.Progress.BytesDone, time.Since(start).Round(time.Millisecond),
+		demoContainer+"/e2e", source.Name, b.Status.BackupID)
+
+	restored := demoNamespace + "-restored"
+	say("Restoring it on %s into namespace %q (ApplicationRestore with a namespace mapping) ...", dest.Name, restored)
+	r := &backupv1alpha1.ApplicationRestore{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: targets.SystemNamespace},
+		Spec: backupv1alpha1.ApplicationRestoreSpec{
+			Target: demoTarget,
+			Source: backupv1alpha1.BackupSource{Cluster: backupv1alpha1.ClusterName(source.Name), BackupID: b.Status.BackupID},
+			RestoreOptions: backupv1alpha1.RestoreOptions{
+				NamespaceMapping: backupv1alpha1.NamespaceMapping{demoNamespace: backupv1alpha1.NamespaceName(restored)},
+			},
+		},
+	}
+	start = time.Now()
+	if err := dest.Client.Create(ctx, r); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, dest.Client, r, func() string { return string(r.Status.Phase) }); err != nil {
+		return err
+	}
+	if r.Status.Phase != backupv1alpha1.RestoreSuccess {
+		return fmt.Errorf("restore ended %s: %+v", r.Status.Phase, r.Status.Conditions)
+	}
+	say("  %s: %d items in %s", r.Status.Phase, r.Status.Progress.ItemsDone, time.Since(start).Round(time.Millisecond))
+	return listRestored(ctx, dest, restored)
+}
+
+func createContainer(ctx context.Context, az *fleet.Azure, id fleet.Identity, s *fleet.Spoke) error {
+	cred, err := az.Credential(id, s.TokenFile.Path)
+	if err != nil {
+		return err
+	}
+	blob, err := az.BlobClient(cred)
+	if err != nil {
+		return err
+	}
+	_, err = blob.CreateContainer(ctx, demoContainer, nil)
+	return err
+}
+
+// validate creates the demo BackupTarget on s and waits for its validation.
+func validate(ctx context.Context, s *fleet.Spoke, id fleet.Identity, endpoint string) (backupv1alpha1.ValidationState, error) {
+	t := &backupv1alpha1.BackupTarget{
+		ObjectMeta: metav1.ObjectMeta{Name: demoTarget},
+		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{
+			Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: demoContainer, Prefix: "e2e", Endpoint: endpoint},
+			Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
+		}},
+	}
+	if err := s.Client.Create(ctx, t); err != nil {
+		return backupv1alpha1.ValidationState{}, err
+	}
+	err := waitFor(ctx, s.Client, t, func() string { return string(t.Status.Phase) })
+	return t.Status.ValidationState, err
+}
+
+// waitFor re-reads obj until phase() is final (neither empty, Pending nor InProgress).
+func waitFor(ctx context.Context, c client.Client, obj client.Object, phase func() string) error {
+	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return false, err
+		}
+		p := phase()
+		return p != "" && p != "Pending" && p != "InProgress", nil
+	})
+}
+
+func listRestored(ctx context.Context, s *fleet.Spoke, ns string) error {
+	say("\nWhat %s now has in namespace %q:", s.Name, ns)
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  KIND\tNAME")
+	lists := []struct {
+		kind string
+		list client.ObjectList
+	}{
+		{"Deployment", &appsv1.DeploymentList{}}, {"Service", &corev1.ServiceList{}}, {"ConfigMap", &corev1.ConfigMapList{}},
+		{"Secret", &corev1.SecretList{}}, {"ServiceAccount", &corev1.ServiceAccountList{}}, {"Role", &rbacv1.RoleList{}}, {"RoleBinding", &rbacv1.RoleBindingList{}},
+	}
+	for _, l := range lists {
+		if err := s.Client.List(ctx, l.list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		items, err := apimeta.ExtractList(l.list)
+		if err != nil {
+			return err
+		}
+		for _, o := range items {
+			fmt.Fprintf(w, "  %s\t%s\n", l.kind, o.(client.Object).GetName())
+		}
+	}
+	return w.Flush()
+}
+
+// sampleApp is a small web shop: its namespace, configuration, credentials,
+// identity and permissions, and the workload.
+func sampleApp() []client.Object {
+	ns, labels := demoNamespace, map[string]string{"app": "shop"}
+	return []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns}},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "shop-reader", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "shop-reader", Namespace: ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "shop-reader"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "shop", Namespace: ns}}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "shop-config", Namespace: ns}, Data: map[string]string{"CURRENCY": "EUR"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "shop-db", Namespace: ns}, StringData: map[string]string{"password": "s3cr3t"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+			Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop-web", Namespace: ns, Labels: labels},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{ServiceAccountName: "shop", Containers: []corev1.Container{{Name: "web", Image: "registry.example.com/shop:1.4.2"}}}}}},
+	}
+}
