@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/filter"
 )
 
 // ErrInvalidSelection: the selection cannot be applied as written, e.g. a
@@ -67,11 +68,9 @@ type selection struct {
 	named       bool
 	namespaces  []string
 	excludedNS  map[string]bool
-	include     []pattern
-	exclude     []pattern
+	resources   filter.Resources
 	labels      string
-	coreServes  map[string]bool // resources of the core group, for bare names
-	ignoredSpec []string        // what a self-service backup ignored, for the log
+	ignoredSpec []string // what a self-service backup ignored, for the log
 }
 
 func newSelection(sel *backupv1alpha1.ResourceSelection, selfService string, resources []resource) (*selection, error) {
@@ -87,19 +86,14 @@ func newSelection(sel *backupv1alpha1.ResourceSelection, selfService string, res
 		selfService: selfService,
 		excludedNS:  map[string]bool{},
 		labels:      labels,
-		coreServes:  map[string]bool{},
 	}
+	coreServes := map[string]bool{}
 	for _, r := range resources {
 		if r.gvr.Group == "" {
-			s.coreServes[r.gvr.Resource] = true
+			coreServes[r.gvr.Resource] = true
 		}
 	}
-	for _, r := range sel.IncludedResources {
-		s.include = append(s.include, parsePattern(string(r)))
-	}
-	for _, r := range sel.ExcludedResources {
-		s.exclude = append(s.exclude, parsePattern(string(r)))
-	}
+	s.resources = filter.NewResources(sel, func(r string) bool { return coreServes[r] })
 	if s.policy == "" {
 		s.policy = backupv1alpha1.ClusterScopedAuto
 	}
@@ -137,52 +131,13 @@ func newSelection(sel *backupv1alpha1.ResourceSelection, selfService string, res
 	return s, nil
 }
 
-// pattern is one entry of includedResources or excludedResources.
-type pattern struct {
-	resource, group string
-	qualified       bool
-}
-
-func parsePattern(s string) pattern {
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		return pattern{resource: s[:i], group: s[i+1:], qualified: true}
-	}
-	return pattern{resource: s}
-}
-
-func (p pattern) matches(k resourceKey, coreServes map[string]bool) bool {
-	if p.resource != k.resource {
-		return false
-	}
-	if p.qualified {
-		return p.group == k.group
-	}
-	return k.group == "" || !coreServes[k.resource]
-}
-
 func (s *selection) excludes(k resourceKey) bool {
-	for _, p := range s.exclude {
-		if p.matches(k, s.coreServes) {
-			return true
-		}
-	}
-	return false
+	return s.resources.Excludes(k.group, k.resource)
 }
 
 // takes reports whether the resource filters take resource k.
 func (s *selection) takes(k resourceKey) bool {
-	if s.excludes(k) {
-		return false
-	}
-	if len(s.include) == 0 {
-		return true
-	}
-	for _, p := range s.include {
-		if p.matches(k, s.coreServes) {
-			return true
-		}
-	}
-	return false
+	return s.resources.Takes(k.group, k.resource)
 }
 
 // takesDependency reports whether Auto takes objects of resource k that the

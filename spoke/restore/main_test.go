@@ -25,68 +25,10 @@ import (
 var cp *fleet.ControlPlane
 
 func TestMain(m *testing.M) {
-	code, err := runTests(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func runTests(m *testing.M) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "lifeboat-restore-test-")
-	if err != nil {
-		return 1, err
-	}
-	// LIFEBOAT_KEEP_TEST_DIR=1 keeps the control plane's logs for debugging.
-	if os.Getenv("LIFEBOAT_KEEP_TEST_DIR") == "" {
-		defer os.RemoveAll(dir)
-	} else {
-		fmt.Fprintln(os.Stderr, "keeping", dir)
-	}
-	if cp, err = fleet.StartControlPlane(ctx, "restore", dir, true); err != nil {
-		return 1, err
-	}
-	defer cp.Stop()
-	if err := grantControllerRoles(ctx); err != nil {
-		return 1, err
-	}
-	return m.Run(), nil
-}
-
-// grantControllerRoles gives kube-controller-manager's user the roles of
-// every controller, as --use-service-account-credentials does in a real
-// cluster: the fleet runs it with its own credentials, whose bootstrap role
-// does not let the volume binder bind claims nor the root CA publisher
-// publish kube-root-ca.crt.
-func grantControllerRoles(ctx context.Context) error {
-	rc, _, err := restClient(cp.Config, 100, 200, acceptJSON)
-	if err != nil {
-		return err
-	}
-	body, err := result(rc.Get().AbsPath("/apis/rbac.authorization.k8s.io/v1/clusterroles").Do(ctx))
-	if err != nil {
-		return err
-	}
-	var roles struct{ Items []map[string]any }
-	if err := json.Unmarshal(body, &roles); err != nil {
-		return err
-	}
-	for _, role := range roles.Items {
-		name := str(role, "metadata", "name")
-		if !strings.HasPrefix(name, "system:controller:") {
-			continue
-		}
-		binding := fmt.Sprintf(`{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"fleet-kcm-%s"},
-			"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":%q},
-			"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"system:kube-controller-manager"}]}`, strings.TrimPrefix(name, "system:controller:"), name)
-		if _, err := result(rc.Post().AbsPath("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings").Body([]byte(binding)).Do(ctx)); err != nil {
-			return err
-		}
-	}
-	return nil
+	os.Exit(fleet.TestControlPlane{Name: "restore", WithKCM: true, Setup: func(_ context.Context, c *fleet.ControlPlane) error {
+		cp = c
+		return nil
+	}}.RunTests(m))
 }
 
 // testCtx bounds one test.

@@ -9,6 +9,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/filter"
 )
 
 // selection is Options.Selection made ready to test items against. It reads
@@ -18,8 +19,7 @@ type selection struct {
 	named      bool                                       // includedNamespaces is set
 	namespaces map[string]bool
 	excludedNS map[string]bool
-	include    []pattern
-	exclude    []pattern
+	resources  filter.Resources
 	labels     labels.Selector // nil takes every object
 }
 
@@ -41,12 +41,7 @@ func newSelection(sel *backupv1alpha1.ResourceSelection) (*selection, error) {
 	if !s.named && s.policy == backupv1alpha1.ClusterScopedAuto {
 		s.policy = backupv1alpha1.ClusterScopedInclude
 	}
-	for _, r := range sel.IncludedResources {
-		s.include = append(s.include, parsePattern(string(r)))
-	}
-	for _, r := range sel.ExcludedResources {
-		s.exclude = append(s.exclude, parsePattern(string(r)))
-	}
+	s.resources = filter.NewResources(sel, func(r string) bool { return filter.CoreResources[r] })
 	if sel.LabelSelector != nil {
 		ls, err := metav1.LabelSelectorAsSelector(sel.LabelSelector)
 		if err != nil {
@@ -57,61 +52,13 @@ func newSelection(sel *backupv1alpha1.ResourceSelection) (*selection, error) {
 	return s, nil
 }
 
-// pattern is one entry of includedResources or excludedResources.
-type pattern struct {
-	resource, group string
-	qualified       bool
-}
-
-func parsePattern(s string) pattern {
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		return pattern{resource: s[:i], group: s[i+1:], qualified: true}
-	}
-	return pattern{resource: s}
-}
-
-// coreResources are the core group's resources: a bare name that is one of
-// them means it, any other bare name means that resource in any group.
-var coreResources = map[string]bool{
-	"bindings": true, "componentstatuses": true, "configmaps": true, "endpoints": true, "events": true,
-	"limitranges": true, "namespaces": true, "nodes": true, "persistentvolumeclaims": true,
-	"persistentvolumes": true, "pods": true, "podtemplates": true, "replicationcontrollers": true,
-	"resourcequotas": true, "secrets": true, "serviceaccounts": true, "services": true,
-}
-
-func (p pattern) matches(ref archive.ItemRef) bool {
-	if p.resource != ref.Resource {
-		return false
-	}
-	if p.qualified {
-		return p.group == ref.Group
-	}
-	return ref.Group == "" || !coreResources[ref.Resource]
-}
-
 func (s *selection) excludes(ref archive.ItemRef) bool {
-	for _, p := range s.exclude {
-		if p.matches(ref) {
-			return true
-		}
-	}
-	return false
+	return s.resources.Excludes(ref.Group, ref.Resource)
 }
 
 // takes reports whether the resource filters take the item's resource.
 func (s *selection) takes(ref archive.ItemRef) bool {
-	if s.excludes(ref) {
-		return false
-	}
-	if len(s.include) == 0 {
-		return true
-	}
-	for _, p := range s.include {
-		if p.matches(ref) {
-			return true
-		}
-	}
-	return false
+	return s.resources.Takes(ref.Group, ref.Resource)
 }
 
 // takesNamespace reports whether the namespace filters select ns of the backup.

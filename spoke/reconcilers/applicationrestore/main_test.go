@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,37 +29,11 @@ import (
 var cp *fleet.ControlPlane
 
 func TestMain(m *testing.M) {
-	code, err := runTests(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func runTests(m *testing.M) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "lifeboat-applicationrestore-test-")
-	if err != nil {
-		return 1, err
-	}
-	defer os.RemoveAll(dir)
-	if cp, err = fleet.StartControlPlane(ctx, "applicationrestore", dir, true); err != nil {
-		return 1, err
-	}
-	defer cp.Stop()
-	files, err := fleet.CRDFiles(filepath.Join(fleet.RepoRoot(), "charts/lifeboat-spoke/crds"))
-	if err != nil {
-		return 1, err
-	}
-	if err := fleet.InstallCRDs(ctx, cp.Client, files...); err != nil {
-		return 1, err
-	}
-	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: targets.SystemNamespace}}); err != nil {
-		return 1, err
-	}
-	return m.Run(), nil
+	os.Exit(fleet.TestControlPlane{Name: "applicationrestore", WithKCM: true, CRDs: []string{"charts/lifeboat-spoke/crds"},
+		Setup: func(ctx context.Context, c *fleet.ControlPlane) error {
+			cp = c
+			return cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: targets.SystemNamespace}})
+		}}.RunTests(m))
 }
 
 func testCtx(t *testing.T) context.Context {

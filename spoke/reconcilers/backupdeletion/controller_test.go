@@ -3,11 +3,8 @@ package backupdeletion
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -26,30 +23,10 @@ import (
 var cp *fleet.ControlPlane
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		dir, err := os.MkdirTemp("", "lifeboat-backupdeletion-")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(dir)
-		cp, err = fleet.StartControlPlane(ctx, "backupdeletion", dir, false)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer cp.Stop()
-		files, err := fleet.CRDFiles(filepath.Join(fleet.RepoRoot(), "charts/lifeboat-spoke/crds"))
-		if err == nil {
-			err = fleet.InstallCRDs(ctx, cp.Client, files...)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}())
+	os.Exit(fleet.TestControlPlane{Name: "backupdeletion", CRDs: []string{"charts/lifeboat-spoke/crds"}, Setup: func(_ context.Context, c *fleet.ControlPlane) error {
+		cp = c
+		return nil
+	}}.RunTests(m))
 }
 
 // env is one test's target, store and reconciler.
