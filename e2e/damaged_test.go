@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
@@ -50,13 +51,13 @@ func TestDamagedBackupChangesNothing(t *testing.T) {
 	flipped[len(flipped)/2] ^= 0x20
 
 	cases := []struct {
-		name, file string
-		data       []byte
-		message    string
+		name, file      string
+		data            []byte
+		reason, message string
 	}{
-		{"truncated", archive.ResourcesFile, resources[:len(resources)/2], archive.ResourcesFile},
-		{"tampered", archive.ResourcesFile, flipped, archive.ResourcesFile},
-		{"version-bumped", archive.ManifestFile, regexp.MustCompile(`"formatVersion":\s*1`).ReplaceAll(manifest, []byte(`"formatVersion": 2`)), "newer Lifeboat"},
+		{"truncated", archive.ResourcesFile, resources[:len(resources)/2], backupv1alpha1.ReasonBackupCorrupt, archive.ResourcesFile},
+		{"tampered", archive.ResourcesFile, flipped, backupv1alpha1.ReasonBackupCorrupt, archive.ResourcesFile},
+		{"version-bumped", archive.ManifestFile, regexp.MustCompile(`"formatVersion":\s*1`).ReplaceAll(manifest, []byte(`"formatVersion": 2`)), backupv1alpha1.ReasonBackupFormatUnsupported, "newer Lifeboat"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,7 +71,7 @@ func TestDamagedBackupChangesNothing(t *testing.T) {
 			r := appRestore("damaged-"+tc.name, "damage-backups", spoke.Name, string(b.Status.BackupID), map[string]string{ns: target})
 			g.Expect(spoke.Client.Create(ctx, r)).To(Succeed())
 			g.Expect(waitFinished(g, ctx, spoke.Client, r, restorePhase, 2*time.Minute)).To(Equal("Failed"))
-			g.Expect(r.Status.Conditions).To(ContainElement(HaveField("Message", ContainSubstring(tc.message))))
+			g.Expect(r.Status.Conditions).To(ContainElement(And(HaveField("Reason", tc.reason), HaveField("Message", ContainSubstring(tc.message)))))
 			t.Logf("%s: %+v", tc.name, r.Status.Conditions)
 			err := spoke.Client.Get(ctx, client.ObjectKey{Name: target}, &corev1.Namespace{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing was restored from a damaged backup")

@@ -71,6 +71,14 @@ const (
 	// finished, or its files do not match their checksums).
 	ReasonBackupIncomplete = "BackupIncomplete"
 
+	// ReasonBackupCorrupt: a file of the backup is missing, truncated, changed
+	// or malformed: it does not match what backup.json records.
+	ReasonBackupCorrupt = "BackupCorrupt"
+
+	// ReasonBackupFormatUnsupported: the backup was written by a newer Lifeboat
+	// in a format this one cannot read.
+	ReasonBackupFormatUnsupported = "BackupFormatUnsupported"
+
 	// ReasonExecRuleFailed: an exec action with onError Fail failed or timed out.
 	ReasonExecRuleFailed = "ExecRuleFailed"
 

@@ -97,11 +97,11 @@ func TestUnusableBackupsFail(t *testing.T) {
 		{"unfinished", "unfinished", func(g *WithT, dir string) { g.Expect(store.Delete(ctx, dir+"/"+archive.ManifestFile)).To(Succeed()) },
 			backupv1alpha1.ReasonBackupIncomplete, "is incomplete"},
 		{"tampered", "tampered", func(g *WithT, dir string) { flipByte(g, store, dir+"/"+archive.ResourcesFile) },
-			backupv1alpha1.ReasonBackupIncomplete, "sha256"},
+			backupv1alpha1.ReasonBackupCorrupt, "sha256"},
 		{"truncated", "truncated", func(g *WithT, dir string) { truncate(g, store, dir+"/"+archive.ResourcesFile) },
-			backupv1alpha1.ReasonBackupIncomplete, "is truncated"},
+			backupv1alpha1.ReasonBackupCorrupt, "is truncated"},
 		{"version bumped", "bumped", func(g *WithT, dir string) { bumpVersion(g, store, dir+"/"+archive.ManifestFile) },
-			backupv1alpha1.ReasonBackupIncomplete, "newer Lifeboat"},
+			backupv1alpha1.ReasonBackupFormatUnsupported, "newer Lifeboat"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)

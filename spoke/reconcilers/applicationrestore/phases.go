@@ -116,7 +116,7 @@ func (r *Reconciler) openBackup(ctx context.Context, ar *backupv1alpha1.Applicat
 		}
 		return &refusal{backupv1alpha1.ReasonBackupIncomplete, err.Error() + ": it never finished, or it is still being written"}
 	case errors.Is(err, archive.ErrNewerFormat), errors.Is(err, archive.ErrCorrupt):
-		return &refusal{backupv1alpha1.ReasonBackupIncomplete, "The backup cannot be restored: " + err.Error()}
+		return &refusal{unreadableReason(err), "The backup cannot be restored: " + err.Error()}
 	}
 	return err
 }
@@ -137,4 +137,15 @@ func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error
 		return r.Stores(t)
 	}
 	return r.Targets.Client(t)
+}
+
+// unreadableReason is the condition reason for a backup the archive refuses.
+func unreadableReason(err error) string {
+	switch {
+	case errors.Is(err, archive.ErrNewerFormat):
+		return backupv1alpha1.ReasonBackupFormatUnsupported
+	case errors.Is(err, archive.ErrCorrupt):
+		return backupv1alpha1.ReasonBackupCorrupt
+	}
+	return backupv1alpha1.ReasonBackupIncomplete
 }

@@ -137,7 +137,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	switch {
 	case err == nil:
 	case errors.As(err, &re) && (errors.Is(err, archive.ErrCorrupt) || errors.Is(err, archive.ErrNewerFormat) || errors.Is(err, archive.ErrIncomplete)):
-		reason, message = backupv1alpha1.ReasonBackupIncomplete, "The backup cannot be restored; nothing was changed in the cluster: "+re.Err.Error()
+		reason, message = unreadableReason(err), "The backup cannot be restored; nothing was changed in the cluster: "+re.Err.Error()
 	case errors.As(err, &re) && ctx.Err() == nil:
 		reason, message = backupv1alpha1.ReasonStorageError, "Reading the backup failed; nothing was changed in the cluster: "+re.Err.Error()
 	case ctx.Err() != nil:
