@@ -1,0 +1,76 @@
+package backuptarget
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+)
+
+func TestUntilDue(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	validated := func(gen, observed int64, ago time.Duration, every time.Duration) *backupv1alpha1.BackupTarget {
+		tgt := &backupv1alpha1.BackupTarget{ObjectMeta: metav1.ObjectMeta{Generation: gen}}
+		if every > 0 {
+			tgt.Spec.ValidationInterval = &metav1.Duration{Duration: every}
+		}
+		last := metav1.NewTime(now.Add(-ago))
+		tgt.Status.ObservedGeneration = observed
+		tgt.Status.Phase = backupv1alpha1.TargetValid
+		tgt.Status.LastValidationTime = &last
+		return tgt
+	}
+	cases := []struct {
+		name   string
+		target *backupv1alpha1.BackupTarget
+		want   time.Duration
+	}{
+		{"never validated", &backupv1alpha1.BackupTarget{ObjectMeta: metav1.ObjectMeta{Generation: 1}}, 0},
+		{"spec changed since", validated(2, 1, time.Minute, 0), 0},
+		{"validated a minute ago, default interval", validated(1, 1, time.Minute, 0), 59 * time.Minute},
+		{"validated 10m ago every 15m", validated(1, 1, 10*time.Minute, 15*time.Minute), 5 * time.Minute},
+		{"overdue", validated(1, 1, 2*time.Hour, time.Hour), -time.Hour},
+	}
+	r := &Reconciler{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got := r.untilDue(tc.target, now)
+			if tc.want <= 0 {
+				g.Expect(got).To(BeNumerically("<=", 0))
+				return
+			}
+			g.Expect(got).To(Equal(tc.want))
+		})
+	}
+}
+
+func TestJitterSpreadsByAtMostATenth(t *testing.T) {
+	g := NewWithT(t)
+	for i := 0; i < 1000; i++ {
+		d := jitter(time.Hour)
+		g.Expect(d).To(BeNumerically(">=", time.Hour))
+		g.Expect(d).To(BeNumerically("<=", time.Hour+6*time.Minute))
+	}
+}
+
+func TestSetStatus(t *testing.T) {
+	g := NewWithT(t)
+	tgt := &backupv1alpha1.BackupTarget{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
+	checked := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	setStatus(tgt, blob.Result{Valid: false, Reason: backupv1alpha1.ReasonContainerNotFound, Message: "create it", Checked: checked})
+	g.Expect(tgt.Status.Phase).To(Equal(backupv1alpha1.TargetInvalid))
+	g.Expect(tgt.Status.ObservedGeneration).To(BeEquivalentTo(3))
+	g.Expect(tgt.Status.LastValidationTime.Time).To(Equal(checked))
+	g.Expect(tgt.Status.Conditions).To(ConsistOf(
+		And(HaveField("Type", backupv1alpha1.ConditionValidated), HaveField("Status", metav1.ConditionFalse), HaveField("Reason", backupv1alpha1.ReasonContainerNotFound)),
+		And(HaveField("Type", backupv1alpha1.ConditionReady), HaveField("Status", metav1.ConditionFalse), HaveField("Message", "create it")),
+	))
+	setStatus(tgt, blob.Result{Valid: true, Reason: backupv1alpha1.ReasonValidationSucceeded, Message: "ok", Checked: checked})
+	g.Expect(tgt.Status.Phase).To(Equal(backupv1alpha1.TargetValid))
+	g.Expect(tgt.Status.Conditions).To(HaveEach(HaveField("Status", metav1.ConditionTrue)))
+}
