@@ -129,3 +129,11 @@ const (
 // ShootLabelsAnnotation on a BackupCluster lists the label keys discovery
 // copied from the shoot, so that a label removed from the shoot is removed too.
 const ShootLabelsAnnotation = "fleet.lifeboat.dev/shoot-labels"
+
+// Reasons of BackupLocations.
+const (
+	// ReasonLocationConflict: another namespace's BackupLocation already uses the
+	// same storage account, container and prefix (or a prefix inside it or around
+	// it), so this one would let one tenant read another's backups.
+	ReasonLocationConflict = "LocationConflict"
+)

@@ -1,0 +1,136 @@
+// Package backuplocation puts a BackupTarget for each BackupLocation on every
+// cluster it selects and shows, per cluster, whether the location is valid there.
+package backuplocation
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	workv1 "open-cluster-management.io/api/work/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+)
+
+// Finalizer lets a deleted BackupLocation remove its BackupTargets first.
+const Finalizer = "fleet.lifeboat.dev/backup-location"
+
+// pendingRecheck is how soon a location with clusters still validating is
+// looked at again, in case a feedback event was missed.
+const pendingRecheck = 30 * time.Second
+
+// Reconciler keeps one BackupTarget ManifestWork per cluster a BackupLocation
+// selects, removes those of clusters no longer selected, and sums up the
+// clusters' validation feedback in the location's status.
+type Reconciler struct {
+	client.Client
+	// Workers is how many ManifestWorks one reconcile writes at once (default 16).
+	Workers int
+}
+
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations/status,verbs=get;patch
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations/finalizers,verbs=update
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch;delete
+
+// Reconcile refuses a location that would share storage with another
+// namespace, then dispatches a BackupTarget to every selected cluster, prunes
+// the rest, and reports the clusters' feedback in one status patch.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	loc := &fleetv1alpha1.BackupLocation{}
+	if err := r.Get(ctx, req.NamespacedName, loc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !loc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, loc)
+	}
+	if !controllerutil.ContainsFinalizer(loc, Finalizer) {
+		before := loc.DeepCopy()
+		controllerutil.AddFinalizer(loc, Finalizer)
+		if err := r.Patch(ctx, loc, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	base := loc.DeepCopy()
+	defer func() {
+		if err := r.Status().Patch(ctx, loc, client.MergeFrom(base)); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+		}
+	}()
+
+	if refused, err := r.refuseConflict(ctx, loc); err != nil || refused {
+		return ctrl.Result{}, err
+	}
+	clusters, err := r.selectedClusters(ctx, loc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	works, err := r.dispatchTargets(ctx, loc, clusters)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	summarize(loc, clusters, works)
+	if loc.Status.Phase == fleetv1alpha1.LocationValidationInProgress || hasPending(loc) {
+		return ctrl.Result{RequeueAfter: jitter(pendingRecheck)}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileDelete deletes the location's ManifestWorks (the work agents then
+// delete the BackupTargets) and lets the location go.
+func (r *Reconciler) reconcileDelete(ctx context.Context, loc *fleetv1alpha1.BackupLocation) error {
+	if !controllerutil.ContainsFinalizer(loc, Finalizer) {
+		return nil
+	}
+	if err := r.deleteWorks(ctx, loc, nil); err != nil {
+		return err
+	}
+	before := loc.DeepCopy()
+	controllerutil.RemoveFinalizer(loc, Finalizer)
+	return client.IgnoreNotFound(r.Patch(ctx, loc, client.MergeFrom(before)))
+}
+
+// SetupWithManager watches BackupLocations (spec changes and deletion), their
+// ManifestWorks (feedback), BackupClusters (labels and managed, which change
+// what a selector selects) and other locations on the same container (a
+// conflicting one going away lets a refused one in).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fleetv1alpha1.BackupLocation{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(r.locationOfWork)).
+		Watches(&fleetv1alpha1.BackupCluster{}, handler.EnqueueRequestsFromMapFunc(r.allLocations),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.locationsSharingStorage),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(event.CreateEvent) bool { return false },
+				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				DeleteFunc:  func(event.DeleteEvent) bool { return true },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Named("backuplocation").
+		Complete(r)
+}
+
+func (r *Reconciler) workers() int {
+	if r.Workers > 0 {
+		return r.Workers
+	}
+	return 16
+}
+
+// jitter spreads d by up to +10% so that many locations do not poll together.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}

@@ -1,0 +1,302 @@
+package backuplocation
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	workv1 "open-cluster-management.io/api/work/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+)
+
+const timeout = 15 * time.Second
+
+func TestLocationDispatchesTargetsAndAggregatesFeedback(t *testing.T) {
+	g := NewWithT(t)
+	createCluster(t, g, "dispatch-a", map[string]string{"env": "prod"}, true)
+	createCluster(t, g, "dispatch-b", map[string]string{"env": "prod"}, true)
+	createCluster(t, g, "dispatch-c", map[string]string{"env": "dev"}, true)
+	createCluster(t, g, "dispatch-off", map[string]string{"env": "prod"}, false)
+
+	loc := newLocation(t, g, "team-dispatch", "primary", storage("acct1", "backups", "team-dispatch"), func(s *fleetv1alpha1.BackupLocationSpec) {
+		s.Clusters = []backupv1alpha1.ClusterName{"dispatch-c"}
+		s.ClusterSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}
+	})
+
+	t.Log("a work per selected managed cluster, with the location's storage in a BackupTarget")
+	g.Eventually(workClusters(loc)).WithTimeout(timeout).Should(ConsistOf("dispatch-a", "dispatch-b", "dispatch-c"))
+	mw := work(g, loc, "dispatch-a")
+	target := targetIn(g, mw)
+	g.Expect(target.Name).To(Equal(TargetName("team-dispatch", "primary")))
+	g.Expect(target.Name).To(HavePrefix("team-dispatch-primary-"))
+	g.Expect(target.Spec.StorageTarget).To(Equal(loc.Spec.StorageTarget))
+	g.Expect(mw.Labels).To(HaveKeyWithValue(dispatch.LabelUID, string(loc.UID)))
+
+	t.Log("before any feedback every cluster is Pending and the location validating")
+	g.Eventually(status(loc)).WithTimeout(timeout).Should(And(
+		HaveField("Phase", fleetv1alpha1.LocationValidationInProgress),
+		HaveField("SelectedClusters", BeEquivalentTo(3)),
+		HaveField("Clusters", HaveEach(HaveField("Phase", backupv1alpha1.TargetPending))),
+	))
+
+	t.Log("feedback read before the spoke acted on its spec (observedGeneration behind) is ignored")
+	simulateAgent(g, loc, "dispatch-a", loc.Generation, 2, 1, "Valid", "ValidationSucceeded", "ok", time.Now())
+	g.Consistently(connection(loc, "dispatch-a")).WithTimeout(2 * time.Second).Should(HaveField("Phase", backupv1alpha1.TargetPending))
+
+	t.Log("valid on a, AuthenticationFailed on b and c: LimitedAvailability")
+	validated := time.Now().Truncate(time.Second)
+	simulateAgent(g, loc, "dispatch-a", loc.Generation, 1, 1, "Valid", "ValidationSucceeded", "probe blob written, read and deleted", validated)
+	simulateAgent(g, loc, "dispatch-b", loc.Generation, 1, 1, "Invalid", "AuthenticationFailed", "no federated credential for this issuer", validated)
+	simulateAgent(g, loc, "dispatch-c", loc.Generation, 1, 1, "Invalid", "AuthenticationFailed", "no federated credential for this issuer", validated)
+	g.Eventually(status(loc)).WithTimeout(timeout).Should(And(
+		HaveField("Phase", fleetv1alpha1.LocationLimitedAvailability),
+		HaveField("ValidClusters", BeEquivalentTo(1)),
+		HaveField("ObservedGeneration", loc.Generation),
+	))
+	a := connection(loc, "dispatch-a")()
+	g.Expect(a.Phase).To(Equal(backupv1alpha1.TargetValid))
+	g.Expect(a.LastValidationTime.Time.Equal(validated)).To(BeTrue())
+	b := connection(loc, "dispatch-b")()
+	g.Expect(b.ValidationState).To(HaveField("Phase", backupv1alpha1.TargetInvalid))
+	g.Expect(b.Reason).To(Equal("AuthenticationFailed"))
+	g.Expect(b.Message).To(Equal("no federated credential for this issuer"))
+	ready := meta.FindStatusCondition(status(loc)().Conditions, fleetv1alpha1.ConditionReady)
+	g.Expect(ready).To(HaveField("Reason", fleetv1alpha1.ReasonLimitedAvailability))
+	g.Expect(ready.Message).To(ContainSubstring("dispatch-b (Invalid: AuthenticationFailed)"))
+
+	t.Log("stale feedback (another generation) keeps the good entry")
+	simulateAgent(g, loc, "dispatch-a", loc.Generation+5, 1, 1, "Invalid", "Unreachable", "stale", time.Now())
+	g.Consistently(connection(loc, "dispatch-a")).WithTimeout(2 * time.Second).Should(HaveField("Phase", backupv1alpha1.TargetValid))
+
+	t.Log("c is no longer selected: its work goes, the others stay; b turns valid")
+	patchLocation(g, loc, func(l *fleetv1alpha1.BackupLocation) { l.Spec.Clusters = nil })
+	g.Eventually(workClusters(loc)).WithTimeout(timeout).Should(ConsistOf("dispatch-a", "dispatch-b"))
+	simulateAgent(g, loc, "dispatch-a", loc.Generation, 1, 1, "Valid", "ValidationSucceeded", "ok", validated)
+	simulateAgent(g, loc, "dispatch-b", loc.Generation, 1, 1, "Valid", "ValidationSucceeded", "ok", validated)
+	g.Eventually(status(loc)).WithTimeout(timeout).Should(And(
+		HaveField("Phase", fleetv1alpha1.LocationValid),
+		HaveField("Clusters", HaveLen(2)),
+		HaveField("ObservedGeneration", loc.Generation),
+	))
+
+	t.Log("a cluster that starts matching later gets a work")
+	createCluster(t, g, "dispatch-d", map[string]string{"env": "prod"}, true)
+	g.Eventually(workClusters(loc)).WithTimeout(timeout).Should(ConsistOf("dispatch-a", "dispatch-b", "dispatch-d"))
+	g.Eventually(connection(loc, "dispatch-d")).WithTimeout(timeout).Should(HaveField("Phase", backupv1alpha1.TargetPending))
+
+	t.Log("deleting the location deletes its works, then the location")
+	g.Expect(hubClient.Delete(context.Background(), loc)).To(Succeed())
+	g.Eventually(workClusters(loc)).WithTimeout(timeout).Should(BeEmpty())
+	g.Eventually(func() error {
+		return hubClient.Get(context.Background(), client.ObjectKeyFromObject(loc), &fleetv1alpha1.BackupLocation{})
+	}).WithTimeout(timeout).Should(Satisfy(apierrors.IsNotFound))
+}
+
+func TestLocationOnAnotherNamespacesStorageIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	createCluster(t, g, "conflict-a", nil, true)
+	only := func(s *fleetv1alpha1.BackupLocationSpec) { s.Clusters = []backupv1alpha1.ClusterName{"conflict-a"} }
+	first := newLocation(t, g, "tenant-one", "shared", storage("acct2", "backups", "x"), only)
+	g.Eventually(workClusters(first)).WithTimeout(timeout).Should(ConsistOf("conflict-a"))
+
+	t.Log("same account, container and prefix in the same namespace is allowed")
+	same := newLocation(t, g, "tenant-one", "again", storage("acct2", "backups", "x"), only)
+	g.Eventually(workClusters(same)).WithTimeout(timeout).Should(ConsistOf("conflict-a"))
+
+	t.Log("another namespace on the same storage, or on a prefix around it, is refused and gets nothing")
+	for _, prefix := range []string{"x", "", "x/y"} {
+		other := newLocation(t, g, "tenant-two", "steal-"+strconv.Itoa(len(prefix)), storage("acct2", "backups", prefix), only)
+		g.Eventually(func(g Gomega) {
+			st := status(other)()
+			ready := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(ready.Reason).To(Equal(fleetv1alpha1.ReasonLocationConflict))
+			g.Expect(ready.Message).To(ContainSubstring("tenant-one/"))
+			g.Expect(st.Phase).To(Equal(fleetv1alpha1.LocationInvalid))
+		}).WithTimeout(timeout).Should(Succeed())
+		g.Consistently(workClusters(other)).WithTimeout(time.Second).Should(BeEmpty())
+	}
+
+	t.Log("the first tenant is unaffected; another prefix is fine")
+	g.Consistently(workClusters(first)).WithTimeout(time.Second).Should(ConsistOf("conflict-a"))
+	ok := newLocation(t, g, "tenant-two", "own", storage("acct2", "backups", "xy"), only)
+	g.Eventually(workClusters(ok)).WithTimeout(timeout).Should(ConsistOf("conflict-a"))
+
+	t.Log("once the older locations are gone, the refused one is dispatched")
+	waiting := &fleetv1alpha1.BackupLocation{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant-two", Name: "steal-1"}}
+	g.Expect(hubClient.Delete(context.Background(), first)).To(Succeed())
+	g.Expect(hubClient.Delete(context.Background(), same)).To(Succeed())
+	g.Eventually(workClusters(waiting)).WithTimeout(timeout).Should(ConsistOf("conflict-a"))
+}
+
+func TestTargetName(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(TargetName("team-a", "x")).NotTo(Equal(TargetName("team", "a-x")))
+	g.Expect(TargetName("team-a", "x")).To(Equal(TargetName("team-a", "x")))
+	long := TargetName("a-namespace-with-a-long-name-of-sixty-three-characters-exactly1", "a.location.name.that.is.also.very.long")
+	g.Expect(len(long)).To(BeNumerically("<=", 63))
+	g.Expect(long).To(MatchRegexp(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`))
+}
+
+func TestAggregate(t *testing.T) {
+	conn := func(phase backupv1alpha1.TargetPhase) fleetv1alpha1.ClusterConnection {
+		return fleetv1alpha1.ClusterConnection{Cluster: string(phase), ValidationState: backupv1alpha1.ValidationState{Phase: phase}}
+	}
+	for _, tc := range []struct {
+		name  string
+		conns []fleetv1alpha1.ClusterConnection
+		want  fleetv1alpha1.BackupLocationPhase
+		ready metav1.ConditionStatus
+	}{
+		{"none selected", nil, fleetv1alpha1.LocationInvalid, metav1.ConditionFalse},
+		{"all valid", []fleetv1alpha1.ClusterConnection{conn("Valid")}, fleetv1alpha1.LocationValid, metav1.ConditionTrue},
+		{"some valid", []fleetv1alpha1.ClusterConnection{conn("Valid"), conn("Invalid")}, fleetv1alpha1.LocationLimitedAvailability, metav1.ConditionFalse},
+		{"valid and pending", []fleetv1alpha1.ClusterConnection{conn("Valid"), conn("Pending")}, fleetv1alpha1.LocationLimitedAvailability, metav1.ConditionFalse},
+		{"pending, none valid", []fleetv1alpha1.ClusterConnection{conn("Invalid"), conn("InProgress")}, fleetv1alpha1.LocationValidationInProgress, metav1.ConditionFalse},
+		{"none valid", []fleetv1alpha1.ClusterConnection{conn("Invalid"), conn("Failed")}, fleetv1alpha1.LocationInvalid, metav1.ConditionFalse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			loc := &fleetv1alpha1.BackupLocation{Status: fleetv1alpha1.BackupLocationStatus{Clusters: tc.conns}}
+			aggregate(loc)
+			g.Expect(loc.Status.Phase).To(Equal(tc.want))
+			g.Expect(meta.FindStatusCondition(loc.Status.Conditions, fleetv1alpha1.ConditionReady).Status).To(Equal(tc.ready))
+		})
+	}
+}
+
+// createCluster creates a BackupCluster and its namespace.
+func createCluster(t *testing.T, g *WithT, name string, labels map[string]string, managed bool) {
+	ctx := context.Background()
+	g.Expect(hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+	bc := &fleetv1alpha1.BackupCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: fleetv1alpha1.BackupClusterSpec{Managed: managed}}
+	g.Expect(hubClient.Create(ctx, bc)).To(Succeed())
+	t.Cleanup(func() { _ = hubClient.Delete(ctx, bc) })
+}
+
+func storage(account, container, prefix string) backupv1alpha1.StorageTarget {
+	return backupv1alpha1.StorageTarget{
+		Azure:              backupv1alpha1.AzureBlobLocation{StorageAccount: account, Container: container, Prefix: prefix, Cloud: backupv1alpha1.AzurePublic},
+		Identity:           backupv1alpha1.AzureWorkloadIdentity{ClientID: "00000000-0000-0000-0000-000000000001", TenantID: "00000000-0000-0000-0000-000000000002"},
+		ValidationInterval: &metav1.Duration{Duration: time.Hour},
+	}
+}
+
+// newLocation creates a BackupLocation (and its namespace when missing).
+func newLocation(t *testing.T, g *WithT, namespace, name string, st backupv1alpha1.StorageTarget, mutate func(*fleetv1alpha1.BackupLocationSpec)) *fleetv1alpha1.BackupLocation {
+	ctx := context.Background()
+	if err := hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+		g.Expect(apierrors.IsAlreadyExists(err)).To(BeTrue(), "%v", err)
+	}
+	loc := &fleetv1alpha1.BackupLocation{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Spec: fleetv1alpha1.BackupLocationSpec{StorageTarget: st}}
+	mutate(&loc.Spec)
+	g.Expect(hubClient.Create(ctx, loc)).To(Succeed())
+	t.Cleanup(func() { _ = hubClient.Delete(ctx, loc) })
+	return loc
+}
+
+func patchLocation(g *WithT, loc *fleetv1alpha1.BackupLocation, mutate func(*fleetv1alpha1.BackupLocation)) {
+	ctx := context.Background()
+	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
+	before := loc.DeepCopy()
+	mutate(loc)
+	g.Expect(hubClient.Patch(ctx, loc, client.MergeFrom(before))).To(Succeed())
+}
+
+// workClusters are the clusters with a live ManifestWork for loc.
+func workClusters(loc *fleetv1alpha1.BackupLocation) func(g Gomega) []string {
+	return func(g Gomega) []string {
+		list := &workv1.ManifestWorkList{}
+		g.Expect(hubClient.List(context.Background(), list, client.MatchingLabels{
+			dispatch.LabelKind: Kind, dispatch.LabelNamespace: loc.Namespace, dispatch.LabelName: loc.Name,
+		})).To(Succeed())
+		var out []string
+		for _, mw := range list.Items {
+			if mw.DeletionTimestamp.IsZero() {
+				out = append(out, mw.Namespace)
+			}
+		}
+		return out
+	}
+}
+
+func work(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string) *workv1.ManifestWork {
+	mw := &workv1.ManifestWork{}
+	g.Expect(hubClient.Get(context.Background(), client.ObjectKey{Namespace: cluster, Name: dispatch.Name(Kind, loc.Namespace, loc.Name)}, mw)).To(Succeed())
+	return mw
+}
+
+func targetIn(g *WithT, mw *workv1.ManifestWork) *backupv1alpha1.BackupTarget {
+	g.Expect(mw.Spec.Workload.Manifests).To(HaveLen(1))
+	target := &backupv1alpha1.BackupTarget{}
+	g.Expect(json.Unmarshal(mw.Spec.Workload.Manifests[0].Raw, target)).To(Succeed())
+	g.Expect(target.Kind).To(Equal("BackupTarget"))
+	g.Expect(target.APIVersion).To(Equal(backupv1alpha1.GroupVersion.String()))
+	return target
+}
+
+func status(loc *fleetv1alpha1.BackupLocation) func() fleetv1alpha1.BackupLocationStatus {
+	return func() fleetv1alpha1.BackupLocationStatus {
+		cur := &fleetv1alpha1.BackupLocation{}
+		if err := hubClient.Get(context.Background(), client.ObjectKeyFromObject(loc), cur); err != nil {
+			return fleetv1alpha1.BackupLocationStatus{}
+		}
+		loc.Generation = cur.Generation
+		return cur.Status
+	}
+}
+
+func connection(loc *fleetv1alpha1.BackupLocation, cluster string) func() fleetv1alpha1.ClusterConnection {
+	return func() fleetv1alpha1.ClusterConnection {
+		for _, c := range status(loc)().Clusters {
+			if c.Cluster == cluster {
+				return c
+			}
+		}
+		return fleetv1alpha1.ClusterConnection{}
+	}
+}
+
+// simulateAgent writes what a work agent would feed back for the BackupTarget
+// in cluster's work: the hub generation read from the spoke object's
+// annotation, the spoke object's generation, and the target's status.
+func simulateAgent(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string, hubGeneration, objectGeneration, observedGeneration int64,
+	phase, reason, message string, validated time.Time) {
+	ctx := context.Background()
+	g.Eventually(func(g Gomega) {
+		mw := &workv1.ManifestWork{}
+		g.Expect(hubClient.Get(ctx, client.ObjectKey{Namespace: cluster, Name: dispatch.Name(Kind, loc.Namespace, loc.Name)}, mw)).To(Succeed())
+		str := func(name, v string) workv1.FeedbackValue {
+			return workv1.FeedbackValue{Name: name, Value: workv1.FieldValue{Type: workv1.String, String: &v}}
+		}
+		num := func(name string, v int64) workv1.FeedbackValue {
+			return workv1.FeedbackValue{Name: name, Value: workv1.FieldValue{Type: workv1.Integer, Integer: &v}}
+		}
+		now := metav1.Now()
+		mw.Status.Conditions = []metav1.Condition{{Type: workv1.WorkApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestWorkComplete", Message: "applied", LastTransitionTime: now, ObservedGeneration: mw.Generation}}
+		mw.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
+			ResourceMeta: workv1.ManifestResourceMeta{Ordinal: 0, Group: backupv1alpha1.GroupVersion.Group, Version: "v1alpha1", Kind: "BackupTarget", Resource: "backuptargets", Name: TargetName(loc.Namespace, loc.Name)},
+			StatusFeedbacks: workv1.StatusFeedbackResult{Values: []workv1.FeedbackValue{
+				str("lifeboat.generation", strconv.FormatInt(hubGeneration, 10)),
+				num("lifeboat.objectGeneration", objectGeneration),
+				str("phase", phase), str("reason", reason), str("message", message),
+				str("lastValidationTime", validated.UTC().Format(time.RFC3339)),
+				num("observedGeneration", observedGeneration),
+			}},
+			Conditions: []metav1.Condition{{Type: workv1.ManifestApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestComplete", Message: "applied", LastTransitionTime: now}},
+		}}
+		g.Expect(hubClient.Status().Update(ctx, mw)).To(Succeed())
+	}).WithTimeout(timeout).Should(Succeed())
+}

@@ -1,0 +1,340 @@
+package backuplocation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	workv1 "open-cluster-management.io/api/work/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+)
+
+// Kind is the hub kind dispatch labels the ManifestWorks with.
+const Kind = "BackupLocation"
+
+// annotationSpecHash on a ManifestWork is a hash of what the reconciler
+// applied, so an unchanged work is not applied again on every feedback event.
+const annotationSpecHash = "fleet.lifeboat.dev/spec-hash"
+
+// feedback is what each BackupTarget reports back to the hub.
+var feedback = []dispatch.Field{
+	{Name: "phase", Path: ".status.phase"},
+	{Name: "reason", Path: ".status.reason"},
+	{Name: "message", Path: ".status.message"},
+	{Name: "lastValidationTime", Path: ".status.lastValidationTime"},
+	{Name: "observedGeneration", Path: ".status.observedGeneration"},
+}
+
+// refuseConflict reports a location that overlaps the storage of an older
+// location in another namespace, removes whatever it had dispatched, and
+// returns true. The older location keeps working: a new tenant cannot take a
+// container away from an existing one.
+func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.BackupLocation) (bool, error) {
+	all := &fleetv1alpha1.BackupLocationList{}
+	if err := r.List(ctx, all); err != nil {
+		return false, err
+	}
+	var other *fleetv1alpha1.BackupLocation
+	for i := range all.Items {
+		o := &all.Items[i]
+		if o.Namespace == loc.Namespace || !o.DeletionTimestamp.IsZero() || !sharesStorage(loc, o) || !older(o, loc) {
+			continue
+		}
+		if other == nil || older(o, other) {
+			other = o
+		}
+	}
+	if other == nil {
+		return false, nil
+	}
+	if err := r.deleteWorks(ctx, loc, nil); err != nil {
+		return true, err
+	}
+	a := loc.Spec.Azure
+	msg := fmt.Sprintf("storage account %q, container %q, prefix %q overlaps BackupLocation %s/%s (prefix %q) of another namespace; "+
+		"nothing was sent to any cluster. Use another container or a prefix outside the other location's",
+		a.StorageAccount, a.Container, a.Prefix, other.Namespace, other.Name, other.Spec.Azure.Prefix)
+	loc.Status.Phase = fleetv1alpha1.LocationInvalid
+	loc.Status.Clusters = nil
+	loc.Status.SelectedClusters, loc.Status.ValidClusters = 0, 0
+	loc.Status.ObservedGeneration = loc.Generation
+	setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
+	setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
+	setCondition(loc, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
+	ctrl.LoggerFrom(ctx).Info("Refused location sharing storage with another namespace", "other", client.ObjectKeyFromObject(other))
+	return true, nil
+}
+
+// sharesStorage is true when a and b are the same container of the same
+// account and one prefix is the other or a folder inside it.
+func sharesStorage(a, b *fleetv1alpha1.BackupLocation) bool {
+	x, y := a.Spec.Azure, b.Spec.Azure
+	if !strings.EqualFold(x.StorageAccount, y.StorageAccount) || x.Container != y.Container {
+		return false
+	}
+	p, q := normalizePrefix(x.Prefix), normalizePrefix(y.Prefix)
+	return p == "" || q == "" || p == q || strings.HasPrefix(p, q+"/") || strings.HasPrefix(q, p+"/")
+}
+
+func normalizePrefix(p string) string { return strings.Trim(p, "/") }
+
+// older orders locations by creation, then by namespace and name.
+func older(a, b *fleetv1alpha1.BackupLocation) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+// selectedClusters are the managed BackupClusters that spec.clusters names or
+// spec.clusterSelector selects, by name.
+func (r *Reconciler) selectedClusters(ctx context.Context, loc *fleetv1alpha1.BackupLocation) ([]string, error) {
+	var sel labels.Selector
+	if loc.Spec.ClusterSelector != nil {
+		s, err := metav1.LabelSelectorAsSelector(loc.Spec.ClusterSelector)
+		if err != nil {
+			msg := fmt.Sprintf("clusterSelector: %v", err)
+			setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonInvalidSelector, msg)
+			return nil, reconcile.TerminalError(fmt.Errorf("%s", msg))
+		}
+		sel = s
+	}
+	list := &fleetv1alpha1.BackupClusterList{}
+	if err := r.List(ctx, list); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range list.Items {
+		if !c.Spec.Managed || !c.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if slices.Contains(loc.Spec.Clusters, backupv1alpha1.ClusterName(c.Name)) || (sel != nil && sel.Matches(labels.Set(c.Labels))) {
+			names = append(names, c.Name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// dispatchTargets applies the BackupTarget work of every selected cluster,
+// deletes the works of the others, and returns the works by cluster.
+func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.BackupLocation, clusters []string) (map[string]*workv1.ManifestWork, error) {
+	existing, err := r.works(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	target := backupTarget(loc)
+	owner := dispatch.HubObject{Kind: Kind, Namespace: loc.Namespace, Name: loc.Name, UID: loc.UID, Generation: loc.Generation}
+	out := make(map[string]*workv1.ManifestWork, len(clusters))
+	results := make([]*workv1.ManifestWork, len(clusters))
+	var eg errgroup.Group
+	eg.SetLimit(r.workers())
+	failed := make([]error, len(clusters))
+	for i, cluster := range clusters {
+		mw, err := dispatch.Work(cluster, owner, target, feedback, dispatch.WithResource("backuptargets"))
+		if err != nil {
+			return nil, reconcile.TerminalError(err)
+		}
+		hash, err := specHash(mw)
+		if err != nil {
+			return nil, err
+		}
+		mw.Annotations[annotationSpecHash] = hash
+		if cur := existing[cluster]; cur != nil && cur.DeletionTimestamp.IsZero() && cur.Annotations[annotationSpecHash] == hash {
+			results[i] = cur
+			continue
+		}
+		eg.Go(func() error {
+			if err := dispatch.Apply(ctx, r.Client, mw); err != nil {
+				failed[i] = err
+				return nil
+			}
+			results[i] = mw
+			return nil
+		})
+	}
+	_ = eg.Wait()
+	var errs []error
+	var failedClusters []string
+	for i, cluster := range clusters {
+		if failed[i] != nil {
+			errs = append(errs, failed[i])
+			failedClusters = append(failedClusters, cluster)
+			continue
+		}
+		out[cluster] = results[i]
+	}
+	if err := r.deleteWorks(ctx, loc, func(cluster string) bool { return slices.Contains(clusters, cluster) }); err != nil {
+		errs = append(errs, err)
+	}
+	if len(failedClusters) > 0 {
+		setCondition(loc, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonDispatchFailed,
+			fmt.Sprintf("the BackupTarget could not be sent to %d cluster(s): %s", len(failedClusters), summarizeNames(failedClusters)))
+	} else {
+		setCondition(loc, fleetv1alpha1.ConditionDispatched, metav1.ConditionTrue, "Dispatched",
+			fmt.Sprintf("the BackupTarget %s was sent to %d cluster(s)", TargetName(loc.Namespace, loc.Name), len(clusters)))
+	}
+	if len(errs) > 0 {
+		// Report what did get through, then retry.
+		summarize(loc, clusters, out)
+		return nil, fmt.Errorf("dispatch BackupLocation %s/%s: %w", loc.Namespace, loc.Name, errs[0])
+	}
+	return out, nil
+}
+
+// backupTarget is the spoke's copy of the location.
+func backupTarget(loc *fleetv1alpha1.BackupLocation) *backupv1alpha1.BackupTarget {
+	return &backupv1alpha1.BackupTarget{
+		TypeMeta: metav1.TypeMeta{APIVersion: backupv1alpha1.GroupVersion.String(), Kind: "BackupTarget"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: TargetName(loc.Namespace, loc.Name),
+			Labels: map[string]string{
+				dispatch.LabelKind:      Kind,
+				dispatch.LabelNamespace: dispatch.LabelValue(loc.Namespace),
+				dispatch.LabelName:      dispatch.LabelValue(loc.Name),
+			},
+		},
+		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: *loc.Spec.StorageTarget.DeepCopy()},
+	}
+}
+
+func specHash(mw *workv1.ManifestWork) (string, error) {
+	raw, err := json.Marshal(struct {
+		Labels      map[string]string
+		Annotations map[string]string
+		Spec        workv1.ManifestWorkSpec
+	}{mw.Labels, mw.Annotations, mw.Spec})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])[:16], nil
+}
+
+// works are the location's ManifestWorks by cluster namespace.
+func (r *Reconciler) works(ctx context.Context, loc *fleetv1alpha1.BackupLocation) (map[string]*workv1.ManifestWork, error) {
+	list := &workv1.ManifestWorkList{}
+	if err := r.List(ctx, list, client.MatchingLabels{
+		dispatch.LabelKind:      dispatch.LabelValue(Kind),
+		dispatch.LabelNamespace: dispatch.LabelValue(loc.Namespace),
+		dispatch.LabelName:      dispatch.LabelValue(loc.Name),
+	}); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*workv1.ManifestWork, len(list.Items))
+	for i := range list.Items {
+		out[list.Items[i].Namespace] = &list.Items[i]
+	}
+	return out, nil
+}
+
+// deleteWorks deletes the location's works in clusters keep does not keep
+// (all of them when keep is nil).
+func (r *Reconciler) deleteWorks(ctx context.Context, loc *fleetv1alpha1.BackupLocation, keep func(cluster string) bool) error {
+	works, err := r.works(ctx, loc)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for cluster, mw := range works {
+		if (keep != nil && keep(cluster)) || !mw.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if err := r.Delete(ctx, mw); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ctrl.LoggerFrom(ctx).Info("Deleted BackupTarget work", "cluster", cluster, "work", mw.Name)
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// locationOfWork maps a ManifestWork back to its BackupLocation by the
+// dispatch labels. The namespace label is the namespace itself (a namespace
+// name is always a valid label value); the name label may be hashed, so the
+// location is found among those of the namespace.
+func (r *Reconciler) locationOfWork(ctx context.Context, obj client.Object) []reconcile.Request {
+	l := obj.GetLabels()
+	if l[dispatch.LabelKind] != Kind || l[dispatch.LabelNamespace] == "" || l[dispatch.LabelName] == "" {
+		return nil
+	}
+	ns, name := l[dispatch.LabelNamespace], l[dispatch.LabelName]
+	list := &fleetv1alpha1.BackupLocationList{}
+	if err := r.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	}
+	for _, loc := range list.Items {
+		if dispatch.LabelValue(loc.Name) == name {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: loc.Name}}}
+		}
+	}
+	return nil
+}
+
+// allLocations enqueues every location: a cluster change may change what any
+// selector selects.
+func (r *Reconciler) allLocations(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &fleetv1alpha1.BackupLocationList{}
+	if err := r.List(ctx, list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list BackupLocations for a cluster change")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, loc := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&loc)})
+	}
+	return out
+}
+
+// locationsSharingStorage enqueues the other locations on the storage of a
+// deleted one, so one it refused can be accepted.
+func (r *Reconciler) locationsSharingStorage(ctx context.Context, obj client.Object) []reconcile.Request {
+	gone, ok := obj.(*fleetv1alpha1.BackupLocation)
+	if !ok {
+		return nil
+	}
+	list := &fleetv1alpha1.BackupLocationList{}
+	if err := r.List(ctx, list); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		loc := &list.Items[i]
+		if loc.Namespace != gone.Namespace && sharesStorage(loc, gone) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(loc)})
+		}
+	}
+	return out
+}
+
+func setCondition(loc *fleetv1alpha1.BackupLocation, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&loc.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: loc.Generation,
+	})
+}
+
+func summarizeNames(names []string) string {
+	if len(names) > 5 {
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
+	}
+	return strings.Join(names, ", ")
+}

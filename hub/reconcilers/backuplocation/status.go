@@ -1,0 +1,145 @@
+package backuplocation
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	workv1 "open-cluster-management.io/api/work/v1"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+)
+
+// Reasons of this package's conditions and connections.
+const (
+	// reasonWaitingForCluster: the cluster has not reported on the current
+	// BackupTarget yet.
+	reasonWaitingForCluster = "WaitingForCluster"
+	// reasonValidationInProgress: some selected clusters have not reported yet.
+	reasonValidationInProgress = "ValidationInProgress"
+	// reasonValid: every selected cluster can use the location.
+	reasonValid = "Valid"
+)
+
+// summarize sets the per-cluster connections from the works' feedback, and the
+// counts, phase and conditions from the connections.
+func summarize(loc *fleetv1alpha1.BackupLocation, clusters []string, works map[string]*workv1.ManifestWork) {
+	previous := make(map[string]backupv1alpha1.ValidationState, len(loc.Status.Clusters))
+	for _, c := range loc.Status.Clusters {
+		previous[c.Cluster] = c.ValidationState
+	}
+	conns := make([]fleetv1alpha1.ClusterConnection, 0, len(clusters))
+	for _, cluster := range clusters {
+		state, ok := previous[cluster]
+		if !ok {
+			state = backupv1alpha1.ValidationState{
+				Phase:   backupv1alpha1.TargetPending,
+				Reason:  reasonWaitingForCluster,
+				Message: "waiting for the cluster to validate the BackupTarget " + TargetName(loc.Namespace, loc.Name),
+			}
+		}
+		if fed, ok := fedBack(works[cluster], loc.Generation); ok {
+			state = fed
+		}
+		conns = append(conns, fleetv1alpha1.ClusterConnection{Cluster: cluster, ValidationState: state})
+	}
+	loc.Status.Clusters = conns
+	loc.Status.ObservedGeneration = loc.Generation
+	aggregate(loc)
+}
+
+// fedBack is the validation state the cluster reported on mw, when that
+// report describes the BackupTarget of this generation: dispatch vouches that
+// the values were read from it, and its observedGeneration says its status
+// is about its current spec.
+func fedBack(mw *workv1.ManifestWork, generation int64) (backupv1alpha1.ValidationState, bool) {
+	st, ok := dispatch.Feedback(mw, generation)
+	if !ok {
+		return backupv1alpha1.ValidationState{}, false
+	}
+	observed, hasObserved := st.Values["observedGeneration"]
+	phase := st.Values["phase"].String
+	if !hasObserved || observed.Int != st.ObjectGeneration || st.ObjectGeneration == 0 || phase == "" {
+		return backupv1alpha1.ValidationState{}, false
+	}
+	state := backupv1alpha1.ValidationState{
+		Phase:   backupv1alpha1.TargetPhase(phase),
+		Reason:  st.Values["reason"].String,
+		Message: st.Values["message"].String,
+	}
+	if v, ok := st.Values["lastValidationTime"]; ok && v.String != "" {
+		if t, err := time.Parse(time.RFC3339, v.String); err == nil {
+			state.LastValidationTime = &metav1.Time{Time: t}
+		}
+	}
+	return state, true
+}
+
+// aggregate sets counts, phase and the Validated and Ready conditions from
+// the connections, as BackupLocationPhase defines them.
+func aggregate(loc *fleetv1alpha1.BackupLocation) {
+	var valid, pending int
+	for _, c := range loc.Status.Clusters {
+		switch c.Phase {
+		case backupv1alpha1.TargetValid:
+			valid++
+		case backupv1alpha1.TargetPending, backupv1alpha1.TargetInProgress, "":
+			pending++
+		}
+	}
+	total := len(loc.Status.Clusters)
+	loc.Status.SelectedClusters, loc.Status.ValidClusters = int32(total), int32(valid)
+	count := fmt.Sprintf("valid on %d of %d selected cluster(s)", valid, total)
+	switch {
+	case total == 0:
+		loc.Status.Phase = fleetv1alpha1.LocationInvalid
+		msg := "no managed BackupCluster is named in clusters or matches clusterSelector"
+		setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionFalse, fleetv1alpha1.ReasonNoClustersSelected, msg)
+		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonNoClustersSelected, msg)
+	case valid == total:
+		loc.Status.Phase = fleetv1alpha1.LocationValid
+		setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionTrue, backupv1alpha1.ReasonValidationSucceeded, count)
+		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionTrue, reasonValid, count)
+	case valid > 0:
+		loc.Status.Phase = fleetv1alpha1.LocationLimitedAvailability
+		msg := count + notValidOn(loc)
+		setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionTrue, backupv1alpha1.ReasonValidationSucceeded, count)
+		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonLimitedAvailability, msg)
+	case pending > 0:
+		loc.Status.Phase = fleetv1alpha1.LocationValidationInProgress
+		msg := fmt.Sprintf("%d of %d selected cluster(s) have not reported yet", pending, total)
+		setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionUnknown, reasonValidationInProgress, msg)
+		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, reasonValidationInProgress, msg)
+	default:
+		loc.Status.Phase = fleetv1alpha1.LocationInvalid
+		msg := count + notValidOn(loc)
+		setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionFalse, fleetv1alpha1.ReasonNoValidCluster, msg)
+		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonNoValidCluster, msg)
+	}
+}
+
+// notValidOn names, for a person, up to five clusters that are not valid and why.
+func notValidOn(loc *fleetv1alpha1.BackupLocation) string {
+	var names []string
+	for _, c := range loc.Status.Clusters {
+		if c.Phase != backupv1alpha1.TargetValid {
+			n := c.Cluster + " (" + string(c.Phase)
+			if c.Reason != "" {
+				n += ": " + c.Reason
+			}
+			names = append(names, n+")")
+		}
+	}
+	return "; not valid on " + summarizeNames(names)
+}
+
+func hasPending(loc *fleetv1alpha1.BackupLocation) bool {
+	for _, c := range loc.Status.Clusters {
+		if c.Phase == backupv1alpha1.TargetPending || c.Phase == backupv1alpha1.TargetInProgress {
+			return true
+		}
+	}
+	return false
+}
