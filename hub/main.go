@@ -18,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/clusterdiscovery"
 )
@@ -71,6 +72,9 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("lifeboat-hub"),
 	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&backup.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&backuplocation.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

@@ -137,3 +137,18 @@ const (
 	// it), so this one would let one tenant read another's backups.
 	ReasonLocationConflict = "LocationConflict"
 )
+
+// Reasons of hub Backups.
+const (
+	// ReasonWaitingForLocation: the location has not finished validating on
+	// the cluster; the backup starts when it is Valid, and fails if it is not.
+	ReasonWaitingForLocation = "WaitingForLocation"
+	// ReasonExecRulesNotSupported: the Backup names exec rules, which the hub
+	// cannot send to a cluster yet; it fails rather than run without them.
+	ReasonExecRulesNotSupported = "ExecRulesNotSupported"
+	// ReasonWaitingForCluster: the ApplicationBackup was sent, and the cluster
+	// has not reported on it yet.
+	ReasonWaitingForCluster = "WaitingForCluster"
+	// ReasonDispatched: the ApplicationBackup was handed to the cluster's work agent.
+	ReasonDispatched = "Dispatched"
+)

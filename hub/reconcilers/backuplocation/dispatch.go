@@ -2,9 +2,6 @@ package backuplocation
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -27,10 +24,6 @@ import (
 
 // Kind is the hub kind dispatch labels the ManifestWorks with.
 const Kind = "BackupLocation"
-
-// annotationSpecHash on a ManifestWork is a hash of what the reconciler
-// applied, so an unchanged work is not applied again on every feedback event.
-const annotationSpecHash = "fleet.lifeboat.dev/spec-hash"
 
 // feedback is what each BackupTarget reports back to the hub.
 var feedback = []dispatch.Field{
@@ -151,12 +144,12 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 		if err != nil {
 			return nil, reconcile.TerminalError(err)
 		}
-		hash, err := specHash(mw)
+		hash, err := dispatch.SpecHash(mw)
 		if err != nil {
 			return nil, err
 		}
-		mw.Annotations[annotationSpecHash] = hash
-		if cur := existing[cluster]; cur != nil && cur.DeletionTimestamp.IsZero() && cur.Annotations[annotationSpecHash] == hash {
+		mw.Annotations[dispatch.AnnotationSpecHash] = hash
+		if cur := existing[cluster]; cur != nil && cur.DeletionTimestamp.IsZero() && cur.Annotations[dispatch.AnnotationSpecHash] == hash {
 			results[i] = cur
 			continue
 		}
@@ -212,19 +205,6 @@ func backupTarget(loc *fleetv1alpha1.BackupLocation) *backupv1alpha1.BackupTarge
 		},
 		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: *loc.Spec.StorageTarget.DeepCopy()},
 	}
-}
-
-func specHash(mw *workv1.ManifestWork) (string, error) {
-	raw, err := json.Marshal(struct {
-		Labels      map[string]string
-		Annotations map[string]string
-		Spec        workv1.ManifestWorkSpec
-	}{mw.Labels, mw.Annotations, mw.Spec})
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])[:16], nil
 }
 
 // works are the location's ManifestWorks by cluster namespace.

@@ -1,0 +1,56 @@
+package dispatch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	workv1 "open-cluster-management.io/api/work/v1"
+)
+
+// SpokeName is the name that hub object namespace/name's spoke object gets:
+// "<namespace>-<name>-<hash>", DNS-1123, at most 63 characters. The hash of
+// namespace and name is always there, so that team-a/x and team/a-x never
+// share a spoke object (and one tenant never overwrites another's).
+func SpokeName(namespace, name string) string {
+	sum := sha256.Sum256([]byte(namespace + "/" + name))
+	suffix := "-" + hex.EncodeToString(sum[:])[:10]
+	var b strings.Builder
+	for _, r := range strings.ToLower(namespace + "-" + name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	s := b.String()
+	if max := validation.DNS1123LabelMaxLength - len(suffix); len(s) > max {
+		s = s[:max]
+	}
+	s = strings.Trim(s, "-")
+	if s == "" {
+		return suffix[1:]
+	}
+	return s + suffix
+}
+
+// AnnotationSpecHash on a ManifestWork is SpecHash of what the hub last sent,
+// so that an unchanged work is not applied again on every feedback event.
+const AnnotationSpecHash = "fleet.lifeboat.dev/spec-hash"
+
+// SpecHash hashes what the hub sends in mw: labels, annotations and spec.
+func SpecHash(mw *workv1.ManifestWork) (string, error) {
+	raw, err := json.Marshal(struct {
+		Labels      map[string]string
+		Annotations map[string]string
+		Spec        workv1.ManifestWorkSpec
+	}{mw.Labels, mw.Annotations, mw.Spec})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])[:16], nil
+}

@@ -1,0 +1,159 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	workv1 "open-cluster-management.io/api/work/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
+)
+
+// feedback is what each ApplicationBackup reports back to the hub. The
+// work agent reads paths with client-go's JSONPath, which has filters.
+var feedback = []dispatch.Field{
+	{Name: "phase", Path: ".status.phase"},
+	{Name: "stage", Path: ".status.stage"},
+	{Name: "itemsTotal", Path: ".status.progress.itemsTotal"},
+	{Name: "itemsDone", Path: ".status.progress.itemsDone"},
+	{Name: "bytesDone", Path: ".status.progress.bytesDone"},
+	{Name: "warnings", Path: ".status.warnings"},
+	{Name: "errors", Path: ".status.errors"},
+	{Name: "backupID", Path: ".status.backupID"},
+	{Name: "startTime", Path: ".status.startTime"},
+	{Name: "completionTime", Path: ".status.completionTime"},
+	{Name: "expiration", Path: ".status.expiration"},
+	{Name: "observedGeneration", Path: ".status.observedGeneration"},
+	{Name: "readyStatus", Path: `.status.conditions[?(@.type=="Ready")].status`},
+	{Name: "readyReason", Path: `.status.conditions[?(@.type=="Ready")].reason`},
+	{Name: "readyMessage", Path: `.status.conditions[?(@.type=="Ready")].message`},
+}
+
+// checkLocation returns true when the Backup's location is Valid on its
+// cluster. Otherwise it fails the Backup with the reason, or, while the
+// location is still validating there, leaves it Pending; both return false.
+func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup) (bool, error) {
+	if b.Spec.ExecRules != nil && len(b.Spec.ExecRules.Pre)+len(b.Spec.ExecRules.Post) > 0 {
+		fail(ctx, b, fleetv1alpha1.ReasonExecRulesNotSupported, "exec rules cannot be sent to a cluster yet; the backup was not started. Remove spec.execRules to back up without them")
+		return false, nil
+	}
+	loc := &fleetv1alpha1.BackupLocation{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: string(b.Spec.Location)}, loc)
+	if apierrors.IsNotFound(err) {
+		fail(ctx, b, fleetv1alpha1.ReasonLocationNotFound, fmt.Sprintf("BackupLocation %q does not exist in namespace %s", b.Spec.Location, b.Namespace))
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	cluster := string(b.Spec.Cluster)
+	var conn *fleetv1alpha1.ClusterConnection
+	for i := range loc.Status.Clusters {
+		if loc.Status.Clusters[i].Cluster == cluster {
+			conn = &loc.Status.Clusters[i]
+		}
+	}
+	current := loc.Status.ObservedGeneration == loc.Generation && loc.Status.Phase != ""
+	switch {
+	case !current || (conn != nil && (conn.Phase == "" || conn.Phase == backupv1alpha1.TargetPending || conn.Phase == backupv1alpha1.TargetInProgress)):
+		msg := fmt.Sprintf("BackupLocation %q is still being validated on cluster %s", loc.Name, cluster)
+		if conn != nil && conn.Message != "" {
+			msg += ": " + conn.Message
+		}
+		setCondition(b, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonWaitingForLocation, msg)
+		return false, nil
+	case conn == nil:
+		fail(ctx, b, fleetv1alpha1.ReasonClusterNotAllowed, fmt.Sprintf("BackupLocation %q does not select cluster %s (see its clusters and clusterSelector)", loc.Name, cluster))
+		return false, nil
+	case conn.Phase != backupv1alpha1.TargetValid:
+		fail(ctx, b, fleetv1alpha1.ReasonLocationNotValid, fmt.Sprintf("BackupLocation %q is %s on cluster %s: %s: %s", loc.Name, conn.Phase, cluster, conn.Reason, conn.Message))
+		return false, nil
+	}
+	return true, nil
+}
+
+// dispatchBackup applies the Backup's ManifestWork, unless the one on the hub
+// already holds the same spec, and returns the work as the hub has it.
+func (r *Reconciler) dispatchBackup(ctx context.Context, b *fleetv1alpha1.Backup) (*workv1.ManifestWork, error) {
+	owner := dispatch.HubObject{Kind: Kind, Namespace: b.Namespace, Name: b.Name, UID: b.UID, Generation: b.Generation}
+	mw, err := dispatch.Work(string(b.Spec.Cluster), owner, applicationBackup(b), feedback, dispatch.WithResource("applicationbackups"))
+	if err != nil {
+		return nil, reconcile.TerminalError(err)
+	}
+	hash, err := dispatch.SpecHash(mw)
+	if err != nil {
+		return nil, err
+	}
+	mw.Annotations[dispatch.AnnotationSpecHash] = hash
+
+	cur := &workv1.ManifestWork{}
+	err = r.Get(ctx, client.ObjectKeyFromObject(mw), cur)
+	switch {
+	case err == nil && cur.DeletionTimestamp.IsZero() && cur.Annotations[dispatch.AnnotationSpecHash] == hash:
+		mw = cur
+	case err != nil && !apierrors.IsNotFound(err):
+		return nil, err
+	default:
+		if err := dispatch.Apply(ctx, r.Client, mw); err != nil {
+			setCondition(b, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonDispatchFailed,
+				fmt.Sprintf("the ApplicationBackup could not be sent to cluster %s: %v", b.Spec.Cluster, err))
+			return nil, err
+		}
+		ctrl.LoggerFrom(ctx).Info("Dispatched ApplicationBackup", "cluster", b.Spec.Cluster, "work", mw.Name, "generation", b.Generation)
+	}
+	setCondition(b, fleetv1alpha1.ConditionDispatched, metav1.ConditionTrue, fleetv1alpha1.ReasonDispatched,
+		fmt.Sprintf("ApplicationBackup %s/%s was sent to cluster %s", SpokeNamespace, Name(b.Namespace, b.Name), b.Spec.Cluster))
+	if b.Status.BackupID == "" {
+		b.Status.BackupID = backupID(b)
+	}
+	return mw, nil
+}
+
+// applicationBackup is the spoke's copy of the Backup. Its backupID is the
+// hub Backup's UID, so the data's folder is known before the run starts.
+func applicationBackup(b *fleetv1alpha1.Backup) *backupv1alpha1.ApplicationBackup {
+	return &backupv1alpha1.ApplicationBackup{
+		TypeMeta: metav1.TypeMeta{APIVersion: backupv1alpha1.GroupVersion.String(), Kind: "ApplicationBackup"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      Name(b.Namespace, b.Name),
+			Namespace: SpokeNamespace,
+			Labels: map[string]string{
+				dispatch.LabelKind:      Kind,
+				dispatch.LabelNamespace: dispatch.LabelValue(b.Namespace),
+				dispatch.LabelName:      dispatch.LabelValue(b.Name),
+				dispatch.LabelUID:       dispatch.LabelValue(string(b.UID)),
+			},
+		},
+		Spec: backupv1alpha1.ApplicationBackupSpec{
+			Target:    backupv1alpha1.ObjectName(backuplocation.TargetName(b.Namespace, string(b.Spec.Location))),
+			BackupID:  backupID(b),
+			Selection: b.Spec.Selection.DeepCopy(),
+			TTL:       b.Spec.TTL.DeepCopy(),
+			Hub: &backupv1alpha1.HubObjectReference{
+				Namespace: backupv1alpha1.NamespaceName(b.Namespace),
+				Name:      backupv1alpha1.ObjectName(b.Name),
+				UID:       b.UID,
+			},
+		},
+	}
+}
+
+func backupID(b *fleetv1alpha1.Backup) backupv1alpha1.BackupID {
+	return backupv1alpha1.BackupID(b.UID)
+}
+
+// Name is the name of the ApplicationBackup that Backup namespace/name
+// becomes on its cluster: "<namespace>-<name>-<hash>", DNS-1123, at most 63
+// characters. The hash of namespace and name keeps team-a/x and team/a-x apart
+// in lifeboat-system.
+func Name(namespace, name string) string {
+	return dispatch.SpokeName(namespace, name)
+}

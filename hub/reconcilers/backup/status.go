@@ -1,0 +1,135 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	workv1 "open-cluster-management.io/api/work/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+)
+
+// finished is true for the phases a run ends in.
+func finished(p fleetv1alpha1.BackupPhase) bool {
+	switch p {
+	case fleetv1alpha1.BackupSuccess, fleetv1alpha1.BackupPartialSuccess, fleetv1alpha1.BackupFailed, fleetv1alpha1.BackupAborted:
+		return true
+	}
+	return false
+}
+
+// dispatched is true once the ApplicationBackup was sent: from then on the
+// spoke, not the location check, decides how the backup ends.
+func dispatched(b *fleetv1alpha1.Backup) bool {
+	return meta.IsStatusConditionTrue(b.Status.Conditions, fleetv1alpha1.ConditionDispatched)
+}
+
+func initStatus(b *fleetv1alpha1.Backup) {
+	if b.Status.Origin == "" {
+		b.Status.Origin = fleetv1alpha1.OriginHub
+	}
+	if b.Status.Phase == "" {
+		b.Status.Phase = fleetv1alpha1.BackupPending
+	}
+}
+
+// fail ends the Backup before anything was sent to the cluster.
+func fail(ctx context.Context, b *fleetv1alpha1.Backup, reason, msg string) {
+	now := metav1.Now()
+	b.Status.Phase = fleetv1alpha1.BackupFailed
+	b.Status.CompletionTime = &now
+	b.Status.ObservedGeneration = b.Generation
+	setCondition(b, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	setCondition(b, fleetv1alpha1.ConditionCompleted, metav1.ConditionTrue, reason, msg)
+	setCondition(b, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, reason, "nothing was sent to the cluster")
+	ctrl.LoggerFrom(ctx).Info("Failed backup before dispatch", "reason", reason, "message", msg)
+}
+
+// mirror copies the ApplicationBackup's feedback into b's status, only when
+// it was read from the spoke object of b's generation and the spoke's status
+// describes that object's spec; otherwise b keeps the status it has.
+func mirror(b *fleetv1alpha1.Backup, mw *workv1.ManifestWork) {
+	st, ok := dispatch.Feedback(mw, b.Generation)
+	if !ok {
+		if b.Status.Phase == fleetv1alpha1.BackupPending {
+			setCondition(b, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonWaitingForCluster,
+				fmt.Sprintf("waiting for cluster %s to start the ApplicationBackup", b.Spec.Cluster))
+		}
+		return
+	}
+	v := st.Values
+	phase := v["phase"].String
+	if og, ok := v["observedGeneration"]; phase == "" || !ok || og.Int != st.ObjectGeneration {
+		return
+	}
+	b.Status.Phase = fleetv1alpha1.BackupPhase(phase)
+	b.Status.ObservedGeneration = b.Generation
+	if s := v["stage"].String; s != "" {
+		b.Status.Stage = backupv1alpha1.BackupStage(s)
+	}
+	if id := v["backupID"].String; id != "" {
+		b.Status.BackupID = backupv1alpha1.BackupID(id)
+	}
+	_, total := v["itemsTotal"]
+	_, done := v["itemsDone"]
+	_, bytes := v["bytesDone"]
+	if total || done || bytes {
+		b.Status.Progress = &backupv1alpha1.Progress{ItemsTotal: v["itemsTotal"].Int, ItemsDone: v["itemsDone"].Int, BytesDone: v["bytesDone"].Int}
+	}
+	b.Status.Warnings, b.Status.Errors = int32(v["warnings"].Int), int32(v["errors"].Int)
+	setTime(&b.Status.StartTime, v["startTime"])
+	setTime(&b.Status.CompletionTime, v["completionTime"])
+	setTime(&b.Status.Expiration, v["expiration"])
+
+	ready, reason, msg := metav1.ConditionStatus(v["readyStatus"].String), v["readyReason"].String, v["readyMessage"].String
+	if ready == "" {
+		ready = metav1.ConditionFalse
+		if b.Status.Phase == fleetv1alpha1.BackupInProgress || b.Status.Phase == fleetv1alpha1.BackupSuccess {
+			ready = metav1.ConditionTrue
+		}
+	}
+	if reason == "" {
+		reason = phase
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("the ApplicationBackup on cluster %s is %s", b.Spec.Cluster, phase)
+	}
+	setCondition(b, fleetv1alpha1.ConditionReady, ready, reason, msg)
+	if finished(b.Status.Phase) {
+		setCondition(b, fleetv1alpha1.ConditionCompleted, metav1.ConditionTrue, reason, msg)
+	} else {
+		setCondition(b, fleetv1alpha1.ConditionCompleted, metav1.ConditionFalse, reason, msg)
+	}
+}
+
+// setTime sets *t from a fed-back RFC 3339 time; a missing or unreadable one
+// leaves it as it is.
+func setTime(t **metav1.Time, v dispatch.Value) {
+	if v.Type != workv1.String || v.String == "" {
+		return
+	}
+	parsed, err := time.Parse(time.RFC3339, v.String)
+	if err != nil {
+		return
+	}
+	*t = &metav1.Time{Time: parsed}
+}
+
+func itemsDone(b *fleetv1alpha1.Backup) int64 {
+	if b.Status.Progress == nil {
+		return 0
+	}
+	return b.Status.Progress.ItemsDone
+}
+
+func setCondition(b *fleetv1alpha1.Backup, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: b.Generation,
+	})
+}
