@@ -21,6 +21,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/clusterdiscovery"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/restore"
 )
 
 var scheme = runtime.NewScheme()
@@ -75,6 +76,9 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string
 		return err
 	}
 	if err := (&backup.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&restore.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&backuplocation.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

@@ -14,6 +14,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
@@ -45,36 +46,16 @@ func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup)
 		fail(ctx, b, fleetv1alpha1.ReasonExecRulesNotSupported, "exec rules cannot be sent to a cluster yet; the backup was not started. Remove spec.execRules to back up without them")
 		return false, nil
 	}
-	loc := &fleetv1alpha1.BackupLocation{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: string(b.Spec.Location)}, loc)
-	if apierrors.IsNotFound(err) {
-		fail(ctx, b, fleetv1alpha1.ReasonLocationNotFound, fmt.Sprintf("BackupLocation %q does not exist in namespace %s", b.Spec.Location, b.Namespace))
-		return false, nil
-	}
+	v, err := locations.Check(ctx, r.Client, b.Namespace, string(b.Spec.Location), string(b.Spec.Cluster))
 	if err != nil {
 		return false, err
 	}
-	cluster := string(b.Spec.Cluster)
-	var conn *fleetv1alpha1.ClusterConnection
-	for i := range loc.Status.Clusters {
-		if loc.Status.Clusters[i].Cluster == cluster {
-			conn = &loc.Status.Clusters[i]
-		}
-	}
-	current := loc.Status.ObservedGeneration == loc.Generation && loc.Status.Phase != ""
-	switch {
-	case !current || (conn != nil && (conn.Phase == "" || conn.Phase == backupv1alpha1.TargetPending || conn.Phase == backupv1alpha1.TargetInProgress)):
-		msg := fmt.Sprintf("BackupLocation %q is still being validated on cluster %s", loc.Name, cluster)
-		if conn != nil && conn.Message != "" {
-			msg += ": " + conn.Message
-		}
-		setCondition(b, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonWaitingForLocation, msg)
+	switch v.State {
+	case locations.Validating:
+		setCondition(b, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, v.Reason, v.Message)
 		return false, nil
-	case conn == nil:
-		fail(ctx, b, fleetv1alpha1.ReasonClusterNotAllowed, fmt.Sprintf("BackupLocation %q does not select cluster %s (see its clusters and clusterSelector)", loc.Name, cluster))
-		return false, nil
-	case conn.Phase != backupv1alpha1.TargetValid:
-		fail(ctx, b, fleetv1alpha1.ReasonLocationNotValid, fmt.Sprintf("BackupLocation %q is %s on cluster %s: %s: %s", loc.Name, conn.Phase, cluster, conn.Reason, conn.Message))
+	case locations.Unusable:
+		fail(ctx, b, v.Reason, v.Message)
 		return false, nil
 	}
 	return true, nil

@@ -1,0 +1,88 @@
+// Package locations answers, for the hub reconcilers that send work to a
+// cluster, whether a BackupLocation can be used from that cluster, and if not,
+// why not.
+package locations
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+)
+
+// State is what a location's connection from one cluster allows.
+type State int
+
+const (
+	// Valid: the location is Valid on the cluster; work may be sent.
+	Valid State = iota
+	// Validating: the location's status is not current, or its connection
+	// from the cluster is still being validated; look again later.
+	Validating
+	// Unusable: the location does not exist, does not select the cluster, or
+	// is not Valid on it. Reason and Message say which.
+	Unusable
+)
+
+// Verdict is the answer of Check.
+type Verdict struct {
+	State State
+	// Reason is a fleet condition reason: ReasonWaitingForLocation while
+	// Validating; ReasonLocationNotFound, ReasonClusterNotAllowed or
+	// ReasonLocationNotValid when Unusable; empty when Valid.
+	Reason string
+	// Message explains Reason for a user, naming the location and cluster
+	// and, when the cluster reported them, its reason and message.
+	Message string
+}
+
+// Check reads BackupLocation namespace/name and tells whether it is Valid on
+// cluster. Only errors reading the location are returned as errors.
+func Check(ctx context.Context, c client.Reader, namespace, name, cluster string) (Verdict, error) {
+	loc := &fleetv1alpha1.BackupLocation{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, loc)
+	if apierrors.IsNotFound(err) {
+		return Verdict{Unusable, fleetv1alpha1.ReasonLocationNotFound,
+			fmt.Sprintf("BackupLocation %q does not exist in namespace %s", name, namespace)}, nil
+	}
+	if err != nil {
+		return Verdict{}, err
+	}
+	return Of(loc, cluster), nil
+}
+
+// Of is Check for a location already read.
+func Of(loc *fleetv1alpha1.BackupLocation, cluster string) Verdict {
+	conn := Connection(loc, cluster)
+	current := loc.Status.ObservedGeneration == loc.Generation && loc.Status.Phase != ""
+	switch {
+	case !current || (conn != nil && (conn.Phase == "" || conn.Phase == backupv1alpha1.TargetPending || conn.Phase == backupv1alpha1.TargetInProgress)):
+		msg := fmt.Sprintf("BackupLocation %q is still being validated on cluster %s", loc.Name, cluster)
+		if conn != nil && conn.Message != "" {
+			msg += ": " + conn.Message
+		}
+		return Verdict{Validating, fleetv1alpha1.ReasonWaitingForLocation, msg}
+	case conn == nil:
+		return Verdict{Unusable, fleetv1alpha1.ReasonClusterNotAllowed,
+			fmt.Sprintf("BackupLocation %q does not select cluster %s (see its clusters and clusterSelector)", loc.Name, cluster)}
+	case conn.Phase != backupv1alpha1.TargetValid:
+		return Verdict{Unusable, fleetv1alpha1.ReasonLocationNotValid,
+			fmt.Sprintf("BackupLocation %q is %s on cluster %s: %s: %s", loc.Name, conn.Phase, cluster, conn.Reason, conn.Message)}
+	}
+	return Verdict{State: Valid}
+}
+
+// Connection is the location's connection from cluster, nil when the
+// location's status has none.
+func Connection(loc *fleetv1alpha1.BackupLocation, cluster string) *fleetv1alpha1.ClusterConnection {
+	for i := range loc.Status.Clusters {
+		if loc.Status.Clusters[i].Cluster == cluster {
+			return &loc.Status.Clusters[i]
+		}
+	}
+	return nil
+}

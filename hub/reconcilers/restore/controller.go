@@ -1,0 +1,158 @@
+// Package restore runs each hub Restore as an ApplicationRestore on its
+// target cluster (the backup's own or another one, a migration) and mirrors
+// the run's progress into the Restore's status.
+package restore
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	workv1 "open-cluster-management.io/api/work/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+)
+
+// Kind is the hub kind dispatch labels the ManifestWorks with.
+const Kind = "Restore"
+
+// SpokeNamespace is where the hub's ApplicationRestores live on a spoke.
+const SpokeNamespace = "lifeboat-system"
+
+const (
+	// runningRecheck is how soon a running restore is looked at again, in
+	// case a feedback event was missed.
+	runningRecheck = 30 * time.Second
+	// locationRecheck is how soon a restore waiting for its location's
+	// validation on the target cluster is looked at again.
+	locationRecheck = 15 * time.Second
+)
+
+// Reconciler sends each unfinished hub Restore whose Backup is restorable and
+// whose location is Valid on the target cluster to that cluster as an
+// ApplicationRestore, fails the others at once, and mirrors the spoke's
+// feedback into the Restore's status.
+type Reconciler struct {
+	client.Client
+}
+
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=restores,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=restores/status,verbs=get;patch
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups,verbs=get;list;watch
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch
+
+// Reconcile leaves finished restores alone. Until the restore is dispatched it
+// checks the Backup and the location on the target cluster and sends the
+// ApplicationRestore; from then on it only mirrors the work's feedback (the
+// Backup may expire or be deleted while the restore runs). One status patch.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	rs := &fleetv1alpha1.Restore{}
+	if err := r.Get(ctx, req.NamespacedName, rs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if finished(rs.Status.Phase) || !rs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+
+	base := rs.DeepCopy()
+	defer func() {
+		if err := r.Status().Patch(ctx, rs, client.MergeFrom(base)); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+		}
+	}()
+
+	initStatus(rs)
+	mw, err := r.sentWork(ctx, rs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if mw == nil {
+		src, proceed, err := r.check(ctx, rs)
+		if err != nil || !proceed {
+			if err == nil && rs.Status.Phase == backupv1alpha1.RestorePending {
+				return ctrl.Result{RequeueAfter: jitter(locationRecheck)}, nil
+			}
+			return ctrl.Result{}, err
+		}
+		if mw, err = r.dispatchRestore(ctx, rs, src); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	mirror(rs, mw)
+	if !finished(rs.Status.Phase) {
+		return ctrl.Result{RequeueAfter: jitter(runningRecheck)}, nil
+	}
+	ctrl.LoggerFrom(ctx).Info("Restore finished", "phase", rs.Status.Phase, "cluster", rs.Status.Cluster, "itemsDone", itemsDone(rs))
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager watches Restores (creation), their ManifestWorks
+// (feedback) and BackupLocations (a location becoming Valid lets waiting
+// restores start).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fleetv1alpha1.Restore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(r.restoreOfWork)).
+		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.restoresWaiting)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Named("restore").
+		Complete(r)
+}
+
+// restoreOfWork maps a ManifestWork back to its Restore by the dispatch
+// labels; the name label may be hashed, so the Restore is found among the
+// namespace's.
+func (r *Reconciler) restoreOfWork(ctx context.Context, obj client.Object) []reconcile.Request {
+	l := obj.GetLabels()
+	if l[dispatch.LabelKind] != Kind || l[dispatch.LabelNamespace] == "" || l[dispatch.LabelName] == "" {
+		return nil
+	}
+	ns, name := l[dispatch.LabelNamespace], l[dispatch.LabelName]
+	list := &fleetv1alpha1.RestoreList{}
+	if err := r.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	}
+	for _, rs := range list.Items {
+		if dispatch.LabelValue(rs.Name) == name {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: rs.Name}}}
+		}
+	}
+	return nil
+}
+
+// restoresWaiting enqueues the namespace's restores that have not been
+// dispatched yet when one of its locations changes; the location is the
+// Backup's, so which restores it concerns is left to Reconcile. Finished ones
+// stay as they are: a failed restore is final.
+func (r *Reconciler) restoresWaiting(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &fleetv1alpha1.RestoreList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list Restores for a location change")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		rs := &list.Items[i]
+		if !finished(rs.Status.Phase) && !dispatched(rs) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(rs)})
+		}
+	}
+	return out
+}
+
+// jitter spreads d by up to +10% so that many restores do not poll together.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
