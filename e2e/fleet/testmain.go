@@ -3,10 +3,17 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
 // TestControlPlane describes the control plane a package's tests share.
@@ -67,4 +74,52 @@ func (t TestControlPlane) run(m *testing.M) (int, error) {
 		}
 	}
 	return m.Run(), nil
+}
+
+// RunHubReconcilerTests runs a package's tests against a hub control plane:
+// Lifeboat's hub CRDs and the ManifestWork CRD, no work agent (tests write the
+// agent's status feedback themselves). A manager runs whatever register adds
+// to it; hub is set to a client with high QPS for the tests.
+// LIFEBOAT_TEST_LOG=1 shows the manager's log.
+func RunHubReconcilerTests(m *testing.M, name string, hub *client.Client, register func(ctrl.Manager) error) int {
+	mctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	return TestControlPlane{
+		Name: name,
+		CRDs: []string{"charts/lifeboat-hub/crds"},
+		Setup: func(ctx context.Context, cp *ControlPlane) error {
+			cfg := rest.CopyConfig(cp.Config)
+			cfg.QPS, cfg.Burst = 2000, 4000
+			c, err := client.New(cfg, client.Options{Scheme: Scheme})
+			if err != nil {
+				return err
+			}
+			*hub = c
+			ocmDir, err := ModuleDir(ocmAPIModule)
+			if err != nil {
+				return err
+			}
+			if err := InstallCRDs(ctx, c, filepath.Join(ocmDir, "work/v1/0000_00_work.open-cluster-management.io_manifestworks.crd.yaml")); err != nil {
+				return err
+			}
+			log := io.Discard
+			if os.Getenv("LIFEBOAT_TEST_LOG") != "" {
+				log = os.Stderr
+			}
+			ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(log)))
+			mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+				Scheme:                 Scheme,
+				Metrics:                metricsserver.Options{BindAddress: "0"},
+				HealthProbeBindAddress: "0",
+			})
+			if err != nil {
+				return err
+			}
+			if err := register(mgr); err != nil {
+				return err
+			}
+			go func() { _ = mgr.Start(mctx) }()
+			return nil
+		},
+	}.RunTests(m)
 }
