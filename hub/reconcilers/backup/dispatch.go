@@ -20,23 +20,11 @@ import (
 
 // feedback is what each ApplicationBackup reports back to the hub. The
 // work agent reads paths with client-go's JSONPath, which has filters.
-var feedback = []dispatch.Field{
-	{Name: "phase", Path: ".status.phase"},
+var feedback = append([]dispatch.Field{
 	{Name: "stage", Path: ".status.stage"},
-	{Name: "itemsTotal", Path: ".status.progress.itemsTotal"},
-	{Name: "itemsDone", Path: ".status.progress.itemsDone"},
-	{Name: "bytesDone", Path: ".status.progress.bytesDone"},
-	{Name: "warnings", Path: ".status.warnings"},
-	{Name: "errors", Path: ".status.errors"},
 	{Name: "backupID", Path: ".status.backupID"},
-	{Name: "startTime", Path: ".status.startTime"},
-	{Name: "completionTime", Path: ".status.completionTime"},
 	{Name: "expiration", Path: ".status.expiration"},
-	{Name: "observedGeneration", Path: ".status.observedGeneration"},
-	{Name: "readyStatus", Path: `.status.conditions[?(@.type=="Ready")].status`},
-	{Name: "readyReason", Path: `.status.conditions[?(@.type=="Ready")].reason`},
-	{Name: "readyMessage", Path: `.status.conditions[?(@.type=="Ready")].message`},
-}
+}, dispatch.RunFields...)
 
 // checkLocation returns true when the Backup's location is Valid on its
 // cluster. Otherwise it fails the Backup with the reason, or, while the

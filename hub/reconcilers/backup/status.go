@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,62 +62,44 @@ func mirror(b *fleetv1alpha1.Backup, mw *workv1.ManifestWork) {
 		}
 		return
 	}
-	v := st.Values
-	phase := v["phase"].String
-	if og, ok := v["observedGeneration"]; phase == "" || !ok || og.Int != st.ObjectGeneration {
+	run, ok := dispatch.ReadRun(st)
+	if !ok {
 		return
 	}
-	b.Status.Phase = fleetv1alpha1.BackupPhase(phase)
+	b.Status.Phase = fleetv1alpha1.BackupPhase(run.Phase)
 	b.Status.ObservedGeneration = b.Generation
+	v := st.Values
 	if s := v["stage"].String; s != "" {
 		b.Status.Stage = backupv1alpha1.BackupStage(s)
 	}
 	if id := v["backupID"].String; id != "" {
 		b.Status.BackupID = backupv1alpha1.BackupID(id)
 	}
-	_, total := v["itemsTotal"]
-	_, done := v["itemsDone"]
-	_, bytes := v["bytesDone"]
-	if total || done || bytes {
-		b.Status.Progress = &backupv1alpha1.Progress{ItemsTotal: v["itemsTotal"].Int, ItemsDone: v["itemsDone"].Int, BytesDone: v["bytesDone"].Int}
+	if run.Progress != nil {
+		b.Status.Progress = run.Progress
 	}
-	b.Status.Warnings, b.Status.Errors = int32(v["warnings"].Int), int32(v["errors"].Int)
-	setTime(&b.Status.StartTime, v["startTime"])
-	setTime(&b.Status.CompletionTime, v["completionTime"])
-	setTime(&b.Status.Expiration, v["expiration"])
+	b.Status.Warnings, b.Status.Errors = run.Warnings, run.Errors
+	keepTime(&b.Status.StartTime, run.StartTime)
+	keepTime(&b.Status.CompletionTime, run.CompletionTime)
+	keepTime(&b.Status.Expiration, dispatch.Time(v["expiration"]))
 
-	ready, reason, msg := metav1.ConditionStatus(v["readyStatus"].String), v["readyReason"].String, v["readyMessage"].String
-	if ready == "" {
-		ready = metav1.ConditionFalse
-		if b.Status.Phase == fleetv1alpha1.BackupInProgress || b.Status.Phase == fleetv1alpha1.BackupSuccess {
-			ready = metav1.ConditionTrue
-		}
-	}
-	if reason == "" {
-		reason = phase
-	}
+	msg := run.Message
 	if msg == "" {
-		msg = fmt.Sprintf("the ApplicationBackup on cluster %s is %s", b.Spec.Cluster, phase)
+		msg = fmt.Sprintf("the ApplicationBackup on cluster %s is %s", b.Spec.Cluster, run.Phase)
 	}
-	setCondition(b, fleetv1alpha1.ConditionReady, ready, reason, msg)
+	setCondition(b, fleetv1alpha1.ConditionReady, run.Ready, run.Reason, msg)
+	completed := metav1.ConditionFalse
 	if finished(b.Status.Phase) {
-		setCondition(b, fleetv1alpha1.ConditionCompleted, metav1.ConditionTrue, reason, msg)
-	} else {
-		setCondition(b, fleetv1alpha1.ConditionCompleted, metav1.ConditionFalse, reason, msg)
+		completed = metav1.ConditionTrue
 	}
+	setCondition(b, fleetv1alpha1.ConditionCompleted, completed, run.Reason, msg)
 }
 
-// setTime sets *t from a fed-back RFC 3339 time; a missing or unreadable one
-// leaves it as it is.
-func setTime(t **metav1.Time, v dispatch.Value) {
-	if v.Type != workv1.String || v.String == "" {
-		return
+// keepTime sets *t to a fed-back time; a missing one leaves it as it is.
+func keepTime(t **metav1.Time, fed *metav1.Time) {
+	if fed != nil {
+		*t = fed
 	}
-	parsed, err := time.Parse(time.RFC3339, v.String)
-	if err != nil {
-		return
-	}
-	*t = &metav1.Time{Time: parsed}
 }
 
 func itemsDone(b *fleetv1alpha1.Backup) int64 {

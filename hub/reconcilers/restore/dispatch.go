@@ -20,20 +20,7 @@ import (
 
 // feedback is what each ApplicationRestore reports back to the hub. The work
 // agent reads paths with client-go's JSONPath, which has filters.
-var feedback = []dispatch.Field{
-	{Name: "phase", Path: ".status.phase"},
-	{Name: "itemsTotal", Path: ".status.progress.itemsTotal"},
-	{Name: "itemsDone", Path: ".status.progress.itemsDone"},
-	{Name: "bytesDone", Path: ".status.progress.bytesDone"},
-	{Name: "warnings", Path: ".status.warnings"},
-	{Name: "errors", Path: ".status.errors"},
-	{Name: "startTime", Path: ".status.startTime"},
-	{Name: "completionTime", Path: ".status.completionTime"},
-	{Name: "observedGeneration", Path: ".status.observedGeneration"},
-	{Name: "readyStatus", Path: `.status.conditions[?(@.type=="Ready")].status`},
-	{Name: "readyReason", Path: `.status.conditions[?(@.type=="Ready")].reason`},
-	{Name: "readyMessage", Path: `.status.conditions[?(@.type=="Ready")].message`},
-}
+var feedback = dispatch.RunFields
 
 // source is what a restore reads from: the Backup, resolved, and the cluster
 // to restore to.

@@ -3,7 +3,6 @@ package restore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,55 +59,33 @@ func mirror(rs *fleetv1alpha1.Restore, mw *workv1.ManifestWork) {
 		}
 		return
 	}
-	v := st.Values
-	phase := v["phase"].String
-	if og, ok := v["observedGeneration"]; phase == "" || !ok || og.Int != st.ObjectGeneration {
+	run, ok := dispatch.ReadRun(st)
+	if !ok {
 		return
 	}
-	rs.Status.Phase = backupv1alpha1.RestorePhase(phase)
+	rs.Status.Phase = backupv1alpha1.RestorePhase(run.Phase)
 	rs.Status.ObservedGeneration = rs.Generation
-	_, total := v["itemsTotal"]
-	_, done := v["itemsDone"]
-	_, bytes := v["bytesDone"]
-	if total || done || bytes {
-		rs.Status.Progress = &backupv1alpha1.Progress{ItemsTotal: v["itemsTotal"].Int, ItemsDone: v["itemsDone"].Int, BytesDone: v["bytesDone"].Int}
+	if run.Progress != nil {
+		rs.Status.Progress = run.Progress
 	}
-	rs.Status.Warnings, rs.Status.Errors = int32(v["warnings"].Int), int32(v["errors"].Int)
-	setTime(&rs.Status.StartTime, v["startTime"])
-	setTime(&rs.Status.CompletionTime, v["completionTime"])
+	rs.Status.Warnings, rs.Status.Errors = run.Warnings, run.Errors
+	if run.StartTime != nil {
+		rs.Status.StartTime = run.StartTime
+	}
+	if run.CompletionTime != nil {
+		rs.Status.CompletionTime = run.CompletionTime
+	}
 
-	ready, reason, msg := metav1.ConditionStatus(v["readyStatus"].String), v["readyReason"].String, v["readyMessage"].String
-	if ready == "" {
-		ready = metav1.ConditionFalse
-		if rs.Status.Phase == backupv1alpha1.RestoreInProgress || rs.Status.Phase == backupv1alpha1.RestoreSuccess {
-			ready = metav1.ConditionTrue
-		}
-	}
-	if reason == "" {
-		reason = phase
-	}
+	msg := run.Message
 	if msg == "" {
-		msg = fmt.Sprintf("the ApplicationRestore on cluster %s is %s", rs.Status.Cluster, phase)
+		msg = fmt.Sprintf("the ApplicationRestore on cluster %s is %s", rs.Status.Cluster, run.Phase)
 	}
-	setCondition(rs, fleetv1alpha1.ConditionReady, ready, reason, msg)
+	setCondition(rs, fleetv1alpha1.ConditionReady, run.Ready, run.Reason, msg)
 	completed := metav1.ConditionFalse
 	if finished(rs.Status.Phase) {
 		completed = metav1.ConditionTrue
 	}
-	setCondition(rs, fleetv1alpha1.ConditionCompleted, completed, reason, msg)
-}
-
-// setTime sets *t from a fed-back RFC 3339 time; a missing or unreadable one
-// leaves it as it is.
-func setTime(t **metav1.Time, v dispatch.Value) {
-	if v.Type != workv1.String || v.String == "" {
-		return
-	}
-	parsed, err := time.Parse(time.RFC3339, v.String)
-	if err != nil {
-		return
-	}
-	*t = &metav1.Time{Time: parsed}
+	setCondition(rs, fleetv1alpha1.ConditionCompleted, completed, run.Reason, msg)
 }
 
 func itemsDone(rs *fleetv1alpha1.Restore) int64 {
