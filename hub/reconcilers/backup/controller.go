@@ -4,11 +4,10 @@ package backup
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -74,7 +73,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		proceed, err := r.checkLocation(ctx, b)
 		if err != nil || !proceed {
 			if err == nil && b.Status.Phase == fleetv1alpha1.BackupPending {
-				return ctrl.Result{RequeueAfter: jitter(locationRecheck)}, nil
+				return ctrl.Result{RequeueAfter: wait.Jitter(locationRecheck, 0.1)}, nil
 			}
 			return ctrl.Result{}, err
 		}
@@ -85,7 +84,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	mirror(b, mw)
 	if !finished(b.Status.Phase) {
-		return ctrl.Result{RequeueAfter: jitter(runningRecheck)}, nil
+		return ctrl.Result{RequeueAfter: wait.Jitter(runningRecheck, 0.1)}, nil
 	}
 	ctrl.LoggerFrom(ctx).Info("Backup finished", "phase", b.Status.Phase, "itemsDone", itemsDone(b))
 	return ctrl.Result{}, nil
@@ -104,24 +103,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// backupOfWork maps a ManifestWork back to its Backup by the dispatch labels;
-// the name label may be hashed, so the Backup is found among the namespace's.
+// backupOfWork maps a ManifestWork back to its Backup.
 func (r *Reconciler) backupOfWork(ctx context.Context, obj client.Object) []reconcile.Request {
-	l := obj.GetLabels()
-	if l[dispatch.LabelKind] != Kind || l[dispatch.LabelNamespace] == "" || l[dispatch.LabelName] == "" {
-		return nil
-	}
-	ns, name := l[dispatch.LabelNamespace], l[dispatch.LabelName]
-	list := &fleetv1alpha1.BackupList{}
-	if err := r.List(ctx, list, client.InNamespace(ns)); err != nil {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-	}
-	for _, b := range list.Items {
-		if dispatch.LabelValue(b.Name) == name {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: b.Name}}}
-		}
-	}
-	return nil
+	return dispatch.OwnerOfWork(ctx, r, obj, Kind, &fleetv1alpha1.BackupList{})
 }
 
 // backupsWaitingFor enqueues the location's backups that have not been
@@ -140,9 +124,4 @@ func (r *Reconciler) backupsWaitingFor(ctx context.Context, obj client.Object) [
 		}
 	}
 	return out
-}
-
-// jitter spreads d by up to +10% so that many backups do not poll together.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/10+1))
 }

@@ -4,10 +4,10 @@ package backuplocation
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -82,7 +82,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	summarize(loc, clusters, works)
 	if loc.Status.Phase == fleetv1alpha1.LocationValidationInProgress || hasPending(loc) {
-		return ctrl.Result{RequeueAfter: jitter(pendingRecheck)}, nil
+		return ctrl.Result{RequeueAfter: wait.Jitter(pendingRecheck, 0.1)}, nil
 	}
 	return ctrl.Result{}, nil
 }
@@ -128,9 +128,4 @@ func (r *Reconciler) workers() int {
 		return r.Workers
 	}
 	return 16
-}
-
-// jitter spreads d by up to +10% so that many locations do not poll together.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/10+1))
 }

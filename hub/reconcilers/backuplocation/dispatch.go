@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -248,26 +247,9 @@ func (r *Reconciler) deleteWorks(ctx context.Context, loc *fleetv1alpha1.BackupL
 	return nil
 }
 
-// locationOfWork maps a ManifestWork back to its BackupLocation by the
-// dispatch labels. The namespace label is the namespace itself (a namespace
-// name is always a valid label value); the name label may be hashed, so the
-// location is found among those of the namespace.
+// locationOfWork maps a ManifestWork back to its BackupLocation.
 func (r *Reconciler) locationOfWork(ctx context.Context, obj client.Object) []reconcile.Request {
-	l := obj.GetLabels()
-	if l[dispatch.LabelKind] != Kind || l[dispatch.LabelNamespace] == "" || l[dispatch.LabelName] == "" {
-		return nil
-	}
-	ns, name := l[dispatch.LabelNamespace], l[dispatch.LabelName]
-	list := &fleetv1alpha1.BackupLocationList{}
-	if err := r.List(ctx, list, client.InNamespace(ns)); err != nil {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-	}
-	for _, loc := range list.Items {
-		if dispatch.LabelValue(loc.Name) == name {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: loc.Name}}}
-		}
-	}
-	return nil
+	return dispatch.OwnerOfWork(ctx, r, obj, Kind, &fleetv1alpha1.BackupLocationList{})
 }
 
 // allLocations enqueues every location: a cluster change may change what any

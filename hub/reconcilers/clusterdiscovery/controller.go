@@ -4,11 +4,11 @@ package clusterdiscovery
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -112,7 +112,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	src, err := r.openSource(ctx, cd, run)
 	if err != nil {
 		r.watches.stop(cd.Name)
-		return ctrl.Result{RequeueAfter: jitter(configRetry)}, nil
+		return ctrl.Result{RequeueAfter: wait.Jitter(configRetry, 0.1)}, nil
 	}
 	shoots, err := r.listShoots(ctx, src, run)
 	if err != nil {
@@ -131,7 +131,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, err
 	}
 	r.watches.markFull(cd.Name, run.full, run.started)
-	return ctrl.Result{RequeueAfter: jitter(interval(cd))}, nil
+	return ctrl.Result{RequeueAfter: wait.Jitter(interval(cd), 0.1)}, nil
 }
 
 // reconcileDelete stops the watch, releases every cluster this discovery holds
@@ -198,9 +198,4 @@ func onboardingLabel(cd *fleetv1alpha1.ClusterDiscovery) string {
 		return cd.Spec.OnboardingLabel
 	}
 	return defaultOnboardingLabel
-}
-
-// jitter spreads the runs of many discoveries by up to 10%.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/10+1))
 }

@@ -5,11 +5,10 @@ package restore
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -82,7 +81,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		src, proceed, err := r.check(ctx, rs)
 		if err != nil || !proceed {
 			if err == nil && rs.Status.Phase == backupv1alpha1.RestorePending {
-				return ctrl.Result{RequeueAfter: jitter(locationRecheck)}, nil
+				return ctrl.Result{RequeueAfter: wait.Jitter(locationRecheck, 0.1)}, nil
 			}
 			return ctrl.Result{}, err
 		}
@@ -92,7 +91,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	mirror(rs, mw)
 	if !finished(rs.Status.Phase) {
-		return ctrl.Result{RequeueAfter: jitter(runningRecheck)}, nil
+		return ctrl.Result{RequeueAfter: wait.Jitter(runningRecheck, 0.1)}, nil
 	}
 	ctrl.LoggerFrom(ctx).Info("Restore finished", "phase", rs.Status.Phase, "cluster", rs.Status.Cluster, "itemsDone", itemsDone(rs))
 	return ctrl.Result{}, nil
@@ -111,25 +110,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// restoreOfWork maps a ManifestWork back to its Restore by the dispatch
-// labels; the name label may be hashed, so the Restore is found among the
-// namespace's.
+// restoreOfWork maps a ManifestWork back to its Restore.
 func (r *Reconciler) restoreOfWork(ctx context.Context, obj client.Object) []reconcile.Request {
-	l := obj.GetLabels()
-	if l[dispatch.LabelKind] != Kind || l[dispatch.LabelNamespace] == "" || l[dispatch.LabelName] == "" {
-		return nil
-	}
-	ns, name := l[dispatch.LabelNamespace], l[dispatch.LabelName]
-	list := &fleetv1alpha1.RestoreList{}
-	if err := r.List(ctx, list, client.InNamespace(ns)); err != nil {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-	}
-	for _, rs := range list.Items {
-		if dispatch.LabelValue(rs.Name) == name {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: rs.Name}}}
-		}
-	}
-	return nil
+	return dispatch.OwnerOfWork(ctx, r, obj, Kind, &fleetv1alpha1.RestoreList{})
 }
 
 // restoresWaiting enqueues the namespace's restores that have not been
@@ -150,9 +133,4 @@ func (r *Reconciler) restoresWaiting(ctx context.Context, obj client.Object) []r
 		}
 	}
 	return out
-}
-
-// jitter spreads d by up to +10% so that many restores do not poll together.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/10+1))
 }

@@ -4,11 +4,11 @@ package backuptarget
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -66,7 +66,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.Recorder.Eventf(target, nil, kind, result.Reason, "Validate", "%s", result.Message)
 		}
 	}
-	return ctrl.Result{RequeueAfter: jitter(interval(target))}, nil
+	return ctrl.Result{RequeueAfter: requeueAfter(target)}, nil
 }
 
 func (r *Reconciler) now() time.Time {
@@ -92,11 +92,6 @@ func interval(t *backupv1alpha1.BackupTarget) time.Duration {
 	return time.Hour
 }
 
-// jitter spreads revalidations of many targets by up to 10%.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/10+1))
-}
-
 func setStatus(t *backupv1alpha1.BackupTarget, res blob.Result) {
 	checked := metav1.NewTime(res.Checked)
 	phase, status := backupv1alpha1.TargetInvalid, metav1.ConditionFalse
@@ -119,4 +114,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&backupv1alpha1.BackupTarget{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("backuptarget").
 		Complete(r)
+}
+
+// requeueAfter is when target is validated next: its interval, spread by up to
+// 10% so that many targets do not revalidate together.
+func requeueAfter(t *backupv1alpha1.BackupTarget) time.Duration {
+	return wait.Jitter(interval(t), 0.1)
 }

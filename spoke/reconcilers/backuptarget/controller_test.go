@@ -49,10 +49,11 @@ func TestUntilDue(t *testing.T) {
 	}
 }
 
-func TestJitterSpreadsByAtMostATenth(t *testing.T) {
+func TestRequeueSpreadsByAtMostATenth(t *testing.T) {
 	g := NewWithT(t)
+	tgt := &backupv1alpha1.BackupTarget{Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{ValidationInterval: &metav1.Duration{Duration: time.Hour}}}}
 	for i := 0; i < 1000; i++ {
-		d := jitter(time.Hour)
+		d := requeueAfter(tgt)
 		g.Expect(d).To(BeNumerically(">=", time.Hour))
 		g.Expect(d).To(BeNumerically("<=", time.Hour+6*time.Minute))
 	}
