@@ -1,13 +1,16 @@
 package dispatch
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 	workv1 "open-cluster-management.io/api/work/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // SpokeName is the name that hub object namespace/name's spoke object gets:
@@ -53,4 +56,41 @@ func SpecHash(mw *workv1.ManifestWork) (string, error) {
 	}
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])[:16], nil
+}
+
+// Unchanged stamps mw with its SpecHash and reports whether current, the work
+// the hub holds (nil when there is none), already holds what mw would send
+// and is not being deleted: then there is nothing to apply.
+func Unchanged(mw, current *workv1.ManifestWork) (bool, error) {
+	hash, err := SpecHash(mw)
+	if err != nil {
+		return false, err
+	}
+	if mw.Annotations == nil {
+		mw.Annotations = map[string]string{}
+	}
+	mw.Annotations[AnnotationSpecHash] = hash
+	return current != nil && current.DeletionTimestamp.IsZero() && current.Annotations[AnnotationSpecHash] == hash, nil
+}
+
+// ApplyChanged applies mw unless the hub's work already holds the same (see
+// Unchanged); either way mw ends up as the hub holds it. It reports whether it
+// applied.
+func ApplyChanged(ctx context.Context, c client.Client, mw *workv1.ManifestWork) (bool, error) {
+	cur := &workv1.ManifestWork{}
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(mw), cur); {
+	case apierrors.IsNotFound(err):
+		cur = nil
+	case err != nil:
+		return false, err
+	}
+	same, err := Unchanged(mw, cur)
+	if err != nil {
+		return false, err
+	}
+	if same {
+		*mw = *cur
+		return false, nil
+	}
+	return true, Apply(ctx, c, mw)
 }

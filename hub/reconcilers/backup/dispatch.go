@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -57,25 +55,13 @@ func (r *Reconciler) dispatchBackup(ctx context.Context, b *fleetv1alpha1.Backup
 	if err != nil {
 		return nil, reconcile.TerminalError(err)
 	}
-	hash, err := dispatch.SpecHash(mw)
+	applied, err := dispatch.ApplyChanged(ctx, r.Client, mw)
 	if err != nil {
+		setCondition(b, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonDispatchFailed,
+			fmt.Sprintf("the ApplicationBackup could not be sent to cluster %s: %v", b.Spec.Cluster, err))
 		return nil, err
 	}
-	mw.Annotations[dispatch.AnnotationSpecHash] = hash
-
-	cur := &workv1.ManifestWork{}
-	err = r.Get(ctx, client.ObjectKeyFromObject(mw), cur)
-	switch {
-	case err == nil && cur.DeletionTimestamp.IsZero() && cur.Annotations[dispatch.AnnotationSpecHash] == hash:
-		mw = cur
-	case err != nil && !apierrors.IsNotFound(err):
-		return nil, err
-	default:
-		if err := dispatch.Apply(ctx, r.Client, mw); err != nil {
-			setCondition(b, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonDispatchFailed,
-				fmt.Sprintf("the ApplicationBackup could not be sent to cluster %s: %v", b.Spec.Cluster, err))
-			return nil, err
-		}
+	if applied {
 		ctrl.LoggerFrom(ctx).Info("Dispatched ApplicationBackup", "cluster", b.Spec.Cluster, "work", mw.Name, "generation", b.Generation)
 	}
 	setCondition(b, fleetv1alpha1.ConditionDispatched, metav1.ConditionTrue, fleetv1alpha1.ReasonDispatched,

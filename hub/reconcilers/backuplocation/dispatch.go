@@ -143,13 +143,12 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 		if err != nil {
 			return nil, reconcile.TerminalError(err)
 		}
-		hash, err := dispatch.SpecHash(mw)
+		same, err := dispatch.Unchanged(mw, existing[cluster])
 		if err != nil {
 			return nil, err
 		}
-		mw.Annotations[dispatch.AnnotationSpecHash] = hash
-		if cur := existing[cluster]; cur != nil && cur.DeletionTimestamp.IsZero() && cur.Annotations[dispatch.AnnotationSpecHash] == hash {
-			results[i] = cur
+		if same {
+			results[i] = existing[cluster]
 			continue
 		}
 		eg.Go(func() error {

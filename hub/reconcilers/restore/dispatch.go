@@ -120,25 +120,13 @@ func (r *Reconciler) dispatchRestore(ctx context.Context, rs *fleetv1alpha1.Rest
 	if err != nil {
 		return nil, reconcile.TerminalError(err)
 	}
-	hash, err := dispatch.SpecHash(mw)
+	applied, err := dispatch.ApplyChanged(ctx, r.Client, mw)
 	if err != nil {
+		setCondition(rs, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonDispatchFailed,
+			fmt.Sprintf("the ApplicationRestore could not be sent to cluster %s: %v", src.cluster, err))
 		return nil, err
 	}
-	mw.Annotations[dispatch.AnnotationSpecHash] = hash
-
-	cur := &workv1.ManifestWork{}
-	err = r.Get(ctx, client.ObjectKeyFromObject(mw), cur)
-	switch {
-	case err == nil && cur.DeletionTimestamp.IsZero() && cur.Annotations[dispatch.AnnotationSpecHash] == hash:
-		mw = cur
-	case err != nil && !apierrors.IsNotFound(err):
-		return nil, err
-	default:
-		if err := dispatch.Apply(ctx, r.Client, mw); err != nil {
-			setCondition(rs, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonDispatchFailed,
-				fmt.Sprintf("the ApplicationRestore could not be sent to cluster %s: %v", src.cluster, err))
-			return nil, err
-		}
+	if applied {
 		ctrl.LoggerFrom(ctx).Info("Dispatched ApplicationRestore", "cluster", src.cluster, "backup", src.backup.Name,
 			"sourceCluster", src.backup.Spec.Cluster, "work", mw.Name, "generation", rs.Generation)
 	}
