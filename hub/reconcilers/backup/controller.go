@@ -41,6 +41,10 @@ const (
 // and mirrors the spoke's feedback into the Backup's status.
 type Reconciler struct {
 	client.Client
+	// APIReader reads around the cache for the checks before dispatch: a
+	// decision to fail at once is final, so it must not rest on a stale
+	// cache that has not yet seen a location become Valid.
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups,verbs=get;list;watch;patch
@@ -94,6 +98,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 // ManifestWorks (feedback) and BackupLocations (a location becoming Valid
 // lets waiting backups start).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Backup{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(r.backupOfWork)).

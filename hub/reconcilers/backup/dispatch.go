@@ -32,7 +32,7 @@ func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup)
 		fail(ctx, b, fleetv1alpha1.ReasonExecRulesNotSupported, "exec rules cannot be sent to a cluster yet; the backup was not started. Remove spec.execRules to back up without them")
 		return false, nil
 	}
-	v, err := locations.Check(ctx, r.Client, b.Namespace, string(b.Spec.Location), string(b.Spec.Cluster))
+	v, err := locations.Check(ctx, r.APIReader, b.Namespace, string(b.Spec.Location), string(b.Spec.Cluster))
 	if err != nil {
 		return false, err
 	}

@@ -44,7 +44,7 @@ func targetCluster(rs *fleetv1alpha1.Restore, backup *fleetv1alpha1.Backup) stri
 // location is still validating there, leaves it Pending; both return false.
 func (r *Reconciler) check(ctx context.Context, rs *fleetv1alpha1.Restore) (source, bool, error) {
 	b := &fleetv1alpha1.Backup{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: string(rs.Spec.Backup)}, b)
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: string(rs.Spec.Backup)}, b)
 	if apierrors.IsNotFound(err) {
 		fail(ctx, rs, fleetv1alpha1.ReasonBackupNotFound, fmt.Sprintf("Backup %q does not exist in namespace %s", rs.Spec.Backup, rs.Namespace))
 		return source{}, false, nil
@@ -68,7 +68,7 @@ func (r *Reconciler) check(ctx context.Context, rs *fleetv1alpha1.Restore) (sour
 			fmt.Sprintf("Backup %q is %s but has no backupID, so its data cannot be found", b.Name, b.Status.Phase))
 		return source{}, false, nil
 	}
-	v, err := locations.Check(ctx, r.Client, rs.Namespace, string(b.Spec.Location), cluster)
+	v, err := locations.Check(ctx, r.APIReader, rs.Namespace, string(b.Spec.Location), cluster)
 	if err != nil {
 		return source{}, false, err
 	}
