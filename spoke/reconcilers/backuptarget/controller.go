@@ -85,11 +85,21 @@ func (r *Reconciler) untilDue(t *backupv1alpha1.BackupTarget, now time.Time) tim
 	return st.LastValidationTime.Add(interval(t)).Sub(now)
 }
 
+// InvalidRetry is how soon an Invalid target is validated again when its
+// interval is longer: whoever fixes a role assignment or a federated
+// credential sees the target turn Valid within half a minute, without
+// touching it.
+const InvalidRetry = 30 * time.Second
+
 func interval(t *backupv1alpha1.BackupTarget) time.Duration {
+	every := time.Hour
 	if t.Spec.ValidationInterval != nil && t.Spec.ValidationInterval.Duration > 0 {
-		return t.Spec.ValidationInterval.Duration
+		every = t.Spec.ValidationInterval.Duration
 	}
-	return time.Hour
+	if t.Status.Phase == backupv1alpha1.TargetInvalid {
+		return min(every, InvalidRetry)
+	}
+	return every
 }
 
 func setStatus(t *backupv1alpha1.BackupTarget, res blob.Result) {

@@ -34,6 +34,8 @@ func TestUntilDue(t *testing.T) {
 		{"validated a minute ago, default interval", validated(1, 1, time.Minute, 0), 59 * time.Minute},
 		{"validated 10m ago every 15m", validated(1, 1, 10*time.Minute, 15*time.Minute), 5 * time.Minute},
 		{"overdue", validated(1, 1, 2*time.Hour, time.Hour), -time.Hour},
+		{"invalid 10s ago: retried after InvalidRetry", invalid(validated(1, 1, 10*time.Second, time.Hour)), InvalidRetry - 10*time.Second},
+		{"invalid, interval shorter than InvalidRetry", invalid(validated(1, 1, 10*time.Second, 20*time.Second)), 10 * time.Second},
 	}
 	r := &Reconciler{}
 	for _, tc := range cases {
@@ -47,6 +49,11 @@ func TestUntilDue(t *testing.T) {
 			g.Expect(got).To(Equal(tc.want))
 		})
 	}
+}
+
+func invalid(t *backupv1alpha1.BackupTarget) *backupv1alpha1.BackupTarget {
+	t.Status.Phase = backupv1alpha1.TargetInvalid
+	return t
 }
 
 func TestRequeueSpreadsByAtMostATenth(t *testing.T) {
