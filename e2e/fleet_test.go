@@ -112,13 +112,13 @@ func TestGardenServesShoots(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(projects.Items).To(ContainElements(HaveField("Name", "e2e"), HaveField("Name", fleet.GardenProject)))
 
-	// The fleet's own project holds one Shoot per spoke, pointing at it.
+	// The fleet's own project holds a Shoot for each spoke onboarded at start,
+	// pointing at it.
 	fleetShoots, err := cs.CoreV1beta1().Shoots(fleet.ProjectNamespace(fleet.GardenProject)).List(ctx, metav1.ListOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(fleetShoots.Items).To(HaveLen(len(testFleet.Spokes)))
-	for _, s := range testFleet.Spokes {
+	for _, s := range testFleet.Spokes[:2] {
 		g.Expect(fleetShoots.Items).To(ContainElement(And(
-			HaveField("Name", s.Name),
+			HaveField("Name", s.Shoot),
 			HaveField("Status.AdvertisedAddresses", ContainElement(HaveField("URL", s.URL))),
 		)))
 	}

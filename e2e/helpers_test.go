@@ -20,19 +20,19 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
 )
 
-// validTarget makes a new identity federated with every spoke, a container it
-// may use, and a BackupTarget called name on every spoke, and waits until
-// each spoke has validated it.
+// validTarget makes a new identity federated with every spoke onboarded at
+// start, a container it may use, and a BackupTarget called name on each of
+// them, and waits until each has validated it.
 func validTarget(g Gomega, ctx context.Context, name, container string) fleet.Identity {
 	az := testFleet.Azure
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
-	for _, s := range testFleet.Spokes {
+	for _, s := range onboarded() {
 		g.Expect(az.Federate(id, s)).To(Succeed())
 	}
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
 	g.Expect(createContainer(ctx, id, testFleet.Spokes[0], container)).To(Succeed())
-	for _, s := range testFleet.Spokes {
+	for _, s := range onboarded() {
 		g.Expect(s.Client.Create(ctx, backupTarget(name, container, id))).To(Succeed())
 		g.Expect(waitValidated(g, ctx, s.Client, name).Phase).To(Equal(backupv1alpha1.TargetValid), "target %s on %s", name, s.Name)
 	}

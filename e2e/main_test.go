@@ -24,7 +24,12 @@ func run(m *testing.M) int {
 	defer cancel()
 	var err error
 	testFleet, err = fleet.Start(ctx, fleet.Options{
-		Spokes:        2,
+		// Discovery onboards spoke-1 and spoke-2 at start; spoke-3's Shoot is
+		// created by TestDiscoveryOnboardsShoots.
+		Spokes:        3,
+		LateSpokes:    1,
+		HubManager:    true,
+		Discovery:     true,
 		SpokeManagers: true,
 		KeepDir:       os.Getenv("LIFEBOAT_KEEP_FLEET") != "",
 		Log: func(format string, args ...any) {
@@ -38,3 +43,6 @@ func run(m *testing.M) int {
 	defer testFleet.Stop()
 	return m.Run()
 }
+
+// onboarded are the spokes discovery onboards at start (spoke-1 and spoke-2).
+func onboarded() []*fleet.Spoke { return testFleet.Spokes[:2] }

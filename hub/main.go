@@ -5,20 +5,28 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupcluster"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/clusterdiscovery"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/restore"
@@ -33,37 +41,58 @@ func init() {
 	utilruntime.Must(fleetv1alpha1.AddToScheme(scheme))
 }
 
+// settings are the hub's flags.
+type settings struct {
+	metricsAddr, probeAddr, leaderNamespace string
+	leaderElect                             bool
+	hubCAFile                               string
+	agent                                   backupcluster.Options
+}
+
 func main() {
-	var (
-		metricsAddr, probeAddr, leaderNamespace string
-		leaderElect                             bool
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
-	flag.BoolVar(&leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
-	flag.StringVar(&leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
+	var s settings
+	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
+	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
+	flag.BoolVar(&s.leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
+	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
+	flag.StringVar(&s.agent.HubServer, "hub-server", "", "URL of this hub's API server as the spokes reach it (required): it goes into their hub credential")
+	flag.StringVar(&s.hubCAFile, "hub-ca-file", "", "PEM file of the CA that spokes trust for --hub-server (default: the CA this manager trusts for its own API server)")
+	flag.StringVar(&s.agent.SpokeImage, "spoke-image", "ghcr.io/lifeboat-dev/lifeboat-spoke:0.1.0", "image of the spoke manager that the agent ManifestWork installs on every cluster")
+	flag.DurationVar(&s.agent.CredentialLifetime, "credential-lifetime", backupcluster.DefaultCredentialLifetime,
+		"lifetime of a spoke's hub token (at least 10m); it is replaced when less than 20% is left")
+	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,
+		"how long past its heartbeat Lease a cluster stays Online before it is Offline")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 
-	if err := run(metricsAddr, probeAddr, leaderElect, leaderNamespace); err != nil {
+	if err := run(s); err != nil {
 		ctrl.Log.WithName("setup").Error(err, "The hub manager stopped with an error")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string) error {
+func run(s settings) error {
 	cfg := ctrl.GetConfigOrDie()
+	if s.agent.HubServer == "" {
+		return fmt.Errorf("--hub-server is required: spokes reach the hub at that URL")
+	}
+	ca, err := hubCA(s.hubCAFile, cfg.CAData, cfg.CAFile)
+	if err != nil {
+		return err
+	}
+	s.agent.HubCA = ca
 	// A fleet of thousands of clusters needs more than client-go's default 5 QPS.
 	cfg.QPS, cfg.Burst = 200, 400
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress:  probeAddr,
-		LeaderElection:          leaderElect,
+		Metrics:                 metricsserver.Options{BindAddress: s.metricsAddr},
+		HealthProbeBindAddress:  s.probeAddr,
+		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "lifeboat-hub.fleet.lifeboat.dev",
-		LeaderElectionNamespace: leaderNamespace,
+		LeaderElectionNamespace: s.leaderNamespace,
+		Cache:                   cache.Options{ByObject: spokeIdentities()},
 	})
 	if err != nil {
 		return err
@@ -84,6 +113,14 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string
 	if err := (&backuplocation.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&backupcluster.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Options:   s.agent,
+		Recorder:  mgr.GetEventRecorder("lifeboat-hub"),
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -92,4 +129,37 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string
 	}
 	ctrl.Log.WithName("setup").Info("Starting the hub manager")
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// spokeIdentities limits the cache of ServiceAccounts, Roles and RoleBindings
+// to the spokes' hub identities (backupcluster.LabelCluster): the hub reads
+// no others through its cache, and a busy hub has many.
+func spokeIdentities() map[client.Object]cache.ByObject {
+	req, err := labels.NewRequirement(backupcluster.LabelCluster, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	sel := labels.NewSelector().Add(*req)
+	return map[client.Object]cache.ByObject{
+		&corev1.ServiceAccount{}: {Label: sel},
+		&rbacv1.Role{}:           {Label: sel},
+		&rbacv1.RoleBinding{}:    {Label: sel},
+	}
+}
+
+// hubCA is the CA bundle spokes trust for the hub: the file named by
+// --hub-ca-file, else the CA of this manager's own connection to the hub
+// (empty when that uses the system roots).
+func hubCA(file string, data []byte, dataFile string) ([]byte, error) {
+	if file == "" {
+		file = dataFile
+	}
+	if file == "" {
+		return data, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("hub CA: %w", err)
+	}
+	return b, nil
 }

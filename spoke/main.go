@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 
+	"time"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -19,6 +21,8 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+	"github.com/lifeboat-dev/lifeboat/spoke/heartbeat"
+	"github.com/lifeboat-dev/lifeboat/spoke/hubcredential"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationbackup"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationrestore"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backupdeletion"
@@ -34,55 +38,73 @@ func init() {
 	utilruntime.Must(backupv1alpha1.AddToScheme(scheme))
 }
 
+// settings are the spoke's own flags, beside the Azure ones in targets.Factory.
+type settings struct {
+	metricsAddr, probeAddr string
+	leaderElect            bool
+	leaderNamespace        string
+	caBundle, clusterName  string
+	heartbeatInterval      time.Duration
+	hubCredentialSecret    string
+}
+
+// The heartbeat Lease and the hub credential Secret are in the spoke's own namespace.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=lifeboat-system
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=lifeboat-system
+
 func main() {
 	var (
-		metricsAddr, probeAddr string
-		leaderElect            bool
-		leaderNamespace        string
-		factory                targets.Factory
-		caBundle, clusterName  string
+		s       settings
+		factory targets.Factory
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
-	flag.BoolVar(&leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
-	flag.StringVar(&leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
+	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
+	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
+	flag.BoolVar(&s.leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
+	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
 	flag.StringVar(&factory.TokenFile, "azure-token-file", os.Getenv(blob.EnvTokenFile), "projected service-account token for Azure Workload Identity")
 	flag.StringVar(&factory.AuthorityHost, "azure-authority-host", os.Getenv(blob.EnvAuthorityHost), "Entra ID authority (default: the target's cloud)")
-	flag.StringVar(&clusterName, "cluster-name", os.Getenv("LIFEBOAT_CLUSTER_NAME"), "this cluster's name in the fleet: backups are stored under it")
-	flag.StringVar(&caBundle, "ca-bundle", "", "PEM file of CAs to trust for Entra ID and Blob Storage instead of the system roots (private clouds, tests)")
+	flag.StringVar(&s.clusterName, "cluster-name", os.Getenv("LIFEBOAT_CLUSTER_NAME"), "this cluster's name in the fleet: backups are stored under it")
+	flag.StringVar(&s.caBundle, "ca-bundle", "", "PEM file of CAs to trust for Entra ID and Blob Storage instead of the system roots (private clouds, tests)")
+	flag.DurationVar(&s.heartbeatInterval, "heartbeat-interval", heartbeat.DefaultInterval,
+		"how often the heartbeat Lease "+heartbeat.Namespace+"/"+heartbeat.LeaseName+" is renewed; it lasts three intervals")
+	flag.StringVar(&s.hubCredentialSecret, "hub-credential-secret", hubcredential.DefaultSecretName,
+		"Secret in "+hubcredential.Namespace+" holding the hub's kubeconfig (key "+hubcredential.Key+"), delivered and rotated by the hub")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, leaderElect, leaderNamespace, &factory, caBundle, clusterName); err != nil {
+	if err := run(s, &factory); err != nil {
 		log.Error(err, "The spoke manager stopped with an error")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string, factory *targets.Factory, caBundle, clusterName string) error {
-	if clusterName == "" {
+func run(s settings, factory *targets.Factory) error {
+	if s.clusterName == "" {
 		return fmt.Errorf("--cluster-name (or LIFEBOAT_CLUSTER_NAME) is required: backups are stored under the cluster's name")
 	}
-	if caBundle != "" {
-		pem, err := os.ReadFile(caBundle)
+	if s.heartbeatInterval <= 0 {
+		return fmt.Errorf("--heartbeat-interval must be positive")
+	}
+	if s.caBundle != "" {
+		pem, err := os.ReadFile(s.caBundle)
 		if err != nil {
 			return err
 		}
 		factory.RootCAs = x509.NewCertPool()
 		if !factory.RootCAs.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("--ca-bundle %s holds no PEM certificate", caBundle)
+			return fmt.Errorf("--ca-bundle %s holds no PEM certificate", s.caBundle)
 		}
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress:  probeAddr,
-		LeaderElection:          leaderElect,
+		Metrics:                 metricsserver.Options{BindAddress: s.metricsAddr},
+		HealthProbeBindAddress:  s.probeAddr,
+		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "lifeboat-spoke.backup.lifeboat.dev",
-		LeaderElectionNamespace: leaderNamespace,
+		LeaderElectionNamespace: s.leaderNamespace,
 	})
 	if err != nil {
 		return err
@@ -99,7 +121,7 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string
 		Client:   mgr.GetClient(),
 		Targets:  factory,
 		Runs:     registry,
-		Cluster:  clusterName,
+		Cluster:  s.clusterName,
 		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
 	}).SetupWithManager(mgr); err != nil {
 		return err
@@ -119,12 +141,19 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderNamespace string
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	// The heartbeat writes without reading, so it needs no cache of Leases.
+	if err := mgr.Add(&heartbeat.Heartbeat{Client: mgr.GetClient(), Interval: s.heartbeatInterval}); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("Starting the spoke manager")
+	// Catalog sync will write to the hub with hubcredential.Source; until then
+	// the Secret's name is only reported.
+	ctrl.Log.WithName("setup").Info("Starting the spoke manager", "cluster", s.clusterName, "version", heartbeat.Version(),
+		"hubCredentialSecret", hubcredential.Namespace+"/"+s.hubCredentialSecret)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

@@ -137,6 +137,28 @@ func RepoRoot() string {
 	return dir
 }
 
+// spokeCRDs is the spoke chart's CRD directory, relative to the repository root.
+const spokeCRDs = "charts/lifeboat-spoke/crds"
+
+// WaitSpokeCRDs waits until every CRD of the spoke chart is established on cp.
+func WaitSpokeCRDs(ctx context.Context, cp *ControlPlane) error {
+	files, err := CRDFiles(filepath.Join(RepoRoot(), spokeCRDs))
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, f := range files {
+		crds, err := readCRDs(f)
+		if err != nil {
+			return err
+		}
+		for _, crd := range crds {
+			names = append(names, crd.Name)
+		}
+	}
+	return WaitCRDsEstablished(ctx, cp.Client, names...)
+}
+
 // installLifeboatCRDs installs the CRDs of one of Lifeboat's charts (a path
 // relative to the repository root).
 func installLifeboatCRDs(ctx context.Context, cp *ControlPlane, chartCRDs string) error {

@@ -20,7 +20,9 @@ const ShootBackupLabel = "lifeboat.dev/backup"
 
 // Options configure a fleet.
 type Options struct {
-	// Spokes is the number of spoke clusters (default 2), named spoke-1, spoke-2, ...
+	// Spokes is the number of spoke clusters (default 2): the Shoots spoke-1,
+	// spoke-2, ... of the garden project "fleet", so the clusters fleet--spoke-1,
+	// fleet--spoke-2, ...
 	Spokes int
 	// Dir holds everything the fleet writes; default a new temporary directory,
 	// removed by Stop unless KeepDir.
@@ -28,8 +30,20 @@ type Options struct {
 	KeepDir bool
 	// NoGarden skips the Gardener test environment.
 	NoGarden bool
-	// SpokeManagers runs lifeboat-spoke, built from this repository, on every spoke.
+	// SpokeManagers runs lifeboat-spoke, built from this repository, on every
+	// onboarded spoke.
 	SpokeManagers bool
+	// HubManager runs lifeboat-hub, built from this repository, on the hub.
+	// Discovery then registers the spokes with OCM from their Shoots; the fleet
+	// only starts each spoke's work agent under its cluster name. Without it,
+	// the fleet registers every spoke itself.
+	HubManager bool
+	// Discovery (with HubManager) creates the ClusterDiscovery that onboards
+	// the fleet's Shoots and waits until every onboarded spoke is registered.
+	Discovery bool
+	// LateSpokes is how many of the last spokes get no Shoot at start; they
+	// run, but are onboarded only by Fleet.Onboard.
+	LateSpokes int
 	// Log receives progress lines (default: discarded).
 	Log func(format string, args ...any)
 }
@@ -41,13 +55,19 @@ type Fleet struct {
 	Garden *Garden
 	Spokes []*Spoke
 	Azure  *Azure
-	opts   Options
+	// HubManager is the lifeboat-hub process, when Options.HubManager.
+	HubManager *proc.Process
+	opts       Options
+	spokeBin   string
 }
 
 // Spoke is one spoke cluster: its control plane, registered with the hub, and the
 // OCM work agent that applies the hub's ManifestWork on it.
 type Spoke struct {
+	// ControlPlane's Name is the spoke's cluster name in the fleet.
 	*ControlPlane
+	// Shoot is the name of the spoke's Shoot in the garden project.
+	Shoot string
 	// HubKubeconfig is the agent's credential for the hub (its cluster namespace).
 	HubKubeconfig string
 	WorkAgent     *proc.Process
@@ -55,8 +75,7 @@ type Spoke struct {
 	// (audience api://AzureADTokenExchange), refreshed like the kubelet does.
 	TokenFile *TokenFile
 	// Manager is the lifeboat-spoke process, when Options.SpokeManagers.
-	Manager    *proc.Process
-	managerBin string
+	Manager *proc.Process
 }
 
 // Start starts a fleet and waits until every part is ready.
@@ -91,21 +110,36 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		if err := installOCMHub(gctx, hub); err != nil {
 			return err
 		}
-		return installLifeboatCRDs(gctx, hub, "charts/lifeboat-hub/crds")
+		if err := installLifeboatCRDs(gctx, hub, "charts/lifeboat-hub/crds"); err != nil || !opts.HubManager {
+			return err
+		}
+		if err := f.startHubManager(gctx); err != nil {
+			return fmt.Errorf("lifeboat-hub: %w", err)
+		}
+		opts.Log("lifeboat-hub running on the hub (%s)", time.Since(start).Round(time.Millisecond))
+		return nil
 	})
+	if opts.SpokeManagers {
+		g.Go(func() (err error) {
+			f.spokeBin, err = buildManager(filepath.Join(opts.Dir, "bin"), "./spoke", "lifeboat-spoke")
+			return err
+		})
+	}
 	for i := range f.Spokes {
-		name := fmt.Sprintf("spoke-%d", i+1)
+		shoot := fmt.Sprintf("spoke-%d", i+1)
+		name := ClusterName(shoot)
 		g.Go(func() error {
-			cp, err := StartControlPlane(gctx, name, filepath.Join(opts.Dir, name), true)
-			f.Spokes[i] = &Spoke{ControlPlane: cp}
+			cp, err := StartControlPlane(gctx, name, filepath.Join(opts.Dir, shoot), true)
+			f.Spokes[i] = &Spoke{ControlPlane: cp, Shoot: shoot}
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			opts.Log("%s control plane ready at %s (%s)", name, cp.URL, time.Since(start).Round(time.Millisecond))
-			if err := allowIssuerDiscovery(gctx, cp); err != nil {
+			if err := allowIssuerDiscovery(gctx, cp); err != nil || opts.HubManager {
+				// With lifeboat-hub, the agent ManifestWork installs the spoke CRDs.
 				return err
 			}
-			return installLifeboatCRDs(gctx, cp, "charts/lifeboat-spoke/crds")
+			return installLifeboatCRDs(gctx, cp, spokeCRDs)
 		})
 	}
 	if !opts.NoGarden {
@@ -133,7 +167,12 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	}
 
 	for _, s := range f.Spokes {
-		if s.HubKubeconfig, err = RegisterCluster(ctx, f.Hub, s.Name, nil); err != nil {
+		if opts.HubManager {
+			s.HubKubeconfig, err = AgentKubeconfig(f.Hub, s.Name)
+		} else {
+			s.HubKubeconfig, err = RegisterCluster(ctx, f.Hub, s.Name, nil)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if s.WorkAgent, err = startWorkAgent(ctx, s.ControlPlane, s.Name, s.HubKubeconfig); err != nil {
@@ -146,30 +185,34 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		if err := f.Azure.Entra.TrustIssuerCA(s.Issuer(), s.CA.CertPEM()); err != nil {
 			return nil, err
 		}
-		opts.Log("%s registered with the hub; work agent started", s.Name)
+		opts.Log("%s: work agent started", s.Name)
 	}
-	if opts.SpokeManagers {
-		bin, err := buildManager(filepath.Join(opts.Dir, "bin"), "./spoke", "lifeboat-spoke")
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range f.Spokes {
-			if err := f.startSpokeManager(ctx, bin, s); err != nil {
-				return nil, fmt.Errorf("%s: %w", s.Name, err)
-			}
-		}
-		opts.Log("lifeboat-spoke running on every spoke (%s)", time.Since(start).Round(time.Millisecond))
-	}
+	onboarded := f.Spokes[:len(f.Spokes)-min(opts.LateSpokes, len(f.Spokes))]
 	if f.Garden != nil {
 		if err := f.Garden.CreateProject(ctx, GardenProject); err != nil {
 			return nil, err
 		}
-		for _, s := range f.Spokes {
-			if _, err := f.Garden.CreateShoot(ctx, ShootOptions{Project: GardenProject, Name: s.Name, Target: s.ControlPlane, Labels: map[string]string{ShootBackupLabel: "enabled"}}); err != nil {
+		for _, s := range onboarded {
+			if _, err := f.Garden.CreateShoot(ctx, f.shootOf(s)); err != nil {
 				return nil, err
 			}
 		}
-		opts.Log("garden project %q holds a Shoot for each spoke", GardenProject)
+		opts.Log("garden project %q holds a Shoot for %d of %d spokes", GardenProject, len(onboarded), len(f.Spokes))
+	}
+	if opts.HubManager && opts.Discovery {
+		if _, err := f.CreateDiscovery(ctx); err != nil {
+			return nil, err
+		}
+		if err := f.WaitRegistered(ctx, onboarded...); err != nil {
+			return nil, err
+		}
+		opts.Log("discovery registered %d clusters (%s)", len(onboarded), time.Since(start).Round(time.Millisecond))
+	}
+	if opts.SpokeManagers && (!opts.HubManager || opts.Discovery) {
+		if err := f.StartSpokeManagers(ctx, onboarded...); err != nil {
+			return nil, err
+		}
+		opts.Log("lifeboat-spoke running on %d spokes (%s)", len(onboarded), time.Since(start).Round(time.Millisecond))
 	}
 	opts.Log("fleet ready in %s", time.Since(start).Round(time.Millisecond))
 	return f, nil
@@ -195,12 +238,18 @@ func (f *Fleet) Processes() []*proc.Process {
 		if s.WorkAgent != nil {
 			ps = append(ps, s.WorkAgent)
 		}
+		if s.Manager != nil {
+			ps = append(ps, s.Manager)
+		}
 		if s.ControlPlane != nil {
 			ps = append(ps, s.ControlPlane.Processes()...)
 		}
 	}
 	if f.Garden != nil && f.Garden.process != nil {
 		ps = append(ps, f.Garden.process)
+	}
+	if f.HubManager != nil {
+		ps = append(ps, f.HubManager)
 	}
 	if f.Hub != nil {
 		ps = append(ps, f.Hub.Processes()...)
@@ -215,6 +264,9 @@ func (f *Fleet) Stop() {
 		return
 	}
 	var g errgroup.Group
+	if f.HubManager != nil {
+		_ = f.HubManager.Stop(5 * time.Second)
+	}
 	for _, s := range f.Spokes {
 		if s != nil {
 			s.TokenFile.Stop()

@@ -27,8 +27,11 @@ func buildManager(dir, pkg, name string) (string, error) {
 // startSpokeManager runs lifeboat-spoke for s as a process, as it would run in
 // a pod: its kubeconfig, its projected Workload Identity token, and the CAs of
 // the fleet's Entra stand-in and blob endpoint.
-func (f *Fleet) startSpokeManager(ctx context.Context, bin string, s *Spoke) error {
-	s.managerBin = bin
+func (f *Fleet) startSpokeManager(ctx context.Context, s *Spoke) error {
+	// Like the spoke's pod, it cannot start before its CRDs are installed.
+	if err := WaitSpokeCRDs(ctx, s.ControlPlane); err != nil {
+		return fmt.Errorf("waiting for the spoke CRDs: %w", err)
+	}
 	bundle := filepath.Join(s.Dir, "pki", "azure-ca-bundle.pem")
 	pem := append(append([]byte{}, f.Azure.Entra.CACertPEM()...), f.Azure.Proxy.CACertPEM()...)
 	if err := os.WriteFile(bundle, pem, 0o600); err != nil {
@@ -38,7 +41,7 @@ func (f *Fleet) startSpokeManager(ctx context.Context, bin string, s *Spoke) err
 	if err != nil {
 		return err
 	}
-	s.Manager, err = proc.Start(s.Name+"-lifeboat-spoke", s.logDir(), bin, []string{
+	s.Manager, err = proc.Start(s.Name+"-lifeboat-spoke", s.logDir(), f.spokeBin, []string{
 		"--kubeconfig=" + s.AdminKubeconfig,
 		"--cluster-name=" + s.Name,
 		"--leader-elect=false",
@@ -56,6 +59,19 @@ func (f *Fleet) startSpokeManager(ctx context.Context, bin string, s *Spoke) err
 	})
 }
 
+// StartSpokeManagers starts lifeboat-spoke on each of spokes (Options.SpokeManagers).
+func (f *Fleet) StartSpokeManagers(ctx context.Context, spokes ...*Spoke) error {
+	if f.spokeBin == "" {
+		return fmt.Errorf("the fleet was started without SpokeManagers")
+	}
+	for _, s := range spokes {
+		if err := f.startSpokeManager(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
 // KillSpokeManager kills s's lifeboat-spoke at once (SIGKILL), as a node
 // failure or an OOM kill would.
 func (f *Fleet) KillSpokeManager(s *Spoke) {
@@ -65,5 +81,5 @@ func (f *Fleet) KillSpokeManager(s *Spoke) {
 // RestartSpokeManager starts s's lifeboat-spoke again after it stopped or was killed.
 func (f *Fleet) RestartSpokeManager(ctx context.Context, s *Spoke) error {
 	_ = s.Manager.Stop(5 * time.Second)
-	return f.startSpokeManager(ctx, s.managerBin, s)
+	return f.startSpokeManager(ctx, s)
 }

@@ -99,6 +99,13 @@ func RegisterCluster(ctx context.Context, hub *ControlPlane, cluster string, lab
 			return "", fmt.Errorf("registering cluster %s: %s %s: %w", cluster, o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}
 	}
+	return AgentKubeconfig(hub, cluster)
+}
+
+// AgentKubeconfig issues the hub credential of cluster's agents, in the
+// groups OCM's registration puts them in; what they may do comes from the
+// RBAC of their cluster's registration.
+func AgentKubeconfig(hub *ControlPlane, cluster string) (string, error) {
 	kubeconfig, _, err := hub.UserKubeconfig("agent-"+cluster, AgentGroup(cluster)+":agent", AgentGroup(cluster), "system:open-cluster-management:managed-clusters")
 	return kubeconfig, err
 }

@@ -126,6 +126,24 @@ const (
 	ReasonOnboardingFailed = "OnboardingFailed"
 )
 
+// Reasons of a BackupCluster's Available condition, read from the spoke's
+// heartbeat Lease that its agent ManifestWork feeds back.
+const (
+	// ReasonAgentReporting: the spoke renewed its heartbeat recently; the
+	// cluster is Online.
+	ReasonAgentReporting = "AgentReporting"
+	// ReasonHeartbeatStale: the last heartbeat is older than its Lease plus a
+	// grace period: the OCM work agent or the Lifeboat spoke manager is not
+	// running. The cluster is Offline.
+	ReasonHeartbeatStale = "HeartbeatStale"
+	// ReasonAgentNotApplied: the work agent could not apply the agent
+	// ManifestWork; the message quotes its Applied condition.
+	ReasonAgentNotApplied = "AgentNotApplied"
+	// ReasonWaitingForAgent: the agent ManifestWork was sent and no heartbeat
+	// has come back yet; the cluster is Pending.
+	ReasonWaitingForAgent = "WaitingForAgent"
+)
+
 // ShootLabelsAnnotation on a BackupCluster lists the label keys discovery
 // copied from the shoot, so that a label removed from the shoot is removed too.
 const ShootLabelsAnnotation = "fleet.lifeboat.dev/shoot-labels"

@@ -17,24 +17,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
-	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
 const (
 	demoContainer = "demo-backups"
-	demoTarget    = "demo"
+	demoTeam      = "shop-team"
+	demoLocation  = "primary"
 	demoNamespace = "shop"
 )
 
-// backupAndMigrate shows the spoke engine at work across clusters: one Azure
-// identity federated with every spoke, a BackupTarget each spoke validates
-// with its own token, a backup of an application on spoke-1 and its restore
-// on spoke-2 into another namespace.
+// backupAndMigrate shows a fleet admin's day on the hub: one Azure identity
+// federated with every cluster, a BackupLocation that every cluster validates
+// with its own token, a hub Backup of an application on spoke-1 and a hub
+// Restore of it on spoke-2 into another namespace.
 func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
-	az := f.Azure
-	say("\nAzure: one managed identity, federated with every spoke's service-account issuer, may write container %q ...", demoContainer)
+	az, hub := f.Azure, f.Hub.Client
+	say("\nAzure: one managed identity, federated with every cluster's service-account issuer, may write container %q ...", demoContainer)
 	id, err := az.NewIdentity("5a1f0c3e-8d2b-4e6f-9c1a-2b3d4e5f6a7b")
 	if err != nil {
 		return err
@@ -49,16 +50,37 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 		return err
 	}
 
-	say("\nBackupTarget %q on every spoke, validated by each spoke with its own token:", demoTarget)
-	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "  CLUSTER\tPHASE\tREASON\tCHECKED IN")
-	for _, s := range f.Spokes {
-		start := time.Now()
-		st, err := validate(ctx, s, id, az.BlobEndpoint())
-		if err != nil {
-			return err
+	say("\nBackupLocation %s/%s on the hub, for every discovered cluster (clusterSelector %s=enabled) ...", demoTeam, demoLocation, fleet.ShootBackupLabel)
+	if err := client.IgnoreAlreadyExists(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoTeam}})); err != nil {
+		return err
+	}
+	loc := &fleetv1alpha1.BackupLocation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: demoTeam, Name: demoLocation},
+		Spec: fleetv1alpha1.BackupLocationSpec{
+			StorageTarget: backupv1alpha1.StorageTarget{
+				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: demoContainer, Prefix: demoTeam, Endpoint: az.BlobEndpoint()},
+				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
+			},
+			ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{fleet.ShootBackupLabel: "enabled"}},
+		},
+	}
+	start := time.Now()
+	if err := hub.Create(ctx, loc); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, hub, loc, func() string {
+		if loc.Status.ObservedGeneration != loc.Generation || loc.Status.Phase == fleetv1alpha1.LocationValidationInProgress {
+			return "InProgress"
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", s.Name, st.Phase, st.Reason, time.Since(start).Round(time.Millisecond))
+		return string(loc.Status.Phase)
+	}); err != nil {
+		return err
+	}
+	say("  %s on %d of %d clusters after %s; each cluster checked it with its own token:", loc.Status.Phase, loc.Status.ValidClusters, loc.Status.SelectedClusters, time.Since(start).Round(time.Millisecond))
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  CLUSTER\tLOCATION\tPHASE\tREASON\tCHECKED")
+	for _, c := range loc.Status.Clusters {
+		fmt.Fprintf(w, "  %s\t%s/%s\t%s\t%s\t%s\n", c.Cluster, loc.Namespace, loc.Name, c.Phase, c.Reason, c.LastValidationTime.Format(time.TimeOnly))
 	}
 	_ = w.Flush()
 
@@ -70,52 +92,74 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 		}
 	}
 
-	say("Backing it up on %s (ApplicationBackup) ...", source.Name)
-	b := &backupv1alpha1.ApplicationBackup{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: targets.SystemNamespace},
-		Spec: backupv1alpha1.ApplicationBackupSpec{
-			Target:    demoTarget,
-			Selection: &backupv1alpha1.ResourceSelection{IncludedNamespaces: []backupv1alpha1.NamespaceName{demoNamespace}},
+	say("Backing it up from the hub (Backup %s/shop, cluster %s) ...", demoTeam, source.Name)
+	b := &fleetv1alpha1.Backup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: demoTeam, Name: "shop"},
+		Spec: fleetv1alpha1.BackupSpec{
+			Cluster: backupv1alpha1.ClusterName(source.Name),
+			BackupTemplate: fleetv1alpha1.BackupTemplate{
+				Location:  demoLocation,
+				Selection: &backupv1alpha1.ResourceSelection{IncludedNamespaces: []backupv1alpha1.NamespaceName{demoNamespace}},
+			},
 		},
 	}
-	start := time.Now()
-	if err := source.Client.Create(ctx, b); err != nil {
+	start = time.Now()
+	if err := hub.Create(ctx, b); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, source.Client, b, func() string { return string(b.Status.Phase) }); err != nil {
+	if err := waitFor(ctx, hub, b, func() string { return string(b.Status.Phase) }); err != nil {
 		return err
 	}
-	if b.Status.Phase != backupv1alpha1.ApplicationBackupSuccess {
+	backupTook := time.Since(start)
+	if b.Status.Phase != fleetv1alpha1.BackupSuccess {
 		return fmt.Errorf("backup ended %s: %+v", b.Status.Phase, b.Status.Conditions)
 	}
-	say("  %s: %d items, %d bytes stored, in %s; data under %s/lifeboat/v1/backups/%s/%s/",
-		b.Status.Phase, b.Status.Progress.ItemsDone, b.Status.Progress.BytesDone, time.Since(start).Round(time.Millisecond),
-		demoContainer+"/e2e", source.Name, b.Status.BackupID)
+	say("  %s: %d items, %d bytes stored, in %s (on the spoke: %s); data under %s/%s/lifeboat/v1/backups/%s/%s/",
+		b.Status.Phase, b.Status.Progress.ItemsDone, b.Status.Progress.BytesDone, backupTook.Round(time.Millisecond),
+		runTime(b.Status.StartTime, b.Status.CompletionTime), demoContainer, demoTeam, source.Name, b.Status.BackupID)
 
 	restored := demoNamespace + "-restored"
-	say("Restoring it on %s into namespace %q (ApplicationRestore with a namespace mapping) ...", dest.Name, restored)
-	r := &backupv1alpha1.ApplicationRestore{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: targets.SystemNamespace},
-		Spec: backupv1alpha1.ApplicationRestoreSpec{
-			Target: demoTarget,
-			Source: backupv1alpha1.BackupSource{Cluster: backupv1alpha1.ClusterName(source.Name), BackupID: b.Status.BackupID},
+	say("Restoring it from the hub on %s into namespace %q (Restore with a namespace mapping) ...", dest.Name, restored)
+	r := &fleetv1alpha1.Restore{
+		ObjectMeta: metav1.ObjectMeta{Namespace: demoTeam, Name: "shop-to-" + dest.Shoot},
+		Spec: fleetv1alpha1.RestoreSpec{
+			Backup:  "shop",
+			Cluster: backupv1alpha1.ClusterName(dest.Name),
 			RestoreOptions: backupv1alpha1.RestoreOptions{
 				NamespaceMapping: backupv1alpha1.NamespaceMapping{demoNamespace: backupv1alpha1.NamespaceName(restored)},
 			},
 		},
 	}
 	start = time.Now()
-	if err := dest.Client.Create(ctx, r); err != nil {
+	if err := hub.Create(ctx, r); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, dest.Client, r, func() string { return string(r.Status.Phase) }); err != nil {
+	if err := waitFor(ctx, hub, r, func() string { return string(r.Status.Phase) }); err != nil {
 		return err
 	}
+	restoreTook := time.Since(start)
 	if r.Status.Phase != backupv1alpha1.RestoreSuccess {
 		return fmt.Errorf("restore ended %s: %+v", r.Status.Phase, r.Status.Conditions)
 	}
-	say("  %s: %d items in %s", r.Status.Phase, r.Status.Progress.ItemsDone, time.Since(start).Round(time.Millisecond))
-	return listRestored(ctx, dest, restored)
+	say("  %s: %d items in %s (on the spoke: %s)", r.Status.Phase, r.Status.Progress.ItemsDone, restoreTook.Round(time.Millisecond), runTime(r.Status.StartTime, r.Status.CompletionTime))
+	if err := listRestored(ctx, dest, restored); err != nil {
+		return err
+	}
+
+	say("\nSummary, as the hub shows it:")
+	w = tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  KIND\tNAME\tCLUSTER\tPHASE\tITEMS\tBYTES\tTOOK")
+	fmt.Fprintf(w, "  Backup\t%s/%s\t%s\t%s\t%d\t%d\t%s\n", b.Namespace, b.Name, b.Spec.Cluster, b.Status.Phase, b.Status.Progress.ItemsDone, b.Status.Progress.BytesDone, backupTook.Round(time.Millisecond))
+	fmt.Fprintf(w, "  Restore\t%s/%s\t%s\t%s\t%d\t%d\t%s\n", r.Namespace, r.Name, r.Status.Cluster, r.Status.Phase, r.Status.Progress.ItemsDone, r.Status.Progress.BytesDone, restoreTook.Round(time.Millisecond))
+	return w.Flush()
+}
+
+// runTime is how long a run took on its cluster, from its start and completion times.
+func runTime(start, end *metav1.Time) string {
+	if start == nil || end == nil {
+		return "unknown"
+	}
+	return end.Sub(start.Time).Round(time.Second).String()
 }
 
 func createContainer(ctx context.Context, az *fleet.Azure, id fleet.Identity, s *fleet.Spoke) error {
@@ -129,22 +173,6 @@ func createContainer(ctx context.Context, az *fleet.Azure, id fleet.Identity, s 
 	}
 	_, err = blob.CreateContainer(ctx, demoContainer, nil)
 	return err
-}
-
-// validate creates the demo BackupTarget on s and waits for its validation.
-func validate(ctx context.Context, s *fleet.Spoke, id fleet.Identity, endpoint string) (backupv1alpha1.ValidationState, error) {
-	t := &backupv1alpha1.BackupTarget{
-		ObjectMeta: metav1.ObjectMeta{Name: demoTarget},
-		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{
-			Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: demoContainer, Prefix: "e2e", Endpoint: endpoint},
-			Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
-		}},
-	}
-	if err := s.Client.Create(ctx, t); err != nil {
-		return backupv1alpha1.ValidationState{}, err
-	}
-	err := waitFor(ctx, s.Client, t, func() string { return string(t.Status.Phase) })
-	return t.Status.ValidationState, err
 }
 
 // waitFor re-reads obj until phase() is final (neither empty, Pending nor InProgress).

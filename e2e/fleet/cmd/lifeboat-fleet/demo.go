@@ -8,24 +8,55 @@ import (
 	"time"
 
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 )
 
-// demo shows the fleet at work: instructions sent from the hub reach each spoke
-// through its work agent, and the spoke's answer comes back as status feedback.
+// demo shows the fleet at work from the hub: discovery onboards the garden's
+// shoots, their spokes come Online, and a backup and a restore run across
+// clusters.
 func demo(ctx context.Context, f *fleet.Fleet) error {
-	say("\nSending one instruction per spoke from the hub (an OCM ManifestWork holding a ConfigMap) ...")
-	for _, s := range f.Spokes {
-		start := time.Now()
-		value, err := fleet.ProbeWork(ctx, f.Hub, s)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.Name, err)
-		}
-		say("  %s applied it and reported back %q in %s", s.Name, value, time.Since(start).Round(time.Millisecond))
+	say("\nCreating ClusterDiscovery %q on the hub: Shoots of project %q labelled %s=enabled ...", fleet.DiscoveryName, fleet.GardenProject, fleet.ShootBackupLabel)
+	start := time.Now()
+	if _, err := f.CreateDiscovery(ctx); err != nil {
+		return err
 	}
+	if err := f.WaitRegistered(ctx, f.Spokes...); err != nil {
+		return err
+	}
+	say("  %d clusters registered with OCM in %s; the agent ManifestWork installs lifeboat-spoke on each ...", len(f.Spokes), time.Since(start).Round(time.Millisecond))
+	if err := f.StartSpokeManagers(ctx, f.Spokes...); err != nil {
+		return err
+	}
+	clusters := &fleetv1alpha1.BackupClusterList{}
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := f.Hub.Client.List(ctx, clusters); err != nil {
+			return false, err
+		}
+		online := 0
+		for _, c := range clusters.Items {
+			if c.Status.Phase == fleetv1alpha1.ClusterOnline {
+				online++
+			}
+		}
+		return online == len(f.Spokes), nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for every cluster to be Online: %w", err)
+	}
+	say("  every cluster Online %s after the ClusterDiscovery was created:", time.Since(start).Round(time.Millisecond))
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  CLUSTER\tPHASE\tPROJECT\tSHOOT\tPROVIDER\tREGION\tSPOKE VERSION\tHEARTBEAT")
+	for _, c := range clusters.Items {
+		shoot := ptr.Deref(c.Spec.Shoot, fleetv1alpha1.ShootInfo{})
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Status.Phase, shoot.Project, shoot.Name, shoot.Provider, shoot.Region,
+			c.Status.AgentVersion, c.Status.LastHeartbeatTime.Format(time.TimeOnly))
+	}
+	_ = w.Flush()
 	return backupAndMigrate(ctx, f)
 }
 

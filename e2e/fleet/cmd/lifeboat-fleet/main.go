@@ -19,7 +19,6 @@ import (
 func main() {
 	spokes := flag.Int("spokes", 2, "number of spoke clusters")
 	dir := flag.String("dir", "", "directory for the fleet's files (default: a new temporary directory)")
-	garden := flag.Bool("garden", true, "start the Gardener garden")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: lifeboat-fleet [flags] demo|up\n")
 		flag.PrintDefaults()
@@ -29,21 +28,21 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *spokes, *dir, *garden); err != nil {
+	if err := run(flag.Arg(0), *spokes, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "lifeboat-fleet:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mode string, spokes int, dir string, garden bool) error {
+func run(mode string, spokes int, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	say("Starting the local fleet: hub, garden, %d spokes with OCM work agents, Azurite and the Entra ID stand-in ...", spokes)
+	say("Starting the local fleet: hub with lifeboat-hub, garden, %d spokes with OCM work agents, Azurite and the Entra ID stand-in ...", spokes)
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	f, err := fleet.Start(startCtx, fleet.Options{
-		Spokes: spokes, Dir: dir, KeepDir: mode == "up", NoGarden: !garden, SpokeManagers: true,
+		Spokes: spokes, Dir: dir, KeepDir: mode == "up", SpokeManagers: true, HubManager: true,
 		Log: func(format string, args ...any) { say("  "+format, args...) },
 	})
 	if err != nil {
