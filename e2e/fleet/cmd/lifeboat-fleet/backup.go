@@ -69,8 +69,13 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 		return err
 	}
 	if err := waitFor(ctx, hub, loc, func() string {
-		if loc.Status.ObservedGeneration != loc.Generation || loc.Status.Phase == fleetv1alpha1.LocationValidationInProgress {
+		if loc.Status.ObservedGeneration != loc.Generation || len(loc.Status.Clusters) != len(f.Spokes) {
 			return "InProgress"
+		}
+		for _, c := range loc.Status.Clusters {
+			if c.LastValidationTime == nil || (c.Phase != backupv1alpha1.TargetValid && c.Phase != backupv1alpha1.TargetInvalid) {
+				return "InProgress"
+			}
 		}
 		return string(loc.Status.Phase)
 	}); err != nil {
@@ -159,7 +164,11 @@ func runTime(start, end *metav1.Time) string {
 	if start == nil || end == nil {
 		return "unknown"
 	}
-	return end.Sub(start.Time).Round(time.Second).String()
+	// Kubernetes times have whole seconds.
+	if d := end.Sub(start.Time); d >= time.Second {
+		return d.String()
+	}
+	return "under 1s"
 }
 
 func createContainer(ctx context.Context, az *fleet.Azure, id fleet.Identity, s *fleet.Spoke) error {
