@@ -43,6 +43,11 @@ func TestDiscoveryOnboardsShoots(t *testing.T) {
 		agent := &workv1.ManifestWork{}
 		g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: s.Name, Name: "lifeboat-agent"}, agent)).To(Succeed())
 		g.Expect(meta.IsStatusConditionTrue(agent.Status.Conditions, workv1.WorkApplied)).To(BeTrue(), "the agent work is applied on %s", s.Name)
+		g.Eventually(func() *metav1.Condition {
+			bc, _ := testFleet.BackupCluster(ctx, s)
+			return meta.FindStatusCondition(bc.Status.Conditions, fleetv1alpha1.ConditionHubAccess)
+		}, time.Minute, 250*time.Millisecond).Should(And(Not(BeNil()), HaveField("Status", metav1.ConditionTrue)),
+			"the spoke on %s reads its hub credential from the agent work and the hub accepts it", s.Name)
 		t.Logf("%s: %s, agent %s, heartbeat %s", s.Name, bc.Status.Phase, bc.Status.AgentVersion, bc.Status.LastHeartbeatTime)
 	}
 	late := testFleet.Spokes[2]

@@ -142,7 +142,10 @@ func run(s settings, factory *targets.Factory) error {
 		return err
 	}
 	// The heartbeat writes without reading, so it needs no cache of Leases.
-	if err := mgr.Add(&heartbeat.Heartbeat{Client: mgr.GetClient(), Interval: s.heartbeatInterval}); err != nil {
+	// With every beat it checks that the hub credential the hub delivered
+	// works, so the hub sees a spoke that cannot reach it.
+	hub := &hubcredential.Source{Reader: mgr.GetAPIReader(), Name: s.hubCredentialSecret}
+	if err := mgr.Add(&heartbeat.Heartbeat{Client: mgr.GetClient(), Interval: s.heartbeatInterval, HubAccess: hub.CatalogAccess}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -151,8 +154,6 @@ func run(s settings, factory *targets.Factory) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	// Catalog sync will write to the hub with hubcredential.Source; until then
-	// the Secret's name is only reported.
 	ctrl.Log.WithName("setup").Info("Starting the spoke manager", "cluster", s.clusterName, "version", heartbeat.Version(),
 		"hubCredentialSecret", hubcredential.Namespace+"/"+s.hubCredentialSecret)
 	return mgr.Start(ctrl.SetupSignalHandler())

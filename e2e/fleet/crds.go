@@ -26,21 +26,38 @@ const fieldOwner = client.FieldOwner("lifeboat-fleet")
 // InstallCRDs applies every CRD in files (YAML, several documents each allowed) and
 // waits until each is established.
 func InstallCRDs(ctx context.Context, c client.Client, files ...string) error {
-	var names []string
+	crds, err := readCRDFiles(files)
+	if err != nil {
+		return err
+	}
+	for _, crd := range crds {
+		crd.APIVersion, crd.Kind = "apiextensions.k8s.io/v1", "CustomResourceDefinition"
+		if err := c.Patch(ctx, crd, client.Apply, fieldOwner, client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying CRD %s: %w", crd.Name, err)
+		}
+	}
+	return WaitCRDsEstablished(ctx, c, crdNames(crds)...)
+}
+
+// readCRDFiles reads every CRD in files.
+func readCRDFiles(files []string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	var all []*apiextensionsv1.CustomResourceDefinition
 	for _, f := range files {
 		crds, err := readCRDs(f)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, crd := range crds {
-			crd.APIVersion, crd.Kind = "apiextensions.k8s.io/v1", "CustomResourceDefinition"
-			if err := c.Patch(ctx, crd, client.Apply, fieldOwner, client.ForceOwnership); err != nil {
-				return fmt.Errorf("applying CRD %s from %s: %w", crd.Name, f, err)
-			}
-			names = append(names, crd.Name)
-		}
+		all = append(all, crds...)
 	}
-	return WaitCRDsEstablished(ctx, c, names...)
+	return all, nil
+}
+
+func crdNames(crds []*apiextensionsv1.CustomResourceDefinition) []string {
+	names := make([]string, len(crds))
+	for i, crd := range crds {
+		names[i] = crd.Name
+	}
+	return names
 }
 
 // WaitCRDsEstablished waits until every named CRD is established.
@@ -137,8 +154,11 @@ func RepoRoot() string {
 	return dir
 }
 
-// spokeCRDs is the spoke chart's CRD directory, relative to the repository root.
-const spokeCRDs = "charts/lifeboat-spoke/crds"
+// The charts' CRD directories, relative to the repository root.
+const (
+	hubCRDs   = "charts/lifeboat-hub/crds"
+	spokeCRDs = "charts/lifeboat-spoke/crds"
+)
 
 // WaitSpokeCRDs waits until every CRD of the spoke chart is established on cp.
 func WaitSpokeCRDs(ctx context.Context, cp *ControlPlane) error {
@@ -146,17 +166,11 @@ func WaitSpokeCRDs(ctx context.Context, cp *ControlPlane) error {
 	if err != nil {
 		return err
 	}
-	var names []string
-	for _, f := range files {
-		crds, err := readCRDs(f)
-		if err != nil {
-			return err
-		}
-		for _, crd := range crds {
-			names = append(names, crd.Name)
-		}
+	crds, err := readCRDFiles(files)
+	if err != nil {
+		return err
 	}
-	return WaitCRDsEstablished(ctx, cp.Client, names...)
+	return WaitCRDsEstablished(ctx, cp.Client, crdNames(crds)...)
 }
 
 // installLifeboatCRDs installs the CRDs of one of Lifeboat's charts (a path

@@ -107,10 +107,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			return fmt.Errorf("hub: %w", err)
 		}
 		opts.Log("hub control plane ready at %s (%s)", hub.URL, time.Since(start).Round(time.Millisecond))
-		if err := installOCMHub(gctx, hub); err != nil {
-			return err
-		}
-		if err := installLifeboatCRDs(gctx, hub, "charts/lifeboat-hub/crds"); err != nil || !opts.HubManager {
+		if err := installOCMHub(gctx, hub); err != nil || !opts.HubManager {
 			return err
 		}
 		if err := f.startHubManager(gctx); err != nil {

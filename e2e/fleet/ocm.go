@@ -49,12 +49,24 @@ func ocmCRDFiles(rel []string) ([]string, error) {
 // its cluster namespace (pkg/registration/hub/manifests/rbac in OCM).
 const workAgentClusterRole = "open-cluster-management:managedcluster:work"
 
-func installOCMHub(ctx context.Context, hub *ControlPlane) error {
+// InstallHubCRDs installs on c what a fleet hub has: OCM's hub CRDs and
+// Lifeboat's hub CRDs (charts/lifeboat-hub/crds).
+func InstallHubCRDs(ctx context.Context, c client.Client) error {
 	files, err := ocmCRDFiles(ocmHubCRDs)
 	if err != nil {
 		return err
 	}
-	if err := InstallCRDs(ctx, hub.Client, files...); err != nil {
+	lifeboat, err := CRDFiles(filepath.Join(RepoRoot(), hubCRDs))
+	if err != nil {
+		return err
+	}
+	return InstallCRDs(ctx, c, append(files, lifeboat...)...)
+}
+
+// installOCMHub installs the hub CRDs and the ClusterRole OCM's registration
+// grants work agents.
+func installOCMHub(ctx context.Context, hub *ControlPlane) error {
+	if err := InstallHubCRDs(ctx, hub.Client); err != nil {
 		return err
 	}
 	role := &rbacv1.ClusterRole{

@@ -23,16 +23,6 @@ import (
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
 )
 
-// ocmHubCRDs are OCM's hub CRDs, as e2e/fleet installs them for a fleet hub.
-var ocmHubCRDs = []string{
-	"cluster/v1/0000_00_clusters.open-cluster-management.io_managedclusters.crd.yaml",
-	"cluster/v1beta2/0000_00_clusters.open-cluster-management.io_managedclustersets.crd.yaml",
-	"cluster/v1beta2/0000_01_clusters.open-cluster-management.io_managedclustersetbindings.crd.yaml",
-	"cluster/v1beta1/0000_02_clusters.open-cluster-management.io_placements.crd.yaml",
-	"cluster/v1beta1/0000_03_clusters.open-cluster-management.io_placementdecisions.crd.yaml",
-	"work/v1/0000_00_work.open-cluster-management.io_manifestworks.crd.yaml",
-}
-
 // hubEnv is a hub control plane (etcd and kube-apiserver with OCM's and
 // Lifeboat's hub CRDs) and a lifeboat-hub binary built from this repository.
 type hubEnv struct {
@@ -80,18 +70,7 @@ func startHubEnv(ctx context.Context, b *testing.B, name string) *hubEnv {
 		if e.works, err = workclientset.NewForConfig(e.fastCfg); err != nil {
 			return err
 		}
-		files, err := fleet.CRDFiles(filepath.Join(fleet.RepoRoot(), "charts/lifeboat-hub/crds"))
-		if err != nil {
-			return err
-		}
-		ocmDir, err := fleet.ModuleDir("open-cluster-management.io/api")
-		if err != nil {
-			return err
-		}
-		for _, f := range ocmHubCRDs {
-			files = append(files, filepath.Join(ocmDir, f))
-		}
-		return fleet.InstallCRDs(ctx, e.c, files...)
+		return fleet.InstallHubCRDs(ctx, e.c)
 	})
 	err = eg.Wait()
 	if e.cp != nil {

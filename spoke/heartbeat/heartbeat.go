@@ -26,6 +26,9 @@ const (
 	LeaseName = "lifeboat-spoke-heartbeat"
 	// VersionAnnotation on the Lease is the version of the spoke manager that renewed it.
 	VersionAnnotation = "lifeboat.dev/version"
+	// HubAccessAnnotation on the Lease says whether the spoke's hub
+	// credential works: "ok", or why not. Absent when the spoke does not check.
+	HubAccessAnnotation = "lifeboat.dev/hub-access"
 	// DefaultInterval is how often the Lease is renewed unless told otherwise.
 	DefaultInterval = 30 * time.Second
 )
@@ -65,7 +68,14 @@ type Heartbeat struct {
 	Version string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// HubAccess, when set, is checked at every beat and its outcome written to
+	// HubAccessAnnotation, so the hub sees whether the spoke can reach it.
+	HubAccess func(context.Context) error
 }
+
+// maxHubAccessMessage bounds the annotation: it travels in the agent
+// ManifestWork's status feedback.
+const maxHubAccessMessage = 512
 
 // NeedLeaderElection is false: standby replicas beat too.
 func (h *Heartbeat) NeedLeaderElection() bool { return false }
@@ -103,8 +113,19 @@ func (h *Heartbeat) Beat(ctx context.Context) error {
 	if h.Now != nil {
 		now = h.Now
 	}
+	annotations := map[string]string{VersionAnnotation: v}
+	if h.HubAccess != nil {
+		annotations[HubAccessAnnotation] = "ok"
+		if err := h.HubAccess(ctx); err != nil {
+			msg := err.Error()
+			if len(msg) > maxHubAccessMessage {
+				msg = msg[:maxHubAccessMessage-3] + "..."
+			}
+			annotations[HubAccessAnnotation] = msg
+		}
+	}
 	lease := coordinationv1ac.Lease(LeaseName, Namespace).
-		WithAnnotations(map[string]string{VersionAnnotation: v}).
+		WithAnnotations(annotations).
 		WithLabels(map[string]string{"app.kubernetes.io/name": "lifeboat-spoke"}).
 		WithSpec(coordinationv1ac.LeaseSpec().
 			WithHolderIdentity(identity).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,24 @@ func TestHeartbeatRenewsTheLeaseWithTheSpokesRBAC(t *testing.T) {
 		g.Expect(cp.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: LeaseName}, lease)).To(Succeed())
 		return lease.Spec.RenewTime.Time
 	}).WithTimeout(time.Second).Should(BeTemporally("==", last))
+}
+
+func TestHeartbeatReportsHubAccess(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	annotation := func(check func(context.Context) error) string {
+		g.Expect((&Heartbeat{Client: cp.Client, HubAccess: check}).Beat(ctx)).To(Succeed())
+		lease := &coordinationv1.Lease{}
+		g.Expect(cp.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: LeaseName}, lease)).To(Succeed())
+		return lease.Annotations[HubAccessAnnotation]
+	}
+	g.Expect(annotation(func(context.Context) error { return nil })).To(Equal("ok"))
+	g.Expect(annotation(func(context.Context) error { return errors.New("the hub refused the credential: Unauthorized") })).
+		To(Equal("the hub refused the credential: Unauthorized"))
+	long := annotation(func(context.Context) error { return errors.New(strings.Repeat("x", 2000)) })
+	g.Expect(long).To(HaveLen(maxHubAccessMessage))
+	g.Expect(long).To(HaveSuffix("..."))
+	g.Expect(annotation(nil)).To(BeEmpty(), "without a check, nothing is claimed")
 }
 
 func TestLeaseDuration(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -41,6 +42,7 @@ type Source struct {
 	Scheme *runtime.Scheme
 
 	mu              sync.Mutex
+	namespace       string
 	resourceVersion string
 	config          *rest.Config
 	client          client.Client
@@ -87,7 +89,15 @@ func (s *Source) load(ctx context.Context, withClient bool) (*rest.Config, clien
 		if err != nil {
 			return nil, nil, fmt.Errorf("the hub credential Secret %s/%s holds no usable kubeconfig: %w", ns, name, err)
 		}
-		s.resourceVersion, s.config, s.client = secret.ResourceVersion, cfg, nil
+		ccfg, err := clientcmd.Load(kubeconfig)
+		if err != nil {
+			return nil, nil, fmt.Errorf("the hub credential Secret %s/%s holds no usable kubeconfig: %w", ns, name, err)
+		}
+		namespace := ""
+		if kctx := ccfg.Contexts[ccfg.CurrentContext]; kctx != nil {
+			namespace = kctx.Namespace
+		}
+		s.resourceVersion, s.config, s.client, s.namespace = secret.ResourceVersion, cfg, nil, namespace
 	}
 	if withClient && s.client == nil {
 		opts := client.Options{}
@@ -101,4 +111,27 @@ func (s *Source) load(ctx context.Context, withClient bool) (*rest.Config, clien
 		s.client = c
 	}
 	return s.config, s.client, nil
+}
+
+// CatalogAccess checks, with a SelfSubjectAccessReview on the hub, that the
+// credential is accepted and may create BackupCatalogs in its cluster
+// namespace (the kubeconfig context's namespace): what catalog sync needs.
+func (s *Source) CatalogAccess(ctx context.Context) error {
+	c, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ns := s.namespace
+	s.mu.Unlock()
+	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Group: "fleet.lifeboat.dev", Resource: "backupcatalogs"},
+	}}
+	if err := c.Create(ctx, review); err != nil {
+		return fmt.Errorf("the hub refused the credential: %w", err)
+	}
+	if !review.Status.Allowed {
+		return fmt.Errorf("the hub accepts the credential but does not allow it to create backupcatalogs in namespace %q: %s", ns, review.Status.Reason)
+	}
+	return nil
 }

@@ -22,6 +22,10 @@ const (
 	// ConditionAvailable is True on a BackupCluster whose work agent reported recently.
 	ConditionAvailable = "Available"
 
+	// ConditionHubAccess is True on a BackupCluster whose spoke reported, with
+	// its last heartbeat, that its hub credential works.
+	ConditionHubAccess = "HubAccess"
+
 	// ConditionDeleting is set on a Backup being deleted; False with reason
 	// NoValidCluster while no cluster can delete its data.
 	ConditionDeleting = "Deleting"
@@ -142,6 +146,15 @@ const (
 	// ReasonWaitingForAgent: the agent ManifestWork was sent and no heartbeat
 	// has come back yet; the cluster is Pending.
 	ReasonWaitingForAgent = "WaitingForAgent"
+	// ReasonHubAccessGranted: the spoke's hub credential is accepted and may
+	// write BackupCatalogs in the cluster namespace.
+	ReasonHubAccessGranted = "HubAccessGranted"
+	// ReasonHubAccessDenied: the spoke cannot use its hub credential; the
+	// message quotes the spoke's error.
+	ReasonHubAccessDenied = "HubAccessDenied"
+	// ReasonHubAccessNotReported: the spoke's heartbeat says nothing about
+	// its hub credential.
+	ReasonHubAccessNotReported = "HubAccessNotReported"
 )
 
 // ShootLabelsAnnotation on a BackupCluster lists the label keys discovery

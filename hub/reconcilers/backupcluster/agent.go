@@ -65,6 +65,7 @@ const (
 	feedbackRenewTime     = "renewTime"
 	feedbackLeaseDuration = "leaseDurationSeconds"
 	feedbackVersion       = "version"
+	feedbackHubAccess     = "hubAccess"
 )
 
 // workloadIdentityLabel makes the Azure Workload Identity webhook project the
@@ -142,6 +143,7 @@ func (r *Reconciler) agentWork(bc *fleetv1alpha1.BackupCluster, cred credential)
 			{Name: feedbackRenewTime, Path: ".spec.renewTime"},
 			{Name: feedbackLeaseDuration, Path: ".spec.leaseDurationSeconds"},
 			{Name: feedbackVersion, Path: ".metadata.annotations." + strings.ReplaceAll(heartbeat.VersionAnnotation, ".", `\.`)},
+			{Name: feedbackHubAccess, Path: ".metadata.annotations." + strings.ReplaceAll(heartbeat.HubAccessAnnotation, ".", `\.`)},
 		}}},
 	})
 	return mw, err

@@ -115,6 +115,7 @@ func TestAgentWorkInstallsTheSpoke(t *testing.T) {
 				workv1.JsonPath{Name: "renewTime", Path: ".spec.renewTime"},
 				workv1.JsonPath{Name: "leaseDurationSeconds", Path: ".spec.leaseDurationSeconds"},
 				workv1.JsonPath{Name: "version", Path: `.metadata.annotations.lifeboat\.dev/version`},
+				workv1.JsonPath{Name: "hubAccess", Path: `.metadata.annotations.lifeboat\.dev/hub-access`},
 			))
 			continue
 		}
@@ -229,6 +230,30 @@ func TestOnlineOfflineFromHeartbeat(t *testing.T) {
 		HaveField("LastHeartbeatTime", HaveField("Time", BeTemporally("==", renewed.Truncate(time.Second)))))
 	g.Expect(clusterStatus("beat-a")().Phase).To(Equal(fleetv1alpha1.ClusterOnline))
 	g.Eventually(clusterStatus("beat-a")).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.ClusterOffline))
+}
+
+func TestHubAccessFromHeartbeat(t *testing.T) {
+	g := NewWithT(t)
+	createCluster(t, g, "access-a", true)
+	agentWorkOf(g, "access-a", "")
+	hubAccess := func() *metav1.Condition {
+		return meta.FindStatusCondition(clusterStatus("access-a")().Conditions, fleetv1alpha1.ConditionHubAccess)
+	}
+
+	t.Log("a heartbeat without the check: Unknown")
+	renewed := clock.Now()
+	simulateAgent(g, "access-a", metav1.ConditionTrue, "", &renewed, "v1.0.0")
+	g.Eventually(hubAccess).WithTimeout(timeout).Should(And(Not(BeNil()), HaveField("Status", metav1.ConditionUnknown), HaveField("Reason", fleetv1alpha1.ReasonHubAccessNotReported)))
+
+	t.Log("the spoke reports its credential works: True")
+	simulateAgentReporting(g, "access-a", metav1.ConditionTrue, "", &renewed, "v1.0.0", "ok")
+	g.Eventually(hubAccess).WithTimeout(timeout).Should(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", fleetv1alpha1.ReasonHubAccessGranted)))
+
+	t.Log("the spoke reports the hub refused it: False, quoting the spoke")
+	simulateAgentReporting(g, "access-a", metav1.ConditionTrue, "", &renewed, "v1.0.0", "the hub refused the credential: Unauthorized")
+	g.Eventually(hubAccess).WithTimeout(timeout).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", fleetv1alpha1.ReasonHubAccessDenied),
+		HaveField("Message", ContainSubstring("the hub refused the credential: Unauthorized"))))
+	g.Expect(clusterStatus("access-a")().Phase).To(Equal(fleetv1alpha1.ClusterOnline), "a spoke that cannot reach the hub is still online")
 }
 
 func TestAgentNotApplied(t *testing.T) {
@@ -497,6 +522,12 @@ func locationsOf(cluster string) func() []fleetv1alpha1.LocationConnection {
 // simulateAgent writes what a work agent reports on the agent work: its
 // Applied condition and, when renewed is set, the heartbeat Lease's feedback.
 func simulateAgent(g *WithT, cluster string, applied metav1.ConditionStatus, message string, renewed *time.Time, version string) {
+	simulateAgentReporting(g, cluster, applied, message, renewed, version, "")
+}
+
+// simulateAgentReporting is simulateAgent with the spoke's check of its hub
+// credential in the heartbeat (empty: not reported).
+func simulateAgentReporting(g *WithT, cluster string, applied metav1.ConditionStatus, message string, renewed *time.Time, version, hubAccess string) {
 	ctx := context.Background()
 	g.Eventually(func(g Gomega) {
 		mw := &workv1.ManifestWork{}
@@ -523,6 +554,9 @@ func simulateAgent(g *WithT, cluster string, applied metav1.ConditionStatus, mes
 				str("renewTime", renewed.UTC().Format("2006-01-02T15:04:05.000000Z07:00")),
 				{Name: "leaseDurationSeconds", Value: workv1.FieldValue{Type: workv1.Integer, Integer: &seconds}},
 				str("version", version),
+			}
+			if hubAccess != "" {
+				lease.StatusFeedbacks.Values = append(lease.StatusFeedbacks.Values, str("hubAccess", hubAccess))
 			}
 		}
 		mw.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{lease}

@@ -32,6 +32,9 @@ type report struct {
 	renewed       *metav1.Time
 	leaseDuration time.Duration
 	version       string
+	// hubAccess is the spoke's check of its hub credential: "ok" or why not;
+	// empty when the spoke did not report one.
+	hubAccess string
 	// applied is the work's Applied condition; nil until the agent sets it.
 	applied *metav1.Condition
 	work    string
@@ -56,6 +59,8 @@ func readReport(mw *workv1.ManifestWork) report {
 				rep.leaseDuration = time.Duration(*v.Integer) * time.Second
 			case fv.Name == feedbackVersion && v.Type == workv1.String && v.String != nil:
 				rep.version = *v.String
+			case fv.Name == feedbackHubAccess && v.Type == workv1.String && v.String != nil:
+				rep.hubAccess = *v.String
 			}
 		}
 	}
@@ -112,6 +117,7 @@ func (r *Reconciler) setHealth(bc *fleetv1alpha1.BackupCluster, rep report, now 
 			last.UTC().Format(time.RFC3339), lease, r.offlineGrace(), last.Add(lease+r.offlineGrace()).UTC().Format(time.RFC3339))
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
+	setHubAccess(bc, rep)
 	if bc.Spec.Managed {
 		st.Phase = phase
 		st.ObservedGeneration = bc.Generation
@@ -119,6 +125,27 @@ func (r *Reconciler) setHealth(bc *fleetv1alpha1.BackupCluster, rep report, now 
 		offlineAt = time.Time{}
 	}
 	return offlineAt
+}
+
+// setHubAccess sets the HubAccess condition from the spoke's own check of
+// its hub credential, as its last heartbeat reported it.
+func setHubAccess(bc *fleetv1alpha1.BackupCluster, rep report) {
+	cond := metav1.Condition{Type: fleetv1alpha1.ConditionHubAccess, ObservedGeneration: bc.Generation}
+	switch rep.hubAccess {
+	case "":
+		if rep.renewed == nil {
+			return
+		}
+		cond.Status, cond.Reason = metav1.ConditionUnknown, fleetv1alpha1.ReasonHubAccessNotReported
+		cond.Message = "The spoke does not report whether its hub credential works (an older spoke version?)"
+	case "ok":
+		cond.Status, cond.Reason = metav1.ConditionTrue, fleetv1alpha1.ReasonHubAccessGranted
+		cond.Message = "The spoke reaches the hub with its credential and may write BackupCatalogs in its cluster namespace"
+	default:
+		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonHubAccessDenied
+		cond.Message = "The spoke cannot use its hub credential, so its catalogs cannot reach the hub: " + rep.hubAccess
+	}
+	meta.SetStatusCondition(&bc.Status.Conditions, cond)
 }
 
 // setUnmanaged marks the Available condition of an unmanaged cluster; its

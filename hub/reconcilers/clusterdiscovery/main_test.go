@@ -32,12 +32,6 @@ var (
 	rec        *Reconciler
 )
 
-// ocmHubCRDs are the OCM CRDs the hub needs (as e2e/fleet installs them).
-var ocmHubCRDs = []string{
-	"cluster/v1/0000_00_clusters.open-cluster-management.io_managedclusters.crd.yaml",
-	"work/v1/0000_00_work.open-cluster-management.io_manifestworks.crd.yaml",
-}
-
 const systemNamespace = "lifeboat-system"
 
 func TestMain(m *testing.M) {
@@ -110,18 +104,7 @@ func start(ctx context.Context, dir string) error {
 		if hubClient, err = client.New(fast(hub.Config), client.Options{Scheme: fleet.Scheme}); err != nil {
 			return err
 		}
-		files, err := fleet.CRDFiles(filepath.Join(fleet.RepoRoot(), "charts/lifeboat-hub/crds"))
-		if err != nil {
-			return err
-		}
-		ocmDir, err := fleet.ModuleDir("open-cluster-management.io/api")
-		if err != nil {
-			return err
-		}
-		for _, f := range ocmHubCRDs {
-			files = append(files, filepath.Join(ocmDir, f))
-		}
-		if err := fleet.InstallCRDs(ctx, hubClient, files...); err != nil {
+		if err := fleet.InstallHubCRDs(ctx, hubClient); err != nil {
 			return err
 		}
 		return hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
