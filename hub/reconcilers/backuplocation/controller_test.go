@@ -141,6 +141,35 @@ func TestLocationOnAnotherNamespacesStorageIsRefused(t *testing.T) {
 	g.Eventually(workClusters(waiting)).WithTimeout(timeout).Should(ConsistOf("conflict-a"))
 }
 
+func TestTargetNotAppliedIsAFailedConnection(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	createCluster(t, g, "notapplied-a", nil, true)
+	loc := newLocation(t, g, "team-notapplied", "primary", storage("acct1", "backups", "team-notapplied"), func(s *fleetv1alpha1.BackupLocationSpec) {
+		s.Clusters = []backupv1alpha1.ClusterName{"notapplied-a"}
+	})
+	g.Eventually(workClusters(loc)).WithTimeout(timeout).Should(ConsistOf("notapplied-a"))
+
+	t.Log("the work agent reports it could not apply the BackupTarget: the connection is Failed, quoting it")
+	g.Eventually(func(g Gomega) {
+		mw := &workv1.ManifestWork{}
+		g.Expect(hubClient.Get(ctx, client.ObjectKey{Namespace: "notapplied-a", Name: dispatch.Name(Kind, loc.Namespace, loc.Name)}, mw)).To(Succeed())
+		mw.Status.Conditions = []metav1.Condition{{Type: workv1.WorkApplied, Status: metav1.ConditionFalse, Reason: "AppliedManifestWorkFailed",
+			Message: `no matches for kind "BackupTarget" in version "backup.lifeboat.dev/v1alpha1"`, LastTransitionTime: metav1.Now(), ObservedGeneration: mw.Generation}}
+		g.Expect(hubClient.Status().Update(ctx, mw)).To(Succeed())
+	}).WithTimeout(timeout).Should(Succeed())
+	g.Eventually(connection(loc, "notapplied-a")).WithTimeout(timeout).Should(And(
+		HaveField("Phase", backupv1alpha1.TargetFailed),
+		HaveField("Reason", "NotApplied"),
+		HaveField("Message", ContainSubstring(`no matches for kind "BackupTarget"`)),
+	))
+	g.Expect(status(loc)().Phase).To(Equal(fleetv1alpha1.LocationInvalid))
+
+	t.Log("once the spoke reports on the target, its report replaces the failure")
+	simulateAgent(g, loc, "notapplied-a", loc.Generation, 1, 1, "Valid", "ValidationSucceeded", "ok", time.Now())
+	g.Eventually(connection(loc, "notapplied-a")).WithTimeout(timeout).Should(HaveField("Phase", backupv1alpha1.TargetValid))
+}
+
 func TestTargetName(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(TargetName("team-a", "x")).NotTo(Equal(TargetName("team", "a-x")))

@@ -2,8 +2,10 @@ package backuplocation
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 
@@ -21,6 +23,8 @@ const (
 	reasonValidationInProgress = "ValidationInProgress"
 	// reasonValid: every selected cluster can use the location.
 	reasonValid = "Valid"
+	// reasonNotApplied: the cluster's work agent could not apply the BackupTarget.
+	reasonNotApplied = "NotApplied"
 )
 
 // summarize sets the per-cluster connections from the works' feedback, and the
@@ -42,12 +46,33 @@ func summarize(loc *fleetv1alpha1.BackupLocation, clusters []string, works map[s
 		}
 		if fed, ok := fedBack(works[cluster], loc.Generation); ok {
 			state = fed
+		} else if failed, ok := notApplied(works[cluster], loc.Generation); ok {
+			state = failed
 		}
 		conns = append(conns, fleetv1alpha1.ClusterConnection{Cluster: cluster, ValidationState: state})
 	}
 	loc.Status.Clusters = conns
 	loc.Status.ObservedGeneration = loc.Generation
 	aggregate(loc)
+}
+
+// notApplied is a Failed connection when the cluster's work agent could not
+// apply the work of this generation (e.g. the spoke's CRDs are missing): the
+// cluster never got the BackupTarget, so it cannot validate it.
+func notApplied(mw *workv1.ManifestWork, generation int64) (backupv1alpha1.ValidationState, bool) {
+	if mw == nil || mw.Annotations[dispatch.AnnotationGeneration] != strconv.FormatInt(generation, 10) {
+		return backupv1alpha1.ValidationState{}, false
+	}
+	applied := meta.FindStatusCondition(mw.Status.Conditions, workv1.WorkApplied)
+	if applied == nil || applied.Status != metav1.ConditionFalse || applied.ObservedGeneration != mw.Generation {
+		return backupv1alpha1.ValidationState{}, false
+	}
+	return backupv1alpha1.ValidationState{
+		Phase:              backupv1alpha1.TargetFailed,
+		Reason:             reasonNotApplied,
+		Message:            fmt.Sprintf("the cluster's work agent could not apply the BackupTarget (ManifestWork %s): %s", mw.Name, applied.Message),
+		LastValidationTime: &applied.LastTransitionTime,
+	}, true
 }
 
 // fedBack is the validation state the cluster reported on mw, when that
