@@ -30,7 +30,11 @@ verify: generate manifests ## Fail when generated files or formatting drift.
 ##@ Build
 
 .PHONY: build
-build: ## Build the hub, spoke and fleet binaries into bin/.
+build: ## Build the hub, spoke, CLI and fleet binaries into bin/.
+	go build -o bin/lifeboat-hub ./hub
+	go build -o bin/lifeboat-spoke ./spoke
+	go build -o bin/lifeboat ./hub/cmd/lifeboat
+	ln -sf lifeboat bin/kubectl-lifeboat
 	go build -o bin/ ./e2e/fleet/cmd/...
 
 .PHONY: fleet-bin

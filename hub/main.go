@@ -28,8 +28,11 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupcluster"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupschedule"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/clusterdiscovery"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/restore"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/tombstone"
 )
 
 var scheme = runtime.NewScheme()
@@ -46,6 +49,7 @@ type settings struct {
 	metricsAddr, probeAddr, leaderNamespace string
 	leaderElect                             bool
 	hubCAFile                               string
+	systemNamespace                         string
 	agent                                   backupcluster.Options
 }
 
@@ -62,6 +66,7 @@ func main() {
 		"lifetime of a spoke's hub token (at least 10m); it is replaced when less than 20% is left")
 	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,
 		"how long past its heartbeat Lease a cluster stays Online before it is Offline")
+	flag.StringVar(&s.systemNamespace, "system-namespace", backupsync.DefaultSystemNamespace, "namespace of the hub's own objects, such as the Leases that let one sync per storage container run at a time")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -104,7 +109,10 @@ func run(s settings) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&backup.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&tombstone.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&restore.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
@@ -113,12 +121,28 @@ func run(s settings) error {
 	if err := (&backuplocation.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&backupsync.Reconciler{
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		SystemNamespace: s.systemNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&backupsync.Interval{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&backupcluster.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Options:   s.agent,
 		Recorder:  mgr.GetEventRecorder("lifeboat-hub"),
 	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&backupschedule.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&backupschedule.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

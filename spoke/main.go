@@ -20,12 +20,14 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
 	"github.com/lifeboat-dev/lifeboat/spoke/heartbeat"
 	"github.com/lifeboat-dev/lifeboat/spoke/hubcredential"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationbackup"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationrestore"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backupdeletion"
+	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backupsync"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backuptarget"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
@@ -33,9 +35,14 @@ import (
 
 var scheme = runtime.NewScheme()
 
+// hubScheme is what the spoke reads and writes on the hub: access reviews and BackupCatalogs.
+var hubScheme = runtime.NewScheme()
+
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(backupv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(clientgoscheme.AddToScheme(hubScheme))
+	utilruntime.Must(fleetv1alpha1.AddToScheme(hubScheme))
 }
 
 // settings are the spoke's own flags, beside the Azure ones in targets.Factory.
@@ -144,7 +151,16 @@ func run(s settings, factory *targets.Factory) error {
 	// The heartbeat writes without reading, so it needs no cache of Leases.
 	// With every beat it checks that the hub credential the hub delivered
 	// works, so the hub sees a spoke that cannot reach it.
-	hub := &hubcredential.Source{Reader: mgr.GetAPIReader(), Name: s.hubCredentialSecret}
+	hub := &hubcredential.Source{Reader: mgr.GetAPIReader(), Name: s.hubCredentialSecret, Scheme: hubScheme}
+	if err := (&backupsync.Reconciler{
+		Client:   mgr.GetClient(),
+		Targets:  factory,
+		Hub:      hub.Client,
+		Cluster:  s.clusterName,
+		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := mgr.Add(&heartbeat.Heartbeat{Client: mgr.GetClient(), Interval: s.heartbeatInterval, HubAccess: hub.CatalogAccess}); err != nil {
 		return err
 	}

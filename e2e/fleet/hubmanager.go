@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,6 +81,26 @@ func (f *Fleet) startHubManager(ctx context.Context) error {
 	}
 	return f.HubManager.WaitFor(ctx, "lifeboat-hub readiness", func() error {
 		return httpOK(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+	})
+}
+
+// RestartHubManager stops lifeboat-hub (SIGTERM, as when its pod is
+// deleted) and starts it again with the same binary and flags, then waits
+// until it is ready.
+func (f *Fleet) RestartHubManager(ctx context.Context) error {
+	p, err := f.HubManager.Restart(10 * time.Second)
+	if err != nil {
+		return err
+	}
+	f.HubManager = p
+	probe := ""
+	for _, a := range p.Args() {
+		if v, ok := strings.CutPrefix(a, "--health-probe-bind-address="); ok {
+			probe = v
+		}
+	}
+	return p.WaitFor(ctx, "lifeboat-hub readiness", func() error {
+		return httpOK(http.DefaultClient, "http://"+probe+"/readyz")
 	})
 }
 

@@ -15,6 +15,11 @@ const (
 	TaskFailed     TaskPhase = "Failed"
 )
 
+// SyncLocationAnnotation on a BackupSync names the hub BackupLocation (in the
+// hub sync's namespace) that the target stands for; the spoke copies it into
+// the catalog pages it writes.
+const SyncLocationAnnotation = "fleet.lifeboat.dev/location"
+
 // BackupSyncSpec says which target to list and which hub sync to report to.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable; create a new BackupSync"
 type BackupSyncSpec struct {

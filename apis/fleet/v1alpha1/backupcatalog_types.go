@@ -10,6 +10,14 @@ import (
 // +kubebuilder:validation:Enum=Pending;Imported;Rejected
 type BackupCatalogPhase string
 
+// Labels of a BackupCatalog page: the hub finds a sync's pages by LabelSyncUID.
+const (
+	// LabelSyncUID is the UID of the hub BackupSync the page answers.
+	LabelSyncUID = "fleet.lifeboat.dev/sync-uid"
+	// LabelSyncName is the name of that BackupSync (hashed if too long for a label value).
+	LabelSyncName = "fleet.lifeboat.dev/sync-name"
+)
+
 // Backup catalog phases.
 const (
 	// CatalogPending: not imported yet.

@@ -16,6 +16,18 @@ const (
 	ScheduleSuspended BackupSchedulePhase = "Suspended"
 )
 
+// Labels and annotations on the Backups a BackupSchedule creates.
+const (
+	// LabelSchedule names the BackupSchedule, in the Backup's namespace, that
+	// created the Backup.
+	LabelSchedule = "fleet.lifeboat.dev/schedule"
+	// LabelCluster names the cluster the Backup backs up.
+	LabelCluster = "fleet.lifeboat.dev/cluster"
+	// AnnotationScheduledTime is the run (RFC 3339, jitter not included) the
+	// Backup was created for; retention counts days, weeks and months by it.
+	AnnotationScheduledTime = "fleet.lifeboat.dev/scheduled-time"
+)
+
 // BackupScheduleSpec is what to back up, on which clusters, by which policy.
 type BackupScheduleSpec struct {
 	// policy is the SchedulePolicy, in the same namespace, that says when backups
@@ -54,11 +66,13 @@ type ScheduledCluster struct {
 	// +optional
 	LastPhase BackupPhase `json:"lastPhase,omitempty"`
 
-	// lastRunTime is when that Backup was created.
+	// lastRunTime is when that Backup was due: its run plus the cluster's
+	// offset in the jitter window (the hub creates it then).
 	// +optional
 	LastRunTime *metav1.Time `json:"lastRunTime,omitempty"`
 
-	// lastSuccessfulTime is when the latest Backup that ended in Success was created.
+	// lastSuccessfulTime is when the latest Backup that ended in Success was
+	// due, like lastRunTime.
 	// +optional
 	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
 
@@ -104,6 +118,7 @@ type BackupScheduleStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=bsch,categories={lifeboat,lifeboat-fleet}
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a BackupSchedule's name is a label value on its Backups: at most 63 characters"
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=".spec.policy"
 // +kubebuilder:printcolumn:name="Location",type=string,JSONPath=".spec.template.location"
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".status.phase"

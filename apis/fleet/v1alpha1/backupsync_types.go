@@ -6,6 +6,14 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 )
 
+// SyncOriginLabel, with value SyncOriginValue, is on every Backup that a sync
+// imported; it is set when the Backup is created, so that the backup
+// reconciler never sends an imported Backup to a cluster as a new backup.
+const (
+	SyncOriginLabel = "fleet.lifeboat.dev/origin"
+	SyncOriginValue = "synced"
+)
+
 // BackupSyncSpec says which location to import.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable; create a new BackupSync"
 type BackupSyncSpec struct {

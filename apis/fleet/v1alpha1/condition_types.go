@@ -89,6 +89,15 @@ const (
 	// not parse, though it has the right shape.
 	ReasonInvalidSchedule = "InvalidSchedule"
 
+	// ReasonPolicyValid: a SchedulePolicy parses and can be used.
+	ReasonPolicyValid = "PolicyValid"
+
+	// ReasonScheduled: a BackupSchedule backs up its clusters at every run.
+	ReasonScheduled = "Scheduled"
+
+	// ReasonSuspended: a BackupSchedule is suspended; no new backups are made.
+	ReasonSuspended = "Suspended"
+
 	// ReasonInvalidSelector: a label selector has an invalid key, operator or value.
 	ReasonInvalidSelector = "InvalidSelector"
 
@@ -109,6 +118,25 @@ const (
 	// ReasonForceDeleted: the hub record was force-deleted; the data is purged
 	// once a cluster can reach the location.
 	ReasonForceDeleted = "ForceDeleted"
+)
+
+// Reasons of a hub Backup's Deleting condition (besides ReasonNoValidCluster
+// and ReasonLocationNotFound, which leave it DeletePending).
+const (
+	// ReasonDeletingData: a BackupDeletion was sent to a cluster with a Valid
+	// connection to the location; the Backup goes when the cluster reports
+	// the data deleted.
+	ReasonDeletingData = "DeletingData"
+	// ReasonForceDeleteRefused: fleet.lifeboat.dev/force-delete was set while
+	// a cluster has a Valid connection to the location, so the data is
+	// deleted normally instead.
+	ReasonForceDeleteRefused = "ForceDeleteRefused"
+	// ReasonDeletionFailed: the cluster refused or failed the BackupDeletion;
+	// the message quotes its reason. The Backup stays DeletePending.
+	ReasonDeletionFailed = "DeletionFailed"
+	// ReasonDataDeleted: the cluster deleted the data (or found none); the
+	// hub record goes.
+	ReasonDataDeleted = "DataDeleted"
 )
 
 // Conditions and reasons of discovery.

@@ -27,6 +27,11 @@ type Process struct {
 // Start runs bin with args in its own process group; stdout and stderr go to
 // logDir/name.log. The process is killed if the parent dies (Pdeathsig).
 func Start(name, logDir, bin string, args []string, env ...string) (*Process, error) {
+	return startEnv(name, logDir, bin, args, append(os.Environ(), env...))
+}
+
+// startEnv is Start with the whole environment given.
+func startEnv(name, logDir, bin string, args, env []string) (*Process, error) {
 	logFile := filepath.Join(logDir, name+".log")
 	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -34,7 +39,7 @@ func Start(name, logDir, bin string, args []string, env ...string) (*Process, er
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -74,6 +79,18 @@ func (p *Process) Stop(grace time.Duration) error {
 	// Whatever the leader left in its group goes too.
 	_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
 	return nil
+}
+
+// Args are the arguments the process was started with, without the binary.
+func (p *Process) Args() []string { return append([]string(nil), p.cmd.Args[1:]...) }
+
+// Restart stops the process (SIGTERM, SIGKILL after grace) and starts the same
+// binary with the same arguments and environment, logging to the same file.
+func (p *Process) Restart(grace time.Duration) (*Process, error) {
+	if err := p.Stop(grace); err != nil {
+		return nil, err
+	}
+	return startEnv(p.Name, filepath.Dir(p.LogFile), p.cmd.Path, p.Args(), p.cmd.Env)
 }
 
 // Kill sends SIGKILL to the process group and waits until the process has exited.

@@ -8,11 +8,14 @@ import (
 
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -45,23 +48,40 @@ type Reconciler struct {
 	// decision to fail at once is final, so it must not rest on a stale
 	// cache that has not yet seen a location become Valid.
 	APIReader client.Reader
+	// Recorder records deletions and force deletions on the Backup (optional).
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups/status,verbs=get;patch
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch
-// +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations/status,verbs=get;patch
+// +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile leaves finished backups alone; otherwise it checks the location
-// (until the backup is dispatched), dispatches the ApplicationBackup, and
-// mirrors its feedback, all in one status patch.
+// Reconcile runs the delete path for a Backup being deleted. Otherwise it
+// ensures the finalizer, leaves finished and synced backups alone, checks the
+// location (until the backup is dispatched), dispatches the
+// ApplicationBackup, and mirrors its feedback, all in one status patch.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	b := &fleetv1alpha1.Backup{}
 	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	// Deletion (finalizer, BackupDeletion) is not handled here yet.
-	if finished(b.Status.Phase) || !b.DeletionTimestamp.IsZero() {
+	if !b.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, b)
+	}
+	if !controllerutil.ContainsFinalizer(b, Finalizer) {
+		before := b.DeepCopy()
+		controllerutil.AddFinalizer(b, Finalizer)
+		if err := r.Patch(ctx, b, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	// A synced Backup describes data that exists already: it is never sent
+	// to a cluster as a new backup.
+	if finished(b.Status.Phase) || synced(b) {
 		return ctrl.Result{}, nil
 	}
 
@@ -102,21 +122,41 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&fleetv1alpha1.Backup{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&fleetv1alpha1.Backup{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
 		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(r.backupOfWork)).
 		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.backupsWaitingFor)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		// A schedule tick creates one Backup per cluster at once; each
+		// dispatch waits on a few API round trips, so run many side by side.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).
 		Named("backup").
 		Complete(r)
 }
 
-// backupOfWork maps a ManifestWork back to its Backup.
+// backupOfWork maps a ManifestWork (ApplicationBackup or BackupDeletion) back to its Backup.
 func (r *Reconciler) backupOfWork(ctx context.Context, obj client.Object) []reconcile.Request {
+	if obj.GetLabels()[dispatch.LabelKind] == DeletionKind {
+		return dispatch.OwnerOfWork(ctx, r, obj, DeletionKind, &fleetv1alpha1.BackupList{})
+	}
 	return dispatch.OwnerOfWork(ctx, r, obj, Kind, &fleetv1alpha1.BackupList{})
 }
 
+// deletionStarted lets through the update that sets a Backup's deletionTimestamp.
+var deletionStarted = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	},
+}
+
+// synced is true for a Backup that a sync imported (see SyncOriginLabel).
+func synced(b *fleetv1alpha1.Backup) bool {
+	return b.Labels[fleetv1alpha1.SyncOriginLabel] == fleetv1alpha1.SyncOriginValue
+}
+
 // backupsWaitingFor enqueues the location's backups that have not been
-// dispatched yet. Finished ones stay as they are: a failed backup is final.
+// dispatched yet, and those being deleted (a cluster turning Valid lets a
+// pending deletion proceed). Finished ones stay as they are: a failed backup
+// is final.
 func (r *Reconciler) backupsWaitingFor(ctx context.Context, obj client.Object) []reconcile.Request {
 	list := &fleetv1alpha1.BackupList{}
 	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
@@ -126,7 +166,8 @@ func (r *Reconciler) backupsWaitingFor(ctx context.Context, obj client.Object) [
 	var out []reconcile.Request
 	for i := range list.Items {
 		b := &list.Items[i]
-		if string(b.Spec.Location) == obj.GetName() && !finished(b.Status.Phase) && !dispatched(b) {
+		waiting := !finished(b.Status.Phase) && !dispatched(b) && !synced(b)
+		if string(b.Spec.Location) == obj.GetName() && (waiting || !b.DeletionTimestamp.IsZero()) {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
 		}
 	}

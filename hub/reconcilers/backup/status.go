@@ -17,7 +17,9 @@ import (
 // finished is true for the phases a run ends in.
 func finished(p fleetv1alpha1.BackupPhase) bool {
 	switch p {
-	case fleetv1alpha1.BackupSuccess, fleetv1alpha1.BackupPartialSuccess, fleetv1alpha1.BackupFailed, fleetv1alpha1.BackupAborted:
+	case fleetv1alpha1.BackupSuccess, fleetv1alpha1.BackupPartialSuccess, fleetv1alpha1.BackupFailed, fleetv1alpha1.BackupAborted,
+		// A sync found its data gone: no late feedback may make it Success again.
+		fleetv1alpha1.BackupCloudBackupMissing:
 		return true
 	}
 	return false
@@ -32,6 +34,9 @@ func dispatched(b *fleetv1alpha1.Backup) bool {
 func initStatus(b *fleetv1alpha1.Backup) {
 	if b.Status.Origin == "" {
 		b.Status.Origin = fleetv1alpha1.OriginHub
+		if b.Labels[fleetv1alpha1.LabelSchedule] != "" {
+			b.Status.Origin = fleetv1alpha1.OriginSchedule
+		}
 	}
 	if b.Status.Phase == "" {
 		b.Status.Phase = fleetv1alpha1.BackupPending

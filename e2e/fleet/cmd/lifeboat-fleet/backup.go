@@ -20,6 +20,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
+	"github.com/lifeboat-dev/lifeboat/hub/cli"
 )
 
 const (
@@ -156,7 +157,16 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 	fmt.Fprintln(w, "  KIND\tNAME\tCLUSTER\tPHASE\tITEMS\tBYTES\tTOOK")
 	fmt.Fprintf(w, "  Backup\t%s/%s\t%s\t%s\t%d\t%d\t%s\n", b.Namespace, b.Name, b.Spec.Cluster, b.Status.Phase, b.Status.Progress.ItemsDone, b.Status.Progress.BytesDone, backupTook.Round(time.Millisecond))
 	fmt.Fprintf(w, "  Restore\t%s/%s\t%s\t%s\t%d\t%d\t%s\n", r.Namespace, r.Name, r.Status.Cluster, r.Status.Phase, r.Status.Progress.ItemsDone, r.Status.Progress.BytesDone, restoreTook.Round(time.Millisecond))
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+
+	say("\nThe same through the fleet admin's CLI (docs/cli.md):\n\n$ lifeboat clusters")
+	if err := cli.PrintClusters(ctx, os.Stdout, hub); err != nil {
+		return err
+	}
+	say("\n$ lifeboat backups -A")
+	return cli.PrintBackups(ctx, os.Stdout, hub, "")
 }
 
 // runTime is how long a run took on its cluster, from its start and completion times.

@@ -1,0 +1,29 @@
+package backupschedule
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+)
+
+// hubClient talks to the package's hub (a real kube-apiserver with the hub
+// CRDs), where a manager runs the reconcilers with clock as their time.
+var hubClient client.Client
+
+// testClock is the reconcilers' time; tests move it and then poke the schedule.
+var testClock = clocktesting.NewFakeClock(time.Now())
+
+func TestMain(m *testing.M) {
+	os.Exit(fleet.RunHubReconcilerTests(m, "backupschedule", &hubClient, func(mgr ctrl.Manager) error {
+		if err := (&Reconciler{Client: mgr.GetClient(), Clock: testClock}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return (&PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
+	}))
+}

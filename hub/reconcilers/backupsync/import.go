@@ -1,0 +1,413 @@
+package backupsync
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
+)
+
+// Labels on an imported Backup besides fleetv1alpha1.SyncOriginLabel.
+const (
+	LabelSourceCluster = "fleet.lifeboat.dev/source-cluster"
+	LabelBackupID      = "fleet.lifeboat.dev/backup-id"
+)
+
+// importWorkers is how many Backups are created at once.
+const importWorkers = 8
+
+// key is a backup's place in a bucket.
+type key struct{ cluster, id string }
+
+// importPages imports the sync's catalog pages once the spoke has written
+// them all: unknown backups become Backups, Backups of the location whose
+// data is not listed become CloudBackupMissing, tombstones are skipped. It
+// marks and deletes the pages and completes s.
+// It returns false while pages are still missing.
+func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSync, loc *fleetv1alpha1.BackupLocation) (bool, error) {
+	pages, err := r.pages(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	final := -1
+	for i := range pages {
+		if pages[i].Spec.Final && r.pageProblem(s, &pages[i]) == "" {
+			final = int(pages[i].Spec.Page)
+		}
+	}
+	if final < 0 || !complete(s, pages, final) {
+		// The pages are written before the spoke reports Completed, but the
+		// cache may not have them all yet; the page watch brings s back.
+		setCondition(s, fleetv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonInProgress,
+			fmt.Sprintf("waiting for the catalog pages of cluster %s", s.Status.Cluster))
+		return false, nil
+	}
+
+	known, err := r.knownBackups(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	tombstones := map[key]bool{}
+	for _, t := range loc.Status.Tombstones {
+		tombstones[key{t.SourceCluster, t.BackupID}] = true
+	}
+	var (
+		listed                          = map[key]bool{}
+		toImport                        []fleetv1alpha1.BackupSummary
+		rejected, skipped, alreadyOnHub int32
+		rejections                      []string
+		pageImported, pageRejected      = map[string]int32{}, map[string]int32{}
+		pageProblems                    = map[string]string{}
+	)
+	for i := range pages {
+		p := &pages[i]
+		if problem := r.pageProblem(s, p); problem != "" {
+			pageProblems[p.Name] = problem
+			rejected += int32(len(p.Spec.Entries))
+			rejections = append(rejections, fmt.Sprintf("page %s: %s", p.Name, problem))
+			continue
+		}
+		for _, e := range p.Spec.Entries {
+			k := key{string(e.SourceCluster), string(e.ID)}
+			if problem := ValidateEntry(e); problem != "" {
+				rejected++
+				pageRejected[p.Name]++
+				rejections = append(rejections, fmt.Sprintf("entry %s/%s: %s", e.SourceCluster, e.ID, problem))
+				continue
+			}
+			if listed[k] {
+				rejected++
+				pageRejected[p.Name]++
+				rejections = append(rejections, fmt.Sprintf("entry %s/%s: listed twice", e.SourceCluster, e.ID))
+				continue
+			}
+			listed[k] = true
+			switch {
+			case e.Tombstone || tombstones[k]:
+				skipped++
+			case known[k] != nil:
+				alreadyOnHub++
+			default:
+				toImport = append(toImport, e)
+			}
+			pageImported[p.Name]++
+		}
+	}
+
+	imported, err := r.createBackups(ctx, s, toImport)
+	if err != nil {
+		return false, err
+	}
+	missing, found, err := r.markMissing(ctx, s, known, listed)
+	if err != nil {
+		return false, err
+	}
+	if err := r.finishPages(ctx, pages, pageImported, pageRejected, pageProblems); err != nil {
+		return false, err
+	}
+
+	now := metav1.Now()
+	s.Status.Found = int32(len(listed))
+	s.Status.Imported, s.Status.Missing, s.Status.Rejected = imported, missing, rejected
+	s.Status.Phase = backupv1alpha1.TaskCompleted
+	s.Status.CompletionTime = &now
+	msg := fmt.Sprintf("cluster %s found %d backups: %d imported, %d already on the hub, %d tombstones skipped, %d rejected; %d Backups are now CloudBackupMissing",
+		s.Status.Cluster, len(listed), imported, alreadyOnHub, skipped, rejected, missing)
+	if found > 0 {
+		msg += fmt.Sprintf(", %d found again", found)
+	}
+	if len(rejections) > 0 {
+		sort.Strings(rejections)
+		shown := rejections
+		if len(shown) > 5 {
+			shown = shown[:5]
+		}
+		msg += ". Rejected: " + strings.Join(shown, "; ")
+	}
+	reason := backupv1alpha1.ReasonSucceeded
+	if rejected > 0 {
+		reason = fleetv1alpha1.ReasonCatalogRejected
+	}
+	setCondition(s, fleetv1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg)
+	setCondition(s, fleetv1alpha1.ConditionCompleted, metav1.ConditionTrue, reason, msg)
+	ctrl.LoggerFrom(ctx).Info("Imported the catalog", "found", len(listed), "imported", imported, "missing", missing, "rejected", rejected, "skipped", skipped)
+
+	locPatch := client.MergeFrom(loc.DeepCopy())
+	loc.Status.LastSyncTime = &now
+	return true, client.IgnoreNotFound(r.Status().Patch(ctx, loc, locPatch))
+}
+
+// pages are the catalog pages of s in its cluster's namespace, read around the cache.
+func (r *Reconciler) pages(ctx context.Context, s *fleetv1alpha1.BackupSync) ([]fleetv1alpha1.BackupCatalog, error) {
+	list := &fleetv1alpha1.BackupCatalogList{}
+	if err := r.APIReader.List(ctx, list, client.InNamespace(string(s.Status.Cluster)), client.MatchingLabels{fleetv1alpha1.LabelSyncUID: string(s.UID)}); err != nil {
+		return nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Spec.Page < list.Items[j].Spec.Page })
+	return list.Items, nil
+}
+
+// complete is true when pages 0..final are all there.
+func complete(s *fleetv1alpha1.BackupSync, pages []fleetv1alpha1.BackupCatalog, final int) bool {
+	have := map[int32]bool{}
+	for i := range pages {
+		have[pages[i].Spec.Page] = true
+	}
+	for n := 0; n <= final; n++ {
+		if !have[int32(n)] {
+			return false
+		}
+	}
+	return true
+}
+
+// pageProblem is why page p as a whole cannot belong to s, or "".
+func (r *Reconciler) pageProblem(s *fleetv1alpha1.BackupSync, p *fleetv1alpha1.BackupCatalog) string {
+	switch {
+	case string(p.Spec.Cluster) != p.Namespace || p.Namespace != string(s.Status.Cluster):
+		return fmt.Sprintf("written for cluster %q into namespace %s, but cluster %s was asked to list", p.Spec.Cluster, p.Namespace, s.Status.Cluster)
+	case string(p.Spec.Sync.Namespace) != s.Namespace || string(p.Spec.Sync.Name) != s.Name || p.Spec.Sync.UID != s.UID:
+		return fmt.Sprintf("answers BackupSync %s/%s (uid %s), not this one", p.Spec.Sync.Namespace, p.Spec.Sync.Name, p.Spec.Sync.UID)
+	case string(p.Spec.Location.Namespace) != s.Namespace || p.Spec.Location.Name != s.Spec.Location:
+		return fmt.Sprintf("lists BackupLocation %s/%s, not %s/%s", p.Spec.Location.Namespace, p.Spec.Location.Name, s.Namespace, s.Spec.Location)
+	}
+	return ""
+}
+
+// knownBackups are the namespace's Backups by the place of their data:
+// one that another location of the namespace (on the same data) already
+// imported is not imported twice.
+func (r *Reconciler) knownBackups(ctx context.Context, s *fleetv1alpha1.BackupSync) (map[key]*fleetv1alpha1.Backup, error) {
+	list := &fleetv1alpha1.BackupList{}
+	if err := r.APIReader.List(ctx, list, client.InNamespace(s.Namespace)); err != nil {
+		return nil, err
+	}
+	out := map[key]*fleetv1alpha1.Backup{}
+	for i := range list.Items {
+		b := &list.Items[i]
+		id := string(b.Status.BackupID)
+		if id == "" {
+			id = b.Labels[LabelBackupID]
+		}
+		if id == "" {
+			continue
+		}
+		out[key{string(b.Spec.Cluster), id}] = b
+	}
+	return out, nil
+}
+
+// createBackups creates a Backup for each entry, labelled as synced at
+// creation, and then writes its status from the entry.
+func (r *Reconciler) createBackups(ctx context.Context, s *fleetv1alpha1.BackupSync, entries []fleetv1alpha1.BackupSummary) (int32, error) {
+	var (
+		mu       sync.Mutex
+		errs     []error
+		imported int32
+		wg       sync.WaitGroup
+		next     = make(chan fleetv1alpha1.BackupSummary)
+	)
+	for range importWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range next {
+				created, err := r.createBackup(ctx, s, e)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else if created {
+					imported++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i, e := range entries {
+		next <- e
+		if i%500 == 499 {
+			// A long import keeps the container's Lease.
+			if err := r.renewLease(ctx, s); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}
+	}
+	close(next)
+	wg.Wait()
+	return imported, kerrors.NewAggregate(errs)
+}
+
+// ImportName is the name of the Backup that a sync imports for backup id of
+// cluster: "<cluster>-<id>-<hash>", at most 63 characters.
+func ImportName(cluster, id string) string { return dispatch.SpokeName(cluster, id) }
+
+func (r *Reconciler) createBackup(ctx context.Context, s *fleetv1alpha1.BackupSync, e fleetv1alpha1.BackupSummary) (bool, error) {
+	b := &fleetv1alpha1.Backup{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: s.Namespace,
+			Name:      ImportName(string(e.SourceCluster), string(e.ID)),
+			// The backup reconciler puts its finalizer on every Backup;
+			// created with it, an import costs one write less per Backup.
+			Finalizers: []string{backup.Finalizer},
+			Labels: map[string]string{
+				fleetv1alpha1.SyncOriginLabel: fleetv1alpha1.SyncOriginValue,
+				LabelSourceCluster:            string(e.SourceCluster),
+				LabelBackupID:                 dispatch.LabelValue(string(e.ID)),
+			},
+		},
+		Spec: fleetv1alpha1.BackupSpec{
+			Cluster:        e.SourceCluster,
+			BackupTemplate: fleetv1alpha1.BackupTemplate{Location: s.Spec.Location},
+		},
+	}
+	if err := r.Create(ctx, b); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return false, err
+		}
+		// Created by an earlier attempt that stopped before its status.
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
+			return false, err
+		}
+		if b.Labels[fleetv1alpha1.SyncOriginLabel] != fleetv1alpha1.SyncOriginValue || b.Status.Phase != "" {
+			return false, nil
+		}
+	}
+	base := b.DeepCopy()
+	origin := fleetv1alpha1.OriginSynced
+	if e.SelfServiceNamespace != "" {
+		origin = fleetv1alpha1.OriginSelfService
+	}
+	b.Status = fleetv1alpha1.BackupStatus{
+		ObservedGeneration: b.Generation,
+		Phase:              fleetv1alpha1.BackupPhase(e.Phase),
+		Origin:             origin,
+	}
+	b.Status.BackupID = e.ID
+	b.Status.StartTime, b.Status.CompletionTime, b.Status.Expiration = e.StartTime, e.CompletionTime, e.Expiration
+	b.Status.Warnings, b.Status.Errors = e.Warnings, e.Errors
+	b.Status.Progress = &backupv1alpha1.Progress{ItemsTotal: e.Items, ItemsDone: e.Items, BytesDone: e.SizeBytes}
+	msg := fmt.Sprintf("imported by BackupSync %s from cluster %s's listing of BackupLocation %q", s.Name, s.Status.Cluster, s.Spec.Location)
+	for _, typ := range []string{fleetv1alpha1.ConditionReady, fleetv1alpha1.ConditionCompleted} {
+		b.Status.Conditions = append(b.Status.Conditions, metav1.Condition{
+			Type: typ, Status: metav1.ConditionTrue, Reason: ReasonSynced, Message: msg,
+			ObservedGeneration: b.Generation, LastTransitionTime: metav1.Now(),
+		})
+	}
+	if err := r.Status().Patch(ctx, b, client.MergeFrom(base)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ReasonSynced is the reason of an imported Backup's conditions.
+const ReasonSynced = "Synced"
+
+// markMissing makes CloudBackupMissing every finished Backup of the location
+// that the listing did not find and that finished before the sync started
+// (a backup that finished later may not have been listed), and puts a
+// CloudBackupMissing Backup that was found again back to its phase.
+func (r *Reconciler) markMissing(ctx context.Context, s *fleetv1alpha1.BackupSync, known map[key]*fleetv1alpha1.Backup, listed map[key]bool) (missing, found int32, err error) {
+	started := time.Now()
+	if s.Status.StartTime != nil {
+		started = s.Status.StartTime.Time
+	}
+	for k, b := range known {
+		if !b.DeletionTimestamp.IsZero() || b.Spec.Location != s.Spec.Location {
+			continue
+		}
+		base := b.DeepCopy()
+		switch {
+		case listed[k] && b.Status.Phase == fleetv1alpha1.BackupCloudBackupMissing:
+			b.Status.Phase = fleetv1alpha1.BackupSuccess
+			if b.Status.Errors > 0 {
+				b.Status.Phase = fleetv1alpha1.BackupPartialSuccess
+			}
+			setBackupCondition(b, metav1.ConditionTrue, ReasonSynced, fmt.Sprintf("BackupSync %s found the backup's data again", s.Name))
+			found++
+		case !listed[k] && (b.Status.Phase == fleetv1alpha1.BackupSuccess || b.Status.Phase == fleetv1alpha1.BackupPartialSuccess) &&
+			b.Status.CompletionTime != nil && b.Status.CompletionTime.Time.Before(started):
+			b.Status.Phase = fleetv1alpha1.BackupCloudBackupMissing
+			setBackupCondition(b, metav1.ConditionFalse, string(fleetv1alpha1.BackupCloudBackupMissing), fmt.Sprintf(
+				"BackupSync %s found no backup.json for backup %s of cluster %s in BackupLocation %q", s.Name, k.id, k.cluster, s.Spec.Location))
+			missing++
+		default:
+			continue
+		}
+		if err := r.Status().Patch(ctx, b, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+			return missing, found, err
+		}
+	}
+	return missing, found, nil
+}
+
+func setBackupCondition(b *fleetv1alpha1.Backup, status metav1.ConditionStatus, reason, msg string) {
+	for i := range b.Status.Conditions {
+		if b.Status.Conditions[i].Type == fleetv1alpha1.ConditionReady {
+			c := &b.Status.Conditions[i]
+			if c.Status != status {
+				c.LastTransitionTime = metav1.Now()
+			}
+			c.Status, c.Reason, c.Message, c.ObservedGeneration = status, reason, msg, b.Generation
+			return
+		}
+	}
+	b.Status.Conditions = append(b.Status.Conditions, metav1.Condition{Type: fleetv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: b.Generation, LastTransitionTime: metav1.Now()})
+}
+
+// finishPages marks each page Imported or Rejected, then deletes it.
+func (r *Reconciler) finishPages(ctx context.Context, pages []fleetv1alpha1.BackupCatalog, imported, rejected map[string]int32, problems map[string]string) error {
+	for i := range pages {
+		p := &pages[i]
+		base := p.DeepCopy()
+		p.Status.ObservedGeneration = p.Generation
+		p.Status.Imported, p.Status.Rejected = imported[p.Name], rejected[p.Name]
+		status, reason, msg := metav1.ConditionTrue, ReasonSynced, fmt.Sprintf("%d entries imported or known, %d rejected", imported[p.Name], rejected[p.Name])
+		p.Status.Phase = fleetv1alpha1.CatalogImported
+		if problem := problems[p.Name]; problem != "" {
+			p.Status.Phase, p.Status.Rejected = fleetv1alpha1.CatalogRejected, int32(len(p.Spec.Entries))
+			status, reason, msg = metav1.ConditionFalse, fleetv1alpha1.ReasonCatalogRejected, problem
+		}
+		p.Status.Conditions = []metav1.Condition{{Type: fleetv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: p.Generation, LastTransitionTime: metav1.Now()}}
+		if err := r.Status().Patch(ctx, p, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		if err := r.Delete(ctx, p); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deletePages deletes what is left of s's pages.
+func (r *Reconciler) deletePages(ctx context.Context, s *fleetv1alpha1.BackupSync) error {
+	if s.Status.Cluster == "" {
+		return nil
+	}
+	return client.IgnoreNotFound(r.DeleteAllOf(ctx, &fleetv1alpha1.BackupCatalog{},
+		client.InNamespace(string(s.Status.Cluster)), client.MatchingLabels{fleetv1alpha1.LabelSyncUID: string(s.UID)}))
+}
+
+// renewLease renews s's Lease during a long import.
+func (r *Reconciler) renewLease(ctx context.Context, s *fleetv1alpha1.BackupSync) error {
+	loc := &fleetv1alpha1.BackupLocation{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: string(s.Spec.Location)}, loc); err != nil {
+		return err
+	}
+	_, err := r.acquireLease(ctx, s, loc)
+	return err
+}

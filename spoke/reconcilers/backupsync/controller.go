@@ -1,0 +1,287 @@
+// Package backupsync lists the backups in a target's bucket and writes them,
+// page by page, as BackupCatalogs into this cluster's namespace on the hub.
+package backupsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+// DefaultPageSize is the page size when the spec leaves it unset (the CRD
+// defaults it too).
+const DefaultPageSize = 200
+
+// backupsRoot is where the format keeps backups under a target's prefix.
+const backupsRoot = "lifeboat/v1/backups/"
+
+// Reconciler runs spoke BackupSyncs.
+type Reconciler struct {
+	client.Client
+	Targets *targets.Factory
+	// Stores opens a target's storage (default: Targets.Client); tests swap it.
+	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+	// Hub is a client for the hub, asked for before every sync so that a
+	// rotated credential is used (hubcredential.Source.Client).
+	Hub func(context.Context) (client.Client, error)
+	// Cluster is this cluster's name: its namespace on the hub holds the pages.
+	Cluster  string
+	Recorder events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backupsyncs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backupsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets,verbs=get;list;watch
+
+// Reconcile lists the bucket once and writes the catalog pages; a finished
+// BackupSync is left as it is. Storage and hub errors are retried.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	bs := &backupv1alpha1.BackupSync{}
+	if err := r.Get(ctx, req.NamespacedName, bs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if finished(bs) || !bs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	patch := client.MergeFrom(bs.DeepCopy())
+	if bs.Status.StartTime == nil {
+		now := metav1.Now()
+		bs.Status.StartTime = &now
+	}
+	res, err := r.sync(ctx, bs)
+	var refusal *targets.Refusal
+	switch {
+	case errors.As(err, &refusal):
+		setFinished(bs, backupv1alpha1.TaskFailed, refusal.Reason, refusal.Message)
+	case err != nil:
+		bs.Status.Phase = backupv1alpha1.TaskInProgress
+		setCondition(bs, backupv1alpha1.ConditionReady, metav1.ConditionFalse, backupv1alpha1.ReasonStorageError, err.Error())
+		if perr := r.Status().Patch(ctx, bs, patch); perr != nil {
+			return ctrl.Result{}, perr
+		}
+		return ctrl.Result{}, err
+	default:
+		bs.Status.Found, bs.Status.Pages = res.found, res.pages
+		setFinished(bs, backupv1alpha1.TaskCompleted, backupv1alpha1.ReasonSucceeded, res.message())
+	}
+	if err := r.Status().Patch(ctx, bs, patch); err != nil {
+		return ctrl.Result{}, err
+	}
+	ctrl.LoggerFrom(ctx).Info("Finished the sync", "phase", bs.Status.Phase, "found", res.found, "pages", res.pages,
+		"incomplete", res.incomplete, "unreadable", len(res.unreadable))
+	if r.Recorder != nil {
+		c := meta.FindStatusCondition(bs.Status.Conditions, backupv1alpha1.ConditionCompleted)
+		kind := "Normal"
+		if bs.Status.Phase == backupv1alpha1.TaskFailed {
+			kind = "Warning"
+		}
+		r.Recorder.Eventf(bs, nil, kind, c.Reason, "Sync", "%s", c.Message)
+	}
+	return ctrl.Result{}, nil
+}
+
+// result is what one listing found and wrote.
+type result struct {
+	found, pages int32
+	// incomplete counts folders without backup.json: they are skipped.
+	incomplete int
+	// unreadable are folders whose backup.json failed the format's checks.
+	unreadable []string
+}
+
+func (r result) message() string {
+	msg := fmt.Sprintf("found %d backups and wrote %d catalog pages to the hub", r.found, r.pages)
+	if r.incomplete > 0 {
+		msg += fmt.Sprintf("; skipped %d incomplete backups (no backup.json)", r.incomplete)
+	}
+	if n := len(r.unreadable); n > 0 {
+		shown := r.unreadable
+		if n > 3 {
+			shown = shown[:3]
+		}
+		msg += fmt.Sprintf("; skipped %d backups whose backup.json is unreadable: %s", n, strings.Join(shown, "; "))
+	}
+	return msg
+}
+
+// sync lists the target and writes the pages.
+func (r *Reconciler) sync(ctx context.Context, bs *backupv1alpha1.BackupSync) (result, error) {
+	target, err := targets.Resolve(ctx, r.Client, targets.SystemNamespace, string(bs.Spec.Target))
+	if err != nil {
+		return result{}, err
+	}
+	store, err := r.store(target)
+	if err != nil {
+		return result{}, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}
+	}
+	entries, res, err := List(ctx, store)
+	if err != nil {
+		return res, err
+	}
+	hub, err := r.Hub(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.pages, err = r.writePages(ctx, hub, bs, entries)
+	return res, err
+}
+
+// List reads backup.json of every backup under the store's
+// lifeboat/v1/backups/ and returns their summaries, sorted by source cluster
+// and ID. Folders without backup.json and folders whose backup.json fails
+// archive.Open's checks are not entries; the result counts them. Only
+// backup.json is read: the other files are verified when a backup is restored.
+func List(ctx context.Context, store archive.Store) ([]fleetv1alpha1.BackupSummary, result, error) {
+	var res result
+	names, err := store.List(ctx, backupsRoot)
+	if err != nil {
+		return nil, res, err
+	}
+	// Folders in order, and whether each has its commit marker.
+	complete := map[string]bool{}
+	var dirs []string
+	for _, name := range names {
+		rest := strings.TrimPrefix(name, backupsRoot)
+		parts := strings.SplitN(rest, "/", 3)
+		if len(parts) < 3 {
+			continue
+		}
+		dir := backupsRoot + parts[0] + "/" + parts[1]
+		if _, seen := complete[dir]; !seen {
+			dirs = append(dirs, dir)
+			complete[dir] = false
+		}
+		if parts[2] == archive.ManifestFile {
+			complete[dir] = true
+		}
+	}
+	var out []fleetv1alpha1.BackupSummary
+	for _, dir := range dirs {
+		if !complete[dir] {
+			res.incomplete++
+			continue
+		}
+		reader, err := archive.Open(ctx, store, dir)
+		switch {
+		case errors.Is(err, archive.ErrIncomplete):
+			res.incomplete++
+			continue
+		case errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrNewerFormat):
+			res.unreadable = append(res.unreadable, err.Error())
+			continue
+		case err != nil:
+			if _, _, _, perr := archive.ParsePath(dir); perr != nil {
+				res.unreadable = append(res.unreadable, perr.Error())
+				continue
+			}
+			return nil, res, err
+		}
+		out = append(out, Summary(reader.Manifest()))
+	}
+	res.found = int32(len(out))
+	return out, res, nil
+}
+
+// Summary is a catalog entry for backup.json m.
+func Summary(m *archive.Manifest) fleetv1alpha1.BackupSummary {
+	s := fleetv1alpha1.BackupSummary{
+		ID:            backupv1alpha1.BackupID(m.BackupID),
+		SourceCluster: backupv1alpha1.ClusterName(m.SourceCluster),
+		Phase:         backupv1alpha1.ApplicationBackupSuccess,
+		Items:         m.Counts.Items,
+		Warnings:      int32(m.Counts.Warnings),
+		Errors:        int32(m.Counts.Errors),
+	}
+	if m.Counts.Errors > 0 {
+		s.Phase = backupv1alpha1.ApplicationBackupPartialSuccess
+	}
+	if m.Owner.Hub != nil {
+		s.Hub = &backupv1alpha1.HubObjectReference{
+			Namespace: backupv1alpha1.NamespaceName(m.Owner.Hub.Namespace),
+			Name:      backupv1alpha1.ObjectName(m.Owner.Hub.Name),
+		}
+		s.Hub.UID = typesUID(m.Owner.Hub.UID)
+	} else {
+		s.SelfServiceNamespace = backupv1alpha1.NamespaceName(m.Owner.Namespace)
+	}
+	for _, f := range m.Files {
+		s.SizeBytes += f.Size
+	}
+	if !m.StartTimestamp.IsZero() {
+		s.StartTime = &metav1.Time{Time: m.StartTimestamp}
+	}
+	if !m.CompletionTimestamp.IsZero() {
+		s.CompletionTime = &metav1.Time{Time: m.CompletionTimestamp}
+		var spec struct {
+			TTL *metav1.Duration `json:"ttl,omitempty"`
+		}
+		if len(m.Spec) > 0 && json.Unmarshal(m.Spec, &spec) == nil && spec.TTL != nil && spec.TTL.Duration > 0 {
+			s.Expiration = &metav1.Time{Time: m.CompletionTimestamp.Add(spec.TTL.Duration)}
+		}
+	}
+	return s
+}
+
+func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
+	if r.Stores != nil {
+		return r.Stores(t)
+	}
+	return r.Targets.Client(t)
+}
+
+func finished(bs *backupv1alpha1.BackupSync) bool {
+	return bs.Status.Phase == backupv1alpha1.TaskCompleted || bs.Status.Phase == backupv1alpha1.TaskFailed
+}
+
+func setFinished(bs *backupv1alpha1.BackupSync, phase backupv1alpha1.TaskPhase, reason, message string) {
+	bs.Status.Phase = phase
+	now := metav1.NewTime(time.Now())
+	bs.Status.CompletionTime = &now
+	status := metav1.ConditionTrue
+	if phase == backupv1alpha1.TaskFailed {
+		status = metav1.ConditionFalse
+	}
+	setCondition(bs, backupv1alpha1.ConditionReady, status, reason, message)
+	setCondition(bs, backupv1alpha1.ConditionCompleted, metav1.ConditionTrue, reason, message)
+}
+
+func setCondition(bs *backupv1alpha1.BackupSync, typ string, status metav1.ConditionStatus, reason, message string) {
+	bs.Status.ObservedGeneration = bs.Generation
+	meta.SetStatusCondition(&bs.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: bs.Generation,
+	})
+}
+
+// SetupWithManager watches BackupSyncs.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Hub == nil {
+		return fmt.Errorf("backupsync: no hub client")
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&backupv1alpha1.BackupSync{}).
+		Named("backupsync").
+		Complete(r)
+}
+
+// ignoreNotFound is client.IgnoreNotFound for deletes of pages.
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
