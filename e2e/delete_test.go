@@ -151,9 +151,28 @@ func TestDeleteAndForceDelete(t *testing.T) {
 		return notes
 	}, 30*time.Second, 250*time.Millisecond).Should(ContainElement(ContainSubstring(path)), "an Event names the data's path")
 
-	t.Log("the role is back: a cluster turns Valid by itself, the data is purged and the tombstone cleared")
+	t.Log("the role is back: a sync of the location does not bring the force-deleted backup back")
 	restored := time.Now()
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
+	g.Eventually(func() int32 {
+		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
+		return loc.Status.ValidClusters
+	}, 2*time.Minute, 250*time.Millisecond).Should(BeNumerically(">", 0), "a sync needs a Valid cluster")
+	sync := &fleetv1alpha1.BackupSync{ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "after-force-delete"}, Spec: fleetv1alpha1.BackupSyncSpec{Location: backupv1alpha1.ObjectName(loc.Name)}}
+	g.Expect(hub.Create(ctx, sync)).To(Succeed())
+	g.Eventually(func() backupv1alpha1.TaskPhase {
+		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(sync), sync)).To(Succeed())
+		return sync.Status.Phase
+	}, 3*time.Minute, 250*time.Millisecond).Should(BeElementOf(backupv1alpha1.TaskCompleted, backupv1alpha1.TaskFailed))
+	g.Expect(sync.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted), "%+v", sync.Status.Conditions)
+	backups := &fleetv1alpha1.BackupList{}
+	g.Expect(hub.List(ctx, backups, client.InNamespace(team))).To(Succeed())
+	for _, b := range backups.Items {
+		g.Expect(b.Status.BackupID).NotTo(Equal(second.Status.BackupID), "sync re-imported the force-deleted backup as %s", b.Name)
+	}
+	t.Logf("sync after the force delete: found %d, imported %d, missing %d, rejected %d", sync.Status.Found, sync.Status.Imported, sync.Status.Missing, sync.Status.Rejected)
+
+	t.Log("the data is purged and the tombstone cleared")
 	g.Eventually(func() []fleetv1alpha1.Tombstone {
 		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
 		return loc.Status.Tombstones

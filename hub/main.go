@@ -112,7 +112,8 @@ func run(s settings) error {
 	if err := (&backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&tombstone.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr); err != nil {
+	if err := (&tombstone.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SystemNamespace: s.systemNamespace,
+		Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&restore.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,6 +28,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
 )
 
 // Kind is the kind dispatch labels the purge ManifestWorks with.
@@ -41,11 +44,18 @@ const SpokeNamespace = "lifeboat-system"
 // again, in case a feedback event was missed.
 const purgeRecheck = 30 * time.Second
 
+// syncRecheck is how soon a purged tombstone is looked at again while a sync
+// of its container runs.
+const syncRecheck = 5 * time.Second
+
 // Reconciler purges tombstoned data of BackupLocations.
 type Reconciler struct {
 	client.Client
-	// APIReader re-reads a location around the cache when clearing a tombstone conflicts.
+	// APIReader re-reads a location around the cache when clearing a tombstone
+	// conflicts, and reads the container's sync Lease.
 	APIReader client.Reader
+	// SystemNamespace holds the sync Leases (default backupsync.DefaultSystemNamespace).
+	SystemNamespace string
 	// Recorder records purges on the location (optional).
 	Recorder events.EventRecorder
 }
@@ -54,6 +64,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations/status,verbs=get;patch
 // +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get
 
 // Reconcile sends a forced BackupDeletion for each tombstone that has none
 // yet, as soon as a cluster has a Valid connection to the location; clears
@@ -72,6 +83,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	var purged []fleetv1alpha1.Tombstone
+	var notes []string
 	keep := map[string]bool{}
 	underWay := false
 	for _, ts := range loc.Status.Tombstones {
@@ -79,7 +91,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		mw := works[name]
 		if d, ok := deletion(mw); ok && d.Phase == backupv1alpha1.TaskCompleted {
 			purged = append(purged, ts)
-			r.event(loc, "Normal", "TombstonePurged", fmt.Sprintf("cluster %s deleted %d blobs of force-deleted backup %s (Backup %s) at %s",
+			notes = append(notes, fmt.Sprintf("cluster %s deleted %d blobs of force-deleted backup %s (Backup %s) at %s",
 				mw.Namespace, d.BlobsDeleted, ts.BackupID, ts.Backup, dataPath(loc, ts)))
 			continue
 		}
@@ -94,16 +106,67 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		underWay = underWay || sent
 	}
+	waitForSync := false
+	if len(purged) > 0 {
+		// A sync that listed the container before the purge must not import
+		// the purged backup once its tombstone is gone: clear tombstones only
+		// while no sync of the container runs, and keep their purge works
+		// (which say the data is gone) until then.
+		busy, err := r.syncRunning(ctx, loc)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if busy {
+			for _, ts := range purged {
+				keep[dispatch.Name(Kind, loc.Namespace, ownerName(loc, ts))] = true
+			}
+			purged = nil
+			waitForSync = true
+		}
+	}
 	if err := r.clear(ctx, client.ObjectKeyFromObject(loc), purged); err != nil {
 		return ctrl.Result{}, err
 	}
+	if len(purged) > 0 {
+		for _, note := range notes {
+			r.event(loc, "Normal", "TombstonePurged", note)
+		}
+	}
 	if err := r.deleteWorks(ctx, loc.Namespace, loc.Name, keep); err != nil {
 		return ctrl.Result{}, err
+	}
+	if waitForSync {
+		return ctrl.Result{RequeueAfter: wait.Jitter(syncRecheck, 0.1)}, nil
 	}
 	if underWay {
 		return ctrl.Result{RequeueAfter: wait.Jitter(purgeRecheck, 0.1)}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// syncRunning is true while a live sync holds the Lease of loc's container.
+func (r *Reconciler) syncRunning(ctx context.Context, loc *fleetv1alpha1.BackupLocation) (bool, error) {
+	ns := r.SystemNamespace
+	if ns == "" {
+		ns = backupsync.DefaultSystemNamespace
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	lease := &coordinationv1.Lease{}
+	err := reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: backupsync.LeaseName(loc.Spec.Azure.StorageAccount, loc.Spec.Azure.Container)}, lease)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	spec := lease.Spec
+	if ptr.Deref(spec.HolderIdentity, "") == "" || spec.RenewTime == nil || spec.LeaseDurationSeconds == nil {
+		return false, nil
+	}
+	return time.Since(spec.RenewTime.Time) < time.Duration(*spec.LeaseDurationSeconds)*time.Second, nil
 }
 
 // purge sends the forced BackupDeletion of ts's data to a cluster with a

@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	workv1 "open-cluster-management.io/api/work/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,6 +21,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
 )
 
 const timeout = 15 * time.Second
@@ -80,6 +84,48 @@ func createNamespace(g *WithT, name string) {
 	if err := hubClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		g.Expect(apierrors.IsAlreadyExists(err)).To(BeTrue(), "%v", err)
 	}
+}
+
+func TestTombstoneStaysWhileASyncOfTheContainerRuns(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	createNamespace(g, "team-held")
+	createNamespace(g, "held-a")
+	loc := &fleetv1alpha1.BackupLocation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-held", Name: "primary"},
+		Spec: fleetv1alpha1.BackupLocationSpec{
+			StorageTarget: backupv1alpha1.StorageTarget{
+				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: "acctheld", Container: "held", Cloud: backupv1alpha1.AzurePublic},
+				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: "00000000-0000-0000-0000-000000000001", TenantID: "00000000-0000-0000-0000-000000000002"},
+			},
+			Clusters: []backupv1alpha1.ClusterName{"held-a"},
+		},
+	}
+	g.Expect(hubClient.Create(ctx, loc)).To(Succeed())
+	t.Cleanup(func() { _ = hubClient.Delete(ctx, loc) })
+	setConnections(g, loc, map[string]backupv1alpha1.TargetPhase{"held-a": backupv1alpha1.TargetValid})
+
+	t.Log("a sync of the container holds its Lease")
+	createNamespace(g, backupsync.DefaultSystemNamespace)
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: backupsync.DefaultSystemNamespace, Name: backupsync.LeaseName("acctheld", "held")},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("team-held/sync-1"), LeaseDurationSeconds: ptr.To[int32](120),
+			RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))},
+	}
+	g.Expect(hubClient.Create(ctx, lease)).To(Succeed())
+
+	ts := fleetv1alpha1.Tombstone{SourceCluster: "held-a", BackupID: "44444444-dddd"}
+	addTombstones(g, loc, ts)
+	g.Eventually(purgeWorks(loc)).WithTimeout(timeout).Should(ConsistOf("held-a/" + workName(loc, ts)))
+	simulateDeletion(g, "held-a", workName(loc, ts), map[string]any{"phase": "Completed", "blobsDeleted": int64(3), "observedGeneration": int64(1)})
+	t.Log("the data is gone, but the running sync may have listed it: the tombstone stays")
+	g.Consistently(tombstones(loc)).WithTimeout(3 * time.Second).Should(HaveLen(1))
+
+	t.Log("the sync releases the Lease: the tombstone is cleared")
+	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(lease), lease)).To(Succeed())
+	lease.Spec.HolderIdentity = nil
+	g.Expect(hubClient.Update(ctx, lease)).To(Succeed())
+	g.Eventually(tombstones(loc)).WithTimeout(timeout).Should(BeEmpty())
 }
 
 func newLocation(t *testing.T, g *WithT, namespace, name string, clusters ...string) *fleetv1alpha1.BackupLocation {

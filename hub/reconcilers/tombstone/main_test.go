@@ -16,6 +16,6 @@ var hubClient client.Client
 
 func TestMain(m *testing.M) {
 	os.Exit(fleet.RunHubReconcilerTests(m, "tombstone", &hubClient, func(mgr ctrl.Manager) error {
-		return (&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr)
+		return (&Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr)
 	}))
 }
