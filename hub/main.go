@@ -50,6 +50,8 @@ type settings struct {
 	leaderElect                             bool
 	hubCAFile                               string
 	systemNamespace                         string
+	qps                                     float64
+	burst                                   int
 	agent                                   backupcluster.Options
 }
 
@@ -67,6 +69,10 @@ func main() {
 	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,
 		"how long past its heartbeat Lease a cluster stays Online before it is Offline")
 	flag.StringVar(&s.systemNamespace, "system-namespace", backupsync.DefaultSystemNamespace, "namespace of the hub's own objects, such as the Leases that let one sync per storage container run at a time")
+	// A fleet of thousands of clusters, or a sync importing thousands of
+	// backups, needs far more than client-go's default 5 QPS.
+	flag.Float64Var(&s.qps, "kube-api-qps", 500, "requests per second to the hub's API server")
+	flag.IntVar(&s.burst, "kube-api-burst", 1000, "burst of requests to the hub's API server")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -88,8 +94,7 @@ func run(s settings) error {
 		return err
 	}
 	s.agent.HubCA = ca
-	// A fleet of thousands of clusters needs more than client-go's default 5 QPS.
-	cfg.QPS, cfg.Burst = 200, 400
+	cfg.QPS, cfg.Burst = float32(s.qps), s.burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: s.metricsAddr},
