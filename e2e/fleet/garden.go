@@ -66,9 +66,13 @@ func StartGarden(ctx context.Context, dir string) (g *Garden, err error) {
 }
 
 // Stop stops the garden; its own process stops its etcd and kube-apiserver.
+// The grace outlasts the garden's start-up (up to 2 minutes): a garden told
+// to stop while still starting finishes starting, then stops its children.
+// Killed earlier, it would orphan them (envtest starts them in their own
+// process groups), as a fleet that failed to start once showed.
 func (g *Garden) Stop() {
-	if g != nil {
-		_ = g.process.Stop(30 * time.Second)
+	if g != nil && g.process != nil {
+		_ = g.process.Stop(150 * time.Second)
 	}
 }
 
