@@ -71,9 +71,9 @@ func Feedback(mw *workv1.ManifestWork, generation int64) (Status, bool) {
 				continue
 			}
 			switch fv.Name {
-			case feedbackGeneration:
+			case FeedbackGeneration:
 				fed = v.Type == workv1.String && v.String == strconv.FormatInt(generation, 10)
-			case feedbackObjectGeneration:
+			case FeedbackObjectGeneration:
 				s.ObjectGeneration = v.Int
 			default:
 				s.Values[fv.Name] = v

@@ -28,10 +28,10 @@ const AnnotationGeneration = "fleet.lifeboat.dev/generation"
 
 // Feedback names Work adds for itself; callers may not use them.
 const (
-	// feedbackGeneration reads AnnotationGeneration back from the spoke object.
-	feedbackGeneration = "lifeboat.generation"
-	// feedbackObjectGeneration reads the spoke object's metadata.generation.
-	feedbackObjectGeneration = "lifeboat.objectGeneration"
+	// FeedbackGeneration reads AnnotationGeneration back from the spoke object.
+	FeedbackGeneration = "lifeboat.generation"
+	// FeedbackObjectGeneration reads the spoke object's metadata.generation.
+	FeedbackObjectGeneration = "lifeboat.objectGeneration"
 )
 
 // HubObject is the hub object a ManifestWork is made for.
@@ -110,10 +110,10 @@ func Work(cluster string, owner HubObject, obj client.Object, feedback []Field, 
 	}
 
 	paths := []workv1.JsonPath{
-		{Name: feedbackGeneration, Path: ".metadata.annotations." + strings.ReplaceAll(AnnotationGeneration, ".", `\.`)},
-		{Name: feedbackObjectGeneration, Path: ".metadata.generation"},
+		{Name: FeedbackGeneration, Path: ".metadata.annotations." + strings.ReplaceAll(AnnotationGeneration, ".", `\.`)},
+		{Name: FeedbackObjectGeneration, Path: ".metadata.generation"},
 	}
-	seen := map[string]bool{feedbackGeneration: true, feedbackObjectGeneration: true}
+	seen := map[string]bool{FeedbackGeneration: true, FeedbackObjectGeneration: true}
 	for _, f := range feedback {
 		if f.Name == "" || seen[f.Name] {
 			return nil, fmt.Errorf("dispatch: feedback name %q is empty, repeated or reserved", f.Name)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch/dispatchtest"
+
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -261,38 +263,11 @@ func applicationBackupIn(g *WithT, mw *workv1.ManifestWork) *backupv1alpha1.Appl
 	return ab
 }
 
-func feedbackOf(values map[string]any) []workv1.FeedbackValue {
-	var out []workv1.FeedbackValue
-	for name, v := range values {
-		switch v := v.(type) {
-		case string:
-			out = append(out, workv1.FeedbackValue{Name: name, Value: workv1.FieldValue{Type: workv1.String, String: &v}})
-		case int64:
-			out = append(out, workv1.FeedbackValue{Name: name, Value: workv1.FieldValue{Type: workv1.Integer, Integer: &v}})
-		}
-	}
-	return out
-}
+func feedbackOf(values map[string]any) []workv1.FeedbackValue { return dispatchtest.Values(values) }
 
 // simulateAgent writes what a work agent would feed back for the
 // ApplicationBackup in b's work: the hub generation read from the spoke
 // object's annotation, the spoke object's generation, and values.
 func simulateAgent(g *WithT, b *fleetv1alpha1.Backup, hubGeneration, objectGeneration int64, values []workv1.FeedbackValue) {
-	ctx := context.Background()
-	gen := strconv.FormatInt(hubGeneration, 10)
-	values = append(values,
-		workv1.FeedbackValue{Name: "lifeboat.generation", Value: workv1.FieldValue{Type: workv1.String, String: &gen}},
-		workv1.FeedbackValue{Name: "lifeboat.objectGeneration", Value: workv1.FieldValue{Type: workv1.Integer, Integer: &objectGeneration}})
-	g.Eventually(func(g Gomega) {
-		mw := &workv1.ManifestWork{}
-		g.Expect(hubClient.Get(ctx, workKey(b), mw)).To(Succeed())
-		now := metav1.Now()
-		mw.Status.Conditions = []metav1.Condition{{Type: workv1.WorkApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestWorkComplete", Message: "applied", LastTransitionTime: now, ObservedGeneration: mw.Generation}}
-		mw.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
-			ResourceMeta:    workv1.ManifestResourceMeta{Ordinal: 0, Group: backupv1alpha1.GroupVersion.Group, Version: "v1alpha1", Kind: "ApplicationBackup", Resource: "applicationbackups", Namespace: SpokeNamespace, Name: Name(b.Namespace, b.Name)},
-			StatusFeedbacks: workv1.StatusFeedbackResult{Values: values},
-			Conditions:      []metav1.Condition{{Type: workv1.ManifestApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestComplete", Message: "applied", LastTransitionTime: now}},
-		}}
-		g.Expect(hubClient.Status().Update(ctx, mw)).To(Succeed())
-	}).WithTimeout(timeout).Should(Succeed())
+	dispatchtest.Report(g, hubClient, workKey(b), hubGeneration, objectGeneration, values, timeout)
 }

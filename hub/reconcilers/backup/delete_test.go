@@ -3,9 +3,10 @@ package backup
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch/dispatchtest"
 
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
@@ -329,24 +330,7 @@ func simulateDeletion(g *WithT, b *fleetv1alpha1.Backup, cluster string, values 
 }
 
 func simulateDeletionAt(g *WithT, b *fleetv1alpha1.Backup, cluster string, hubGeneration int64, values map[string]any) {
-	ctx := context.Background()
-	gen := strconv.FormatInt(hubGeneration, 10)
-	objGen := int64(1)
-	fb := append(feedbackOf(values),
-		workv1.FeedbackValue{Name: "lifeboat.generation", Value: workv1.FieldValue{Type: workv1.String, String: &gen}},
-		workv1.FeedbackValue{Name: "lifeboat.objectGeneration", Value: workv1.FieldValue{Type: workv1.Integer, Integer: &objGen}})
-	g.Eventually(func(g Gomega) {
-		mw := &workv1.ManifestWork{}
-		g.Expect(hubClient.Get(ctx, deletionWorkKey(b, cluster), mw)).To(Succeed())
-		now := metav1.Now()
-		mw.Status.Conditions = []metav1.Condition{{Type: workv1.WorkApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestWorkComplete", Message: "applied", LastTransitionTime: now, ObservedGeneration: mw.Generation}}
-		mw.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
-			ResourceMeta:    workv1.ManifestResourceMeta{Ordinal: 0, Group: backupv1alpha1.GroupVersion.Group, Version: "v1alpha1", Kind: "BackupDeletion", Resource: "backupdeletions", Namespace: SpokeNamespace, Name: Name(b.Namespace, b.Name)},
-			StatusFeedbacks: workv1.StatusFeedbackResult{Values: fb},
-			Conditions:      []metav1.Condition{{Type: workv1.ManifestApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestComplete", Message: "applied", LastTransitionTime: now}},
-		}}
-		g.Expect(hubClient.Status().Update(ctx, mw)).To(Succeed())
-	}).WithTimeout(timeout).Should(Succeed())
+	dispatchtest.Report(g, hubClient, deletionWorkKey(b, cluster), hubGeneration, 1, dispatchtest.Values(values), timeout)
 }
 
 // eventReasons are the reasons of the events recorded about b.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch/dispatchtest"
+
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -303,29 +305,9 @@ func connection(loc *fleetv1alpha1.BackupLocation, cluster string) func() fleetv
 // annotation, the spoke object's generation, and the target's status.
 func simulateAgent(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string, hubGeneration, objectGeneration, observedGeneration int64,
 	phase, reason, message string, validated time.Time) {
-	ctx := context.Background()
-	g.Eventually(func(g Gomega) {
-		mw := &workv1.ManifestWork{}
-		g.Expect(hubClient.Get(ctx, client.ObjectKey{Namespace: cluster, Name: dispatch.Name(Kind, loc.Namespace, loc.Name)}, mw)).To(Succeed())
-		str := func(name, v string) workv1.FeedbackValue {
-			return workv1.FeedbackValue{Name: name, Value: workv1.FieldValue{Type: workv1.String, String: &v}}
-		}
-		num := func(name string, v int64) workv1.FeedbackValue {
-			return workv1.FeedbackValue{Name: name, Value: workv1.FieldValue{Type: workv1.Integer, Integer: &v}}
-		}
-		now := metav1.Now()
-		mw.Status.Conditions = []metav1.Condition{{Type: workv1.WorkApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestWorkComplete", Message: "applied", LastTransitionTime: now, ObservedGeneration: mw.Generation}}
-		mw.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
-			ResourceMeta: workv1.ManifestResourceMeta{Ordinal: 0, Group: backupv1alpha1.GroupVersion.Group, Version: "v1alpha1", Kind: "BackupTarget", Resource: "backuptargets", Name: TargetName(loc.Namespace, loc.Name)},
-			StatusFeedbacks: workv1.StatusFeedbackResult{Values: []workv1.FeedbackValue{
-				str("lifeboat.generation", strconv.FormatInt(hubGeneration, 10)),
-				num("lifeboat.objectGeneration", objectGeneration),
-				str("phase", phase), str("reason", reason), str("message", message),
-				str("lastValidationTime", validated.UTC().Format(time.RFC3339)),
-				num("observedGeneration", observedGeneration),
-			}},
-			Conditions: []metav1.Condition{{Type: workv1.ManifestApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestComplete", Message: "applied", LastTransitionTime: now}},
-		}}
-		g.Expect(hubClient.Status().Update(ctx, mw)).To(Succeed())
-	}).WithTimeout(timeout).Should(Succeed())
+	key := client.ObjectKey{Namespace: cluster, Name: dispatch.Name(Kind, loc.Namespace, loc.Name)}
+	dispatchtest.Report(g, hubClient, key, hubGeneration, objectGeneration, dispatchtest.Values(map[string]any{
+		"phase": phase, "reason": reason, "message": message,
+		"lastValidationTime": validated.UTC().Format(time.RFC3339), "observedGeneration": observedGeneration,
+	}), timeout)
 }

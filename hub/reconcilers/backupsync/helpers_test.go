@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch/dispatchtest"
+
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -149,31 +151,10 @@ func writePage(g *WithT, s *fleetv1alpha1.BackupSync, cluster, location string, 
 // spokeReports writes what the work agent would feed back for s's spoke
 // BackupSync on cluster.
 func spokeReports(g *WithT, s *fleetv1alpha1.BackupSync, cluster string, phase backupv1alpha1.TaskPhase, found, pages int64) {
-	ctx := context.Background()
-	str := func(v string) workv1.FieldValue { return workv1.FieldValue{Type: workv1.String, String: ptr.To(v)} }
-	num := func(v int64) workv1.FieldValue { return workv1.FieldValue{Type: workv1.Integer, Integer: ptr.To(v)} }
-	values := []workv1.FeedbackValue{
-		{Name: "lifeboat.generation", Value: str("1")},
-		{Name: "lifeboat.objectGeneration", Value: num(1)},
-		{Name: "observedGeneration", Value: num(1)},
-		{Name: "phase", Value: str(string(phase))},
-		{Name: "found", Value: num(found)},
-		{Name: "pages", Value: num(pages)},
-		{Name: "readyReason", Value: str("Succeeded")},
-		{Name: "readyMessage", Value: str("listed")},
-	}
-	g.Eventually(func(g Gomega) {
-		mw := &workv1.ManifestWork{}
-		g.Expect(hubClient.Get(ctx, workKey(s, cluster), mw)).To(Succeed())
-		now := metav1.Now()
-		mw.Status.Conditions = []metav1.Condition{{Type: workv1.WorkApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestWorkComplete", Message: "applied", LastTransitionTime: now, ObservedGeneration: mw.Generation}}
-		mw.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
-			ResourceMeta:    workv1.ManifestResourceMeta{Ordinal: 0, Group: backupv1alpha1.GroupVersion.Group, Version: "v1alpha1", Kind: "BackupSync", Resource: "backupsyncs", Name: SpokeName(s.Namespace, s.Name)},
-			StatusFeedbacks: workv1.StatusFeedbackResult{Values: values},
-			Conditions:      []metav1.Condition{{Type: workv1.ManifestApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestComplete", Message: "applied", LastTransitionTime: now}},
-		}}
-		g.Expect(hubClient.Status().Update(ctx, mw)).To(Succeed())
-	}).WithTimeout(timeout).Should(Succeed())
+	dispatchtest.Report(g, hubClient, workKey(s, cluster), 1, 1, dispatchtest.Values(map[string]any{
+		"observedGeneration": int64(1), "phase": string(phase), "found": found, "pages": pages,
+		"readyReason": "Succeeded", "readyMessage": "listed",
+	}), timeout)
 }
 
 func leaseHolder(account, container string) string {

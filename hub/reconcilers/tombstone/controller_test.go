@@ -3,9 +3,10 @@ package tombstone
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch/dispatchtest"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 
@@ -228,32 +229,5 @@ func deletionIn(g *WithT, mw *workv1.ManifestWork) *backupv1alpha1.BackupDeletio
 // simulateDeletion feeds back values as the work agent would for the
 // BackupDeletion in work cluster/name (hub generation 1).
 func simulateDeletion(g *WithT, cluster, name string, values map[string]any) {
-	ctx := context.Background()
-	gen, objGen := strconv.Itoa(1), int64(1)
-	fb := []workv1.FeedbackValue{
-		{Name: "lifeboat.generation", Value: workv1.FieldValue{Type: workv1.String, String: &gen}},
-		{Name: "lifeboat.objectGeneration", Value: workv1.FieldValue{Type: workv1.Integer, Integer: &objGen}},
-	}
-	for k, v := range values {
-		switch v := v.(type) {
-		case string:
-			fb = append(fb, workv1.FeedbackValue{Name: k, Value: workv1.FieldValue{Type: workv1.String, String: &v}})
-		case int64:
-			fb = append(fb, workv1.FeedbackValue{Name: k, Value: workv1.FieldValue{Type: workv1.Integer, Integer: &v}})
-		}
-	}
-	g.Eventually(func(g Gomega) {
-		cur := &workv1.ManifestWork{}
-		g.Expect(hubClient.Get(ctx, client.ObjectKey{Namespace: cluster, Name: name}, cur)).To(Succeed())
-		del := &backupv1alpha1.BackupDeletion{}
-		g.Expect(json.Unmarshal(cur.Spec.Workload.Manifests[0].Raw, del)).To(Succeed())
-		now := metav1.Now()
-		cur.Status.Conditions = []metav1.Condition{{Type: workv1.WorkApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestWorkComplete", Message: "applied", LastTransitionTime: now, ObservedGeneration: cur.Generation}}
-		cur.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
-			ResourceMeta:    workv1.ManifestResourceMeta{Ordinal: 0, Group: backupv1alpha1.GroupVersion.Group, Version: "v1alpha1", Kind: "BackupDeletion", Resource: "backupdeletions", Namespace: SpokeNamespace, Name: del.Name},
-			StatusFeedbacks: workv1.StatusFeedbackResult{Values: fb},
-			Conditions:      []metav1.Condition{{Type: workv1.ManifestApplied, Status: metav1.ConditionTrue, Reason: "AppliedManifestComplete", Message: "applied", LastTransitionTime: now}},
-		}}
-		g.Expect(hubClient.Status().Update(ctx, cur)).To(Succeed())
-	}).WithTimeout(timeout).Should(Succeed())
+	dispatchtest.Report(g, hubClient, client.ObjectKey{Namespace: cluster, Name: name}, 1, 1, dispatchtest.Values(values), timeout)
 }
