@@ -2,8 +2,9 @@
 # Builds the heavy binaries of the local test fleet from pinned Go modules into a
 # cache outside the repo, keyed by version, and reuses them when present.
 #   hack/fleet-bin.sh [component...]   (default: all)
-# Components: kube (kube-apiserver, kube-controller-manager), etcd, work (OCM work
-# agent), garden (Gardener test environment), azurite (npm).
+# Components: kube (kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubelet and the OCM work agent, from one module so shared packages compile
+# once), etcd, garden (Gardener test environment), azurite (npm).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,12 +28,13 @@ build() {
 }
 
 kube() {
-  build kube "$CACHE/kube-$KUBE_VERSION" \
+  build kube "$CACHE/kube-$KUBE_VERSION-ocm-$OCM_VERSION" \
     "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
+    open-cluster-management.io/ocm/cmd/work
 }
 etcd() { build etcd "$CACHE/etcd-$ETCD_VERSION" "-s -w" .; }
-work() { build work "$CACHE/ocm-work-$OCM_VERSION" "-s -w" open-cluster-management.io/ocm/cmd/work; }
 garden() { build garden "$CACHE/garden-$GARDENER_VERSION" "-s -w" .; }
 azurite() {
   local out="$CACHE/azurite-$AZURITE_VERSION"
@@ -44,5 +46,5 @@ azurite() {
 }
 
 components=("$@")
-[[ ${#components[@]} -gt 0 ]] || components=(etcd kube work garden azurite)
+[[ ${#components[@]} -gt 0 ]] || components=(etcd kube garden azurite)
 for c in "${components[@]}"; do "$c"; done

@@ -30,11 +30,17 @@ func CacheDir() string {
 	return filepath.Join(home, ".cache", "lifeboat")
 }
 
+// kubeDir holds the Kubernetes and OCM binaries, built together from one
+// module (hack/fleetbin/kube) so that their shared packages compile once.
+const kubeDir = "kube-" + KubeVersion + "-ocm-" + OCMVersion
+
 var binaries = map[string]string{
-	"kube-apiserver":          "kube-" + KubeVersion,
-	"kube-controller-manager": "kube-" + KubeVersion,
+	"kube-apiserver":          kubeDir,
+	"kube-controller-manager": kubeDir,
+	"kube-scheduler":          kubeDir,
+	"kubelet":                 kubeDir,
+	"work":                    kubeDir,
 	"etcd":                    "etcd-" + EtcdVersion,
-	"work":                    "ocm-work-" + OCMVersion,
 	"garden":                  "garden-" + GardenerVersion,
 	"azurite-blob":            filepath.Join("azurite-"+AzuriteVersion, "node_modules", ".bin"),
 }

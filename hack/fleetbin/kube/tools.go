@@ -1,9 +1,14 @@
 //go:build tools
 
-// Package kube pins the Kubernetes control-plane binaries the local fleet runs.
+// Package kube pins the Kubernetes binaries the local fleet runs (control
+// plane and node) and the OCM work agent, in one module so that the packages
+// they share compile once.
 package kube
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "open-cluster-management.io/ocm/cmd/work"
 )
