@@ -37,6 +37,10 @@ build: ## Build the hub, spoke, CLI and fleet binaries into bin/.
 	ln -sf lifeboat bin/kubectl-lifeboat
 	go build -o bin/ ./e2e/fleet/cmd/...
 
+.PHONY: images
+images: ## Build reproducible image tarballs of the hub, spoke and pause into bin/images/ (no Docker).
+	go run ./images/cmd/lifeboat-images -out bin/images
+
 .PHONY: fleet-bin
 fleet-bin: ## Build the test fleet's heavy binaries into ~/.cache/lifeboat (cached by version).
 	hack/fleet-bin.sh

@@ -9,8 +9,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -42,6 +44,16 @@ type ControlPlane struct {
 
 	etcd, apiserver, kcm *proc.Process
 	saKey                *rsa.PrivateKey
+}
+
+// Port is the kube-apiserver's port on loopback.
+func (cp *ControlPlane) Port() int {
+	u, err := url.Parse(cp.URL)
+	if err != nil {
+		return 0
+	}
+	p, _ := strconv.Atoi(u.Port())
+	return p
 }
 
 // Issuer is the service-account token issuer of this control plane.
@@ -106,11 +118,19 @@ func (cp *ControlPlane) writePKI() error {
 	if _, err := ca.WriteCA(cp.pkiPath(""), "ca"); err != nil {
 		return err
 	}
-	serving, err := ca.Serving("kube-apiserver", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+	serving, err := ca.Serving("kube-apiserver", "kubernetes", "kubernetes.default", "kubernetes.default.svc", pki.KubernetesServiceIP)
 	if err != nil {
 		return err
 	}
 	if _, _, err := serving.Write(cp.pkiPath(""), "apiserver"); err != nil {
+		return err
+	}
+	// The API server's identity towards kubelets (exec, logs).
+	kubeletClient, err := ca.Client("kube-apiserver-kubelet-client", "system:masters")
+	if err != nil {
+		return err
+	}
+	if _, _, err := kubeletClient.Write(cp.pkiPath(""), "apiserver-kubelet-client"); err != nil {
 		return err
 	}
 	// Service-account tokens are signed with RSA, as in a real cluster, so that the
@@ -185,7 +205,9 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, etcdURL string) erro
 		"--service-account-key-file=" + cp.pkiPath("sa.pub"),
 		"--service-account-signing-key-file=" + cp.pkiPath("sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24",
-		"--authorization-mode=RBAC",
+		"--authorization-mode=Node,RBAC",
+		"--kubelet-client-certificate=" + cp.pkiPath("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key=" + cp.pkiPath("apiserver-kubelet-client.key"),
 		// Anonymous requests reach only what RBAC grants them: the fleet grants the
 		// service-account issuer discovery documents, which Entra fetches.
 		"--anonymous-auth=true",
@@ -285,8 +307,7 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context) error {
 		return err
 	}
 	return cp.kcm.WaitFor(ctx, "kube-controller-manager health", func() error {
-		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // #nosec G402 -- loopback health probe of our own process
-		return httpOK(c, fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
+		return httpOK(insecureLoopbackClient, fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
 	})
 }
 
@@ -296,6 +317,10 @@ func (cp *ControlPlane) Stop() {
 		_ = p.Stop(10 * time.Second)
 	}
 }
+
+// insecureLoopbackClient probes the health of the fleet's own components on
+// loopback, which serve self-signed certificates.
+var insecureLoopbackClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // #nosec G402 -- loopback health probes of our own processes
 
 func httpOK(c *http.Client, url string) error {
 	resp, err := c.Get(url)

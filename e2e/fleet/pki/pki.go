@@ -18,6 +18,16 @@ import (
 	"time"
 )
 
+// Addresses that the fleet's serving certificates name beside loopback.
+const (
+	// HostAddress is where pods on the fleet's nodes reach servers that listen
+	// on the host's loopback: every serving certificate names it.
+	HostAddress = "10.200.0.1"
+	// KubernetesServiceIP is the ClusterIP of every fleet cluster's
+	// "kubernetes" Service, which in-cluster clients call.
+	KubernetesServiceIP = "10.0.0.1"
+)
+
 // CA is a self-signed certificate authority.
 type CA struct {
 	Cert *x509.Certificate
@@ -69,11 +79,20 @@ func (ca *CA) Pool() *x509.CertPool {
 }
 
 // Serving issues a server certificate for loopback: 127.0.0.1, ::1 and localhost, plus extra DNS names.
-func (ca *CA) Serving(cn string, dnsNames ...string) (KeyPair, error) {
+func (ca *CA) Serving(cn string, names ...string) (KeyPair, error) {
+	dns := []string{"localhost"}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback, net.ParseIP(HostAddress)}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, n)
+		}
+	}
 	return ca.issue(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn},
-		DNSNames:    append([]string{"localhost"}, dnsNames...),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback},
+		DNSNames:    dns,
+		IPAddresses: ips,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 }

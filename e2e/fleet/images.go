@@ -1,0 +1,41 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lifeboat-dev/lifeboat/images"
+)
+
+// NodeImages are the images the fleet's nodes import: Lifeboat's own, built
+// from the tree, and the fleet's test images.
+type NodeImages struct {
+	// Pause is every pod's sandbox image.
+	Pause PodImage
+	// Probe is lifeboat-podprobe, which checks what a pod can reach.
+	Probe PodImage
+}
+
+// probeImage is the fleet's test image of lifeboat-podprobe.
+var probeImage = images.Image{Name: "lifeboat-podprobe", Package: "./e2e/fleet/cmd/lifeboat-podprobe"}
+
+// TestImages builds the node images into out.
+func TestImages(ctx context.Context, out string) (NodeImages, error) {
+	built, err := images.Build(ctx, images.Options{
+		Root:   RepoRoot(),
+		Out:    out,
+		Images: []images.Image{images.Pause, probeImage},
+	})
+	if err != nil {
+		return NodeImages{}, err
+	}
+	byName := map[string]PodImage{}
+	for _, b := range built {
+		byName[b.Name] = PodImage{Ref: b.Ref, Tarball: b.Path}
+	}
+	imgs := NodeImages{Pause: byName[images.Pause.Name], Probe: byName[probeImage.Name]}
+	if imgs.Pause.Tarball == "" || imgs.Probe.Tarball == "" {
+		return NodeImages{}, fmt.Errorf("images built: %v", built)
+	}
+	return imgs, nil
+}
