@@ -33,6 +33,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/clusterdiscovery"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/restore"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/tombstone"
+	"github.com/lifeboat-dev/lifeboat/images"
 )
 
 var scheme = runtime.NewScheme()
@@ -63,7 +64,7 @@ func main() {
 	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
 	flag.StringVar(&s.agent.HubServer, "hub-server", "", "URL of this hub's API server as the spokes reach it (required): it goes into their hub credential")
 	flag.StringVar(&s.hubCAFile, "hub-ca-file", "", "PEM file of the CA that spokes trust for --hub-server (default: the CA this manager trusts for its own API server)")
-	flag.StringVar(&s.agent.SpokeImage, "spoke-image", "ghcr.io/lifeboat-dev/lifeboat-spoke:0.1.0", "image of the spoke manager that the agent ManifestWork installs on every cluster")
+	flag.StringVar(&s.agent.SpokeImage, "spoke-image", images.Ref(images.Spoke.Name), "image of the spoke manager that the agent ManifestWork installs on every cluster")
 	flag.DurationVar(&s.agent.CredentialLifetime, "credential-lifetime", backupcluster.DefaultCredentialLifetime,
 		"lifetime of a spoke's hub token (at least 10m); it is replaced when less than 20% is left")
 	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,

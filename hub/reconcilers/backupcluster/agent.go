@@ -1,11 +1,8 @@
 package backupcluster
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -13,16 +10,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/utils/ptr"
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
@@ -39,14 +30,13 @@ const (
 	// SpokeNamespace is the spoke's namespace on the cluster.
 	SpokeNamespace = heartbeat.Namespace
 	// SpokeName names the spoke's Deployment, ServiceAccount, ClusterRole and
-	// bindings on the cluster, and the hub ServiceAccount, Role and RoleBinding
-	// of its hub credential in the cluster namespace.
+	// bindings on the cluster (as the spoke chart names them), and the hub
+	// ServiceAccount, Role and RoleBinding of its hub credential in the cluster
+	// namespace.
 	SpokeName = "lifeboat-spoke"
 	// HubCredentialSecret is the Secret in SpokeNamespace holding the hub
 	// kubeconfig (key hubcredential.Key).
 	HubCredentialSecret = hubcredential.DefaultSecretName
-	// HealthPort serves the spoke's /healthz and /readyz.
-	HealthPort = 8081
 )
 
 // Annotations on the agent ManifestWork about the credential it holds.
@@ -68,21 +58,21 @@ const (
 	feedbackHubAccess     = "hubAccess"
 )
 
-// workloadIdentityLabel makes the Azure Workload Identity webhook project the
-// federated token into the spoke's pod (and, on old webhooks, marks its
-// ServiceAccount).
-const workloadIdentityLabel = "azure.workload.identity/use"
+// managedByLabel says who keeps an object: the hub, through the agent work,
+// for everything the work installs (the chart would say Helm).
+const managedByLabel = "app.kubernetes.io/managed-by"
 
-// spokeLabels are on every object the agent work installs.
-var spokeLabels = map[string]string{"app.kubernetes.io/name": "lifeboat-spoke", "app.kubernetes.io/managed-by": "lifeboat-hub"}
+// spokeLabels are on the hub credential Secret, which the chart does not hold.
+var spokeLabels = map[string]string{"app.kubernetes.io/name": SpokeName, managedByLabel: "lifeboat-hub"}
 
 // agentWork is the ManifestWork that installs and configures the spoke on
-// cluster: the spoke's CRDs and RBAC, its namespace, ServiceAccount, hub
-// credential and Deployment, and the heartbeat Lease, which the spoke owns
-// and the work only reads back. Deleting the work orphans everything: it must
-// never take the CRDs, and every backup record on the cluster, with it.
+// cluster: the spoke chart rendered for the cluster (CRDs, namespace,
+// ServiceAccount, RBAC, metrics Service and Deployment), the hub credential,
+// and the heartbeat Lease, which the spoke owns and the work only reads back.
+// Deleting the work orphans everything: it must never take the CRDs, and
+// every backup record on the cluster, with it.
 func (r *Reconciler) agentWork(bc *fleetv1alpha1.BackupCluster, cred credential) (*workv1.ManifestWork, error) {
-	static, err := spokeInstall()
+	spoke, err := renderSpoke(r.SpokeImage)
 	if err != nil {
 		return nil, err
 	}
@@ -115,22 +105,25 @@ func (r *Reconciler) agentWork(bc *fleetv1alpha1.BackupCluster, cred credential)
 		mw.Spec.ManifestConfigs = append(mw.Spec.ManifestConfigs, c)
 		return nil
 	}
-	for i := range static.manifests {
-		mw.Spec.Workload.Manifests = append(mw.Spec.Workload.Manifests, static.manifests[i])
-		mw.Spec.ManifestConfigs = append(mw.Spec.ManifestConfigs, static.configs[i])
-	}
-	for _, obj := range []runtime.Object{
-		&corev1.Secret{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: metav1.ObjectMeta{Name: HubCredentialSecret, Namespace: SpokeNamespace, Labels: spokeLabels},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{hubcredential.Key: cred.Kubeconfig},
-		},
-		r.spokeDeployment(bc.Name),
-	} {
-		if err := add(obj, nil); err != nil {
-			return nil, err
+	for i := range spoke.manifests {
+		if i == spoke.deployment {
+			// The credential goes before the workload, as Helm orders a Secret.
+			err := add(&corev1.Secret{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+				ObjectMeta: metav1.ObjectMeta{Name: HubCredentialSecret, Namespace: SpokeNamespace, Labels: spokeLabels},
+				Type:       corev1.SecretTypeOpaque,
+				Data:       map[string][]byte{hubcredential.Key: cred.Kubeconfig},
+			}, nil)
+			if err != nil {
+				return nil, err
+			}
+			if err := add(spoke.deploymentFor(bc.Name), nil); err != nil {
+				return nil, err
+			}
+			continue
 		}
+		mw.Spec.Workload.Manifests = append(mw.Spec.Workload.Manifests, spoke.manifests[i])
+		mw.Spec.ManifestConfigs = append(mw.Spec.ManifestConfigs, spoke.configs[i])
 	}
 	// The spoke renews the Lease; the work agent only reads it back.
 	lease := &coordinationv1.Lease{
@@ -149,171 +142,95 @@ func (r *Reconciler) agentWork(bc *fleetv1alpha1.BackupCluster, cred credential)
 	return mw, err
 }
 
-// spokeDeployment runs the spoke manager for cluster.
-func (r *Reconciler) spokeDeployment(cluster string) *appsv1.Deployment {
-	podLabels := map[string]string{"app.kubernetes.io/name": "lifeboat-spoke", workloadIdentityLabel: "true"}
-	probe := func(path string) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("health")}},
-			PeriodSeconds:    10,
-			FailureThreshold: 3,
-		}
-	}
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: appsv1.SchemeGroupVersion.String(), Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: SpokeName, Namespace: SpokeNamespace, Labels: spokeLabels},
-		Spec: appsv1.DeploymentSpec{
-			// One replica: the manager elects a leader, so more would only stand by.
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "lifeboat-spoke"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: SpokeName,
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:   ptr.To(true),
-						RunAsUser:      ptr.To[int64](65532),
-						RunAsGroup:     ptr.To[int64](65532),
-						FSGroup:        ptr.To[int64](65532),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
-					Containers: []corev1.Container{{
-						Name:  "manager",
-						Image: r.SpokeImage,
-						Args: []string{
-							"--cluster-name=" + cluster,
-							"--hub-credential-secret=" + HubCredentialSecret,
-							fmt.Sprintf("--health-probe-bind-address=:%d", HealthPort),
-						},
-						Ports: []corev1.ContainerPort{{Name: "health", ContainerPort: HealthPort, Protocol: corev1.ProtocolTCP}},
-						Resources: corev1.ResourceRequirements{
-							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
-						},
-						LivenessProbe:  probe("/healthz"),
-						ReadinessProbe: probe("/readyz"),
-						SecurityContext: &corev1.SecurityContext{
-							AllowPrivilegeEscalation: ptr.To(false),
-							ReadOnlyRootFilesystem:   ptr.To(true),
-							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-						},
-						// Restores spool to the temporary directory.
-						VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
-					}},
-					Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-				},
-			},
-		},
-	}
-}
+// clusterNameArg is the spoke's argument that names its cluster; the chart
+// is rendered once with clusterPlaceholder in it.
+const (
+	clusterNameArg     = "--cluster-name="
+	clusterPlaceholder = "lifeboat-cluster-placeholder"
+)
 
-// installed is the part of the agent work that is the same for every cluster.
-type installed struct {
+// renderedSpoke is the spoke chart rendered for one image: the same manifests
+// for every cluster, but for the Deployment's --cluster-name.
+type renderedSpoke struct {
 	manifests []workv1.Manifest
 	configs   []workv1.ManifestConfigOption
+	// deployment is the index of the spoke's Deployment in manifests, whose
+	// manifest deploymentFor makes for each cluster from template, setting
+	// argument arg of container container.
+	deployment     int
+	template       *appsv1.Deployment
+	container, arg int
 }
 
-// spokeInstall builds, once, the manifests every cluster gets alike: the
-// spoke's CRDs from its chart, its namespace and ServiceAccount, and its RBAC
-// from the chart's generated role.yaml, each role bound to the ServiceAccount.
-var spokeInstall = sync.OnceValues(func() (installed, error) {
-	var objs []runtime.Object
-	crds, err := charts.SpokeCRDs()
-	if err != nil {
-		return installed{}, err
-	}
-	for _, raw := range crds {
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096).Decode(crd); err != nil {
-			return installed{}, fmt.Errorf("spoke CRD: %w", err)
-		}
-		if crd.Kind != "CustomResourceDefinition" || crd.Name == "" {
-			return installed{}, fmt.Errorf("spoke CRD file holds a %s named %q", crd.Kind, crd.Name)
-		}
-		objs = append(objs, crd)
-	}
-	objs = append(objs,
-		&corev1.Namespace{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-			ObjectMeta: metav1.ObjectMeta{Name: SpokeNamespace, Labels: spokeLabels},
-		},
-		&corev1.ServiceAccount{
-			TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-			ObjectMeta: metav1.ObjectMeta{Name: SpokeName, Namespace: SpokeNamespace,
-				Labels: withLabel(spokeLabels, workloadIdentityLabel, "true")},
-		},
-	)
-	rbac, err := spokeRBAC()
-	if err != nil {
-		return installed{}, err
-	}
-	objs = append(objs, rbac...)
+// renderedSpokes caches renderSpoke by image: rendering costs milliseconds,
+// and the hub builds every cluster's agent work on each of its reconciles.
+var renderedSpokes sync.Map
 
-	var in installed
-	for _, obj := range objs {
-		m, c, err := manifest(obj)
-		if err != nil {
-			return installed{}, err
-		}
-		in.manifests = append(in.manifests, m)
-		in.configs = append(in.configs, c)
+// renderSpoke renders the spoke chart as the agent work installs it: from the
+// image, with the namespace, in SpokeNamespace, everything labelled as the
+// hub's.
+func renderSpoke(image string) (*renderedSpoke, error) {
+	if s, ok := renderedSpokes.Load(image); ok {
+		return s.(*renderedSpoke), nil
 	}
-	return in, nil
-})
-
-// spokeRBAC is the spoke's ClusterRole and Roles from its chart, each bound
-// to the spoke's ServiceAccount.
-func spokeRBAC() ([]runtime.Object, error) {
-	raw, err := charts.SpokeRBAC()
+	objs, err := charts.Render(charts.Spoke, map[string]any{
+		"clusterName":         clusterPlaceholder,
+		"hubCredentialSecret": HubCredentialSecret,
+		"createNamespace":     true,
+		"image":               map[string]any{"ref": image},
+	}, SpokeNamespace)
 	if err != nil {
 		return nil, err
 	}
-	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: SpokeNamespace, Name: SpokeName}
-	var objs []runtime.Object
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		err := dec.Decode(&u.Object)
-		if errors.Is(err, io.EOF) {
-			break
+	s := &renderedSpoke{deployment: -1}
+	for i, obj := range objs {
+		labels := obj.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
 		}
+		labels[managedByLabel] = "lifeboat-hub"
+		obj.SetLabels(labels)
+		if obj.GetKind() == "Deployment" && obj.GetNamespace() == SpokeNamespace && obj.GetName() == SpokeName {
+			s.deployment, s.template = i, &appsv1.Deployment{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, s.template); err != nil {
+				return nil, fmt.Errorf("spoke chart: Deployment: %w", err)
+			}
+			if s.container, s.arg = clusterNameAt(s.template); s.container < 0 {
+				return nil, fmt.Errorf("spoke chart: Deployment %s/%s has no argument %s", SpokeNamespace, SpokeName, clusterNameArg)
+			}
+		}
+		m, c, err := manifest(obj)
 		if err != nil {
-			return nil, fmt.Errorf("spoke role.yaml: %w", err)
+			return nil, err
 		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: u.GetKind(), Name: u.GetName()}
-		switch u.GetKind() {
-		case "ClusterRole":
-			role := &rbacv1.ClusterRole{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, role); err != nil {
-				return nil, err
+		s.manifests = append(s.manifests, m)
+		s.configs = append(s.configs, c)
+	}
+	if s.deployment < 0 {
+		return nil, fmt.Errorf("spoke chart: no Deployment %s/%s", SpokeNamespace, SpokeName)
+	}
+	actual, _ := renderedSpokes.LoadOrStore(image, s)
+	return actual.(*renderedSpoke), nil
+}
+
+// clusterNameAt is where dep's containers hold the argument --cluster-name
+// with clusterPlaceholder (-1, -1 when none does).
+func clusterNameAt(dep *appsv1.Deployment) (container, arg int) {
+	for i, c := range dep.Spec.Template.Spec.Containers {
+		for j, a := range c.Args {
+			if a == clusterNameArg+clusterPlaceholder {
+				return i, j
 			}
-			role.Labels = spokeLabels
-			objs = append(objs, role, &rbacv1.ClusterRoleBinding{
-				TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRoleBinding"},
-				ObjectMeta: metav1.ObjectMeta{Name: role.Name, Labels: spokeLabels},
-				RoleRef:    ref,
-				Subjects:   []rbacv1.Subject{subject},
-			})
-		case "Role":
-			role := &rbacv1.Role{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, role); err != nil {
-				return nil, err
-			}
-			role.Labels = spokeLabels
-			objs = append(objs, role, &rbacv1.RoleBinding{
-				TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
-				ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: role.Namespace, Labels: spokeLabels},
-				RoleRef:    ref,
-				Subjects:   []rbacv1.Subject{subject},
-			})
-		default:
-			return nil, fmt.Errorf("spoke role.yaml holds a %s, not a ClusterRole or Role", u.GetKind())
 		}
 	}
-	return objs, nil
+	return -1, -1
+}
+
+// deploymentFor is the spoke's Deployment for cluster.
+func (s *renderedSpoke) deploymentFor(cluster string) *appsv1.Deployment {
+	dep := s.template.DeepCopy()
+	dep.Spec.Template.Spec.Containers[s.container].Args[s.arg] = clusterNameArg + cluster
+	return dep
 }
 
 // manifest is obj as the work carries it (no status, no server-set
@@ -341,13 +258,4 @@ func manifest(obj runtime.Object) (workv1.Manifest, workv1.ManifestConfigOption,
 			ServerSideApply: &workv1.ServerSideApplyConfig{Force: true},
 		},
 	}, nil
-}
-
-func withLabel(m map[string]string, k, v string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for key, val := range m {
-		out[key] = val
-	}
-	out[k] = v
-	return out
 }

@@ -1,0 +1,410 @@
+package charts
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/hubcredential"
+)
+
+const spokeNamespace = "lifeboat-system"
+
+func TestLint(t *testing.T) {
+	for _, tc := range []struct {
+		name, chart, namespace string
+		values                 map[string]any
+		extraTemplate          string // added to the chart as templates/broken.yaml
+		wantError              string // a problem lint must find
+	}{
+		{name: "spoke", chart: Spoke, namespace: spokeNamespace, values: map[string]any{"clusterName": "lint"}},
+		{name: "spoke for the agent work", chart: Spoke, namespace: spokeNamespace,
+			values: map[string]any{"clusterName": "lint", "createNamespace": true, "image": map[string]any{"ref": "registry.example/spoke@sha256:0123"}}},
+		{name: "hub", chart: Hub, namespace: "lifeboat-system", values: map[string]any{"hubServer": "https://hub.example:6443"}},
+		{name: "hub with its CA", chart: Hub, namespace: "lifeboat", values: map[string]any{"hubServer": "https://hub.example:6443",
+			"hubCA": map[string]any{"configMap": "hub-ca"}}},
+		// Lint only logs what `required` and `fail` report; TestRenderErrors
+		// checks those. A template that is not YAML is an error.
+		{name: "a broken template", chart: Spoke, namespace: spokeNamespace, values: map[string]any{"clusterName": "lint"},
+			extraTemplate: "kind: [Broken", wantError: "broken.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			dir := writeChart(t, g, tc.chart)
+			if tc.extraTemplate != "" {
+				g.Expect(os.WriteFile(filepath.Join(dir, "templates", "broken.yaml"), []byte(tc.extraTemplate), 0o644)).To(Succeed())
+			}
+			linter := lint.All(dir, tc.values, tc.namespace, false)
+			var problems []string
+			for _, m := range linter.Messages {
+				if m.Severity < support.WarningSev {
+					t.Log(m.Error())
+					continue
+				}
+				problems = append(problems, m.Error())
+			}
+			if tc.wantError == "" {
+				g.Expect(problems).To(BeEmpty())
+				return
+			}
+			g.Expect(problems).To(ContainElement(ContainSubstring(tc.wantError)))
+		})
+	}
+}
+
+func TestRenderSpokeDefaults(t *testing.T) {
+	g := NewWithT(t)
+	objs, err := Render(Spoke, map[string]any{"clusterName": "shoot-a"}, spokeNamespace)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	t.Log("the five CRDs first, then the templates in Helm's install order, and no Namespace unless asked")
+	g.Expect(kinds(objs)).To(Equal([]string{
+		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
+		"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",
+	}))
+	g.Expect(objs[0].GetName()).To(Equal("applicationbackups.backup.lifeboat.dev"))
+
+	t.Log("a ServiceAccount for Workload Identity, bound to every role of the chart")
+	sa := &corev1.ServiceAccount{}
+	convert(g, find(g, objs, "ServiceAccount", spokeNamespace, "lifeboat-spoke"), sa)
+	g.Expect(sa.Labels).To(HaveKeyWithValue("azure.workload.identity/use", "true"))
+	g.Expect(sa.Annotations).To(BeEmpty())
+	expectRolesBound(g, objs, rbacv1.Subject{Kind: "ServiceAccount", Namespace: spokeNamespace, Name: "lifeboat-spoke"})
+	role := &rbacv1.Role{}
+	convert(g, find(g, objs, "Role", spokeNamespace, "lifeboat-spoke"), role)
+	g.Expect(role.Rules).To(ContainElement(HaveField("Resources", ContainElement("leases"))))
+
+	t.Log("the Deployment runs the spoke for the cluster, with the values' defaults")
+	dep := &appsv1.Deployment{}
+	convert(g, find(g, objs, "Deployment", spokeNamespace, "lifeboat-spoke"), dep)
+	g.Expect(*dep.Spec.Replicas).To(BeEquivalentTo(1))
+	g.Expect(dep.Spec.Selector.MatchLabels).To(Equal(map[string]string{"app.kubernetes.io/name": "lifeboat-spoke"}))
+	pod := dep.Spec.Template.Spec
+	g.Expect(dep.Spec.Template.Labels).To(Equal(map[string]string{"app.kubernetes.io/name": "lifeboat-spoke", "azure.workload.identity/use": "true"}))
+	g.Expect(pod.ServiceAccountName).To(Equal(sa.Name))
+	g.Expect(pod.Containers).To(HaveLen(1))
+	c := pod.Containers[0]
+	g.Expect(c.Image).To(Equal("lifeboat.dev/lifeboat-spoke:0.1.0-dev"))
+	g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
+	g.Expect(c.Args).To(Equal([]string{
+		"--cluster-name=shoot-a",
+		"--hub-credential-secret=" + hubcredential.DefaultSecretName,
+		"--leader-elect=true",
+		"--health-probe-bind-address=:8081",
+		"--metrics-bind-address=:8080",
+	}))
+	g.Expect(c.Env).To(BeEmpty())
+	g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("128Mi")))
+	g.Expect(c.Resources.Limits).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("512Mi")))
+	expectManager(g, pod)
+	g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"}))
+	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}))
+	g.Expect(pod.NodeSelector).To(BeEmpty())
+	g.Expect(pod.Tolerations).To(BeEmpty())
+	g.Expect(pod.Affinity).To(BeNil())
+	g.Expect(pod.PriorityClassName).To(BeEmpty())
+
+	t.Log("a Service for the metrics")
+	expectMetricsService(g, objs, spokeNamespace, "lifeboat-spoke-metrics", dep)
+}
+
+func TestRenderSpokeForTheAgentWork(t *testing.T) {
+	g := NewWithT(t)
+	objs, err := Render(Spoke, map[string]any{
+		"clusterName":         "shoot-b",
+		"createNamespace":     true,
+		"hubCredentialSecret": "other-credential",
+		"image":               map[string]any{"ref": "registry.example:5000/lifeboat-spoke@sha256:abcd"},
+	}, spokeNamespace)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	t.Log("the Namespace right after the CRDs")
+	g.Expect(kinds(objs)[5]).To(Equal("Namespace"))
+	g.Expect(objs[5].GetName()).To(Equal(spokeNamespace))
+	dep := &appsv1.Deployment{}
+	convert(g, find(g, objs, "Deployment", spokeNamespace, "lifeboat-spoke"), dep)
+	c := dep.Spec.Template.Spec.Containers[0]
+	g.Expect(c.Image).To(Equal("registry.example:5000/lifeboat-spoke@sha256:abcd"), "image.ref wins over repository and tag")
+	g.Expect(c.Args).To(ContainElements("--cluster-name=shoot-b", "--hub-credential-secret=other-credential"))
+}
+
+func TestRenderSpokeValues(t *testing.T) {
+	g := NewWithT(t)
+	objs, err := Render(Spoke, map[string]any{
+		"clusterName": "shoot-c",
+		"image":       map[string]any{"repository": "registry.example/lifeboat/spoke", "tag": "1.2.3", "pullPolicy": "Always"},
+		"resources": map[string]any{
+			"requests": map[string]any{"cpu": "250m", "memory": "1Gi"},
+			"limits":   map[string]any{"memory": "2Gi"},
+		},
+		"nodeSelector":      map[string]any{"pool": "system"},
+		"tolerations":       []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "system", "effect": "NoSchedule"}},
+		"affinity":          map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{"a"}}}}}}}},
+		"priorityClassName": "system-cluster-critical",
+		"extraArgs":         []any{"--heartbeat-interval=10s", "--zap-log-level=debug"},
+		"extraEnv":          []any{map[string]any{"name": "AZURE_AUTHORITY_HOST", "value": "https://login.example/"}},
+		"imagePullSecrets":  []any{"pull"},
+		"serviceAccount":    map[string]any{"annotations": map[string]any{"azure.workload.identity/client-id": "00000000-0000-0000-0000-00000000000a"}},
+		"podLabels":         map[string]any{"team": "platform", "azure.workload.identity/use": "false", "app.kubernetes.io/name": "other"},
+		"podAnnotations":    map[string]any{"example.com/scrape": "true"},
+		"metrics":           map[string]any{"enabled": false},
+	}, spokeNamespace)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	sa := &corev1.ServiceAccount{}
+	convert(g, find(g, objs, "ServiceAccount", spokeNamespace, "lifeboat-spoke"), sa)
+	g.Expect(sa.Annotations).To(Equal(map[string]string{"azure.workload.identity/client-id": "00000000-0000-0000-0000-00000000000a"}))
+	expectRolesBound(g, objs, rbacv1.Subject{Kind: "ServiceAccount", Namespace: spokeNamespace, Name: "lifeboat-spoke"})
+
+	dep := &appsv1.Deployment{}
+	convert(g, find(g, objs, "Deployment", spokeNamespace, "lifeboat-spoke"), dep)
+	pod := dep.Spec.Template.Spec
+	t.Log("podLabels are added, but never replace the selector or the workload identity label")
+	g.Expect(dep.Spec.Template.Labels).To(Equal(map[string]string{"app.kubernetes.io/name": "lifeboat-spoke", "azure.workload.identity/use": "true", "team": "platform"}))
+	g.Expect(dep.Spec.Template.Annotations).To(Equal(map[string]string{"example.com/scrape": "true"}))
+	c := pod.Containers[0]
+	g.Expect(c.Image).To(Equal("registry.example/lifeboat/spoke:1.2.3"))
+	g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullAlways))
+	g.Expect(c.Resources).To(Equal(corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")},
+	}))
+	g.Expect(c.Args).To(Equal([]string{
+		"--cluster-name=shoot-c",
+		"--hub-credential-secret=" + hubcredential.DefaultSecretName,
+		"--leader-elect=true",
+		"--health-probe-bind-address=:8081",
+		"--metrics-bind-address=0",
+		"--heartbeat-interval=10s",
+		"--zap-log-level=debug",
+	}))
+	g.Expect(c.Env).To(Equal([]corev1.EnvVar{{Name: "AZURE_AUTHORITY_HOST", Value: "https://login.example/"}}))
+	g.Expect(c.Ports).To(ConsistOf(HaveField("Name", "health")), "no metrics port")
+	g.Expect(pod.NodeSelector).To(Equal(map[string]string{"pool": "system"}))
+	g.Expect(pod.Tolerations).To(Equal([]corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "system", Effect: corev1.TaintEffectNoSchedule}}))
+	g.Expect(pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms).To(HaveLen(1))
+	g.Expect(pod.PriorityClassName).To(Equal("system-cluster-critical"))
+	g.Expect(pod.ImagePullSecrets).To(Equal([]corev1.LocalObjectReference{{Name: "pull"}}))
+	expectManager(g, pod)
+	g.Expect(kinds(objs)).NotTo(ContainElement("Service"), "metrics are off")
+}
+
+func TestRenderErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, chart, namespace string
+		values                 map[string]any
+		want                   string
+	}{
+		{name: "spoke without a cluster name", chart: Spoke, namespace: spokeNamespace, want: "clusterName is required"},
+		{name: "spoke outside lifeboat-system", chart: Spoke, namespace: "default", values: map[string]any{"clusterName": "a"},
+			want: `the spoke runs in namespace lifeboat-system`},
+		{name: "hub without its server", chart: Hub, namespace: "lifeboat", want: "hubServer is required"},
+		{name: "hub with two CAs", chart: Hub, namespace: "lifeboat", want: "hubCA: set configMap or secret, not both",
+			values: map[string]any{"hubServer": "https://hub", "hubCA": map[string]any{"configMap": "a", "secret": "b"}}},
+		{name: "no such chart", chart: "lifeboat-other", namespace: "lifeboat", want: "chart lifeboat-other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			_, err := Render(tc.chart, tc.values, tc.namespace)
+			g.Expect(err).To(MatchError(ContainSubstring(tc.want)))
+		})
+	}
+}
+
+func TestRenderHubDefaults(t *testing.T) {
+	g := NewWithT(t)
+	const ns = "lifeboat"
+	objs, err := Render(Hub, map[string]any{"hubServer": "https://hub.example:6443"}, ns)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	t.Log("the fleet CRDs first, then the manager's objects")
+	k := kinds(objs)
+	g.Expect(k[:10]).To(HaveEach("CustomResourceDefinition"))
+	g.Expect(k[10:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"}),
+		"a namespaced Role in the generated role.yaml needs a RoleBinding in the chart")
+
+	sa := &corev1.ServiceAccount{}
+	convert(g, find(g, objs, "ServiceAccount", ns, "lifeboat-hub"), sa)
+	expectRolesBound(g, objs, rbacv1.Subject{Kind: "ServiceAccount", Namespace: ns, Name: "lifeboat-hub"})
+
+	dep := &appsv1.Deployment{}
+	convert(g, find(g, objs, "Deployment", ns, "lifeboat-hub"), dep)
+	g.Expect(*dep.Spec.Replicas).To(BeEquivalentTo(1))
+	pod := dep.Spec.Template.Spec
+	g.Expect(pod.ServiceAccountName).To(Equal(sa.Name))
+	g.Expect(dep.Spec.Template.Labels).To(Equal(map[string]string{"app.kubernetes.io/name": "lifeboat-hub"}))
+	c := pod.Containers[0]
+	g.Expect(c.Image).To(Equal("lifeboat.dev/lifeboat-hub:0.1.0-dev"))
+	g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
+	g.Expect(c.Args).To(Equal([]string{
+		"--hub-server=https://hub.example:6443",
+		"--spoke-image=lifeboat.dev/lifeboat-spoke:0.1.0-dev",
+		"--leader-elect=true",
+		"--leader-election-namespace=" + ns,
+		"--system-namespace=" + ns,
+		"--health-probe-bind-address=:8081",
+		"--metrics-bind-address=:8080",
+	}))
+	g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceCPU, resource.MustParse("100m")))
+	expectManager(g, pod)
+	expectMetricsService(g, objs, ns, "lifeboat-hub-metrics", dep)
+}
+
+func TestRenderHubValues(t *testing.T) {
+	g := NewWithT(t)
+	const ns = "lifeboat"
+	objs, err := Render(Hub, map[string]any{
+		"hubServer":         "https://hub.example:6443",
+		"hubCA":             map[string]any{"secret": "hub-ca", "key": "bundle.pem"},
+		"spokeImage":        "registry.example/spoke:2.0.0",
+		"image":             map[string]any{"repository": "registry.example/hub", "tag": "2.0.0", "pullPolicy": "Always"},
+		"resources":         map[string]any{"requests": map[string]any{"cpu": "1", "memory": "2Gi"}},
+		"nodeSelector":      map[string]any{"pool": "system"},
+		"tolerations":       []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
+		"priorityClassName": "system-cluster-critical",
+		"extraArgs":         []any{"--credential-lifetime=12h"},
+		"serviceAccount":    map[string]any{"annotations": map[string]any{"example.com/owner": "platform"}},
+		"podLabels":         map[string]any{"team": "platform"},
+	}, ns)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	sa := &corev1.ServiceAccount{}
+	convert(g, find(g, objs, "ServiceAccount", ns, "lifeboat-hub"), sa)
+	g.Expect(sa.Annotations).To(Equal(map[string]string{"example.com/owner": "platform"}))
+	dep := &appsv1.Deployment{}
+	convert(g, find(g, objs, "Deployment", ns, "lifeboat-hub"), dep)
+	pod := dep.Spec.Template.Spec
+	g.Expect(dep.Spec.Template.Labels).To(Equal(map[string]string{"app.kubernetes.io/name": "lifeboat-hub", "team": "platform"}))
+	c := pod.Containers[0]
+	g.Expect(c.Image).To(Equal("registry.example/hub:2.0.0"))
+	g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullAlways))
+	g.Expect(c.Args).To(ContainElements("--hub-ca-file=/etc/lifeboat/hub-ca/bundle.pem", "--spoke-image=registry.example/spoke:2.0.0", "--credential-lifetime=12h"))
+	g.Expect(c.Resources.Requests).To(Equal(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi")}))
+	g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "hub-ca", MountPath: "/etc/lifeboat/hub-ca", ReadOnly: true}))
+	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "hub-ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "hub-ca"}}}))
+	g.Expect(pod.NodeSelector).To(Equal(map[string]string{"pool": "system"}))
+	g.Expect(pod.Tolerations).To(Equal([]corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}))
+	g.Expect(pod.PriorityClassName).To(Equal("system-cluster-critical"))
+	expectManager(g, pod)
+}
+
+// expectManager checks the manager container's probes and that the pod
+// meets the restricted Pod Security Standard.
+func expectManager(g *WithT, pod corev1.PodSpec) {
+	g.Expect(pod.SecurityContext.RunAsNonRoot).To(HaveValue(BeTrue()))
+	g.Expect(pod.SecurityContext.RunAsUser).To(HaveValue(BeEquivalentTo(65532)))
+	g.Expect(pod.SecurityContext.RunAsGroup).To(HaveValue(BeEquivalentTo(65532)))
+	g.Expect(pod.SecurityContext.SeccompProfile).To(Equal(&corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}))
+	g.Expect(pod.Containers).To(HaveLen(1))
+	c := pod.Containers[0]
+	g.Expect(c.SecurityContext.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
+	g.Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
+	g.Expect(c.SecurityContext.Capabilities).To(Equal(&corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}))
+	g.Expect(c.SecurityContext.Privileged).To(BeNil())
+	g.Expect(c.Ports).To(ContainElement(corev1.ContainerPort{Name: "health", ContainerPort: 8081, Protocol: corev1.ProtocolTCP}))
+	g.Expect(c.Args).To(ContainElement("--health-probe-bind-address=:8081"))
+	for probe, path := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
+		g.Expect(probe).NotTo(BeNil(), path)
+		g.Expect(probe.HTTPGet.Path).To(Equal(path))
+		g.Expect(probe.HTTPGet.Port.String()).To(Equal("health"))
+	}
+}
+
+// expectMetricsService checks that Service name selects dep's pods and
+// targets their metrics port, which the manager serves.
+func expectMetricsService(g *WithT, objs []*unstructured.Unstructured, namespace, name string, dep *appsv1.Deployment) {
+	svc := &corev1.Service{}
+	convert(g, find(g, objs, "Service", namespace, name), svc)
+	for k, v := range svc.Spec.Selector {
+		g.Expect(dep.Spec.Template.Labels).To(HaveKeyWithValue(k, v))
+	}
+	g.Expect(svc.Spec.Ports).To(HaveLen(1))
+	g.Expect(svc.Spec.Ports[0].Port).To(BeEquivalentTo(8080))
+	g.Expect(svc.Spec.Ports[0].TargetPort.String()).To(Equal("metrics"))
+	c := dep.Spec.Template.Spec.Containers[0]
+	g.Expect(c.Ports).To(ContainElement(corev1.ContainerPort{Name: "metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}))
+	g.Expect(c.Args).To(ContainElement("--metrics-bind-address=:8080"))
+}
+
+// expectRolesBound checks that every ClusterRole and Role in objs is bound,
+// by a binding in objs, to subject and to no one else.
+func expectRolesBound(g *WithT, objs []*unstructured.Unstructured, subject rbacv1.Subject) {
+	roles := 0
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+			continue
+		}
+		roles++
+		var subjects []rbacv1.Subject
+		for _, b := range objs {
+			if b.GetKind() != o.GetKind()+"Binding" || b.GetNamespace() != o.GetNamespace() {
+				continue
+			}
+			binding := &rbacv1.RoleBinding{} // a ClusterRoleBinding has the same fields
+			convert(g, b, binding)
+			if binding.RoleRef == (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: o.GetKind(), Name: o.GetName()}) {
+				subjects = append(subjects, binding.Subjects...)
+			}
+		}
+		g.Expect(subjects).To(Equal([]rbacv1.Subject{subject}), "%s %s", o.GetKind(), o.GetName())
+	}
+	g.Expect(roles).To(BeNumerically(">", 0))
+}
+
+// writeChart writes embedded chart name to a directory, for the linter.
+func writeChart(t *testing.T, g *WithT, name string) string {
+	dir := t.TempDir()
+	err := fs.WalkDir(files, name, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, p), 0o755)
+		}
+		b, err := files.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	return filepath.Join(dir, name)
+}
+
+func kinds(objs []*unstructured.Unstructured) []string {
+	out := make([]string, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.GetKind())
+	}
+	return out
+}
+
+func find(g *WithT, objs []*unstructured.Unstructured, kind, namespace, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetNamespace() == namespace && o.GetName() == name {
+			return o
+		}
+	}
+	var have []string
+	for _, o := range objs {
+		have = append(have, o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName())
+	}
+	g.Expect(false).To(BeTrue(), "no %s %s/%s among %s", kind, namespace, name, strings.Join(have, ", "))
+	return nil
+}
+
+func convert(g *WithT, u *unstructured.Unstructured, into any) {
+	g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into)).To(Succeed())
+}
