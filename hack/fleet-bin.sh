@@ -4,7 +4,8 @@
 #   hack/fleet-bin.sh [component...]   (default: all)
 # Components: kube (kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubelet and the OCM work agent, from one module so shared packages compile
-# once), etcd, garden (Gardener test environment), azurite (npm).
+# once), etcd, wiwebhook (the Azure Workload Identity webhook), garden (Gardener
+# test environment), azurite (npm).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,6 +17,7 @@ ETCD_VERSION=v3.6.6
 OCM_VERSION=v1.2.0
 GARDENER_VERSION=v1.145.0
 AZURITE_VERSION=3.37.0
+WI_VERSION=v1.6.0
 
 # build DIR OUT LDFLAGS PKG... builds PKGs of the module in DIR into OUT, once.
 build() {
@@ -35,6 +37,7 @@ kube() {
     open-cluster-management.io/ocm/cmd/work
 }
 etcd() { build etcd "$CACHE/etcd-$ETCD_VERSION" "-s -w" .; }
+wiwebhook() { build wiwebhook "$CACHE/azure-wi-webhook-$WI_VERSION" "-s -w" github.com/Azure/azure-workload-identity/cmd/webhook; }
 garden() { build garden "$CACHE/garden-$GARDENER_VERSION" "-s -w" .; }
 azurite() {
   local out="$CACHE/azurite-$AZURITE_VERSION"
@@ -46,5 +49,5 @@ azurite() {
 }
 
 components=("$@")
-[[ ${#components[@]} -gt 0 ]] || components=(etcd kube garden azurite)
+[[ ${#components[@]} -gt 0 ]] || components=(etcd kube wiwebhook garden azurite)
 for c in "${components[@]}"; do "$c"; done

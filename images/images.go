@@ -45,6 +45,9 @@ const (
 type Image struct {
 	Name    string
 	Package string // relative to the repository root
+	// Binary is a static binary built elsewhere (for example a pinned
+	// third-party component of the test fleet), used instead of Package.
+	Binary string
 }
 
 // All lists the images Build makes when Options.Names is empty.
@@ -131,7 +134,9 @@ func Build(ctx context.Context, opts Options) ([]Built, error) {
 }
 
 func buildImage(ctx context.Context, image Image, root, binary, out, version string, epoch time.Time, base v1.Layer) (Built, error) {
-	if err := goBuild(ctx, root, image.Package, binary); err != nil {
+	if image.Binary != "" {
+		binary = image.Binary
+	} else if err := goBuild(ctx, root, image.Package, binary); err != nil {
 		return Built{}, err
 	}
 	exe, err := os.ReadFile(binary)

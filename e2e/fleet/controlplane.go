@@ -213,6 +213,9 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, etcdURL string) erro
 		"--anonymous-auth=true",
 		"--allow-privileged=true",
 		"--kubelet-preferred-address-types=InternalIP",
+		// Webhooks are called at their Service's endpoints (the API server
+		// runs on the host, which has no route to ClusterIPs).
+		"--enable-aggregator-routing=true",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 		"--v=1",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/assets"
 	"github.com/lifeboat-dev/lifeboat/images"
 )
 
@@ -14,6 +15,8 @@ type NodeImages struct {
 	Pause PodImage
 	// Probe is lifeboat-podprobe, which checks what a pod can reach.
 	Probe PodImage
+	// WorkloadIdentityWebhook is the Azure Workload Identity webhook.
+	WorkloadIdentityWebhook PodImage
 }
 
 // probeImage is the fleet's test image of lifeboat-podprobe.
@@ -21,10 +24,15 @@ var probeImage = images.Image{Name: "lifeboat-podprobe", Package: "./e2e/fleet/c
 
 // TestImages builds the node images into out.
 func TestImages(ctx context.Context, out string) (NodeImages, error) {
+	webhook, err := assets.Path("webhook")
+	if err != nil {
+		return NodeImages{}, err
+	}
+	wiImage := images.Image{Name: "azure-wi-webhook", Binary: webhook}
 	built, err := images.Build(ctx, images.Options{
 		Root:   RepoRoot(),
 		Out:    out,
-		Images: []images.Image{images.Pause, probeImage},
+		Images: []images.Image{images.Pause, probeImage, wiImage},
 	})
 	if err != nil {
 		return NodeImages{}, err
@@ -33,8 +41,8 @@ func TestImages(ctx context.Context, out string) (NodeImages, error) {
 	for _, b := range built {
 		byName[b.Name] = PodImage{Ref: b.Ref, Tarball: b.Path}
 	}
-	imgs := NodeImages{Pause: byName[images.Pause.Name], Probe: byName[probeImage.Name]}
-	if imgs.Pause.Tarball == "" || imgs.Probe.Tarball == "" {
+	imgs := NodeImages{Pause: byName[images.Pause.Name], Probe: byName[probeImage.Name], WorkloadIdentityWebhook: byName[wiImage.Name]}
+	if imgs.Pause.Tarball == "" || imgs.Probe.Tarball == "" || imgs.WorkloadIdentityWebhook.Tarball == "" {
 		return NodeImages{}, fmt.Errorf("images built: %v", built)
 	}
 	return imgs, nil

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/entra"
 )
 
 // probeResult is one line of lifeboat-podprobe's output.
@@ -38,7 +40,7 @@ type probeResult struct {
 // network namespace, interface, iptables rule or cgroup behind.
 func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 	g := NewWithT(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	imgs, err := TestImages(ctx, filepath.Join(dir, "images"))
@@ -55,7 +57,7 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 	defer azure.Stop()
 
 	start := time.Now()
-	node, err := StartNode(ctx, cp, imgs.Pause, imgs.Probe)
+	node, err := StartNode(ctx, cp, imgs.Pause, imgs.Probe, imgs.WorkloadIdentityWebhook)
 	g.Expect(err).NotTo(HaveOccurred())
 	stopped := false
 	defer func() {
@@ -64,6 +66,24 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 		}
 	}()
 	t.Logf("node %s Ready at %s in %s", node.Name, node.IP, time.Since(start).Round(time.Millisecond))
+
+	// The Azure Workload Identity webhook, and an identity federated with the
+	// probe's ServiceAccount.
+	entraPort := urlPort(t, azure.Entra.URL())
+	g.Expect(node.Expose(entraPort)).To(Succeed())
+	authority := fmt.Sprintf("https://%s:%d/", HostAddress, entraPort)
+	start = time.Now()
+	g.Expect(InstallWorkloadIdentityWebhook(ctx, cp, imgs.WorkloadIdentityWebhook, TenantID, authority)).To(Succeed())
+	t.Logf("workload identity webhook serving in %s", time.Since(start).Round(time.Millisecond))
+	g.Expect(allowIssuerDiscovery(ctx, cp)).To(Succeed())
+	g.Expect(azure.Entra.TrustIssuerCA(cp.Issuer(), cp.CA.CertPEM())).To(Succeed())
+	id, err := azure.NewIdentity("00000000-0000-0000-0000-0000000000a1")
+	g.Expect(err).NotTo(HaveOccurred())
+	const subject = "system:serviceaccount:default:probe"
+	g.Expect(azure.Entra.AddFederatedCredential(TenantID, id.ClientID, entra.FederatedCredential{Name: "probe", Issuer: cp.Issuer(), Subject: subject})).To(Succeed())
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default",
+		Annotations: map[string]string{"azure.workload.identity/client-id": id.ClientID}}}
+	g.Expect(cp.Client.Create(ctx, sa)).To(Succeed())
 
 	targets := map[string]struct {
 		url string
@@ -74,7 +94,7 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 		"entra":           {azure.Entra.URL() + "/" + TenantID + "/v2.0/.well-known/openid-configuration", azure.Entra.CACertPEM()},
 	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "probe-ca", Namespace: "default"}, Data: map[string]string{}}
-	args := []string{"--sleep"}
+	args := []string{"--sleep", "--azure-scope=https://storage.azure.com/.default"}
 	for name, tgt := range targets {
 		u, err := url.Parse(tgt.url)
 		g.Expect(err).NotTo(HaveOccurred())
@@ -96,15 +116,24 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 		raw, err := cs.CoreV1().Pods("default").GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 		g.Expect(err).NotTo(HaveOccurred())
 		results = parseProbe(raw)
-		g.Expect(results).To(HaveLen(1 + len(targets)))
-	}, 2*time.Minute, time.Second).Should(Succeed(), func() string { return podStory(ctx, cp, pod.Name) })
+		g.Expect(results).To(HaveLen(2 + len(targets)))
+	}, 2*time.Minute, time.Second).Should(Succeed(), func() string { return DescribePods(ctx, cp, "default") })
 	t.Logf("probe results: %+v", results)
 
 	g.Expect(results["in-cluster"].OK).To(BeTrue(), "in-cluster: %s", results["in-cluster"].Error)
-	g.Expect(results["in-cluster"].User).To(Equal("system:serviceaccount:default:default"))
+	g.Expect(results["in-cluster"].User).To(Equal(subject))
 	g.Expect(results["other-apiserver"]).To(Equal(probeResult{Check: "other-apiserver", OK: true, Status: 200}))
 	g.Expect(results["entra"]).To(Equal(probeResult{Check: "entra", OK: true, Status: 200}))
 	g.Expect(results["blob-proxy"].OK).To(BeTrue(), "blob proxy: %s", results["blob-proxy"].Error)
+
+	// The webhook injected the identity; the kubelet projected the token; Entra
+	// verified it against the cluster's issuer and exchanged it.
+	g.Expect(results["azure-token"]).To(Equal(probeResult{Check: "azure-token", OK: true, User: id.ClientID}))
+	g.Expect(cp.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+	g.Expect(pod.Spec.Volumes).To(ContainElement(HaveField("Name", HavePrefix("azure-workload-identity-reserved-"))), "the webhook projected the token")
+	g.Expect(azure.Entra.Exchanges()).To(ContainElement(entra.Exchange{
+		ClientID: id.ClientID, Issuer: cp.Issuer(), Subject: subject, Resource: "https://storage.azure.com"}))
+	t.Logf("Entra exchanged an assertion of issuer %s, subject %s", cp.Issuer(), subject)
 
 	// Exec runs through the API server and the node's kubelet.
 	stdout, err := execIn(ctx, cp, pod.Name, "/lifeboat-podprobe")
@@ -114,7 +143,7 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 	// What the node added is there while it runs, so the check below can fail.
 	ids, err := node.Containers(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(ids).To(HaveLen(2), "the probe's sandbox and container")
+	g.Expect(ids).To(HaveLen(4), "sandbox and container of the probe and of the webhook")
 	running := node.Leftovers()
 	g.Expect(running).To(ContainElements(
 		"interface "+node.bridge, "iptables nat chain "+node.chain, "iptables nat PREROUTING jump to "+node.chain))
@@ -134,8 +163,9 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 // probePod runs lifeboat-podprobe with args, its CAs mounted, as a non-root user.
 func probePod(image string, args []string) *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default"},
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default", Labels: map[string]string{WorkloadIdentityLabel: "true"}},
 		Spec: corev1.PodSpec{
+			ServiceAccountName: "probe",
 			RestartPolicy: corev1.RestartPolicyNever,
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot:   ptr.To(true),
@@ -172,22 +202,6 @@ func parseProbe(raw []byte) map[string]probeResult {
 	return out
 }
 
-// podStory says where a pod is, for failure messages.
-func podStory(ctx context.Context, cp *ControlPlane, name string) string {
-	pod := &corev1.Pod{}
-	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, pod); err != nil {
-		return err.Error()
-	}
-	events := &corev1.EventList{}
-	_ = cp.Client.List(ctx, events, client.InNamespace("default"))
-	var b strings.Builder
-	fmt.Fprintf(&b, "pod phase %s, conditions %+v, statuses %+v\n", pod.Status.Phase, pod.Status.Conditions, pod.Status.ContainerStatuses)
-	for _, e := range events.Items {
-		fmt.Fprintf(&b, "event %s %s: %s\n", e.InvolvedObject.Name, e.Reason, e.Message)
-	}
-	return b.String()
-}
-
 func execIn(ctx context.Context, cp *ControlPlane, pod string, command ...string) ([]byte, error) {
 	cs, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
@@ -205,4 +219,3 @@ func execIn(ctx context.Context, cp *ControlPlane, pod string, command ...string
 	}
 	return stdout.Bytes(), nil
 }
-

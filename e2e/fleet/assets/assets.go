@@ -16,6 +16,8 @@ const (
 	OCMVersion      = "v1.2.0"
 	GardenerVersion = "v1.145.0"
 	AzuriteVersion  = "3.37.0"
+	// WorkloadIdentityVersion is github.com/Azure/azure-workload-identity's.
+	WorkloadIdentityVersion = "v1.6.0"
 )
 
 // CacheDir is $LIFEBOAT_CACHE, or ~/.cache/lifeboat.
@@ -41,6 +43,7 @@ var binaries = map[string]string{
 	"kubelet":                 kubeDir,
 	"work":                    kubeDir,
 	"etcd":                    "etcd-" + EtcdVersion,
+	"webhook":                 "azure-wi-webhook-" + WorkloadIdentityVersion,
 	"garden":                  "garden-" + GardenerVersion,
 	"azurite-blob":            filepath.Join("azurite-"+AzuriteVersion, "node_modules", ".bin"),
 }

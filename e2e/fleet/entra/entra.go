@@ -100,6 +100,7 @@ type Server struct {
 	tenants       map[string]*tenant // by lower-case tenant id
 	resources     map[string]bool
 	issued        map[string]int // access tokens issued, by client id
+	exchanges     []Exchange
 	tokenLifetime time.Duration
 	clockSkew     time.Duration
 
@@ -376,6 +377,19 @@ func (s *Server) FederatedCredentials(tenantID, clientID string) []FederatedCred
 // document and keys of issuerURL. Without it, the system roots are used.
 func (s *Server) TrustIssuerCA(issuerURL string, caPEM []byte) error {
 	return s.issuers.trust(issuerURL, caPEM)
+}
+
+// Exchange is one federated assertion the server verified and exchanged for
+// an access token: who presented it (issuer and subject) for which app.
+type Exchange struct {
+	ClientID, Issuer, Subject, Resource string
+}
+
+// Exchanges lists the exchanges the server granted, oldest first.
+func (s *Server) Exchanges() []Exchange {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]Exchange(nil), s.exchanges...)
 }
 
 // TokensIssued is how many access tokens were issued to clientID.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/pki"
 )
 
 const (
@@ -52,7 +55,8 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		writeAADError(w, r, tenantNotFound(t))
 		return
 	}
-	base := s.url + "/" + t
+	origin := s.origin(r)
+	base := origin + "/" + t
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
@@ -64,7 +68,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
 		"issuer":                                base + "/v2.0",
 		"request_uri_parameter_supported":       false,
-		"userinfo_endpoint":                     s.url + "/oidc/userinfo",
+		"userinfo_endpoint":                     origin + "/oidc/userinfo",
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
 		"device_authorization_endpoint":         base + "/oauth2/v2.0/devicecode",
 		"http_logout_supported":                 true,
@@ -88,12 +92,24 @@ func (s *Server) keys(w http.ResponseWriter, r *http.Request) {
 	}}})
 }
 
+// origin is the authority as the client addressed it: the server's own URL,
+// or the address at which pods on the fleet's nodes reach it (pki.HostAddress
+// and the same port). Entra's documents name the host they were fetched from.
+func (s *Server) origin(r *http.Request) string {
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(s.url, "https://"))
+	if r.Host == net.JoinHostPort(pki.HostAddress, port) {
+		return "https://" + r.Host
+	}
+	return s.url
+}
+
 // instanceDiscovery answers MSAL's instance discovery for this host. MSAL sends
 // it to login.microsoftonline.com for hosts it does not know, so clients of the
 // stand-in must still disable instance discovery; it is here for clients that
 // ask the authority itself.
 func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
-	host := strings.TrimPrefix(s.url, "https://")
+	origin := s.origin(r)
+	host := strings.TrimPrefix(origin, "https://")
 	tenantPath := "common"
 	if ae, err := url.Parse(r.URL.Query().Get("authorization_endpoint")); err == nil {
 		if parts := strings.Split(strings.Trim(ae.Path, "/"), "/"); len(parts) > 0 && parts[0] != "" {
@@ -101,7 +117,7 @@ func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"tenant_discovery_endpoint": s.url + "/" + tenantPath + "/v2.0/.well-known/openid-configuration",
+		"tenant_discovery_endpoint": origin + "/" + tenantPath + "/v2.0/.well-known/openid-configuration",
 		"api-version":               "1.1",
 		"metadata": []map[string]any{{
 			"preferred_network": host,
@@ -184,8 +200,12 @@ func (s *Server) exchange(ctx context.Context, tenantID string, form url.Values)
 	if err != nil {
 		return nil, refuse("temporarily_unavailable", 0, "signing the access token: %v", err)
 	}
+	// The assertion is verified: record who presented it.
+	var claims assertionClaims
+	_, _, _ = jwt.NewParser().ParseUnverified(assertion, &claims)
 	s.mu.Lock()
 	s.issued[appInfo.ClientID]++
+	s.exchanges = append(s.exchanges, Exchange{ClientID: appInfo.ClientID, Issuer: claims.Issuer, Subject: claims.Subject, Resource: resource})
 	s.mu.Unlock()
 	secs := int(lifetime/time.Second) - 1
 	return &tokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: token}, nil

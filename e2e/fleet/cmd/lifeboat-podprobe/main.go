@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -39,6 +42,8 @@ func main() {
 	var gets urls
 	var caDir string
 	var sleep bool
+	var azureScope string
+	flag.StringVar(&azureScope, "azure-scope", "", "get an Azure token for this scope with Workload Identity (the environment the webhook injected); the Entra CA is CA-DIR/entra.crt")
 	flag.Var(&gets, "get", "NAME=URL to GET (repeatable); the CA is CA-DIR/NAME.crt")
 	flag.StringVar(&caDir, "ca-dir", "/probe-ca", "directory of the CA files, one per NAME")
 	flag.BoolVar(&sleep, "sleep", false, "stay up after the checks (for exec)")
@@ -51,6 +56,9 @@ func main() {
 	for _, g := range gets {
 		name, u, _ := strings.Cut(g, "=")
 		_ = out.Encode(get(ctx, name, u, caDir+"/"+name+".crt"))
+	}
+	if azureScope != "" {
+		_ = out.Encode(azureToken(ctx, azureScope, caDir+"/entra.crt"))
 	}
 	if sleep {
 		select {}
@@ -79,20 +87,58 @@ func inCluster(ctx context.Context) Result {
 	return r
 }
 
-// get GETs u trusting only the CA in caFile; any HTTP answer counts as reached.
-func get(ctx context.Context, name, u, caFile string) Result {
-	r := Result{Check: name}
-	pem, err := os.ReadFile(caFile)
+// azureToken exchanges the projected token for an Azure token the standard
+// azidentity way: everything from the environment the webhook injected.
+func azureToken(ctx context.Context, scope, caFile string) Result {
+	r := Result{Check: "azure-token"}
+	for _, env := range []string{"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST"} {
+		if os.Getenv(env) == "" {
+			r.Error = env + " is not set"
+			return r
+		}
+	}
+	httpc, err := trusting(caFile)
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		r.Error = fmt.Sprintf("no certificate in %s", caFile)
+	cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+		ClientOptions:            azcore.ClientOptions{Transport: httpc},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		r.Error = err.Error()
 		return r
 	}
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.OK, r.User = true, os.Getenv("AZURE_CLIENT_ID")
+	return r
+}
+
+// trusting is an HTTP client that trusts only the CA in caFile.
+func trusting(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", caFile)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
+}
+
+// get GETs u trusting only the CA in caFile; any HTTP answer counts as reached.
+func get(ctx context.Context, name, u, caFile string) Result {
+	r := Result{Check: name}
+	c, err := trusting(caFile)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		r.Error = err.Error()
