@@ -12,8 +12,9 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
-// Killing the spoke in the middle of a backup never leaves a backup that looks
-// complete; after the restart the ApplicationBackup ends Failed with a reason.
+// Deleting the spoke's pod in the middle of a backup never leaves a backup
+// that looks complete: the Deployment brings a new pod, which reports the run
+// Failed (Interrupted) and deletes its partial data; the next backup succeeds.
 func TestSpokeKilledDuringBackup(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -37,9 +38,9 @@ func TestSpokeKilledDuringBackup(t *testing.T) {
 		return b.Status.Progress.ItemsDone
 	}, time.Minute, 20*time.Millisecond).Should(BeNumerically(">", 0), "the backup is under way")
 	g.Expect(b.Status.Phase).To(Equal(backupv1alpha1.ApplicationBackupInProgress))
-	testFleet.KillSpokeManager(spoke)
+	g.Expect(testFleet.KillSpokeManager(ctx, spoke)).To(Succeed())
 	testFleet.Azure.Proxy.SetWriteDelay(0)
-	t.Logf("killed lifeboat-spoke at %d items", b.Status.Progress.ItemsDone)
+	t.Logf("deleted the lifeboat-spoke pod at %d items", b.Status.Progress.ItemsDone)
 
 	// What the killed spoke left in the bucket is not a backup.
 	store := blobStore(g, id, spoke, "crash-backups")
@@ -54,4 +55,12 @@ func TestSpokeKilledDuringBackup(t *testing.T) {
 	t.Logf("after the restart: %+v", b.Status.Conditions)
 	_, err = archive.Open(ctx, store, dir)
 	g.Expect(err).To(HaveOccurred(), "the interrupted backup is never reported complete")
+	left, err := store.List(ctx, dir+"/")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(left).To(BeEmpty(), "the interrupted backup's partial data is deleted")
+
+	next := appBackup("crash-next", "crash-backups", ns)
+	g.Expect(spoke.Client.Create(ctx, next)).To(Succeed())
+	g.Expect(waitFinished(g, ctx, spoke.Client, next, backupPhase, 3*time.Minute)).To(Equal("Success"))
+	t.Logf("the next backup: %d items", next.Status.Progress.ItemsDone)
 }

@@ -93,7 +93,7 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 			StorageTarget: backupv1alpha1.StorageTarget{
 				Azure: backupv1alpha1.AzureBlobLocation{
 					StorageAccount: fleet.StorageAccount, Container: container, Prefix: team,
-					Endpoint: az.BlobEndpoint(),
+					Endpoint: az.SpokeBlobEndpoint(),
 				},
 				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
 			},
@@ -211,6 +211,7 @@ func TestSpokeHubCredentialIsScoped(t *testing.T) {
 	}, time.Minute, 250*time.Millisecond).Should(Succeed())
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(secret.Data["kubeconfig"])
 	g.Expect(err).NotTo(HaveOccurred())
+	cfg.Host = fleet.HostURL(cfg.Host) // the test uses it from the host, not from the spoke's pod
 	c, err := client.New(cfg, client.Options{Scheme: testFleet.Hub.Client.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 

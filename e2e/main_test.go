@@ -26,12 +26,12 @@ func run(m *testing.M) int {
 	testFleet, err = fleet.Start(ctx, fleet.Options{
 		// Discovery onboards spoke-1 and spoke-2 at start; spoke-3's Shoot is
 		// created by TestDiscoveryOnboardsShoots.
-		Spokes:        3,
-		LateSpokes:    1,
-		HubManager:    true,
-		Discovery:     true,
-		SpokeManagers: true,
-		KeepDir:       os.Getenv("LIFEBOAT_KEEP_FLEET") != "",
+		Spokes:     3,
+		LateSpokes: 1,
+		HubManager: true,
+		Discovery:  true,
+		Pods:       true,
+		KeepDir:    os.Getenv("LIFEBOAT_KEEP_FLEET") != "",
 		Log: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "fleet: "+format+"\n", args...)
 		},

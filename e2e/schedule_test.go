@@ -64,7 +64,7 @@ func TestScheduleOverClusters(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "primary"},
 		Spec: fleetv1alpha1.BackupLocationSpec{
 			StorageTarget: backupv1alpha1.StorageTarget{
-				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: container, Prefix: team, Endpoint: az.BlobEndpoint()},
+				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: container, Prefix: team, Endpoint: az.SpokeBlobEndpoint()},
 				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
 			},
 			Clusters: fleet.ClusterNames(spokes...),

@@ -216,7 +216,7 @@ func syncLocation(namespace, name, prefix, container string, id fleet.Identity, 
 			StorageTarget: backupv1alpha1.StorageTarget{
 				Azure: backupv1alpha1.AzureBlobLocation{
 					StorageAccount: fleet.StorageAccount, Container: container, Prefix: prefix,
-					Endpoint: testFleet.Azure.BlobEndpoint(),
+					Endpoint: testFleet.Azure.SpokeBlobEndpoint(),
 				},
 				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
 			},

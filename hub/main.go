@@ -34,6 +34,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/restore"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/tombstone"
 	"github.com/lifeboat-dev/lifeboat/images"
+	"sigs.k8s.io/yaml"
 )
 
 var scheme = runtime.NewScheme()
@@ -49,7 +50,7 @@ func init() {
 type settings struct {
 	metricsAddr, probeAddr, leaderNamespace string
 	leaderElect                             bool
-	hubCAFile                               string
+	hubCAFile, spokeValuesFile              string
 	systemNamespace                         string
 	qps                                     float64
 	burst                                   int
@@ -65,6 +66,7 @@ func main() {
 	flag.StringVar(&s.agent.HubServer, "hub-server", "", "URL of this hub's API server as the spokes reach it (required): it goes into their hub credential")
 	flag.StringVar(&s.hubCAFile, "hub-ca-file", "", "PEM file of the CA that spokes trust for --hub-server (default: the CA this manager trusts for its own API server)")
 	flag.StringVar(&s.agent.SpokeImage, "spoke-image", images.Ref(images.Spoke.Name), "image of the spoke manager that the agent ManifestWork installs on every cluster")
+	flag.StringVar(&s.spokeValuesFile, "spoke-values", "", "YAML file of lifeboat-spoke chart values for the spoke on every cluster (resources, nodeSelector, tolerations, extraArgs, extraVolumes, ...); the hub sets clusterName, the hub credential, the namespace and the image itself")
 	flag.DurationVar(&s.agent.CredentialLifetime, "credential-lifetime", backupcluster.DefaultCredentialLifetime,
 		"lifetime of a spoke's hub token (at least 10m); it is replaced when less than 20% is left")
 	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,
@@ -95,6 +97,15 @@ func run(s settings) error {
 		return err
 	}
 	s.agent.HubCA = ca
+	if s.spokeValuesFile != "" {
+		raw, err := os.ReadFile(s.spokeValuesFile)
+		if err != nil {
+			return fmt.Errorf("--spoke-values: %w", err)
+		}
+		if err := yaml.Unmarshal(raw, &s.agent.SpokeValues); err != nil {
+			return fmt.Errorf("--spoke-values %s: %w", s.spokeValuesFile, err)
+		}
+	}
 	cfg.QPS, cfg.Burst = float32(s.qps), s.burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,

@@ -32,9 +32,11 @@ const (
 // Azure is the fleet's Azure: Azurite with the authorizing proxy in front of it
 // (what clients use as the blob endpoint) and the Entra ID stand-in.
 type Azure struct {
-	Azurite *azurite.Azurite
-	Proxy   *blobproxy.Proxy
-	Entra   *entra.Server
+	// podFacing: spokes run as pods and reach the proxy at HostAddress.
+	podFacing bool
+	Azurite   *azurite.Azurite
+	Proxy     *blobproxy.Proxy
+	Entra     *entra.Server
 }
 
 func startAzure(ctx context.Context, dir string) (a *Azure, err error) {
@@ -78,6 +80,16 @@ func (a *Azure) Stop() {
 
 // BlobEndpoint is the account URL clients use: the proxy's.
 func (a *Azure) BlobEndpoint() string { return a.Proxy.AccountURL(StorageAccount) }
+
+// SpokeBlobEndpoint is the blob endpoint as the spokes reach it, for
+// BackupLocations: at HostAddress when the spokes run as pods (Options.Pods).
+// Only pods use it; the host uses BlobEndpoint.
+func (a *Azure) SpokeBlobEndpoint() string {
+	if a.podFacing {
+		return podURL(a.BlobEndpoint())
+	}
+	return a.BlobEndpoint()
+}
 
 // Identity is an Entra application (a user-assigned identity's client ID).
 type Identity struct {

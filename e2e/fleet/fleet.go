@@ -38,6 +38,12 @@ type Options struct {
 	// only starts each spoke's work agent under its cluster name. Without it,
 	// the fleet registers every spoke itself.
 	HubManager bool
+	// Pods gives every spoke a real node (containerd, kubelet) running the
+	// Azure Workload Identity webhook, and lifeboat-hub (HubManager) installs
+	// lifeboat-spoke on each onboarded spoke as a pod through its agent work,
+	// with the spoke chart's RBAC and a webhook-injected identity. Instead of
+	// SpokeManagers.
+	Pods bool
 	// Discovery (with HubManager) creates the ClusterDiscovery that onboards
 	// the fleet's Shoots and waits until every onboarded spoke is registered.
 	Discovery bool
@@ -57,8 +63,10 @@ type Fleet struct {
 	Azure  *Azure
 	// HubManager is the lifeboat-hub process, when Options.HubManager.
 	HubManager *proc.Process
-	opts       Options
-	spokeBin   string
+	// Images are the images the nodes run, with Options.Pods.
+	Images   NodeImages
+	opts     Options
+	spokeBin string
 }
 
 // Spoke is one spoke cluster: its control plane, registered with the hub, and the
@@ -76,6 +84,8 @@ type Spoke struct {
 	TokenFile *TokenFile
 	// Manager is the lifeboat-spoke process, when Options.SpokeManagers.
 	Manager *proc.Process
+	// Node is the spoke's node, when Options.Pods: lifeboat-spoke runs there.
+	Node *Node
 }
 
 // Start starts a fleet and waits until every part is ready.
@@ -99,6 +109,15 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	}()
 
 	start := time.Now()
+	if opts.Pods {
+		if !opts.HubManager || opts.SpokeManagers {
+			return nil, fmt.Errorf("fleet: Pods needs HubManager and excludes SpokeManagers")
+		}
+		if f.Images, err = TestImages(ctx, filepath.Join(opts.Dir, "images")); err != nil {
+			return nil, err
+		}
+		opts.Log("images built (%s)", time.Since(start).Round(time.Millisecond))
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		hub, err := StartControlPlane(gctx, "hub", filepath.Join(opts.Dir, "hub"), true)
@@ -132,6 +151,12 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			opts.Log("%s control plane ready at %s (%s)", name, cp.URL, time.Since(start).Round(time.Millisecond))
+			if opts.Pods {
+				if err := f.startSpokeNode(gctx, f.Spokes[i]); err != nil {
+					return fmt.Errorf("%s node: %w", name, err)
+				}
+				opts.Log("%s node %s Ready (%s)", name, f.Spokes[i].Node.IP, time.Since(start).Round(time.Millisecond))
+			}
 			if err := allowIssuerDiscovery(gctx, cp); err != nil || opts.HubManager {
 				// With lifeboat-hub, the agent ManifestWork installs the spoke CRDs.
 				return err
@@ -156,6 +181,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		if err != nil {
 			return fmt.Errorf("azure: %w", err)
 		}
+		azure.podFacing = opts.Pods
 		opts.Log("azure ready: %s (%s)", azure, time.Since(start).Round(time.Millisecond))
 		return nil
 	})
@@ -184,6 +210,16 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		}
 		opts.Log("%s: work agent started", s.Name)
 	}
+	if opts.Pods {
+		var pg errgroup.Group
+		for _, s := range f.Spokes {
+			pg.Go(func() error { return f.preparePods(ctx, s) })
+		}
+		if err := pg.Wait(); err != nil {
+			return nil, err
+		}
+		opts.Log("workload identity webhook running on every spoke (%s)", time.Since(start).Round(time.Millisecond))
+	}
 	onboarded := f.Spokes[:len(f.Spokes)-min(opts.LateSpokes, len(f.Spokes))]
 	if f.Garden != nil {
 		if err := f.Garden.CreateProject(ctx, GardenProject); err != nil {
@@ -204,6 +240,12 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			return nil, err
 		}
 		opts.Log("discovery registered %d clusters (%s)", len(onboarded), time.Since(start).Round(time.Millisecond))
+	}
+	if opts.Pods && opts.Discovery {
+		if err := f.WaitSpokePods(ctx, onboarded...); err != nil {
+			return nil, err
+		}
+		opts.Log("lifeboat-spoke pods available on %d spokes (%s)", len(onboarded), time.Since(start).Round(time.Millisecond))
 	}
 	if opts.SpokeManagers && (!opts.HubManager || opts.Discovery) {
 		if err := f.StartSpokeManagers(ctx, onboarded...); err != nil {
@@ -237,6 +279,9 @@ func (f *Fleet) Processes() []*proc.Process {
 		}
 		if s.Manager != nil {
 			ps = append(ps, s.Manager)
+		}
+		if s.Node != nil {
+			ps = append(ps, s.Node.Processes()...)
 		}
 		if s.ControlPlane != nil {
 			ps = append(ps, s.ControlPlane.Processes()...)
@@ -275,6 +320,12 @@ func (f *Fleet) Stop() {
 			}
 		}
 	}
+	for _, s := range f.Spokes {
+		if s != nil && s.Node != nil {
+			g.Go(func() error { s.Node.Stop(); return nil })
+		}
+	}
+	_ = g.Wait()
 	if f.Azure != nil {
 		g.Go(func() error { f.Azure.Stop(); return nil })
 	}

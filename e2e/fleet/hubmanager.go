@@ -68,14 +68,23 @@ func (f *Fleet) startHubManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.HubManager, err = proc.Start("lifeboat-hub", f.Hub.logDir(), bin, []string{
+	args := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--hub-server=" + f.Hub.URL,
 		"--hub-ca-file=" + caFile,
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", port),
-	})
+	}
+	if f.opts.Pods {
+		values, err := f.spokeValues()
+		if err != nil {
+			return err
+		}
+		// The spokes' pods reach the hub at HostAddress.
+		args = append(args, "--hub-server="+podURL(f.Hub.URL), "--spoke-image="+f.Images.Spoke.Ref, "--spoke-values="+values)
+	}
+	f.HubManager, err = proc.Start("lifeboat-hub", f.Hub.logDir(), bin, args)
 	if err != nil {
 		return err
 	}
@@ -210,6 +219,9 @@ func (f *Fleet) Onboard(ctx context.Context, s *Spoke) error {
 	}
 	if f.opts.SpokeManagers && s.Manager == nil {
 		return f.startSpokeManager(ctx, s)
+	}
+	if f.opts.Pods {
+		return f.WaitSpokePods(ctx, s)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ type NodeImages struct {
 	Probe PodImage
 	// WorkloadIdentityWebhook is the Azure Workload Identity webhook.
 	WorkloadIdentityWebhook PodImage
+	// Spoke is lifeboat-spoke, built from the tree.
+	Spoke PodImage
 }
 
 // probeImage is the fleet's test image of lifeboat-podprobe.
@@ -32,7 +34,7 @@ func TestImages(ctx context.Context, out string) (NodeImages, error) {
 	built, err := images.Build(ctx, images.Options{
 		Root:   RepoRoot(),
 		Out:    out,
-		Images: []images.Image{images.Pause, probeImage, wiImage},
+		Images: []images.Image{images.Pause, images.Spoke, probeImage, wiImage},
 	})
 	if err != nil {
 		return NodeImages{}, err
@@ -41,8 +43,8 @@ func TestImages(ctx context.Context, out string) (NodeImages, error) {
 	for _, b := range built {
 		byName[b.Name] = PodImage{Ref: b.Ref, Tarball: b.Path}
 	}
-	imgs := NodeImages{Pause: byName[images.Pause.Name], Probe: byName[probeImage.Name], WorkloadIdentityWebhook: byName[wiImage.Name]}
-	if imgs.Pause.Tarball == "" || imgs.Probe.Tarball == "" || imgs.WorkloadIdentityWebhook.Tarball == "" {
+	imgs := NodeImages{Pause: byName[images.Pause.Name], Probe: byName[probeImage.Name], WorkloadIdentityWebhook: byName[wiImage.Name], Spoke: byName[images.Spoke.Name]}
+	if imgs.Pause.Tarball == "" || imgs.Probe.Tarball == "" || imgs.WorkloadIdentityWebhook.Tarball == "" || imgs.Spoke.Tarball == "" {
 		return NodeImages{}, fmt.Errorf("images built: %v", built)
 	}
 	return imgs, nil

@@ -76,12 +76,27 @@ func (f *Fleet) StartSpokeManagers(ctx context.Context, spokes ...*Spoke) error 
 
 // KillSpokeManager kills s's lifeboat-spoke at once (SIGKILL), as a node
 // failure or an OOM kill would.
-func (f *Fleet) KillSpokeManager(s *Spoke) {
+// With Options.Pods, its pod is deleted at once and gone from the node.
+func (f *Fleet) KillSpokeManager(ctx context.Context, s *Spoke) error {
+	if s.Node != nil {
+		return deleteSpokePod(ctx, s)
+	}
 	s.Manager.Kill()
+	return nil
 }
 
 // RestartSpokeManager starts s's lifeboat-spoke again after it stopped or was killed.
+// With Options.Pods, it waits until the Deployment has brought a new pod up
+// (after deleting the running one, if any).
 func (f *Fleet) RestartSpokeManager(ctx context.Context, s *Spoke) error {
+	if s.Node != nil {
+		if _, err := SpokePod(ctx, s); err == nil {
+			if err := deleteSpokePod(ctx, s); err != nil {
+				return err
+			}
+		}
+		return waitNewSpokePod(ctx, s)
+	}
 	_ = s.Manager.Stop(5 * time.Second)
 	return f.startSpokeManager(ctx, s)
 }

@@ -166,7 +166,7 @@ func probePod(image string, args []string) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default", Labels: map[string]string{WorkloadIdentityLabel: "true"}},
 		Spec: corev1.PodSpec{
 			ServiceAccountName: "probe",
-			RestartPolicy: corev1.RestartPolicyNever,
+			RestartPolicy:      corev1.RestartPolicyNever,
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot:   ptr.To(true),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},

@@ -72,7 +72,7 @@ var spokeLabels = map[string]string{"app.kubernetes.io/name": SpokeName, managed
 // Deleting the work orphans everything: it must never take the CRDs, and
 // every backup record on the cluster, with it.
 func (r *Reconciler) agentWork(bc *fleetv1alpha1.BackupCluster, cred credential) (*workv1.ManifestWork, error) {
-	spoke, err := renderSpoke(r.SpokeImage)
+	spoke, err := renderSpoke(r.SpokeImage, r.SpokeValues)
 	if err != nil {
 		return nil, err
 	}
@@ -162,23 +162,38 @@ type renderedSpoke struct {
 	container, arg int
 }
 
-// renderedSpokes caches renderSpoke by image: rendering costs milliseconds,
+// renderedSpokes caches renderSpoke by image and values: rendering costs milliseconds,
 // and the hub builds every cluster's agent work on each of its reconciles.
 var renderedSpokes sync.Map
 
 // renderSpoke renders the spoke chart as the agent work installs it: from the
 // image, with the namespace, in SpokeNamespace, everything labelled as the
 // hub's.
-func renderSpoke(image string) (*renderedSpoke, error) {
-	if s, ok := renderedSpokes.Load(image); ok {
+func renderSpoke(image string, extra map[string]any) (*renderedSpoke, error) {
+	extraJSON, err := json.Marshal(extra)
+	if err != nil {
+		return nil, fmt.Errorf("spoke values: %w", err)
+	}
+	key := image + "\x00" + string(extraJSON)
+	if s, ok := renderedSpokes.Load(key); ok {
 		return s.(*renderedSpoke), nil
 	}
-	objs, err := charts.Render(charts.Spoke, map[string]any{
-		"clusterName":         clusterPlaceholder,
-		"hubCredentialSecret": HubCredentialSecret,
-		"createNamespace":     true,
-		"image":               map[string]any{"ref": image},
-	}, SpokeNamespace)
+	// The operator's values, under what the hub decides: the cluster's name,
+	// the credential, the namespace and the image.
+	values := map[string]any{}
+	if err := json.Unmarshal(extraJSON, &values); err != nil || values == nil {
+		values = map[string]any{}
+	}
+	img, _ := values["image"].(map[string]any)
+	if img == nil {
+		img = map[string]any{}
+	}
+	img["ref"] = image
+	values["image"] = img
+	values["clusterName"] = clusterPlaceholder
+	values["hubCredentialSecret"] = HubCredentialSecret
+	values["createNamespace"] = true
+	objs, err := charts.Render(charts.Spoke, values, SpokeNamespace)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +224,7 @@ func renderSpoke(image string) (*renderedSpoke, error) {
 	if s.deployment < 0 {
 		return nil, fmt.Errorf("spoke chart: no Deployment %s/%s", SpokeNamespace, SpokeName)
 	}
-	actual, _ := renderedSpokes.LoadOrStore(image, s)
+	actual, _ := renderedSpokes.LoadOrStore(key, s)
 	return actual.(*renderedSpoke), nil
 }
 

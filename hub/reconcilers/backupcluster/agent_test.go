@@ -70,9 +70,22 @@ func TestAgentWorkFromTheSpokeChart(t *testing.T) {
 	}
 	g.Expect(work("shoot-a")).To(Equal(objs), "the work for shoot-b changed nothing that shoot-a's work is made from")
 
-	t.Log("the chart is rendered once per image")
-	first, err := renderSpoke(image)
+	t.Log("the chart is rendered once per image and values")
+	first, err := renderSpoke(image, nil)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(renderSpoke(image)).To(BeIdenticalTo(first))
-	g.Expect(renderSpoke("registry.example/other:1")).NotTo(BeIdenticalTo(first))
+	g.Expect(renderSpoke(image, nil)).To(BeIdenticalTo(first))
+	g.Expect(renderSpoke("registry.example/other:1", nil)).NotTo(BeIdenticalTo(first))
+
+	t.Log("the operator's values reach every cluster's Deployment, under the hub's own")
+	withValues, err := renderSpoke(image, map[string]any{
+		"image":       map[string]any{"pullPolicy": "Never", "ref": "registry.example/ignored:1"},
+		"extraArgs":   []any{"--heartbeat-interval=5s"},
+		"clusterName": "ignored",
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(withValues).NotTo(BeIdenticalTo(first))
+	dep := withValues.deploymentFor("shoot-a")
+	g.Expect(dep.Spec.Template.Spec.Containers[0].Image).To(Equal(image))
+	g.Expect(dep.Spec.Template.Spec.Containers[0].ImagePullPolicy).To(BeEquivalentTo("Never"))
+	g.Expect(dep.Spec.Template.Spec.Containers[0].Args).To(ContainElements("--cluster-name=shoot-a", "--heartbeat-interval=5s"))
 }

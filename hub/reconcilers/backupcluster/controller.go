@@ -58,6 +58,10 @@ type Options struct {
 	HubCA []byte
 	// SpokeImage is the spoke manager's image (required).
 	SpokeImage string
+	// SpokeValues are values of the spoke chart for every cluster (resources,
+	// nodeSelector, extraArgs, ...); the hub sets the cluster's name, its hub
+	// credential, the namespace and the image itself.
+	SpokeValues map[string]any
 	// CredentialLifetime is how long a spoke's hub token lasts (default
 	// DefaultCredentialLifetime, at least MinCredentialLifetime); it is
 	// replaced when less than 20% is left.

@@ -59,7 +59,7 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 		ObjectMeta: metav1.ObjectMeta{Namespace: demoTeam, Name: demoLocation},
 		Spec: fleetv1alpha1.BackupLocationSpec{
 			StorageTarget: backupv1alpha1.StorageTarget{
-				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: demoContainer, Prefix: demoTeam, Endpoint: az.BlobEndpoint()},
+				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: demoContainer, Prefix: demoTeam, Endpoint: az.SpokeBlobEndpoint()},
 				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
 			},
 			ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{fleet.ShootBackupLabel: "enabled"}},

@@ -28,8 +28,11 @@ func demo(ctx context.Context, f *fleet.Fleet) error {
 	if err := f.WaitRegistered(ctx, f.Spokes...); err != nil {
 		return err
 	}
-	say("  %d clusters registered with OCM in %s; the agent ManifestWork installs lifeboat-spoke on each ...", len(f.Spokes), time.Since(start).Round(time.Millisecond))
-	if err := f.StartSpokeManagers(ctx, f.Spokes...); err != nil {
+	say("  %d clusters registered with OCM in %s; the agent ManifestWork installs lifeboat-spoke on each, as a pod ...", len(f.Spokes), time.Since(start).Round(time.Millisecond))
+	if err := f.WaitSpokePods(ctx, f.Spokes...); err != nil {
+		return err
+	}
+	if err := printSpokePods(ctx, f); err != nil {
 		return err
 	}
 	clusters := &fleetv1alpha1.BackupClusterList{}
@@ -58,6 +61,27 @@ func demo(ctx context.Context, f *fleet.Fleet) error {
 	}
 	_ = w.Flush()
 	return backupAndMigrate(ctx, f)
+}
+
+// printSpokePods shows where lifeboat-spoke runs on each cluster: its pod, node,
+// ServiceAccount, image, and the identity the Workload Identity webhook injected.
+func printSpokePods(ctx context.Context, f *fleet.Fleet) error {
+	say("  lifeboat-spoke pods, with the identity the Azure Workload Identity webhook injected:")
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  CLUSTER\tPOD\tNODE\tSERVICE ACCOUNT\tIMAGE\tAZURE_FEDERATED_TOKEN_FILE\tAZURE_AUTHORITY_HOST")
+	for _, s := range f.Spokes {
+		pod, err := fleet.SpokePod(ctx, s)
+		if err != nil {
+			return err
+		}
+		env := map[string]string{}
+		for _, e := range pod.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, pod.Name, pod.Spec.NodeName, pod.Spec.ServiceAccountName,
+			pod.Spec.Containers[0].Image, env["AZURE_FEDERATED_TOKEN_FILE"], env["AZURE_AUTHORITY_HOST"])
+	}
+	return w.Flush()
 }
 
 func printFleet(f *fleet.Fleet) {

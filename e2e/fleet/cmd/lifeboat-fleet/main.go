@@ -42,7 +42,7 @@ func run(mode string, spokes int, dir string) error {
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	f, err := fleet.Start(startCtx, fleet.Options{
-		Spokes: spokes, Dir: dir, KeepDir: mode == "up", SpokeManagers: true, HubManager: true,
+		Spokes: spokes, Dir: dir, KeepDir: mode == "up", Pods: true, HubManager: true,
 		Log: func(format string, args ...any) { say("  "+format, args...) },
 	})
 	if err != nil {
