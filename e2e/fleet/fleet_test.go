@@ -16,16 +16,24 @@ import (
 )
 
 // Starting and stopping a fleet leaves no process and no listening port behind,
-// including the grandchildren the garden starts.
+// including the grandchildren the garden starts; with spokes running as pods,
+// no container, shim, mount, network namespace, veth, NAT rule, bridge or
+// cgroup of its nodes either.
 func TestStartStopLeavesNothingBehind(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	before := descendants(os.Getpid())
 
-	f, err := Start(ctx, Options{Spokes: 1, Log: t.Logf})
+	f, err := Start(ctx, Options{Spokes: 1, Pods: true, HubManager: true, Discovery: true, Log: t.Logf})
 	g.Expect(err).NotTo(HaveOccurred())
 	dir := f.Dir
+	node := f.Spokes[0].Node
+	containers, err := node.Containers(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	// The webhook's and the spoke's pods: a sandbox and a container each.
+	g.Expect(len(containers)).To(BeNumerically(">=", 4), "containers: %v", containers)
+	g.Expect(node.Leftovers()).NotTo(BeEmpty(), "a running node is seen on the host")
 
 	pids := subtract(descendants(os.Getpid()), before)
 	ports := listeningPorts(pids)
@@ -45,6 +53,8 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 	g.Expect(len(ports)).To(BeNumerically(">=", 10))
 
 	f.Stop()
+	g.Expect(node.Leftovers()).To(BeEmpty(), "the node left something on the host")
+	g.Expect(MountsUnder(dir)).To(BeEmpty())
 
 	for _, pid := range pids {
 		g.Expect(alive(pid)).To(BeFalse(), "process %d (%s) outlived the fleet", pid, names[pid])

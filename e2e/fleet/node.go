@@ -74,6 +74,8 @@ type Node struct {
 	exposed    map[int]bool
 	// containers are the IDs of every container and sandbox Stop removed.
 	containers []string
+	// veths are the host ends of the pods' veth pairs Stop saw on the bridge.
+	veths []string
 }
 
 // StartNode adds a node to cp: it claims a bridge and subnet, starts
@@ -381,6 +383,7 @@ func (n *Node) Stop() {
 	for _, p := range []*proc.Process{n.kubelet, n.scheduler} {
 		_ = p.Stop(5 * time.Second)
 	}
+	n.veths = n.bridgePorts()
 	if n.containerd != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		n.removeContainers(ctx)
@@ -462,9 +465,11 @@ func (n *Node) Leftovers() []string {
 		if _, err := net.InterfaceByName(n.bridge); err == nil {
 			left = append(left, "interface "+n.bridge)
 		}
-		// Pod ends of veth pairs attached to the bridge.
-		if out, err := exec.Command("ip", "-o", "link", "show", "master", n.bridge).Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
-			left = append(left, "links on "+n.bridge+": "+strings.TrimSpace(string(out)))
+		// Host ends of the pods' veth pairs, on the bridge or left after it.
+		for _, v := range append(n.bridgePorts(), n.veths...) {
+			if _, err := net.InterfaceByName(v); err == nil {
+				left = append(left, "veth "+v)
+			}
 		}
 	}
 	if n.chain != "" {
@@ -491,6 +496,25 @@ func (n *Node) Leftovers() []string {
 		}
 	}
 	return left
+}
+
+// bridgePorts lists the interfaces attached to the node's bridge: the host
+// ends of its pods' veth pairs.
+func (n *Node) bridgePorts() []string {
+	if n.bridge == "" {
+		return nil
+	}
+	out, err := exec.Command("ip", "-o", "link", "show", "master", n.bridge).Output()
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 1 {
+			names = append(names, strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0])
+		}
+	}
+	return names
 }
 
 // Containers lists the IDs of the node's containers and pod sandboxes.

@@ -147,11 +147,12 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 	running := node.Leftovers()
 	g.Expect(running).To(ContainElements(
 		"interface "+node.bridge, "iptables nat chain "+node.chain, "iptables nat PREROUTING jump to "+node.chain))
-	g.Expect(strings.Join(running, "\n")).To(And(ContainSubstring("mount "+node.Dir), ContainSubstring("process ")))
+	g.Expect(strings.Join(running, "\n")).To(And(ContainSubstring("mount "+node.Dir), ContainSubstring("process "), ContainSubstring("veth ")))
 
 	node.Stop()
 	stopped = true
 	g.Expect(node.containers).To(ConsistOf(ids))
+	g.Expect(node.veths).To(HaveLen(2), "one veth per pod")
 	g.Expect(node.Leftovers()).To(BeEmpty(), "the node left something behind")
 	for _, c := range cgroupControllers {
 		for _, id := range ids {
