@@ -66,6 +66,7 @@ type Node struct {
 	cp         *ControlPlane
 	index      int
 	bridge     string
+	ifindex    int // of the bridge: another fleet may claim the same name after Stop
 	chain      string
 	socket     string
 	containerd *proc.Process
@@ -138,6 +139,9 @@ func (n *Node) claimBridge() error {
 		}
 		n.index, n.bridge, n.chain = i, name, fmt.Sprintf("LIFEBOAT-NODE-%d", i)
 		n.IP = fmt.Sprintf("10.201.%d.1", i)
+		if iface, err := net.InterfaceByName(name); err == nil {
+			n.ifindex = iface.Index
+		}
 		for _, args := range [][]string{
 			{"ip", "addr", "add", n.IP + "/24", "dev", name},
 			{"ip", "link", "set", name, "up"},
@@ -462,7 +466,7 @@ func removeCgroups(ids []string) {
 func (n *Node) Leftovers() []string {
 	var left []string
 	if n.bridge != "" {
-		if _, err := net.InterfaceByName(n.bridge); err == nil {
+		if iface, err := net.InterfaceByName(n.bridge); err == nil && iface.Index == n.ifindex {
 			left = append(left, "interface "+n.bridge)
 		}
 		// Host ends of the pods' veth pairs, on the bridge or left after it.
@@ -472,10 +476,11 @@ func (n *Node) Leftovers() []string {
 			}
 		}
 	}
-	if n.chain != "" {
-		if run("iptables", "-w", "-t", "nat", "-S", n.chain) == nil {
-			left = append(left, "iptables nat chain "+n.chain)
-		}
+	// The chain is this node's while it sends to this control plane's port
+	// (another fleet may have made a chain of the same name since).
+	if out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", n.chain).Output(); n.chain != "" && err == nil &&
+		strings.Contains(string(out), fmt.Sprintf("127.0.0.1:%d", n.cp.Port())) {
+		left = append(left, "iptables nat chain "+n.chain)
 		if run("iptables", "-w", "-t", "nat", "-C", "PREROUTING", "-i", n.bridge, "-j", n.chain) == nil {
 			left = append(left, "iptables nat PREROUTING jump to "+n.chain)
 		}
