@@ -199,9 +199,13 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	g.Expect(hub.List(ctx, list, client.InNamespace(team))).To(Succeed())
 	g.Expect(list.Items).To(HaveLen(3), "doomed and the two imported: nothing for the half-done folder")
 	g.Expect(hub.List(ctx, &fleetv1alpha1.BackupCatalogList{}, client.InNamespace(spoke1.Name))).To(Succeed())
-	catalogs := &fleetv1alpha1.BackupCatalogList{}
-	g.Expect(hub.List(ctx, catalogs, client.InNamespace(spoke1.Name), client.HasLabels{fleetv1alpha1.LabelSyncUID})).To(Succeed())
-	g.Expect(catalogs.Items).To(BeEmpty(), "imported pages are deleted")
+	// The hub deletes a page once it has imported it, which may be just after
+	// the sync reads Completed.
+	g.Eventually(func(g Gomega) {
+		catalogs := &fleetv1alpha1.BackupCatalogList{}
+		g.Expect(hub.List(ctx, catalogs, client.InNamespace(spoke1.Name), client.HasLabels{fleetv1alpha1.LabelSyncUID})).To(Succeed())
+		g.Expect(catalogs.Items).To(BeEmpty(), "imported pages are deleted")
+	}, 30*time.Second, 250*time.Millisecond).Should(Succeed())
 
 	t.Log("the second sync, of the other prefix, found nothing there")
 	g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())
