@@ -277,39 +277,51 @@ func (cp *ControlPlane) UserKubeconfig(file, user string, groups ...string) (str
 	return path, cfg, nil
 }
 
-func (cp *ControlPlane) startControllerManager(ctx context.Context) error {
-	bin, err := assets.Path("kube-controller-manager")
-	if err != nil {
-		return err
-	}
+func (cp *ControlPlane) startControllerManager(ctx context.Context) (err error) {
 	// The controller-manager's controllers act as its own identity
 	// (--use-service-account-credentials=false), which needs every permission.
-	kubeconfig, _, err := cp.UserKubeconfig("kube-controller-manager", "system:kube-controller-manager", "system:masters")
+	cp.kcm, err = cp.startComponent(ctx, "kube-controller-manager", cp.logDir(),
+		"system:kube-controller-manager", []string{"system:masters"},
+		"--root-ca-file="+cp.pkiPath("ca.crt"),
+		"--service-account-private-key-file="+cp.pkiPath("sa.key"),
+		"--use-service-account-credentials=false",
+		"--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller",
+		"--concurrent-gc-syncs=5",
+	)
+	return err
+}
+
+// startComponent runs binary (kube-controller-manager, kube-scheduler) against
+// cp as user in groups, with the flags such components share (its kubeconfig
+// for API, authentication and authorization, a free secure port on loopback,
+// no leader election) and extra, logging to logDir, and waits until it is
+// healthy.
+func (cp *ControlPlane) startComponent(ctx context.Context, binary, logDir, user string, groups []string, extra ...string) (*proc.Process, error) {
+	bin, err := assets.Path(binary)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	kubeconfig, _, err := cp.UserKubeconfig(binary, user, groups...)
+	if err != nil {
+		return nil, err
 	}
 	port, err := proc.FreePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cp.kcm, err = proc.Start(cp.Name+"-kube-controller-manager", cp.logDir(), bin, []string{
+	p, err := proc.Start(cp.Name+"-"+binary, logDir, bin, append([]string{
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
 		"--authorization-kubeconfig=" + kubeconfig,
 		"--bind-address=127.0.0.1",
 		fmt.Sprintf("--secure-port=%d", port),
 		"--leader-elect=false",
-		"--root-ca-file=" + cp.pkiPath("ca.crt"),
-		"--service-account-private-key-file=" + cp.pkiPath("sa.key"),
-		"--use-service-account-credentials=false",
-		"--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller",
-		"--concurrent-gc-syncs=5",
 		"--v=1",
-	})
+	}, extra...))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return cp.kcm.WaitFor(ctx, "kube-controller-manager health", func() error {
+	return p, p.WaitFor(ctx, binary+" health", func() error {
 		return httpOK(insecureLoopbackClient, fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
 	})
 }

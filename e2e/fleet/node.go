@@ -258,34 +258,9 @@ func (n *Node) ctr(ctx context.Context, args ...string) error {
 	return nil
 }
 
-func (n *Node) startScheduler(ctx context.Context) error {
-	bin, err := assets.Path("kube-scheduler")
-	if err != nil {
-		return err
-	}
-	kubeconfig, _, err := n.cp.UserKubeconfig("kube-scheduler", "system:kube-scheduler")
-	if err != nil {
-		return err
-	}
-	port, err := proc.FreePort()
-	if err != nil {
-		return err
-	}
-	n.scheduler, err = proc.Start(n.cp.Name+"-kube-scheduler", filepath.Join(n.Dir, "logs"), bin, []string{
-		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
-		"--bind-address=127.0.0.1",
-		fmt.Sprintf("--secure-port=%d", port),
-		"--leader-elect=false",
-		"--v=1",
-	})
-	if err != nil {
-		return err
-	}
-	return n.scheduler.WaitFor(ctx, "kube-scheduler health", func() error {
-		return httpOK(insecureLoopbackClient, fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
-	})
+func (n *Node) startScheduler(ctx context.Context) (err error) {
+	n.scheduler, err = n.cp.startComponent(ctx, "kube-scheduler", filepath.Join(n.Dir, "logs"), "system:kube-scheduler", nil)
+	return err
 }
 
 func (n *Node) startKubelet(ctx context.Context) error {
