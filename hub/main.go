@@ -114,7 +114,10 @@ func run(s settings) error {
 		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "lifeboat-hub.fleet.lifeboat.dev",
 		LeaderElectionNamespace: s.leaderNamespace,
-		Cache:                   cache.Options{ByObject: spokeIdentities()},
+		// The process ends when the manager stops, so a stopping leader may hand
+		// over at once instead of making its successor wait out the lease.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cache.Options{ByObject: spokeIdentities()},
 	})
 	if err != nil {
 		return err

@@ -112,6 +112,9 @@ func run(s settings, factory *targets.Factory) error {
 		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "lifeboat-spoke.backup.lifeboat.dev",
 		LeaderElectionNamespace: s.leaderNamespace,
+		// The process ends when the manager stops, so a stopping leader may hand
+		// over at once instead of making its successor wait out the lease.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return err

@@ -18,12 +18,14 @@ import (
 // Starting and stopping a fleet leaves no process and no listening port behind,
 // including the grandchildren the garden starts; with spokes running as pods,
 // no container, shim, mount, network namespace, veth, NAT rule, bridge or
-// cgroup of its nodes either.
+// cgroup of its nodes either, and the kernel settings its kubelet changed are
+// the host's own again.
 func TestStartStopLeavesNothingBehind(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	before := descendants(os.Getpid())
+	tunables := KernelTunables()
 
 	f, err := Start(ctx, Options{Spokes: 1, Pods: true, HubManager: true, Discovery: true, Log: t.Logf})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -55,6 +57,9 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 	f.Stop()
 	g.Expect(node.Leftovers()).To(BeEmpty(), "the node left something on the host")
 	g.Expect(MountsUnder(dir)).To(BeEmpty())
+	if len(NodeBridges()) == 0 { // no other fleet's node runs on the host
+		g.Expect(KernelTunables()).To(Equal(tunables), "the kernel settings the kubelet changed are put back")
+	}
 
 	for _, pid := range pids {
 		g.Expect(alive(pid)).To(BeFalse(), "process %d (%s) outlived the fleet", pid, names[pid])

@@ -79,23 +79,23 @@ func (f *Fleet) StartSpokeManagers(ctx context.Context, spokes ...*Spoke) error 
 // With Options.Pods, its pod is deleted at once and gone from the node.
 func (f *Fleet) KillSpokeManager(ctx context.Context, s *Spoke) error {
 	if s.Node != nil {
-		return deleteSpokePod(ctx, s)
+		return deleteSpokePod(ctx, s, false)
 	}
 	s.Manager.Kill()
 	return nil
 }
 
 // RestartSpokeManager starts s's lifeboat-spoke again after it stopped or was killed.
-// With Options.Pods, it waits until the Deployment has brought a new pod up
-// (after deleting the running one, if any).
+// With Options.Pods, it deletes the running pod, if any, gracefully (as a
+// rollout would) and waits until the Deployment's new pod leads.
 func (f *Fleet) RestartSpokeManager(ctx context.Context, s *Spoke) error {
 	if s.Node != nil {
 		if _, err := SpokePod(ctx, s); err == nil {
-			if err := deleteSpokePod(ctx, s); err != nil {
+			if err := deleteSpokePod(ctx, s, true); err != nil {
 				return err
 			}
 		}
-		return waitNewSpokePod(ctx, s)
+		return waitSpokeLeads(ctx, s)
 	}
 	_ = s.Manager.Stop(5 * time.Second)
 	return f.startSpokeManager(ctx, s)

@@ -102,6 +102,9 @@ func StartNode(ctx context.Context, cp *ControlPlane, sandbox PodImage, images .
 	if err := n.natRules(); err != nil {
 		return nil, err
 	}
+	if err := recordKernelTunables(); err != nil {
+		return nil, err
+	}
 	if err := n.startContainerd(ctx, sandbox); err != nil {
 		return nil, err
 	}
@@ -354,7 +357,8 @@ nodeStatusUpdateFrequency: 5s
 // Stop removes the node: the kubelet and scheduler first, then every
 // container and sandbox (killing their shims), containerd, every mount under
 // the node's directory, its iptables chain, its bridge, and the cgroups its
-// containers left.
+// containers left; the last node on the host puts back the kernel settings
+// the kubelets changed.
 func (n *Node) Stop() {
 	if n == nil {
 		return
@@ -380,6 +384,7 @@ func (n *Node) Stop() {
 	if n.bridge != "" {
 		_ = run("ip", "link", "delete", n.bridge)
 	}
+	_ = restoreKernelTunables()
 }
 
 // removeContainers kills and deletes every task and container of the node's

@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
@@ -105,10 +106,11 @@ func (f *Fleet) spokeValues() (string, error) {
 }
 
 // WaitSpokePods waits until the spoke's pod, which lifeboat-hub's agent work
-// installed, is available on each of spokes.
+// installed, is available and leads (holds the spoke's leader Lease) on each
+// of spokes, so that what a test creates next is acted on at once.
 func (f *Fleet) WaitSpokePods(ctx context.Context, spokes ...*Spoke) error {
 	for _, s := range spokes {
-		if err := waitDeploymentAvailable(ctx, s.ControlPlane, SpokeNamespace, spokeDeployment); err != nil {
+		if err := waitSpokeLeads(ctx, s); err != nil {
 			return err
 		}
 	}
@@ -155,14 +157,20 @@ func (f *Fleet) SpokeManagerPid(ctx context.Context, s *Spoke) (int, error) {
 	return strconv.Atoi(fields[0])
 }
 
-// deleteSpokePod deletes spoke s's pod at once (no grace), as a node failure
-// or an eviction would; its Deployment makes a new one.
-func deleteSpokePod(ctx context.Context, s *Spoke) error {
+// deleteSpokePod deletes spoke s's pod and waits until its container is gone
+// from the node; its Deployment makes a new one. With graceful, the pod gets
+// its normal termination grace (SIGTERM: the manager stops and hands over its
+// lease); without, it is deleted at once, as a node failure or an eviction would.
+func deleteSpokePod(ctx context.Context, s *Spoke, graceful bool) error {
 	pod, err := SpokePod(ctx, s)
 	if err != nil {
 		return err
 	}
-	if err := s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil {
+	var opts []client.DeleteOption
+	if !graceful {
+		opts = append(opts, client.GracePeriodSeconds(0))
+	}
+	if err := s.Client.Delete(ctx, pod, opts...); err != nil {
 		return err
 	}
 	// Gone from the node, not only from the API.
@@ -188,19 +196,34 @@ func deleteSpokePod(ctx context.Context, s *Spoke) error {
 	}
 }
 
-// waitNewSpokePod waits until spoke s's Deployment has a new pod available.
-func waitNewSpokePod(ctx context.Context, s *Spoke) error {
+// spokeLease is the spoke manager's leader election Lease in SpokeNamespace
+// (spoke/main.go).
+const spokeLease = "lifeboat-spoke.backup.lifeboat.dev"
+
+// waitSpokeLeads waits until spoke s's Deployment is fully available and its
+// running pod holds the leader Lease (controller-runtime's holder identity is
+// the pod's hostname, its name, then "_" and a UUID).
+func waitSpokeLeads(ctx context.Context, s *Spoke) error {
+	if err := waitDeploymentAvailable(ctx, s.ControlPlane, SpokeNamespace, spokeDeployment); err != nil {
+		return err
+	}
+	var last error
 	for {
-		dep := &appsv1.Deployment{}
-		if err := s.Client.Get(ctx, client.ObjectKey{Namespace: SpokeNamespace, Name: spokeDeployment}, dep); err == nil &&
-			dep.Status.AvailableReplicas > 0 && dep.Status.UnavailableReplicas == 0 {
-			if _, err := SpokePod(ctx, s); err == nil {
-				return nil
+		pod, err := SpokePod(ctx, s)
+		last = err
+		if err == nil {
+			lease := &coordinationv1.Lease{}
+			if last = s.Client.Get(ctx, client.ObjectKey{Namespace: SpokeNamespace, Name: spokeLease}, lease); last == nil {
+				holder := ptr.Deref(lease.Spec.HolderIdentity, "")
+				if strings.HasPrefix(holder, pod.Name+"_") {
+					return nil
+				}
+				last = fmt.Errorf("lease %s is held by %q, not by pod %s", spokeLease, holder, pod.Name)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for a new lifeboat-spoke pod on %s: %w\n%s", s.Name, ctx.Err(), DescribePods(context.Background(), s.ControlPlane, SpokeNamespace))
+			return fmt.Errorf("waiting for a leading lifeboat-spoke pod on %s: %w (%v)\n%s", s.Name, ctx.Err(), last, DescribePods(context.Background(), s.ControlPlane, SpokeNamespace))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -154,13 +154,14 @@ func wiDeployment(image PodImage, tenantID string, labels map[string]string) *ap
 	}
 }
 
-// waitDeploymentAvailable waits until namespace/name has an available replica.
+// waitDeploymentAvailable waits until namespace/name has an available replica
+// and none unavailable (a replaced pod's successor is up).
 func waitDeploymentAvailable(ctx context.Context, cp *ControlPlane, namespace, name string) error {
 	var last error
 	for {
 		d := &appsv1.Deployment{}
 		if last = cp.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, d); last == nil {
-			if d.Status.AvailableReplicas > 0 {
+			if d.Status.AvailableReplicas > 0 && d.Status.UnavailableReplicas == 0 {
 				return nil
 			}
 			last = fmt.Errorf("deployment %s/%s: %d of %d replicas available", namespace, name, d.Status.AvailableReplicas, d.Status.Replicas)
