@@ -246,6 +246,58 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 	}
 }
 
+// An endpoint is the account's own URL in an Azure cloud, or a private
+// endpoint that names the account; nothing that points at another account.
+func TestEndpointNamesTheStorageAccount(t *testing.T) {
+	const wantMessage = "endpoint must be https://<storageAccount>.blob.core.windows.net"
+	for i, tc := range []struct {
+		endpoint string
+		want     string // empty: accepted
+	}{
+		{"https://lifeboatbackups.blob.core.windows.net", ""},
+		{"https://lifeboatbackups.blob.core.windows.net/", ""},
+		{"https://lifeboatbackups.blob.core.chinacloudapi.cn", ""},
+		{"https://lifeboatbackups.blob.core.usgovcloudapi.net/", ""},
+		{"https://lifeboatbackups.blob.private.example", ""},
+		{"https://10.0.0.5:10000/lifeboatbackups", ""},
+		{"https://10.0.0.5:10000/lifeboatbackups/", ""},
+
+		{"https://otheraccount.blob.core.windows.net", wantMessage},
+		{"https://otheraccount.blob.core.windows.net/lifeboatbackups", wantMessage},
+		{"https://LIFEBOATBACKUPS.BLOB.CORE.WINDOWS.NET/lifeboatbackups", wantMessage},
+		{"https://lifeboatbackups.blob.core.windows.net/container", wantMessage},
+		{"https://lifeboatbackups.blob.core.windows.net:8443", wantMessage},
+		{"https://lifeboatbackups.dfs.core.windows.net", wantMessage},
+		{"https://evil.example", wantMessage},
+		{"https://evil.example/otheraccount", wantMessage},
+		{"https://10.0.0.5:10000/lifeboatbackups/more", wantMessage},
+		{"https://lifeboatbackups@evil.example", "without credentials, query or fragment"},
+		{"https://10.0.0.5/lifeboatbackups?sig=x", "without credentials, query or fragment"},
+	} {
+		t.Run(tc.endpoint, func(t *testing.T) {
+			g := NewWithT(t)
+			loc := with(location(), func(l *fleetv1alpha1.BackupLocation) {
+				l.Name = fmt.Sprintf("endpoint-%02d", i)
+				l.Spec.Azure.Endpoint = tc.endpoint
+			})
+			tgt := with(target(), func(bt *backupv1alpha1.BackupTarget) {
+				bt.Name = fmt.Sprintf("endpoint-%02d", i)
+				bt.Spec.Azure.Endpoint = tc.endpoint
+			})
+			for _, obj := range []client.Object{loc, tgt} {
+				err := k8sClient.Create(context.Background(), obj)
+				if tc.want == "" {
+					g.Expect(err).NotTo(HaveOccurred())
+					continue
+				}
+				g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want 422 Invalid, got: %v", err)
+				g.Expect(err.Error()).To(ContainSubstring(tc.want))
+				g.Expect(err.Error()).NotTo(ContainSubstring("evaluating rule"))
+			}
+		})
+	}
+}
+
 func TestDefaultsAreApplied(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -574,6 +626,18 @@ func TestImmutableFields(t *testing.T) {
 		{"location container", location(),
 			func(o client.Object) { o.(*fleetv1alpha1.BackupLocation).Spec.Azure.Container = "other-container" },
 			"container is immutable: existing backups live there"},
+		{"location endpoint", with(location(), func(l *fleetv1alpha1.BackupLocation) {
+			l.Spec.Azure.Endpoint = "https://lifeboatbackups.blob.core.windows.net"
+		}),
+			func(o client.Object) {
+				o.(*fleetv1alpha1.BackupLocation).Spec.Azure.Endpoint = "https://10.0.0.5:10000/lifeboatbackups"
+			},
+			"endpoint is immutable: existing backups live there"},
+		{"target endpoint set later", target(),
+			func(o client.Object) {
+				o.(*backupv1alpha1.BackupTarget).Spec.Azure.Endpoint = "https://10.0.0.5:10000/lifeboatbackups"
+			},
+			"endpoint is immutable: existing backups live there"},
 		{"location clusters may change", location(),
 			func(o client.Object) {
 				o.(*fleetv1alpha1.BackupLocation).Spec.Clusters = []backupv1alpha1.ClusterName{"shoot-a", "shoot-b"}

@@ -222,7 +222,7 @@ func teamStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, container, prefi
 	c, err := blob.New(blob.Config{
 		StorageAccount: fleet.StorageAccount, Container: container, Prefix: prefix, Endpoint: az.BlobEndpoint(),
 		ClientID: id.ClientID, TenantID: fleet.TenantID, TokenFilePath: spoke.TokenFile.Path, AuthorityHost: az.Entra.AuthorityHost(),
-	}, blob.WithRootCAs(roots))
+	}, blob.WithRootCAs(roots), blob.WithAllowedEndpoints(az.BlobEndpoint()))
 	g.Expect(err).NotTo(HaveOccurred())
 	return c
 }

@@ -97,7 +97,7 @@ func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, container string
 	c, err := blob.New(blob.Config{
 		StorageAccount: fleet.StorageAccount, Container: container, Prefix: "e2e", Endpoint: az.BlobEndpoint(),
 		ClientID: id.ClientID, TenantID: fleet.TenantID, TokenFilePath: spoke.TokenFile.Path, AuthorityHost: az.Entra.AuthorityHost(),
-	}, blob.WithRootCAs(roots))
+	}, blob.WithRootCAs(roots), blob.WithAllowedEndpoints(az.BlobEndpoint()))
 	g.Expect(err).NotTo(HaveOccurred())
 	return c
 }

@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -77,19 +78,23 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	g.Expect(waitFinished(g, ctx, spoke1.Client, self, backupPhase, 2*time.Minute)).To(Equal("Success"), "%+v", self.Status.Conditions)
 
 	store := blobStore(g, id, spoke1, container)
-	t.Log("another hub writes a backup of its cluster other-hub-east into the bucket")
-	foreignID := "foreign-" + rand.String(6)
-	dir, err := archive.Path("", "other-hub-east", foreignID)
-	g.Expect(err).NotTo(HaveOccurred())
-	w, err := archive.NewWriter(ctx, store, dir, archive.Meta{Owner: archive.Owner{Hub: &archive.HubRef{Namespace: "tenant-east", Name: "nightly", UID: "7d0e6f7a-1b2c-4d3e-8f90-a1b2c3d4e5f6"}}})
-	g.Expect(err).NotTo(HaveOccurred())
-	obj := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"east"},"data":{"k":"v"}}`)
-	g.Expect(w.Add(archive.Item{Version: "v1", Resource: "configmaps", Kind: "ConfigMap", Namespace: "east", Name: "a", Object: obj})).To(Succeed())
-	_, err = w.Close(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
+	t.Log("another hub writes a backup of its cluster other-hub-east into the bucket for the team's namespace there, and one for another tenant's")
+	writeForeign := func(id, namespace string) {
+		dir, err := archive.Path("", "other-hub-east", id)
+		g.Expect(err).NotTo(HaveOccurred())
+		w, err := archive.NewWriter(ctx, store, dir, archive.Meta{Owner: archive.Owner{Hub: &archive.HubRef{Namespace: namespace, Name: "nightly", UID: "7d0e6f7a-1b2c-4d3e-8f90-a1b2c3d4e5f6"}}})
+		g.Expect(err).NotTo(HaveOccurred())
+		obj := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"east"},"data":{"k":"v"}}`)
+		g.Expect(w.Add(archive.Item{Version: "v1", Resource: "configmaps", Kind: "ConfigMap", Namespace: "east", Name: "a", Object: obj})).To(Succeed())
+		_, err = w.Close(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	foreignID, othersID := "foreign-"+rand.String(6), "others-"+rand.String(6)
+	writeForeign(foreignID, team)
+	writeForeign(othersID, "tenant-east")
 
 	t.Log("a folder without backup.json, and the hub Backup's blobs removed by hand")
-	_, err = store.Put(ctx, "lifeboat/v1/backups/other-hub-east/half-done/"+archive.ResourcesFile, bytes.NewReader([]byte("partial")))
+	_, err := store.Put(ctx, "lifeboat/v1/backups/other-hub-east/half-done/"+archive.ResourcesFile, bytes.NewReader([]byte("partial")))
 	g.Expect(err).NotTo(HaveOccurred())
 	doomedDir, err := archive.Path("", spoke1.Name, string(doomed.Status.BackupID))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -167,15 +172,18 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	lease := backupsync.LeaseName(fleet.StorageAccount, container)
 	g.Expect(waitedWhile[0]).To(ContainSubstring(lease))
 
-	t.Log("the first sync imported the self-service and the foreign backup, and marked the removed one missing")
+	t.Log("the first sync imported the self-service and the foreign backup, refused another tenant's, and marked the removed one missing")
 	g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(a), a)).To(Succeed())
-	t.Logf("first: found %d, imported %d, missing %d, rejected %d: %s", a.Status.Found, a.Status.Imported, a.Status.Missing, a.Status.Rejected,
-		meta.FindStatusCondition(a.Status.Conditions, fleetv1alpha1.ConditionCompleted).Message)
+	completed := meta.FindStatusCondition(a.Status.Conditions, fleetv1alpha1.ConditionCompleted)
+	t.Logf("first: found %d, imported %d, missing %d, rejected %d: %s", a.Status.Found, a.Status.Imported, a.Status.Missing, a.Status.Rejected, completed.Message)
 	g.Expect(a.Status.Cluster).To(BeEquivalentTo(spoke1.Name))
-	g.Expect(a.Status.Found).To(BeEquivalentTo(2), "the self-service and the foreign backup; the half-done folder and the removed backup are not listed")
+	g.Expect(a.Status.Found).To(BeEquivalentTo(2), "the self-service and the foreign backup; the half-done folder, the removed backup and another tenant's are not listed")
 	g.Expect(a.Status.Imported).To(BeEquivalentTo(2))
 	g.Expect(a.Status.Missing).To(BeEquivalentTo(1))
-	g.Expect(a.Status.Rejected).To(BeZero())
+	g.Expect(a.Status.Rejected).To(BeEquivalentTo(1), "the backup made for tenant-east")
+	g.Expect(completed.Reason).To(Equal(fleetv1alpha1.ReasonForeignNamespace))
+	g.Expect(completed.Message).To(ContainSubstring("entry other-hub-east/" + othersID + " (made for Backup tenant-east/nightly)"))
+	g.Expect(apierrors.IsNotFound(hub.Get(ctx, client.ObjectKey{Namespace: team, Name: backupsync.ImportName("other-hub-east", othersID)}, &fleetv1alpha1.Backup{}))).To(BeTrue())
 
 	foreign := &fleetv1alpha1.Backup{}
 	g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: team, Name: backupsync.ImportName("other-hub-east", foreignID)}, foreign)).To(Succeed())

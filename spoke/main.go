@@ -70,6 +70,7 @@ func main() {
 	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
 	flag.StringVar(&factory.TokenFile, "azure-token-file", os.Getenv(blob.EnvTokenFile), "projected service-account token for Azure Workload Identity")
 	flag.StringVar(&factory.AuthorityHost, "azure-authority-host", os.Getenv(blob.EnvAuthorityHost), "Entra ID authority (default: the target's cloud)")
+	flag.Var(&factory.AllowedEndpoints, "allowed-blob-endpoint", "private blob endpoint (exact https URL, e.g. https://10.0.0.5:10000/myaccount) that BackupTargets may name besides their storage account's own URL; repeat the flag or separate URLs with commas")
 	flag.StringVar(&s.clusterName, "cluster-name", os.Getenv("LIFEBOAT_CLUSTER_NAME"), "this cluster's name in the fleet: backups are stored under it")
 	flag.StringVar(&s.caBundle, "ca-bundle", "", "PEM file of CAs to trust for Entra ID and Blob Storage instead of the system roots (private clouds, tests)")
 	flag.DurationVar(&s.heartbeatInterval, "heartbeat-interval", heartbeat.DefaultInterval,

@@ -50,6 +50,7 @@ func (f *Fleet) startSpokeManager(ctx context.Context, s *Spoke) error {
 		"--azure-token-file=" + s.TokenFile.Path,
 		"--azure-authority-host=" + f.Azure.Entra.AuthorityHost(),
 		"--ca-bundle=" + bundle,
+		"--allowed-blob-endpoint=" + f.Azure.BlobEndpoint(),
 		// Tests wait for what the heartbeat reports; beat more often than in production.
 		"--heartbeat-interval=5s",
 	})

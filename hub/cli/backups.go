@@ -168,13 +168,6 @@ func describeBackupCommand() *command {
 	}
 }
 
-// blobSuffixes are the blob service domains of the Azure clouds.
-var blobSuffixes = map[backupv1alpha1.AzureCloud]string{
-	backupv1alpha1.AzurePublic:       "blob.core.windows.net",
-	backupv1alpha1.AzureChina:        "blob.core.chinacloudapi.cn",
-	backupv1alpha1.AzureUSGovernment: "blob.core.usgovcloudapi.net",
-}
-
 // dataPath is where a backup's data is in its location: the folder
 // lifeboat/v1/backups/<cluster>/<id>/ under the location's prefix, and its URL.
 func dataPath(loc *fleetv1alpha1.BackupLocation, cluster string, id backupv1alpha1.BackupID) (folder, url string) {
@@ -185,15 +178,7 @@ func dataPath(loc *fleetv1alpha1.BackupLocation, cluster string, id backupv1alph
 	}
 	parts = append(parts, "lifeboat/v1/backups", cluster, string(id))
 	path := strings.Join(parts, "/") + "/"
-	endpoint := strings.TrimSuffix(a.Endpoint, "/")
-	if endpoint == "" {
-		suffix, ok := blobSuffixes[a.Cloud]
-		if !ok {
-			suffix = blobSuffixes[backupv1alpha1.AzurePublic]
-		}
-		endpoint = "https://" + a.StorageAccount + "." + suffix
-	}
-	return a.StorageAccount + "/" + path, endpoint + "/" + path
+	return a.StorageAccount + "/" + path, a.ServiceURL() + "/" + path
 }
 
 func describeBackup(ctx context.Context, w io.Writer, c client.Client, b *fleetv1alpha1.Backup) error {

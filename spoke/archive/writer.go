@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 )
 
 // Meta is what the caller knows about a backup before it starts.
@@ -372,7 +374,7 @@ func startUpload(ctx context.Context, store Store, name string) *upload {
 	u := &upload{name: name, pw: pw, hash: sha256.New(), done: make(chan struct{})}
 	go func() {
 		defer close(u.done)
-		u.putN, u.err = store.Put(ctx, name, pr)
+		u.putN, u.err = panics.Call(ctx, func() (int64, error) { return store.Put(ctx, name, pr) })
 		// Make a writer that is still writing fail rather than block forever.
 		if u.err != nil {
 			pr.CloseWithError(u.err)

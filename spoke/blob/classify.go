@@ -22,6 +22,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 )
 
 // RoleContributor is the Azure role a target's identity needs on the container.
@@ -50,6 +52,9 @@ func (c *Client) storageResult(op operation, err error) Result {
 		return c.authenticationResult(err, nil, nil)
 	case errors.Is(err, ErrInvalidName):
 		return Result{Reason: ReasonInvalidConfiguration, Message: err.Error()}
+	case errors.As(err, new(*panics.Error)):
+		return Result{Reason: ReasonInvalidConfiguration, Message: fmt.Sprintf(
+			"the blob endpoint %s gave an answer the storage client could not handle while %s (%v): check that it serves Azure Blob Storage", c.cfg.serviceURL, op, err)}
 	case errors.As(err, &re):
 		return c.responseResult(op, re)
 	case isTransportError(err):

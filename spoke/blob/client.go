@@ -15,6 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 )
 
 // Upload defaults: blocks of 8 MiB staged 4 at a time, so one upload holds at
@@ -25,8 +27,12 @@ const (
 	DefaultConcurrency = 4
 )
 
-// storageScope is the token scope of Azure Storage in every cloud.
-const storageScope = "https://storage.azure.com/.default"
+// storageAudience is Azure Storage's token audience in every cloud, and
+// storageScope the scope that asks for it: the only tokens a Client asks for.
+const (
+	storageAudience = "https://storage.azure.com"
+	storageScope    = storageAudience + "/.default"
+)
 
 // Client reads and writes the blobs of one target as the target's identity.
 // It is safe for concurrent use.
@@ -51,6 +57,7 @@ type options struct {
 	concurrency int
 	creds       *CredentialCache
 	validation  time.Duration
+	allowed     []string
 }
 
 // WithTransport sends every request, to storage and to Entra ID, through t
@@ -77,6 +84,13 @@ func WithCredentialCache(c *CredentialCache) Option { return func(o *options) { 
 // WithValidationTimeout bounds a Validate whose context has no deadline (default 1m).
 func WithValidationTimeout(d time.Duration) Option { return func(o *options) { o.validation = d } }
 
+// WithAllowedEndpoints lets a Config's Endpoint be one of urls (compared
+// without a trailing slash) besides the storage account's own URL in an Azure
+// cloud: private endpoints that the cluster's admin trusts with tokens.
+func WithAllowedEndpoints(urls ...string) Option {
+	return func(o *options) { o.allowed = append(o.allowed, urls...) }
+}
+
 // New builds the client of one target. It signs in with a Workload Identity
 // credential for the target's client ID and tenant, shared with every other
 // Client of the same identity, token file and authority. It does not reach
@@ -89,7 +103,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	o.blockSize = max(o.blockSize, 1<<20)
 	o.concurrency = max(o.concurrency, 1)
 
-	r, err := cfg.resolve()
+	r, err := cfg.resolve(o.allowed)
 	if err != nil {
 		return nil, err
 	}
@@ -106,9 +120,12 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := azblob.NewClient(r.serviceURL, cred, &azblob.ClientOptions{ClientOptions: clientOptions})
+	storageOptions := azblob.ClientOptions{ClientOptions: clientOptions, Audience: storageAudience}
+	storageOptions.PerCallPolicies = []policy.Policy{recoverPanics{}}
+	storageOptions.PerRetryPolicies = []policy.Policy{ignoreChallenges{}}
+	svc, err := azblob.NewClient(r.serviceURL, cred, &storageOptions)
 	if err != nil {
-		return nil, &ConfigError{"Endpoint", err.Error()}
+		return nil, &ConfigError{Field: "Endpoint", Problem: err.Error()}
 	}
 	return &Client{cfg: r, cred: cred, svc: svc, blockSize: o.blockSize, concurrency: o.concurrency, validation: o.validation}, nil
 }
@@ -164,10 +181,46 @@ func (c *CredentialCache) get(r resolved, co azcore.ClientOptions) (azcore.Token
 	})
 	if err != nil {
 		// azidentity checks only the tenant ID's characters here.
-		return nil, &ConfigError{"TenantID", err.Error()}
+		return nil, &ConfigError{Field: "TenantID", Problem: err.Error()}
 	}
-	c.creds[key] = cred
-	return cred, nil
+	c.creds[key] = storageCredential{cred}
+	return c.creds[key], nil
+}
+
+// storageCredential gets Azure Storage tokens of its identity's own tenant,
+// whatever a request asks for: a token for another resource must never reach
+// a storage endpoint.
+type storageCredential struct{ azcore.TokenCredential }
+
+func (c storageCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	opts.Scopes, opts.TenantID = []string{storageScope}, ""
+	return c.TokenCredential.GetToken(ctx, opts)
+}
+
+// ignoreChallenges removes WWW-Authenticate from storage responses before
+// azblob's challenge policy, which runs outside it, reads them: a challenge
+// from the endpoint would make azblob ask for and send a token for the
+// resource it names (resource_id), and one whose authorization_uri has fewer
+// than four parts makes azblob v1.8.0 panic. A 401 stays an error, and the
+// next request gets a fresh token. Continuous access evaluation challenges
+// go too: a workload identity's next token carries what they would ask for.
+type ignoreChallenges struct{}
+
+func (ignoreChallenges) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if resp != nil {
+		resp.Header.Del("WWW-Authenticate")
+	}
+	return resp, err
+}
+
+// recoverPanics makes a panic anywhere in a storage request's pipeline, the
+// SDK's policies included, the request's error. It also covers the goroutines
+// azblob starts itself to upload blocks, where no caller could recover.
+type recoverPanics struct{}
+
+func (recoverPanics) Do(req *policy.Request) (*http.Response, error) {
+	return panics.Call(req.Raw().Context(), req.Next)
 }
 
 // transportFailures collects the errors of requests sent with a context that carries it.

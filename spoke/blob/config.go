@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -65,9 +66,10 @@ type Config struct {
 	Container string
 	// Prefix is the folder in the container under which every name lives; empty is the root.
 	Prefix string
-	// Endpoint replaces the blob service URL that Cloud and StorageAccount imply,
-	// e.g. https://myaccount.blob.core.windows.net or, path-style,
-	// https://127.0.0.1:10000/devstoreaccount1. It must be https.
+	// Endpoint replaces the blob service URL that Cloud and StorageAccount imply.
+	// It must be the account's own URL in an Azure cloud,
+	// https://myaccount.blob.core.windows.net, or a private endpoint that New's
+	// WithAllowedEndpoints allows, such as https://127.0.0.1:10000/devstoreaccount1.
 	Endpoint string
 	// Cloud picks the default endpoint suffix and authority; empty is AzurePublic.
 	Cloud Cloud
@@ -82,13 +84,15 @@ type Config struct {
 	AuthorityHost string
 }
 
-// ConfigError is a Config that cannot work as written; Validate reports it as
-// InvalidConfiguration.
+// ConfigError is a Config that cannot work as written; Validate reports it
+// with its Reason.
 type ConfigError struct {
 	// Field is the Config field at fault.
 	Field string
 	// Problem says what is wrong and how to fix it.
 	Problem string
+	// Reason classifies the problem; empty is ReasonInvalidConfiguration.
+	Reason string
 }
 
 func (e *ConfigError) Error() string { return "blob: " + e.Field + ": " + e.Problem }
@@ -100,8 +104,9 @@ type resolved struct {
 	authority  string // https URL with a trailing slash
 }
 
-// resolve fills in the defaults from the environment and the cloud, and checks the result.
-func (c Config) resolve() (resolved, error) {
+// resolve fills in the defaults from the environment and the cloud, and checks
+// the result; an endpoint must be the account's own or one of allowed.
+func (c Config) resolve(allowed []string) (resolved, error) {
 	r := resolved{Config: c}
 	env := func(v *string, name string) {
 		if *v == "" {
@@ -117,7 +122,7 @@ func (c Config) resolve() (resolved, error) {
 	}
 	ce, ok := cloudEndpoints[r.Cloud]
 	if !ok {
-		return r, &ConfigError{"Cloud", fmt.Sprintf("unknown cloud %q: use AzurePublic, AzureChina or AzureUSGovernment", r.Cloud)}
+		return r, &ConfigError{Field: "Cloud", Problem: fmt.Sprintf("unknown cloud %q: use AzurePublic, AzureChina or AzureUSGovernment", r.Cloud)}
 	}
 
 	var field string
@@ -137,12 +142,12 @@ func (c Config) resolve() (resolved, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return r, &ConfigError{field, "missing " + strings.Join(missing, "; ")}
+		return r, &ConfigError{Field: field, Problem: "missing " + strings.Join(missing, "; ")}
 	}
 
 	prefix, err := cleanPrefix(r.Prefix)
 	if err != nil {
-		return r, &ConfigError{"Prefix", err.Error()}
+		return r, &ConfigError{Field: "Prefix", Problem: err.Error()}
 	}
 	r.Prefix = prefix
 
@@ -150,17 +155,25 @@ func (c Config) resolve() (resolved, error) {
 		r.serviceURL = "https://" + r.StorageAccount + "." + ce.blobSuffix
 	} else {
 		u, err := url.Parse(r.Endpoint)
+		invalid := func(problem string) (resolved, error) {
+			return r, &ConfigError{Field: "Endpoint", Problem: fmt.Sprintf("%q %s", r.Endpoint, problem)}
+		}
 		switch {
 		case err != nil:
-			return r, &ConfigError{"Endpoint", fmt.Sprintf("%q is not a URL: %v", r.Endpoint, err)}
+			return invalid("is not a URL: " + err.Error())
 		case u.Scheme != "https":
-			return r, &ConfigError{"Endpoint", fmt.Sprintf("%q must be an https URL: Azure Storage takes Entra ID tokens only over https", r.Endpoint)}
+			return invalid("must be an https URL: Azure Storage takes Entra ID tokens only over https")
 		case u.Host == "" || u.Hostname() == "":
-			return r, &ConfigError{"Endpoint", fmt.Sprintf("%q has no host", r.Endpoint)}
-		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
-			return r, &ConfigError{"Endpoint", fmt.Sprintf("%q must be the blob service URL only, without credentials, query or fragment", r.Endpoint)}
+			return invalid("has no host")
+		case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+			return invalid("must be the blob service URL only, without credentials, query or fragment")
 		}
 		r.serviceURL = strings.TrimSuffix(u.String(), "/")
+		if !r.accountURL() && !slices.ContainsFunc(allowed, func(a string) bool { return strings.TrimSuffix(a, "/") == r.serviceURL }) {
+			return r, &ConfigError{Field: "Endpoint", Reason: ReasonEndpointNotAllowed, Problem: fmt.Sprintf(
+				"%s is not storage account %q's own blob endpoint (https://%s.%s in cloud %s), and this cluster's admin has not allowed it as a private endpoint "+
+					"(lifeboat-spoke --allowed-blob-endpoint): no token is sent there", r.serviceURL, r.StorageAccount, r.StorageAccount, ce.blobSuffix, r.Cloud)}
+		}
 	}
 
 	if r.AuthorityHost == "" {
@@ -168,10 +181,21 @@ func (c Config) resolve() (resolved, error) {
 	}
 	u, err := url.Parse(r.AuthorityHost)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return r, &ConfigError{"AuthorityHost", fmt.Sprintf("%q must be an https URL such as %s", r.AuthorityHost, cloudEndpoints[AzurePublic].authority)}
+		return r, &ConfigError{Field: "AuthorityHost", Problem: fmt.Sprintf("%q must be an https URL such as %s", r.AuthorityHost, cloudEndpoints[AzurePublic].authority)}
 	}
 	r.authority = strings.TrimSuffix(u.String(), "/") + "/"
 	return r, nil
+}
+
+// accountURL reports whether the service URL is the storage account's own in
+// one of the Azure clouds, https://<account>.blob.core.windows.net and the like.
+func (r resolved) accountURL() bool {
+	for _, ce := range cloudEndpoints {
+		if r.serviceURL == "https://"+r.StorageAccount+"."+ce.blobSuffix {
+			return true
+		}
+	}
+	return false
 }
 
 // microsoftAuthority reports whether the authority is one of Entra ID's own hosts.

@@ -2,6 +2,7 @@ package blob
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -31,7 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 			g := NewWithT(t)
 			cfg := base
 			tt.change(&cfg)
-			r, err := cfg.resolve()
+			r, err := cfg.resolve([]string{"https://127.0.0.1:10000/devstoreaccount1"})
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(r.serviceURL).To(Equal(tt.serviceURL))
 			g.Expect(r.authority).To(Equal(tt.authority))
@@ -47,7 +48,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 	t.Setenv(EnvTenantID, "env-tenant")
 	t.Setenv(EnvTokenFile, "/env/token")
 	t.Setenv(EnvAuthorityHost, "https://login.example.test/")
-	r, err := Config{StorageAccount: "acct", Container: "c", ClientID: "own-client"}.resolve()
+	r, err := Config{StorageAccount: "acct", Container: "c", ClientID: "own-client"}.resolve(nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.ClientID).To(Equal("own-client"), "the Config wins over the environment")
 	g.Expect(r.TenantID).To(Equal("env-tenant"))
@@ -84,10 +85,54 @@ func TestConfigErrors(t *testing.T) {
 			g := NewWithT(t)
 			cfg := base
 			tt.change(&cfg)
-			_, err := cfg.resolve()
+			_, err := cfg.resolve(nil)
 			var ce *ConfigError
 			g.Expect(errors.As(err, &ce)).To(BeTrue(), "error: %v", err)
 			g.Expect(ce.Field).To(Equal(tt.field))
+		})
+	}
+}
+
+// An endpoint is the account's own URL in an Azure cloud, or one the spoke's
+// admin allowed; any other is refused before a token is fetched.
+func TestEndpointMustBeTheAccountsOrAllowed(t *testing.T) {
+	base := Config{StorageAccount: "acct", Container: "backups", ClientID: "c", TenantID: "t", TokenFilePath: "/var/run/token"}
+	allowed := []string{"https://10.0.0.5:10000/acct/", "https://acct.blob.private.example"}
+	tests := []struct {
+		endpoint string
+		ok       bool
+	}{
+		{"https://acct.blob.core.windows.net", true},
+		{"https://acct.blob.core.windows.net/", true},
+		{"https://acct.blob.core.chinacloudapi.cn", true},
+		{"https://acct.blob.core.usgovcloudapi.net", true},
+		{"https://10.0.0.5:10000/acct", true},
+		{"https://acct.blob.private.example/", true},
+
+		{"https://other.blob.core.windows.net", false},
+		{"https://acct.blob.core.windows.net.evil.example", false},
+		{"https://acct.blob.core.windows.net:444", false},
+		{"https://acct.blob.core.windows.net/other", false},
+		{"https://evil.example/acct", false},
+		{"https://10.0.0.5:10001/acct", false},
+		{"https://10.0.0.5:10000/acct/more", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.endpoint, func(t *testing.T) {
+			g := NewWithT(t)
+			cfg := base
+			cfg.Endpoint = tt.endpoint
+			r, err := cfg.resolve(allowed)
+			if tt.ok {
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(r.serviceURL).To(Equal(strings.TrimSuffix(tt.endpoint, "/")))
+				return
+			}
+			var ce *ConfigError
+			g.Expect(errors.As(err, &ce)).To(BeTrue(), "error: %v", err)
+			g.Expect(ce.Field).To(Equal("Endpoint"))
+			g.Expect(ce.Reason).To(Equal(ReasonEndpointNotAllowed))
+			g.Expect(ce.Error()).To(ContainSubstring("--allowed-blob-endpoint"))
 		})
 	}
 }

@@ -168,10 +168,12 @@ func (id identity) config(container, prefix string) blob.Config {
 	}
 }
 
-// testOptions trust the fleet's CAs, keep credentials per test and retry briefly.
+// testOptions trust the fleet's CAs and allow its proxy as a private
+// endpoint, keep credentials per test and retry briefly.
 func testOptions(extra ...blob.Option) []blob.Option {
 	return append([]blob.Option{
 		blob.WithRootCAs(azure.roots),
+		blob.WithAllowedEndpoints(azure.proxy.AccountURL(azurite.Account)),
 		blob.WithCredentialCache(blob.NewCredentialCache()),
 		blob.WithRetry(policy.RetryOptions{MaxRetries: 2, RetryDelay: 100 * time.Millisecond, MaxRetryDelay: time.Second}),
 	}, extra...)

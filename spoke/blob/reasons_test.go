@@ -15,6 +15,7 @@ func TestReasonsMatchTheAPI(t *testing.T) {
 		blob.ReasonContainerNotFound:    backupv1alpha1.ReasonContainerNotFound,
 		blob.ReasonUnreachable:          backupv1alpha1.ReasonUnreachable,
 		blob.ReasonInvalidConfiguration: backupv1alpha1.ReasonInvalidConfiguration,
+		blob.ReasonEndpointNotAllowed:   backupv1alpha1.ReasonEndpointNotAllowed,
 		blob.ReasonValidationSucceeded:  backupv1alpha1.ReasonValidationSucceeded,
 	} {
 		if ours != api {

@@ -27,6 +27,7 @@ const (
 	ReasonContainerNotFound    = "ContainerNotFound"
 	ReasonUnreachable          = "Unreachable"
 	ReasonInvalidConfiguration = "InvalidConfiguration"
+	ReasonEndpointNotAllowed   = "EndpointNotAllowed"
 	ReasonValidationSucceeded  = "ValidationSucceeded"
 )
 
@@ -50,11 +51,16 @@ type Result struct {
 }
 
 // Validate builds the target's client and validates it; a Config that cannot
-// work is reported as InvalidConfiguration.
+// work is reported with the ConfigError's reason, before any token is fetched.
 func Validate(ctx context.Context, cfg Config, opts ...Option) Result {
 	c, err := New(cfg, opts...)
 	if err != nil {
-		return Result{Reason: ReasonInvalidConfiguration, Message: err.Error(), Checked: time.Now()}
+		reason := ReasonInvalidConfiguration
+		var ce *ConfigError
+		if errors.As(err, &ce) && ce.Reason != "" {
+			reason = ce.Reason
+		}
+		return Result{Reason: reason, Message: err.Error(), Checked: time.Now()}
 	}
 	return c.Validate(ctx)
 }

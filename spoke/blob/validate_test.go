@@ -166,7 +166,7 @@ func TestValidateUnreachable(t *testing.T) {
 		g := NewWithT(t)
 		cfg := id.config(container, "")
 		cfg.Endpoint = "https://127.0.0.1:" + strconv.Itoa(closedPort(t)) + "/" + azurite.Account
-		res := validate(t, cfg)
+		res := validate(t, cfg, blob.WithAllowedEndpoints(cfg.Endpoint))
 		g.Expect(res.Reason).To(Equal(blob.ReasonUnreachable))
 		g.Expect(res.Message).To(ContainSubstring("could not reach the blob endpoint " + cfg.Endpoint))
 		g.Expect(res.Message).To(ContainSubstring("connection refused"))
@@ -201,6 +201,23 @@ func TestValidateUnreachable(t *testing.T) {
 		restarted = true
 		g.Expect(validate(t, cfg).Valid).To(BeTrue(), "valid again once storage is back")
 	})
+}
+
+// A private endpoint the spoke's admin did not allow gets no token: the
+// target is refused before any request, to Entra ID or to the endpoint.
+func TestValidateEndpointNotAllowed(t *testing.T) {
+	g := NewWithT(t)
+	id := newIdentity(t, true)
+	cfg := id.config("backups", "")
+	cfg.Endpoint = "https://127.0.0.1:" + strconv.Itoa(closedPort(t)) + "/" + azurite.Account
+	log := newRequestLog()
+	res := validate(t, cfg, blob.WithTransport(log))
+	g.Expect(res.Valid).To(BeFalse())
+	g.Expect(res.Reason).To(Equal(blob.ReasonEndpointNotAllowed))
+	g.Expect(res.Message).To(ContainSubstring(cfg.Endpoint + ` is not storage account "devstoreaccount1"'s own blob endpoint`))
+	g.Expect(res.Message).To(ContainSubstring("--allowed-blob-endpoint"))
+	g.Expect(log.requests()).To(BeEmpty())
+	g.Expect(azure.entra.TokensIssued(id.app.ClientID)).To(BeZero())
 }
 
 func TestValidateInvalidConfiguration(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/url"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,8 +28,31 @@ type Factory struct {
 	AuthorityHost string
 	// RootCAs, when set, replaces the system roots (private clouds, the test fleet).
 	RootCAs *x509.CertPool
+	// AllowedEndpoints are private blob endpoints that this cluster's admin
+	// trusts with the targets' tokens: a target may name one of them, or its
+	// storage account's own URL in an Azure cloud, and nothing else.
+	AllowedEndpoints Endpoints
 	// Options are added to every client.
 	Options []blob.Option
+}
+
+// Endpoints are blob endpoint URLs, a flag.Value that takes a URL or a
+// comma-separated list each time it is set.
+type Endpoints []string
+
+func (e *Endpoints) String() string { return strings.Join(*e, ",") }
+
+// Set adds the https URLs in v.
+func (e *Endpoints) Set(v string) error {
+	for raw := range strings.SplitSeq(v, ",") {
+		raw = strings.TrimSpace(raw)
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%q is not a blob endpoint: want an https URL such as https://10.0.0.5:10000/myaccount, without credentials, query or fragment", raw)
+		}
+		*e = append(*e, raw)
+	}
+	return nil
 }
 
 // Config is the blob configuration of target.
@@ -50,6 +75,9 @@ func (f *Factory) options() []blob.Option {
 	opts := append([]blob.Option{}, f.Options...)
 	if f.RootCAs != nil {
 		opts = append(opts, blob.WithRootCAs(f.RootCAs))
+	}
+	if len(f.AllowedEndpoints) > 0 {
+		opts = append(opts, blob.WithAllowedEndpoints(f.AllowedEndpoints...))
 	}
 	return opts
 }

@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // AzureCloud names the Azure cloud whose storage endpoints and Entra ID authority are used.
 // +kubebuilder:validation:Enum=AzurePublic;AzureChina;AzureUSGovernment
@@ -18,6 +22,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.storageAccount == oldSelf.storageAccount",message="storageAccount is immutable: existing backups live there; create a new location instead"
 // +kubebuilder:validation:XValidation:rule="self.container == oldSelf.container",message="container is immutable: existing backups live there; create a new location instead"
 // +kubebuilder:validation:XValidation:rule="has(self.prefix) == has(oldSelf.prefix) && (!has(self.prefix) || self.prefix == oldSelf.prefix)",message="prefix is immutable: existing backups live there; create a new location instead"
+// +kubebuilder:validation:XValidation:rule="has(self.endpoint) == has(oldSelf.endpoint) && (!has(self.endpoint) || self.endpoint == oldSelf.endpoint)",message="endpoint is immutable: existing backups live there; create a new location instead"
+// +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || ['core.windows.net', 'core.chinacloudapi.cn', 'core.usgovcloudapi.net'].exists(s, self.endpoint in ['https://' + self.storageAccount + '.blob.' + s, 'https://' + self.storageAccount + '.blob.' + s + '/']) || (!self.endpoint.matches('(?i)^https://[^/]*[.]core[.](windows[.]net|chinacloudapi[.]cn|usgovcloudapi[.]net)([:/]|$)') && isURL(self.endpoint) && (url(self.endpoint).getHostname().startsWith(self.storageAccount + '.') || url(self.endpoint).getEscapedPath() in ['/' + self.storageAccount, '/' + self.storageAccount + '/']))",message="endpoint must be https://<storageAccount>.blob.core.windows.net (or .blob.core.chinacloudapi.cn, .blob.core.usgovcloudapi.net), or a private endpoint that names the storage account, https://<storageAccount>.<host> or https://<host>/<storageAccount>, which a spoke uses only if its admin allowed it (--allowed-blob-endpoint)"
 type AzureBlobLocation struct {
 	// storageAccount is the name of the Azure storage account.
 	// +kubebuilder:validation:MaxLength=24
@@ -42,11 +48,16 @@ type AzureBlobLocation struct {
 	// +optional
 	Prefix string `json:"prefix,omitempty"`
 
-	// endpoint overrides the blob service URL that cloud and storageAccount imply,
-	// for private endpoints, sovereign clouds and tests,
-	// e.g. https://myaccount.blob.core.windows.net.
+	// endpoint overrides the blob service URL that cloud and storageAccount
+	// imply. It is either the account's own URL in one of the Azure clouds,
+	// https://<storageAccount>.blob.core.windows.net (.blob.core.chinacloudapi.cn,
+	// .blob.core.usgovcloudapi.net), or a private endpoint that names the account,
+	// https://<storageAccount>.<host> or https://<host>/<storageAccount>. A spoke
+	// sends the identity's token to a private endpoint only if its admin allowed
+	// that exact URL; otherwise the target is Invalid with reason EndpointNotAllowed.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="endpoint must be an https URL such as https://myaccount.blob.core.windows.net"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('@') && !self.contains('?') && !self.contains('#')",message="endpoint must be the blob service URL only, without credentials, query or fragment"
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
 
@@ -54,6 +65,26 @@ type AzureBlobLocation struct {
 	// +kubebuilder:default=AzurePublic
 	// +optional
 	Cloud AzureCloud `json:"cloud,omitempty"`
+}
+
+// BlobSuffixes are the blob service domains of the Azure clouds.
+var BlobSuffixes = map[AzureCloud]string{
+	AzurePublic:       "blob.core.windows.net",
+	AzureChina:        "blob.core.chinacloudapi.cn",
+	AzureUSGovernment: "blob.core.usgovcloudapi.net",
+}
+
+// ServiceURL is the blob service URL the location is reached at, without a
+// trailing slash: endpoint if set, else the storage account's in its cloud.
+func (a AzureBlobLocation) ServiceURL() string {
+	if a.Endpoint != "" {
+		return strings.TrimSuffix(a.Endpoint, "/")
+	}
+	suffix, ok := BlobSuffixes[a.Cloud]
+	if !ok {
+		suffix = BlobSuffixes[AzurePublic]
+	}
+	return "https://" + a.StorageAccount + "." + suffix
 }
 
 // AzureWorkloadIdentity is the Entra ID application a spoke signs in as, with

@@ -39,6 +39,11 @@ const (
 	// passed schema validation, e.g. an endpoint that does not serve blob storage.
 	ReasonInvalidConfiguration = "InvalidConfiguration"
 
+	// ReasonEndpointNotAllowed: the endpoint is neither the storage account's
+	// own URL in an Azure cloud nor a private endpoint this cluster's admin
+	// allowed; the spoke sends it no token.
+	ReasonEndpointNotAllowed = "EndpointNotAllowed"
+
 	// ReasonValidationSucceeded: the probe blob was written, read and deleted.
 	ReasonValidationSucceeded = "ValidationSucceeded"
 )
@@ -103,4 +108,8 @@ const (
 
 	// ReasonHubUnreachable: the spoke could not write a catalog page to the hub.
 	ReasonHubUnreachable = "HubUnreachable"
+
+	// ReasonInternalError: the work hit a bug in the spoke (a panic, quoted in
+	// the message) and stopped; the spoke kept running.
+	ReasonInternalError = "InternalError"
 )

@@ -115,6 +115,11 @@ const (
 	// was not imported.
 	ReasonCatalogRejected = "CatalogRejected"
 
+	// ReasonForeignNamespace: a catalog entry names a hub Backup of another
+	// namespace than the sync's; it was not imported, and the sync's message
+	// names it.
+	ReasonForeignNamespace = "ForeignNamespace"
+
 	// ReasonForceDeleted: the hub record was force-deleted; the data is purged
 	// once a cluster can reach the location.
 	ReasonForceDeleted = "ForceDeleted"

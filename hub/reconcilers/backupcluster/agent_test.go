@@ -78,14 +78,16 @@ func TestAgentWorkFromTheSpokeChart(t *testing.T) {
 
 	t.Log("the operator's values reach every cluster's Deployment, under the hub's own")
 	withValues, err := renderSpoke(image, map[string]any{
-		"image":       map[string]any{"pullPolicy": "Never", "ref": "registry.example/ignored:1"},
-		"extraArgs":   []any{"--heartbeat-interval=5s"},
-		"clusterName": "ignored",
+		"image":                map[string]any{"pullPolicy": "Never", "ref": "registry.example/ignored:1"},
+		"extraArgs":            []any{"--heartbeat-interval=5s"},
+		"allowedBlobEndpoints": []any{"https://10.0.0.5:10000/devstoreaccount1"},
+		"clusterName":          "ignored",
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(withValues).NotTo(BeIdenticalTo(first))
 	dep := withValues.deploymentFor("shoot-a")
 	g.Expect(dep.Spec.Template.Spec.Containers[0].Image).To(Equal(image))
 	g.Expect(dep.Spec.Template.Spec.Containers[0].ImagePullPolicy).To(BeEquivalentTo("Never"))
-	g.Expect(dep.Spec.Template.Spec.Containers[0].Args).To(ContainElements("--cluster-name=shoot-a", "--heartbeat-interval=5s"))
+	g.Expect(dep.Spec.Template.Spec.Containers[0].Args).To(ContainElements("--cluster-name=shoot-a", "--heartbeat-interval=5s",
+		"--allowed-blob-endpoint=https://10.0.0.5:10000/devstoreaccount1"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,16 +120,7 @@ func TestLocationOnAnotherNamespacesStorageIsRefused(t *testing.T) {
 	t.Log("another namespace on the same storage, or on a prefix around it, is refused and gets nothing")
 	for _, prefix := range []string{"x", "", "x/y"} {
 		other := newLocation(t, g, "tenant-two", "steal-"+strconv.Itoa(len(prefix)), storage("acct2", "backups", prefix), only)
-		g.Eventually(func(g Gomega) {
-			st := status(other)()
-			ready := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)
-			g.Expect(ready).NotTo(BeNil())
-			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-			g.Expect(ready.Reason).To(Equal(fleetv1alpha1.ReasonLocationConflict))
-			g.Expect(ready.Message).To(ContainSubstring("tenant-one/"))
-			g.Expect(st.Phase).To(Equal(fleetv1alpha1.LocationInvalid))
-		}).WithTimeout(timeout).Should(Succeed())
-		g.Consistently(workClusters(other)).WithTimeout(time.Second).Should(BeEmpty())
+		expectConflict(g, other, "tenant-one/")
 	}
 
 	t.Log("the first tenant is unaffected; another prefix is fine")
@@ -141,6 +133,60 @@ func TestLocationOnAnotherNamespacesStorageIsRefused(t *testing.T) {
 	g.Expect(hubClient.Delete(context.Background(), first)).To(Succeed())
 	g.Expect(hubClient.Delete(context.Background(), same)).To(Succeed())
 	g.Eventually(workClusters(waiting)).WithTimeout(timeout).Should(ConsistOf("conflict-a"))
+}
+
+// A location cannot reach another namespace's storage through its endpoint:
+// the API refuses an endpoint that names another account, and an endpoint
+// that reaches the same service URL as an older location of another
+// namespace, whatever storageAccount says, gets LocationConflict.
+func TestLocationEndpointOnAnotherNamespacesStorageIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	createCluster(t, g, "alias-a", nil, true)
+	only := func(s *fleetv1alpha1.BackupLocationSpec) { s.Clusters = []backupv1alpha1.ClusterName{"alias-a"} }
+	at := func(account, endpoint string) backupv1alpha1.StorageTarget {
+		st := storage(account, "backups", "")
+		st.Azure.Endpoint = endpoint
+		return st
+	}
+	first := newLocation(t, g, "tenant-alias-one", "shared", at("acct5", "https://acct5.blob.private.example/acct6"), only)
+	g.Eventually(workClusters(first)).WithTimeout(timeout).Should(ConsistOf("alias-a"))
+	plain := newLocation(t, g, "tenant-alias-one", "plain", storage("acct7", "backups", ""), only)
+	g.Eventually(workClusters(plain)).WithTimeout(timeout).Should(ConsistOf("alias-a"))
+
+	t.Log("an endpoint naming another storage account than its own is not accepted")
+	g.Expect(hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-alias-two"}})).To(Succeed())
+	named := &fleetv1alpha1.BackupLocation{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant-alias-two", Name: "named"},
+		Spec: fleetv1alpha1.BackupLocationSpec{StorageTarget: at("zzz", "https://acct7.blob.core.windows.net"), Clusters: []backupv1alpha1.ClusterName{"alias-a"}}}
+	err := hubClient.Create(ctx, named)
+	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want 422 Invalid, got %v", err)
+	g.Expect(err.Error()).To(ContainSubstring("endpoint must be https://<storageAccount>.blob.core.windows.net"))
+
+	t.Log("the same service URL under another account name is refused and gets nothing")
+	for name, st := range map[string]backupv1alpha1.StorageTarget{
+		"alias":    at("acct6", "https://acct5.blob.private.example/acct6"),
+		"explicit": at("acct7", "https://acct7.blob.core.windows.net/"),
+	} {
+		other := newLocation(t, g, "tenant-alias-two", name, st, only)
+		expectConflict(g, other, "tenant-alias-one/", strings.TrimSuffix(st.Azure.Endpoint, "/"))
+	}
+}
+
+// expectConflict waits until loc is refused with LocationConflict, its
+// message naming each of want, and checks that it gets no work.
+func expectConflict(g *WithT, loc *fleetv1alpha1.BackupLocation, want ...string) {
+	g.Eventually(func(g Gomega) {
+		st := status(loc)()
+		ready := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)
+		g.Expect(ready).NotTo(BeNil())
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(fleetv1alpha1.ReasonLocationConflict))
+		for _, w := range want {
+			g.Expect(ready.Message).To(ContainSubstring(w))
+		}
+		g.Expect(st.Phase).To(Equal(fleetv1alpha1.LocationInvalid))
+	}).WithTimeout(timeout).Should(Succeed(), loc.Name)
+	g.Consistently(workClusters(loc)).WithTimeout(time.Second).Should(BeEmpty(), loc.Name)
 }
 
 func TestTargetNotAppliedIsAFailedConnection(t *testing.T) {

@@ -59,9 +59,9 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 		return true, err
 	}
 	a := loc.Spec.Azure
-	msg := fmt.Sprintf("storage account %q, container %q, prefix %q overlaps BackupLocation %s/%s (prefix %q) of another namespace; "+
+	msg := fmt.Sprintf("storage account %q at %s, container %q, prefix %q overlaps BackupLocation %s/%s (prefix %q) of another namespace; "+
 		"nothing was sent to any cluster. Use another container or a prefix outside the other location's",
-		a.StorageAccount, a.Container, a.Prefix, other.Namespace, other.Name, other.Spec.Azure.Prefix)
+		a.StorageAccount, a.ServiceURL(), a.Container, a.Prefix, other.Namespace, other.Name, other.Spec.Azure.Prefix)
 	loc.Status.Phase = fleetv1alpha1.LocationInvalid
 	loc.Status.Clusters = nil
 	loc.Status.SelectedClusters, loc.Status.ValidClusters = 0, 0
@@ -74,10 +74,13 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 }
 
 // sharesStorage is true when a and b are the same container of the same
-// account and one prefix is the other or a folder inside it.
+// account, named alike or reached at the same service URL (endpoint, or the
+// account's URL in its cloud), and one prefix is the other or a folder
+// inside it.
 func sharesStorage(a, b *fleetv1alpha1.BackupLocation) bool {
 	x, y := a.Spec.Azure, b.Spec.Azure
-	if !strings.EqualFold(x.StorageAccount, y.StorageAccount) || x.Container != y.Container {
+	sameAccount := strings.EqualFold(x.StorageAccount, y.StorageAccount) || strings.EqualFold(x.ServiceURL(), y.ServiceURL())
+	if !sameAccount || x.Container != y.Container {
 		return false
 	}
 	p, q := normalizePrefix(x.Prefix), normalizePrefix(y.Prefix)

@@ -19,7 +19,7 @@ import (
 func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	loc := newLocation(t, g, "team-import", "primary", "acctimport", "backups", "spoke-i1")
+	loc := newLocation(t, g, importNamespace, "primary", "acctimport", "backups", "spoke-i1")
 	kept := hubBackup(t, g, loc, "kept", "spoke-i1", "kept-id", time.Hour)
 	gone := hubBackup(t, g, loc, "gone", "spoke-i1", "gone-id", time.Hour)
 	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
@@ -39,8 +39,11 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	selfService.Hub, selfService.SelfServiceNamespace = nil, "shop"
 	failed := entry("other-hub-c1", "failed-1")
 	failed.Phase = backupv1alpha1.ApplicationBackupFailed
+	// Another tenant's backup, written where this location lists it.
+	foreign := entry("spoke-i1", "theirs-1")
+	foreign.Hub.Namespace = "team-other"
 	writePage(g, s, "spoke-i1", "primary", 0, false,
-		entry("spoke-i1", "kept-id"), entry("other-hub-c1", "abc123"), selfService, entry("other-hub-c1", "tomb-1"), failed)
+		entry("spoke-i1", "kept-id"), entry("other-hub-c1", "abc123"), selfService, entry("other-hub-c1", "tomb-1"), failed, foreign)
 	writePage(g, s, "spoke-i1", "primary", 1, true, entry("other-hub-c2", "def456"))
 	writePage(g, s, "spoke-i1", "secondary", 2, false, entry("other-hub-c2", "sneaky"))
 	spokeReports(g, s, "spoke-i1", backupv1alpha1.TaskCompleted, 7, 3)
@@ -49,11 +52,15 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	st := getSync(s)().Status
 	g.Expect(st.Imported).To(BeEquivalentTo(3), "abc123, ss-1, def456")
 	g.Expect(st.Missing).To(BeEquivalentTo(1), "gone-id")
-	g.Expect(st.Rejected).To(BeEquivalentTo(2), "the Failed entry and the other location's page")
+	g.Expect(st.Rejected).To(BeEquivalentTo(3), "the Failed entry, the other namespace's entry and the other location's page")
 	g.Expect(st.Found).To(BeEquivalentTo(5), "kept-id, abc123, ss-1, tomb-1, def456")
 	c := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionCompleted)
 	g.Expect(c).NotTo(BeNil())
-	g.Expect(c.Message).To(And(ContainSubstring("1 tombstones skipped"), ContainSubstring("failed-1"), ContainSubstring("secondary")))
+	g.Expect(c.Reason).To(Equal(fleetv1alpha1.ReasonForeignNamespace))
+	g.Expect(c.Message).To(And(ContainSubstring("1 tombstones skipped"), ContainSubstring("failed-1"), ContainSubstring("secondary"),
+		ContainSubstring("another namespace than team-import: entry spoke-i1/theirs-1 (made for Backup team-other/nightly-theirs-1)")))
+	g.Expect(meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)).To(HaveField("Reason", fleetv1alpha1.ReasonForeignNamespace))
+	g.Expect(getBackup(importNamespace, ImportName("spoke-i1", "theirs-1"))()).To(BeNil(), "another namespace's backup is not imported")
 
 	t.Log("imported Backups are labelled synced from creation, with the catalog's status")
 	b := getBackup("team-import", ImportName("other-hub-c1", "abc123"))()

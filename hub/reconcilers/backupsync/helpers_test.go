@@ -120,12 +120,15 @@ func workExists(s *fleetv1alpha1.BackupSync, cluster string) func() bool {
 	}
 }
 
-// entry is a complete backup of cluster made for a hub Backup.
+// importNamespace is the namespace of the Backups entry's backups were made for.
+const importNamespace = "team-import"
+
+// entry is a complete backup of cluster made for a hub Backup in importNamespace.
 func entry(cluster, id string) fleetv1alpha1.BackupSummary {
 	start, done := metav1.NewTime(time.Now().Add(-2*time.Hour).Truncate(time.Second)), metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))
 	return fleetv1alpha1.BackupSummary{
 		ID: backupv1alpha1.BackupID(id), SourceCluster: backupv1alpha1.ClusterName(cluster),
-		Hub:   &backupv1alpha1.HubObjectReference{Namespace: "elsewhere", Name: backupv1alpha1.ObjectName("nightly-" + id)},
+		Hub:   &backupv1alpha1.HubObjectReference{Namespace: importNamespace, Name: backupv1alpha1.ObjectName("nightly-" + id)},
 		Phase: backupv1alpha1.ApplicationBackupSuccess, Items: 7, SizeBytes: 4096, StartTime: &start, CompletionTime: &done,
 	}
 }

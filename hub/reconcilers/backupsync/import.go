@@ -68,7 +68,7 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 		listed                          = map[key]bool{}
 		toImport                        []fleetv1alpha1.BackupSummary
 		rejected, skipped, alreadyOnHub int32
-		rejections                      []string
+		rejections, foreign             []string
 		pageImported, pageRejected      = map[string]int32{}, map[string]int32{}
 		pageProblems                    = map[string]string{}
 	)
@@ -86,6 +86,14 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 				rejected++
 				pageRejected[p.Name]++
 				rejections = append(rejections, fmt.Sprintf("entry %s/%s: %s", e.SourceCluster, e.ID, problem))
+				continue
+			}
+			if e.Hub != nil && string(e.Hub.Namespace) != s.Namespace {
+				// A tenant must not take over another's backup by writing it
+				// where its own location can list it.
+				rejected++
+				pageRejected[p.Name]++
+				foreign = append(foreign, fmt.Sprintf("entry %s/%s (made for Backup %s/%s)", e.SourceCluster, e.ID, e.Hub.Namespace, e.Hub.Name))
 				continue
 			}
 			if listed[k] {
@@ -129,16 +137,17 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 	if found > 0 {
 		msg += fmt.Sprintf(", %d found again", found)
 	}
+	if len(foreign) > 0 {
+		msg += fmt.Sprintf(". Not imported, because they belong to another namespace than %s: %s", s.Namespace, firstOf(foreign))
+	}
 	if len(rejections) > 0 {
-		sort.Strings(rejections)
-		shown := rejections
-		if len(shown) > 5 {
-			shown = shown[:5]
-		}
-		msg += ". Rejected: " + strings.Join(shown, "; ")
+		msg += ". Rejected: " + firstOf(rejections)
 	}
 	reason := backupv1alpha1.ReasonSucceeded
-	if rejected > 0 {
+	switch {
+	case len(foreign) > 0:
+		reason = fleetv1alpha1.ReasonForeignNamespace
+	case rejected > 0:
 		reason = fleetv1alpha1.ReasonCatalogRejected
 	}
 	setCondition(s, fleetv1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg)
@@ -148,6 +157,15 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 	locPatch := client.MergeFrom(loc.DeepCopy())
 	loc.Status.LastSyncTime = &now
 	return true, client.IgnoreNotFound(r.Status().Patch(ctx, loc, locPatch))
+}
+
+// firstOf is the first five of items in order, for a message.
+func firstOf(items []string) string {
+	sort.Strings(items)
+	if len(items) > 5 {
+		return strings.Join(items[:5], "; ") + fmt.Sprintf(" and %d more", len(items)-5)
+	}
+	return strings.Join(items, "; ")
 }
 
 // pages are the catalog pages of s in its cluster's namespace, read around the cache.

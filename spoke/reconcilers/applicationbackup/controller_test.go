@@ -5,6 +5,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive/archivetest"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
@@ -330,4 +333,40 @@ func TestBackupsBeyondTheLimitWaitAsPending(t *testing.T) {
 	release()
 	e.g.Eventually(e.phase(first)).Should(Equal(backupv1alpha1.ApplicationBackupSuccess))
 	e.g.Eventually(e.phase(second)).Should(Equal(backupv1alpha1.ApplicationBackupSuccess))
+}
+
+// A panic in the backup's own goroutine, or in an upload goroutine, fails
+// the backup with InternalError; the spoke survives and backs up again.
+func TestPanicInStorageFailsTheBackup(t *testing.T) {
+	for name, panics := range map[string]func(op, name string) bool{
+		"in the run":       func(op, _ string) bool { return op == "Get" },
+		"in an upload":     func(op, name string) bool { return op == "Put" && strings.HasSuffix(name, "/"+archive.ResourcesFile) },
+		"in the last file": func(op, name string) bool { return op == "Put" && strings.HasSuffix(name, "/"+archive.ManifestFile) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			var broken atomic.Bool
+			broken.Store(true)
+			e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) {
+				if broken.Load() {
+					return &archivetest.PanickingStore{Store: e.store, Panics: panics}, nil
+				}
+				return e.store, nil
+			}
+			e.start()
+			ab := e.backup(targets.SystemNamespace, "broken-"+rand.String(4))
+			e.g.Eventually(e.phase(ab)).Should(Equal(backupv1alpha1.ApplicationBackupFailed))
+			got := e.get(ab)()
+			for _, typ := range []string{backupv1alpha1.ConditionReady, backupv1alpha1.ConditionCompleted} {
+				c := condition(got, typ)
+				e.g.Expect(c.Reason).To(Equal(backupv1alpha1.ReasonInternalError), typ)
+				e.g.Expect(c.Message).To(ContainSubstring("internal error: panic: "+archivetest.PanicMessage), typ)
+			}
+			e.g.Expect(e.files(string(got.Status.BackupID))()).To(BeEmpty(), "what the backup wrote is deleted")
+
+			broken.Store(false)
+			next := e.backup(targets.SystemNamespace, "next-"+rand.String(4))
+			e.g.Eventually(e.phase(next)).Should(Equal(backupv1alpha1.ApplicationBackupSuccess), "the spoke still backs up")
+		})
+	}
 }

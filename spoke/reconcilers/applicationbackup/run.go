@@ -16,6 +16,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/backup"
+	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
@@ -96,7 +97,10 @@ func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
 	started := time.Now()
 	store := &countingStore{Store: rn.store}
 	st := r.newStatusWriter(rn, ab, &store.n)
-	out := r.backUp(ctx, rn, ab, st, store)
+	out, err := panics.Call(ctx, func() (outcome, error) { return r.backUp(ctx, rn, ab, st, store), nil })
+	if err != nil {
+		out = r.failed(ctx, rn, st, err, backupv1alpha1.ReasonInternalError, "the backup")
+	}
 	st.finish(ctx, out)
 	log.Info("Finished the backup", "phase", out.phase, "reason", out.reason, "items", out.progress.ItemsDone,
 		"errors", out.progress.Errors, "duration", time.Since(started).Round(time.Millisecond))
@@ -182,6 +186,9 @@ func (r *Reconciler) failed(ctx context.Context, rn *run, st *statusWriter, err 
 	case errors.Is(err, backup.ErrInvalidSelection):
 		out.reason = backupv1alpha1.ReasonInvalidConfiguration
 		out.message = "spec.selection: " + err.Error()
+	case errors.As(err, new(*panics.Error)):
+		out.reason = backupv1alpha1.ReasonInternalError
+		out.message = fmt.Sprintf("%s failed: %v; the spoke kept running", doing, err)
 	default:
 		out.message = fmt.Sprintf("%s failed: %v", doing, err)
 	}

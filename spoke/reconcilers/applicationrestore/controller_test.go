@@ -21,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive/archivetest"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
@@ -306,4 +307,33 @@ func bumpVersion(g *WithT, store *gatedStore, name string) {
 // filePath is where a store keeps name.
 func filePath(store *gatedStore, name string) string {
 	return filepath.Join(store.root, filepath.FromSlash(name))
+}
+
+// A panic while the restore opens the backup (in Reconcile) or while it
+// reads the resources (in its own goroutine) fails the restore with
+// InternalError, and the spoke restores again afterwards.
+func TestPanicInStorageFailsTheRestore(t *testing.T) {
+	for _, file := range []string{archive.ManifestFile, archive.ResourcesFile} {
+		t.Run(file, func(t *testing.T) {
+			ctx := testCtx(t)
+			g := NewWithT(t)
+			target := "panic-" + strings.ToLower(strings.NewReplacer(".", "-").Replace(file))
+			store := makeTarget(t, ctx, target, true, false)
+			writeBackup(t, store, "b1", hubOwner, ns(target+"-app"), cm(target+"-app", "a", nil))
+			buckets.set(target, &archivetest.PanickingStore{Store: store, Panics: func(op, name string) bool {
+				return op == "Get" && strings.HasSuffix(name, "/"+file)
+			}})
+
+			r := newReconciler()
+			ar := reconcile(t, ctx, r, newRestore(targets.SystemNamespace, target, target, "b1"))
+			g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed), message(ar))
+			g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonInternalError))
+			g.Expect(condition(ar, backupv1alpha1.ConditionCompleted)).To(Equal("True/" + backupv1alpha1.ReasonInternalError))
+			g.Expect(message(ar)).To(ContainSubstring("internal error: panic: " + archivetest.PanicMessage))
+
+			buckets.set(target, store)
+			again := reconcile(t, ctx, r, newRestore(targets.SystemNamespace, target+"-again", target, "b1"))
+			g.Expect(again.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), message(again))
+		})
+	}
 }

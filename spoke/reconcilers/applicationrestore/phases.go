@@ -7,6 +7,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
@@ -33,7 +34,10 @@ func (r *Reconciler) prepare(ctx context.Context, ar *backupv1alpha1.Application
 		r.openBackup,
 		r.checkBackupOwner,
 	} {
-		err := step(ctx, ar, j)
+		err := panics.Catch(ctx, func() error { return step(ctx, ar, j) })
+		if errors.As(err, new(*panics.Error)) {
+			err = &refusal{backupv1alpha1.ReasonInternalError, "The restore could not start: " + err.Error() + ". Nothing was changed in the cluster."}
+		}
 		var f *refusal
 		if errors.As(err, &f) {
 			r.setFailed(ar, f.reason, f.message)

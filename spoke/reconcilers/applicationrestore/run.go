@@ -15,6 +15,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
 )
 
@@ -127,7 +128,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 			}
 		},
 	}
-	res, err := restore.Run(ctx, opts)
+	res, err := panics.Call(ctx, func() (restore.Result, error) { return restore.Run(ctx, opts) })
 
 	// The outcome is recorded even when ctx ended (the manager stops).
 	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -136,6 +137,8 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	var re *restore.ReadError
 	switch {
 	case err == nil:
+	case errors.As(err, new(*panics.Error)):
+		reason, message = backupv1alpha1.ReasonInternalError, "The restore stopped: "+err.Error()+". The spoke kept running; what the restore restored stays."
 	case errors.As(err, &re) && (errors.Is(err, archive.ErrCorrupt) || errors.Is(err, archive.ErrNewerFormat) || errors.Is(err, archive.ErrIncomplete)):
 		reason, message = unreadableReason(err), "The backup cannot be restored; nothing was changed in the cluster: "+re.Err.Error()
 	case errors.As(err, &re) && ctx.Err() == nil:

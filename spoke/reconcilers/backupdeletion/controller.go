@@ -17,6 +17,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
@@ -48,11 +49,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	patch := client.MergeFrom(del.DeepCopy())
-	n, err := r.delete(ctx, del)
+	n, err := panics.Call(ctx, func() (int64, error) { return r.delete(ctx, del) })
 	var refusal *targets.Refusal
 	switch {
 	case errors.As(err, &refusal):
 		setFinished(del, backupv1alpha1.TaskFailed, refusal.Reason, refusal.Message, n)
+	case errors.As(err, new(*panics.Error)):
+		setFinished(del, backupv1alpha1.TaskFailed, backupv1alpha1.ReasonInternalError,
+			"the deletion stopped: "+err.Error()+"; the spoke kept running, and blobs of the backup may be left", n)
 	case err != nil:
 		// Storage errors are retried; the status says what went wrong meanwhile.
 		setCondition(del, metav1.ConditionFalse, backupv1alpha1.ReasonStorageError, err.Error())

@@ -16,6 +16,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive/archivetest"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
@@ -198,4 +199,26 @@ func TestMissingOrInvalidTarget(t *testing.T) {
 	del := e.run(targets.SystemNamespace, "b5", true)
 	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
 	e.g.Expect(del.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonTargetNotFound)))
+}
+
+// A panic while deleting fails the deletion with InternalError instead of
+// retrying it for ever; the spoke deletes again afterwards.
+func TestPanicInStorageFailsTheDeletion(t *testing.T) {
+	e := newEnv(t)
+	e.namespace(targets.SystemNamespace, false)
+	dir := e.backup("b6", hubOwner, true)
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) {
+		return &archivetest.PanickingStore{Store: e.store, Panics: func(op, _ string) bool { return op == "Delete" }}, nil
+	}
+	del := e.run(targets.SystemNamespace, "b6", false)
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(del.Status.Conditions).To(HaveEach(And(
+		HaveField("Reason", backupv1alpha1.ReasonInternalError),
+		HaveField("Message", ContainSubstring("internal error: panic: "+archivetest.PanicMessage)),
+	)))
+
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) { return e.store, nil }
+	again := e.run(targets.SystemNamespace, "b6", false)
+	e.g.Expect(again.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(e.files(dir)).To(BeEmpty())
 }

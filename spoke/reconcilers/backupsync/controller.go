@@ -20,6 +20,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
@@ -63,11 +64,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		now := metav1.Now()
 		bs.Status.StartTime = &now
 	}
-	res, err := r.sync(ctx, bs)
+	res, err := panics.Call(ctx, func() (result, error) { return r.sync(ctx, bs) })
 	var refusal *targets.Refusal
 	switch {
 	case errors.As(err, &refusal):
 		setFinished(bs, backupv1alpha1.TaskFailed, refusal.Reason, refusal.Message)
+	case errors.As(err, new(*panics.Error)):
+		setFinished(bs, backupv1alpha1.TaskFailed, backupv1alpha1.ReasonInternalError,
+			"the sync stopped: "+err.Error()+"; the spoke kept running")
 	case err != nil:
 		bs.Status.Phase = backupv1alpha1.TaskInProgress
 		setCondition(bs, backupv1alpha1.ConditionReady, metav1.ConditionFalse, backupv1alpha1.ReasonStorageError, err.Error())

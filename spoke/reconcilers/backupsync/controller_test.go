@@ -21,6 +21,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive/archivetest"
 )
 
 // cp is one kube-apiserver with the spoke's and the hub's CRDs: it plays the
@@ -216,4 +217,24 @@ func TestMissingTargetFails(t *testing.T) {
 	e.g.Expect(bs.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
 	e.g.Expect(bs.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonTargetNotFound)))
 	e.g.Expect(e.pages(bs)).To(BeEmpty())
+}
+
+// A panic while listing fails the sync with InternalError instead of
+// retrying it for ever, and writes no page.
+func TestPanicInStorageFailsTheSync(t *testing.T) {
+	e := newEnv(t)
+	e.backup(e.cluster, "p1", hubOwner, true)
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) {
+		return &archivetest.PanickingStore{Store: e.store, Panics: func(op, _ string) bool { return op == "Get" }}, nil
+	}
+	bs := e.run(0)
+	e.g.Expect(bs.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(bs.Status.Conditions).To(HaveEach(And(
+		HaveField("Reason", backupv1alpha1.ReasonInternalError),
+		HaveField("Message", ContainSubstring("internal error: panic: "+archivetest.PanicMessage)),
+	)))
+	e.g.Expect(e.pages(bs)).To(BeEmpty())
+
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) { return e.store, nil }
+	e.g.Expect(e.run(0).Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
 }

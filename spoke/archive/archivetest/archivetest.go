@@ -1,0 +1,47 @@
+// Package archivetest has archive Stores for tests of the code that uses them.
+package archivetest
+
+import (
+	"context"
+	"io"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+)
+
+// PanickingStore is a Store that panics, as a storage client with a bug
+// would, in the calls Panics selects; the others go to Store.
+type PanickingStore struct {
+	archive.Store
+	// Panics reports whether the call op ("Put", "Get", "List" or "Delete")
+	// of name panics.
+	Panics func(op, name string) bool
+}
+
+// PanicMessage starts the value of every panic of a PanickingStore.
+const PanicMessage = "the storage client broke"
+
+func (s *PanickingStore) check(op, name string) {
+	if s.Panics(op, name) {
+		panic(PanicMessage + ": " + op + " " + name)
+	}
+}
+
+func (s *PanickingStore) Put(ctx context.Context, name string, r io.Reader) (int64, error) {
+	s.check("Put", name)
+	return s.Store.Put(ctx, name, r)
+}
+
+func (s *PanickingStore) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	s.check("Get", name)
+	return s.Store.Get(ctx, name)
+}
+
+func (s *PanickingStore) List(ctx context.Context, prefix string) ([]string, error) {
+	s.check("List", prefix)
+	return s.Store.List(ctx, prefix)
+}
+
+func (s *PanickingStore) Delete(ctx context.Context, name string) error {
+	s.check("Delete", name)
+	return s.Store.Delete(ctx, name)
+}
