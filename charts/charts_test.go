@@ -231,8 +231,8 @@ func TestRenderHubDefaults(t *testing.T) {
 
 	t.Log("the fleet CRDs first, then the manager's objects")
 	k := kinds(objs)
-	g.Expect(k[:10]).To(HaveEach("CustomResourceDefinition"))
-	g.Expect(k[10:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"}),
+	g.Expect(k[:11]).To(HaveEach("CustomResourceDefinition"))
+	g.Expect(k[11:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"}),
 		"a namespaced Role in the generated role.yaml needs a RoleBinding in the chart")
 
 	sa := &corev1.ServiceAccount{}
