@@ -231,8 +231,8 @@ func TestRenderHubDefaults(t *testing.T) {
 
 	t.Log("the fleet CRDs first, then the manager's objects")
 	k := kinds(objs)
-	g.Expect(k[:10]).To(HaveEach("CustomResourceDefinition"))
-	g.Expect(k[10:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"}),
+	g.Expect(k[:11]).To(HaveEach("CustomResourceDefinition"))
+	g.Expect(k[11:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"}),
 		"a namespaced Role in the generated role.yaml needs a RoleBinding in the chart")
 
 	sa := &corev1.ServiceAccount{}
@@ -254,6 +254,7 @@ func TestRenderHubDefaults(t *testing.T) {
 		"--leader-elect=true",
 		"--leader-election-namespace=" + ns,
 		"--system-namespace=" + ns,
+		"--fleet-admin-namespaces=" + ns,
 		"--health-probe-bind-address=:8081",
 		"--metrics-bind-address=:8080",
 	}))
@@ -266,17 +267,18 @@ func TestRenderHubValues(t *testing.T) {
 	g := NewWithT(t)
 	const ns = "lifeboat"
 	objs, err := Render(Hub, map[string]any{
-		"hubServer":         "https://hub.example:6443",
-		"hubCA":             map[string]any{"secret": "hub-ca", "key": "bundle.pem"},
-		"spokeImage":        "registry.example/spoke:2.0.0",
-		"image":             map[string]any{"repository": "registry.example/hub", "tag": "2.0.0", "pullPolicy": "Always"},
-		"resources":         map[string]any{"requests": map[string]any{"cpu": "1", "memory": "2Gi"}},
-		"nodeSelector":      map[string]any{"pool": "system"},
-		"tolerations":       []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
-		"priorityClassName": "system-cluster-critical",
-		"extraArgs":         []any{"--credential-lifetime=12h"},
-		"serviceAccount":    map[string]any{"annotations": map[string]any{"example.com/owner": "platform"}},
-		"podLabels":         map[string]any{"team": "platform"},
+		"hubServer":            "https://hub.example:6443",
+		"hubCA":                map[string]any{"secret": "hub-ca", "key": "bundle.pem"},
+		"spokeImage":           "registry.example/spoke:2.0.0",
+		"image":                map[string]any{"repository": "registry.example/hub", "tag": "2.0.0", "pullPolicy": "Always"},
+		"resources":            map[string]any{"requests": map[string]any{"cpu": "1", "memory": "2Gi"}},
+		"nodeSelector":         map[string]any{"pool": "system"},
+		"tolerations":          []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
+		"priorityClassName":    "system-cluster-critical",
+		"extraArgs":            []any{"--credential-lifetime=12h"},
+		"fleetAdminNamespaces": []any{"lifeboat", "platform-*"},
+		"serviceAccount":       map[string]any{"annotations": map[string]any{"example.com/owner": "platform"}},
+		"podLabels":            map[string]any{"team": "platform"},
 	}, ns)
 	g.Expect(err).NotTo(HaveOccurred())
 
@@ -290,7 +292,8 @@ func TestRenderHubValues(t *testing.T) {
 	c := pod.Containers[0]
 	g.Expect(c.Image).To(Equal("registry.example/hub:2.0.0"))
 	g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullAlways))
-	g.Expect(c.Args).To(ContainElements("--hub-ca-file=/etc/lifeboat/hub-ca/bundle.pem", "--spoke-image=registry.example/spoke:2.0.0", "--credential-lifetime=12h"))
+	g.Expect(c.Args).To(ContainElements("--hub-ca-file=/etc/lifeboat/hub-ca/bundle.pem", "--spoke-image=registry.example/spoke:2.0.0", "--credential-lifetime=12h",
+		"--fleet-admin-namespaces=lifeboat,platform-*"))
 	g.Expect(c.Resources.Requests).To(Equal(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi")}))
 	g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "hub-ca", MountPath: "/etc/lifeboat/hub-ca", ReadOnly: true}))
 	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "hub-ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "hub-ca"}}}))

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -16,6 +18,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -24,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupcluster"
@@ -33,6 +37,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/clusterdiscovery"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/restore"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/tombstone"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 	"github.com/lifeboat-dev/lifeboat/images"
 	"sigs.k8s.io/yaml"
 )
@@ -42,6 +47,7 @@ var scheme = runtime.NewScheme()
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(clusterv1.Install(scheme))
+	utilruntime.Must(clusterv1beta2.Install(scheme))
 	utilruntime.Must(workv1.Install(scheme))
 	utilruntime.Must(fleetv1alpha1.AddToScheme(scheme))
 }
@@ -52,6 +58,7 @@ type settings struct {
 	leaderElect                             bool
 	hubCAFile, spokeValuesFile              string
 	systemNamespace                         string
+	fleetAdminNamespaces                    string
 	qps                                     float64
 	burst                                   int
 	agent                                   backupcluster.Options
@@ -72,6 +79,9 @@ func main() {
 	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,
 		"how long past its heartbeat Lease a cluster stays Online before it is Offline")
 	flag.StringVar(&s.systemNamespace, "system-namespace", backupsync.DefaultSystemNamespace, "namespace of the hub's own objects, such as the Leases that let one sync per storage container run at a time")
+	flag.StringVar(&s.fleetAdminNamespaces, "fleet-admin-namespaces", "lifeboat-system",
+		"comma-separated hub namespaces of the fleet admins (names, or prefixes ending in '*'): their objects may use every cluster, every spoke namespace, "+
+			"cluster-scoped resources and Update; any other namespace only what its ManagedClusterSetBindings and BackupTenant grant")
 	// A fleet of thousands of clusters, or a sync importing thousands of
 	// backups, needs far more than client-go's default 5 QPS.
 	flag.Float64Var(&s.qps, "kube-api-qps", 500, "requests per second to the hub's API server")
@@ -106,6 +116,10 @@ func run(s settings) error {
 			return fmt.Errorf("--spoke-values %s: %w", s.spokeValuesFile, err)
 		}
 	}
+	admins, err := fleetAdminPatterns(s.fleetAdminNamespaces)
+	if err != nil {
+		return err
+	}
 	cfg.QPS, cfg.Burst = float32(s.qps), s.burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -122,6 +136,7 @@ func run(s settings) error {
 	if err != nil {
 		return err
 	}
+	policy := &tenancy.Policy{Reader: mgr.GetClient(), FleetAdmin: tenancy.FleetAdminNamespaces(admins)}
 	if err := (&clusterdiscovery.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -129,23 +144,24 @@ func run(s settings) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr); err != nil {
+	if err := (&backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&tombstone.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SystemNamespace: s.systemNamespace,
 		Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&restore.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&restore.Reconciler{Client: mgr.GetClient(), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&backuplocation.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&backuplocation.Reconciler{Client: mgr.GetClient(), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&backupsync.Reconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
 		SystemNamespace: s.systemNamespace,
+		Tenancy:         policy,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -160,7 +176,7 @@ func run(s settings) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&backupschedule.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&backupschedule.Reconciler{Client: mgr.GetClient(), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&backupschedule.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
@@ -207,4 +223,21 @@ func hubCA(file string, data []byte, dataFile string) ([]byte, error) {
 		return nil, fmt.Errorf("hub CA: %w", err)
 	}
 	return b, nil
+}
+
+// fleetAdminPatterns parses --fleet-admin-namespaces.
+func fleetAdminPatterns(flagValue string) ([]backupv1alpha1.NamespacePattern, error) {
+	valid := regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?|([a-z0-9][-a-z0-9]*)?[*])$`)
+	var out []backupv1alpha1.NamespacePattern
+	for _, p := range strings.Split(flagValue, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !valid.MatchString(p) || len(p) > 63 {
+			return nil, fmt.Errorf("--fleet-admin-namespaces: %q is neither a namespace name nor a prefix ending in '*'", p)
+		}
+		out = append(out, backupv1alpha1.NamespacePattern(p))
+	}
+	return out, nil
 }

@@ -43,6 +43,11 @@ const (
 
 // ClusterName is the fleet's name of the cluster behind Shoot shoot in the
 // fleet's garden project, as discovery names it.
+// FleetAdminNamespaces are the hub namespaces where the e2e suites and
+// lifeboat-fleet demo act as fleet admins (every cluster, every spoke
+// namespace); other namespaces are tenants with only what they are granted.
+var FleetAdminNamespaces = []string{"lifeboat-system", "team-*", "shop-team"}
+
 func ClusterName(shoot string) string { return GardenProject + "--" + shoot }
 
 // startHubManager builds lifeboat-hub and runs it as a process against the
@@ -75,6 +80,7 @@ func (f *Fleet) startHubManager(ctx context.Context) error {
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", port),
+		"--fleet-admin-namespaces=" + strings.Join(FleetAdminNamespaces, ","),
 	}
 	if f.opts.Pods {
 		values, err := f.spokeValues()

@@ -99,7 +99,12 @@ func RunHubReconcilerTests(m *testing.M, name string, hub *client.Client, regist
 			if err != nil {
 				return err
 			}
-			if err := InstallCRDs(ctx, c, filepath.Join(ocmDir, "work/v1/0000_00_work.open-cluster-management.io_manifestworks.crd.yaml")); err != nil {
+			// ManifestWork, and what decides tenancy: ManagedClusters, sets, bindings.
+			if err := InstallCRDs(ctx, c,
+				filepath.Join(ocmDir, "work/v1/0000_00_work.open-cluster-management.io_manifestworks.crd.yaml"),
+				filepath.Join(ocmDir, "cluster/v1/0000_00_clusters.open-cluster-management.io_managedclusters.crd.yaml"),
+				filepath.Join(ocmDir, "cluster/v1beta2/0000_00_clusters.open-cluster-management.io_managedclustersets.crd.yaml"),
+				filepath.Join(ocmDir, "cluster/v1beta2/0000_01_clusters.open-cluster-management.io_managedclustersetbindings.crd.yaml")); err != nil {
 				return err
 			}
 			log := io.Discard

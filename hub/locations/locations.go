@@ -69,6 +69,9 @@ func Of(loc *fleetv1alpha1.BackupLocation, cluster string) Verdict {
 	case conn == nil:
 		return Verdict{Unusable, fleetv1alpha1.ReasonClusterNotAllowed,
 			fmt.Sprintf("BackupLocation %q does not select cluster %s (see its clusters and clusterSelector)", loc.Name, cluster)}
+	case conn.Reason == fleetv1alpha1.ReasonClusterNotAllowed:
+		return Verdict{Unusable, fleetv1alpha1.ReasonClusterNotAllowed,
+			fmt.Sprintf("BackupLocation %q may not be used on cluster %s: %s", loc.Name, cluster, conn.Message)}
 	case conn.Phase != backupv1alpha1.TargetValid:
 		return Verdict{Unusable, fleetv1alpha1.ReasonLocationNotValid,
 			fmt.Sprintf("BackupLocation %q is %s on cluster %s: %s: %s", loc.Name, conn.Phase, cluster, conn.Reason, conn.Message)}

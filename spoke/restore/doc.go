@@ -131,4 +131,11 @@
 // else, and every cluster-scoped object, is left out with a warning (the
 // Namespace object of OnlyNamespace itself with an info line: it exists).
 // A claim keeps its volumeName only if the volume already names it.
+//
+// # Hub tenants
+//
+// With Tenancy set the restore writes only what the tenant's grant allows:
+// a namespaced object only if its (mapped) namespace is granted, a Namespace
+// object only if it is, any other cluster-scoped object only if the grant
+// allows cluster-scoped objects. The rest is left out with a warning.
 package restore

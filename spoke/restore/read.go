@@ -77,7 +77,7 @@ func (r *run) plan(it archive.Item, volumeClasses map[string]string) error {
 	if isNamespace(ref) {
 		e.Name = r.mapNamespace(ref.Name)
 	}
-	if !r.selfServiceAllows(e) {
+	if !r.selfServiceAllows(e) || !r.tenancyAllows(e) {
 		return nil
 	}
 	switch {
@@ -125,6 +125,28 @@ func (r *run) selfServiceAllows(e *entry) bool {
 		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: a restore in namespace %s may not write cluster-scoped objects", only)
 	case e.Namespace != only:
 		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: it would go to namespace %s, and a restore in namespace %s may write only there", e.Namespace, only)
+	default:
+		return true
+	}
+	return false
+}
+
+// tenancyAllows reports whether the grant of the restore's hub tenant lets
+// it write the entry, and logs why not. A Namespace object counts as in its
+// own namespace.
+func (r *run) tenancyAllows(e *entry) bool {
+	t := r.opts.Tenancy
+	switch {
+	case t == nil:
+		return true
+	case isNamespace(e.Ref) && !t.AllowsNamespace(e.Name):
+		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: the hub tenant may not restore into namespace %s", e.Name)
+	case isNamespace(e.Ref):
+		return true
+	case e.Namespace == "" && !t.AllowsClusterScoped():
+		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: the hub tenant may not restore cluster-scoped objects")
+	case e.Namespace != "" && !t.AllowsNamespace(e.Namespace):
+		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: it would go to namespace %s, and the hub tenant may not restore into it", e.Namespace)
 	default:
 		return true
 	}

@@ -34,6 +34,10 @@ type Options struct {
 	// OnlyNamespace, when set, is the one namespace the restore may write
 	// into (self-service); see the package documentation.
 	OnlyNamespace string
+	// Tenancy, when set, is the grant of the hub tenant the restore was
+	// sent for: only its namespaces, and cluster-scoped objects only if it
+	// grants them; see the package documentation.
+	Tenancy *backupv1alpha1.Grant
 	// FieldManager owns what the restore writes (default "lifeboat").
 	FieldManager string
 

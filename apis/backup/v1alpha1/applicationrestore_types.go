@@ -107,6 +107,13 @@ type ApplicationRestoreSpec struct {
 	// hub identifies the hub Restore this carries out; unset for a team's own restore.
 	// +optional
 	Hub *HubObjectReference `json:"hub,omitempty"`
+
+	// tenancy, set by the hub for a hub tenant, is what that tenant may do on
+	// this cluster; the spoke refuses anything outside it. Unset, the object
+	// is held to no grant in lifeboat-system (a fleet admin's or the
+	// cluster admin's) and to its own namespace elsewhere.
+	// +optional
+	Tenancy *Tenancy `json:"tenancy,omitempty"`
 }
 
 // ApplicationRestoreStatus is the progress and outcome of the restore.

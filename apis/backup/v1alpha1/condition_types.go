@@ -66,8 +66,17 @@ const (
 	ReasonTargetNotValid = "TargetNotValid"
 
 	// ReasonNamespaceNotAllowed: the object is in a namespace that the target's
-	// allowedNamespaces does not select, or asks for more than its own namespace.
+	// allowedNamespaces does not select, or asks for more than its own namespace,
+	// or names a namespace its spec.tenancy does not grant.
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+
+	// ReasonClusterScopedNotAllowed: the object asks for cluster-scoped
+	// resources, which its spec.tenancy does not grant.
+	ReasonClusterScopedNotAllowed = "ClusterScopedNotAllowed"
+
+	// ReasonUpdateNotAllowed: the restore asks for existingResourcePolicy
+	// Update, which its spec.tenancy does not grant.
+	ReasonUpdateNotAllowed = "UpdateNotAllowed"
 
 	// ReasonBackupNotFound: the bucket holds no backup with that source and ID.
 	ReasonBackupNotFound = "BackupNotFound"

@@ -86,6 +86,17 @@ type ClusterDiscoverySpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$')",message="onboardingLabel must be a label key such as example.com/discovered-by: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' and '.'"
 	// +optional
 	OnboardingLabel string `json:"onboardingLabel,omitempty"`
+
+	// clusterSet puts every cluster this discovery onboards into the OCM
+	// ManagedClusterSet of that name: discovery sets the label
+	// cluster.open-cluster-management.io/clusterset to it on the
+	// ManagedCluster and the BackupCluster. The set itself (with selectorType
+	// ExclusiveClusterSetLabel, OCM's default) and its bindings are the fleet
+	// admin's to create. Unset, discovery leaves that label alone.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="clusterSet must be a ManagedClusterSet name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+	// +optional
+	ClusterSet string `json:"clusterSet,omitempty"`
 }
 
 // DiscoveryCounts count the shoots of a discovery run.

@@ -45,8 +45,22 @@ const (
 	ReasonLocationNotValid = "LocationNotValid"
 
 	// ReasonClusterNotAllowed: the location's clusters and clusterSelector do not
-	// select the cluster.
+	// select the cluster, or the cluster is in no ManagedClusterSet bound to
+	// the object's namespace.
 	ReasonClusterNotAllowed = "ClusterNotAllowed"
+
+	// ReasonNamespaceNotAllowed: the object would back up or restore into a
+	// spoke namespace that the BackupTenant of its hub namespace does not
+	// grant (or there is no BackupTenant).
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+
+	// ReasonClusterScopedNotAllowed: the object asks for cluster-scoped
+	// resources, which the BackupTenant of its hub namespace does not grant.
+	ReasonClusterScopedNotAllowed = "ClusterScopedNotAllowed"
+
+	// ReasonUpdateNotAllowed: a Restore asks for existingResourcePolicy Update,
+	// which the BackupTenant of its hub namespace does not grant.
+	ReasonUpdateNotAllowed = "UpdateNotAllowed"
 
 	// ReasonClusterNotFound: no BackupCluster has that name.
 	ReasonClusterNotFound = "ClusterNotFound"

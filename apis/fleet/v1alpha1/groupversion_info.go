@@ -28,6 +28,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&ExecRule{}, &ExecRuleList{},
 		&BackupSync{}, &BackupSyncList{},
 		&BackupCatalog{}, &BackupCatalogList{},
+		&BackupTenant{}, &BackupTenantList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil

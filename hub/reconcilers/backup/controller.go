@@ -22,6 +22,7 @@ import (
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
 // Kind is the hub kind dispatch labels the ManifestWorks with.
@@ -50,6 +51,8 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Recorder records deletions and force deletions on the Backup (optional).
 	Recorder events.EventRecorder
+	// Tenancy says what the Backup's namespace may do.
+	Tenancy *tenancy.Policy
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups,verbs=get;list;watch;patch
@@ -93,8 +96,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}()
 
 	initStatus(b)
+	// Until dispatch a refusal is final: decide on what the API server has.
+	policy := r.Tenancy
 	if !dispatched(b) {
-		proceed, err := r.checkLocation(ctx, b)
+		policy = policy.Reading(r.APIReader)
+	}
+	tenant, err := policy.Tenant(ctx, b.Namespace, string(b.Spec.Cluster))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !dispatched(b) {
+		proceed, err := r.checkLocation(ctx, b, tenant)
 		if err != nil || !proceed {
 			if err == nil && b.Status.Phase == fleetv1alpha1.BackupPending {
 				return ctrl.Result{RequeueAfter: wait.Jitter(locationRecheck, 0.1)}, nil
@@ -102,7 +114,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			return ctrl.Result{}, err
 		}
 	}
-	mw, err := r.dispatchBackup(ctx, b)
+	mw, err := r.dispatchBackup(ctx, b, tenant)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -115,17 +127,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 }
 
 // SetupWithManager watches Backups (creation and spec changes), their
-// ManifestWorks (feedback) and BackupLocations (a location becoming Valid
-// lets waiting backups start).
+// ManifestWorks (feedback), BackupLocations (a location becoming Valid
+// lets waiting backups start) and what decides tenancy.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Backup{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
 		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(r.backupOfWork)).
-		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.backupsWaitingFor)).
+		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.backupsWaitingFor))
+	return tenancy.Watch(b, func(ctx context.Context, ns string) []reconcile.Request {
+		return tenancy.Requests(ctx, r, &fleetv1alpha1.BackupList{}, ns)
+	}).
 		// A schedule tick creates one Backup per cluster at once; each
 		// dispatch waits on a few API round trips, so run many side by side.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).

@@ -128,7 +128,11 @@ func (r *Reconciler) deleteData(ctx context.Context, b *fleetv1alpha1.Backup, cl
 			return ctrl.Result{}, nil
 		}
 	}
-	mw, err := deletionWork(b, cluster)
+	tenant, err := r.Tenancy.Tenant(ctx, b.Namespace, cluster)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	mw, err := deletionWork(b, cluster, tenant.Spoke())
 	if err != nil {
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
@@ -318,7 +322,9 @@ func (r *Reconciler) event(b *fleetv1alpha1.Backup, kind, reason, action, msg st
 // data, so deleting it means the data goes whether or not the backup
 // finished (a run that did not has no backup.json, which a normal deletion
 // refuses), and a backup still running on that cluster is aborted first.
-func deletionWork(b *fleetv1alpha1.Backup, cluster string) (*workv1.ManifestWork, error) {
+// tenancy (nil for a fleet admin) lets the spoke refuse data that belongs to
+// another hub namespace.
+func deletionWork(b *fleetv1alpha1.Backup, cluster string, tenancy *backupv1alpha1.Tenancy) (*workv1.ManifestWork, error) {
 	owner := dispatch.HubObject{Kind: DeletionKind, Namespace: b.Namespace, Name: b.Name, UID: b.UID, Generation: b.Generation}
 	del := &backupv1alpha1.BackupDeletion{
 		TypeMeta: metav1.TypeMeta{APIVersion: backupv1alpha1.GroupVersion.String(), Kind: "BackupDeletion"},
@@ -336,6 +342,7 @@ func deletionWork(b *fleetv1alpha1.Backup, cluster string) (*workv1.ManifestWork
 				Name:      backupv1alpha1.ObjectName(b.Name),
 				UID:       b.UID,
 			},
+			Tenancy: tenancy,
 		},
 	}
 	return dispatch.Work(cluster, owner, del, dispatch.DeletionFields, dispatch.WithResource("backupdeletions"))

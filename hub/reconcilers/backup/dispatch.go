@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
 // feedback is what each ApplicationBackup reports back to the hub. The
@@ -24,12 +25,17 @@ var feedback = append([]dispatch.Field{
 	{Name: "expiration", Path: ".status.expiration"},
 }, dispatch.RunFields...)
 
-// checkLocation returns true when the Backup's location is Valid on its
-// cluster. Otherwise it fails the Backup with the reason, or, while the
-// location is still validating there, leaves it Pending; both return false.
-func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup) (bool, error) {
+// checkLocation returns true when the Backup's namespace may make it and its
+// location is Valid on its cluster. Otherwise it fails the Backup with the
+// reason, or, while the location is still validating there, leaves it
+// Pending; both return false.
+func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup, tenant *tenancy.Tenant) (bool, error) {
 	if b.Spec.ExecRules != nil && len(b.Spec.ExecRules.Pre)+len(b.Spec.ExecRules.Post) > 0 {
 		fail(ctx, b, fleetv1alpha1.ReasonExecRulesNotSupported, "exec rules cannot be sent to a cluster yet; the backup was not started. Remove spec.execRules to back up without them")
+		return false, nil
+	}
+	if refused := tenant.Backup(string(b.Spec.Cluster), b.Spec.Selection); refused != nil {
+		fail(ctx, b, refused.Reason, refused.Message)
 		return false, nil
 	}
 	v, err := locations.Check(ctx, r.APIReader, b.Namespace, string(b.Spec.Location), string(b.Spec.Cluster))
@@ -49,9 +55,9 @@ func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup)
 
 // dispatchBackup applies the Backup's ManifestWork, unless the one on the hub
 // already holds the same spec, and returns the work as the hub has it.
-func (r *Reconciler) dispatchBackup(ctx context.Context, b *fleetv1alpha1.Backup) (*workv1.ManifestWork, error) {
+func (r *Reconciler) dispatchBackup(ctx context.Context, b *fleetv1alpha1.Backup, tenant *tenancy.Tenant) (*workv1.ManifestWork, error) {
 	owner := dispatch.HubObject{Kind: Kind, Namespace: b.Namespace, Name: b.Name, UID: b.UID, Generation: b.Generation}
-	mw, err := dispatch.Work(string(b.Spec.Cluster), owner, applicationBackup(b), feedback, dispatch.WithResource("applicationbackups"))
+	mw, err := dispatch.Work(string(b.Spec.Cluster), owner, applicationBackup(b, tenant.Spoke()), feedback, dispatch.WithResource("applicationbackups"))
 	if err != nil {
 		return nil, reconcile.TerminalError(err)
 	}
@@ -72,9 +78,10 @@ func (r *Reconciler) dispatchBackup(ctx context.Context, b *fleetv1alpha1.Backup
 	return mw, nil
 }
 
-// applicationBackup is the spoke's copy of the Backup. Its backupID is the
-// hub Backup's UID, so the data's folder is known before the run starts.
-func applicationBackup(b *fleetv1alpha1.Backup) *backupv1alpha1.ApplicationBackup {
+// applicationBackup is the spoke's copy of the Backup, held to tenancy. Its
+// backupID is the hub Backup's UID, so the data's folder is known before the
+// run starts.
+func applicationBackup(b *fleetv1alpha1.Backup, tenancy *backupv1alpha1.Tenancy) *backupv1alpha1.ApplicationBackup {
 	return &backupv1alpha1.ApplicationBackup{
 		TypeMeta: metav1.TypeMeta{APIVersion: backupv1alpha1.GroupVersion.String(), Kind: "ApplicationBackup"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -97,6 +104,7 @@ func applicationBackup(b *fleetv1alpha1.Backup) *backupv1alpha1.ApplicationBacku
 				Name:      backupv1alpha1.ObjectName(b.Name),
 				UID:       b.UID,
 			},
+			Tenancy: tenancy,
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy/tenancytest"
 )
 
 // hubClient talks to the package's hub (a real kube-apiserver with the hub
@@ -16,6 +17,6 @@ var hubClient client.Client
 
 func TestMain(m *testing.M) {
 	os.Exit(fleet.RunHubReconcilerTests(m, "backup", &hubClient, func(mgr ctrl.Manager) error {
-		return (&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr)
+		return (&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr)
 	}))
 }

@@ -17,8 +17,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
 // Finalizer lets a deleted BackupLocation remove its BackupTargets first.
@@ -35,6 +37,8 @@ type Reconciler struct {
 	client.Client
 	// Workers is how many ManifestWorks one reconcile writes at once (default 16).
 	Workers int
+	// Tenancy says which clusters the location's namespace may use.
+	Tenancy *tenancy.Policy
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch;patch
@@ -44,8 +48,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch;delete
 
 // Reconcile refuses a location that would share storage with another
-// namespace, then dispatches a BackupTarget to every selected cluster, prunes
-// the rest, and reports the clusters' feedback in one status patch.
+// namespace, then dispatches a BackupTarget to every selected cluster that the
+// namespace may use, prunes the rest, and reports the clusters' feedback (and
+// the clusters refused) in one status patch.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	loc := &fleetv1alpha1.BackupLocation{}
 	if err := r.Get(ctx, req.NamespacedName, loc); err != nil {
@@ -72,15 +77,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if refused, err := r.refuseConflict(ctx, loc); err != nil || refused {
 		return ctrl.Result{}, err
 	}
-	clusters, err := r.selectedClusters(ctx, loc)
+	selected, err := r.selectedClusters(ctx, loc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	tenant, err := r.Tenancy.Tenant(ctx, loc.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	clusters, refused := tenant.Allowed(selected)
 	works, err := r.dispatchTargets(ctx, loc, clusters)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	summarize(loc, clusters, works)
+	refuseClusters(loc, tenant, refused)
 	if loc.Status.Phase == fleetv1alpha1.LocationValidationInProgress || hasPending(loc) {
 		return ctrl.Result{RequeueAfter: wait.Jitter(pendingRecheck, 0.1)}, nil
 	}
@@ -103,10 +114,10 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, loc *fleetv1alpha1.Bac
 
 // SetupWithManager watches BackupLocations (spec changes and deletion), their
 // ManifestWorks (feedback), BackupClusters (labels and managed, which change
-// what a selector selects) and other locations on the same container (a
-// conflicting one going away lets a refused one in).
+// what a selector selects), other locations on the same container (a
+// conflicting one going away lets a refused one in) and what decides tenancy.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupLocation{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(r.locationOfWork)).
 		Watches(&fleetv1alpha1.BackupCluster{}, handler.EnqueueRequestsFromMapFunc(r.allLocations),
@@ -117,7 +128,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 				UpdateFunc:  func(event.UpdateEvent) bool { return false },
 				DeleteFunc:  func(event.DeleteEvent) bool { return true },
 				GenericFunc: func(event.GenericEvent) bool { return false },
-			})).
+			}))
+	return tenancy.Watch(b, func(ctx context.Context, ns string) []reconcile.Request {
+		return tenancy.Requests(ctx, r, &fleetv1alpha1.BackupLocationList{}, ns)
+	}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("backuplocation").
 		Complete(r)

@@ -2,6 +2,7 @@ package backuplocation
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
 // Reasons of this package's conditions and connections.
@@ -32,7 +34,10 @@ const (
 func summarize(loc *fleetv1alpha1.BackupLocation, clusters []string, works map[string]*workv1.ManifestWork) {
 	previous := make(map[string]backupv1alpha1.ValidationState, len(loc.Status.Clusters))
 	for _, c := range loc.Status.Clusters {
-		previous[c.Cluster] = c.ValidationState
+		// A cluster refused before has never validated this location.
+		if c.Reason != fleetv1alpha1.ReasonClusterNotAllowed {
+			previous[c.Cluster] = c.ValidationState
+		}
 	}
 	conns := make([]fleetv1alpha1.ClusterConnection, 0, len(clusters))
 	for _, cluster := range clusters {
@@ -54,6 +59,30 @@ func summarize(loc *fleetv1alpha1.BackupLocation, clusters []string, works map[s
 	loc.Status.Clusters = conns
 	loc.Status.ObservedGeneration = loc.Generation
 	aggregate(loc)
+}
+
+// refuseClusters lists the selected clusters that the namespace may not use
+// as Invalid connections with reason ClusterNotAllowed (nothing was sent to
+// them), and makes the location not Ready for that reason.
+func refuseClusters(loc *fleetv1alpha1.BackupLocation, tenant *tenancy.Tenant, refused []string) {
+	if len(refused) == 0 {
+		return
+	}
+	var first string
+	for _, cluster := range refused {
+		r := tenant.Cluster(cluster)
+		if first == "" {
+			first = r.Message
+		}
+		loc.Status.Clusters = append(loc.Status.Clusters, fleetv1alpha1.ClusterConnection{Cluster: cluster, ValidationState: backupv1alpha1.ValidationState{
+			Phase: backupv1alpha1.TargetInvalid, Reason: r.Reason, Message: r.Message + "; nothing was sent to the cluster",
+		}})
+	}
+	sort.Slice(loc.Status.Clusters, func(i, j int) bool { return loc.Status.Clusters[i].Cluster < loc.Status.Clusters[j].Cluster })
+	aggregate(loc)
+	msg := fmt.Sprintf("%d selected cluster(s) may not be used from namespace %s, nothing was sent to them: %s (%s)",
+		len(refused), loc.Namespace, summarizeNames(refused), first)
+	setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonClusterNotAllowed, msg)
 }
 
 // notApplied is a Failed connection when the cluster's work agent could not

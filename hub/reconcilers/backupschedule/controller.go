@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
 // Reconciler creates, at each run of a BackupSchedule's policy, one Backup
@@ -30,6 +31,8 @@ type Reconciler struct {
 	Clock clock.PassiveClock
 	// Workers is how many Backups one reconcile creates or deletes at once (default 16).
 	Workers int
+	// Tenancy says which clusters and spoke namespaces the schedule's namespace may use.
+	Tenancy *tenancy.Policy
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupschedules,verbs=get;list;watch
@@ -117,9 +120,10 @@ func (r *Reconciler) untilNextDue(s *fleetv1alpha1.BackupSchedule, now time.Time
 // annotation change makes the hub look again at once), their SchedulePolicies,
 // BackupClusters (a cluster onboarded later is backed up from the next run),
 // BackupLocations (which clusters a template's location allows) and the
-// scheduled Backups' phases (retention counts finished backups).
+// scheduled Backups' phases (retention counts finished backups) and what
+// decides tenancy.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupSchedule{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&fleetv1alpha1.SchedulePolicy{}, handler.EnqueueRequestsFromMapFunc(r.schedulesOfPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -127,7 +131,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.schedulesOfLocation)).
 		Watches(&fleetv1alpha1.Backup{}, handler.EnqueueRequestsFromMapFunc(scheduleOfBackup),
-			builder.WithPredicates(backupPhaseChanged())).
+			builder.WithPredicates(backupPhaseChanged()))
+	return tenancy.Watch(b, func(ctx context.Context, ns string) []reconcile.Request {
+		return tenancy.Requests(ctx, r, &fleetv1alpha1.BackupScheduleList{}, ns)
+	}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("backupschedule").
 		Complete(r)

@@ -264,7 +264,7 @@ func newPolicy(t *testing.T, g *WithT, ns, name string, spec fleetv1alpha1.Sched
 	return p
 }
 
-func newSchedule(t *testing.T, g *WithT, ns, name, policy, key, value string) *fleetv1alpha1.BackupSchedule {
+func newSchedule(t *testing.T, g *WithT, ns, name, policy, key, value string, mutate ...func(*fleetv1alpha1.BackupScheduleSpec)) *fleetv1alpha1.BackupSchedule {
 	ctx := context.Background()
 	createNamespace(g, ns)
 	s := &fleetv1alpha1.BackupSchedule{
@@ -277,6 +277,9 @@ func newSchedule(t *testing.T, g *WithT, ns, name, policy, key, value string) *f
 				Selection: &backupv1alpha1.ResourceSelection{IncludedNamespaces: []backupv1alpha1.NamespaceName{"shop"}},
 			},
 		},
+	}
+	for _, m := range mutate {
+		m(&s.Spec)
 	}
 	g.Expect(hubClient.Create(ctx, s)).To(Succeed())
 	t.Cleanup(func() { _ = hubClient.Delete(ctx, s) })

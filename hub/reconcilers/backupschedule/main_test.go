@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy/tenancytest"
 )
 
 // hubClient talks to the package's hub (a real kube-apiserver with the hub
@@ -21,7 +22,7 @@ var testClock = clocktesting.NewFakeClock(time.Now())
 
 func TestMain(m *testing.M) {
 	os.Exit(fleet.RunHubReconcilerTests(m, "backupschedule", &hubClient, func(mgr ctrl.Manager) error {
-		if err := (&Reconciler{Client: mgr.GetClient(), Clock: testClock}).SetupWithManager(mgr); err != nil {
+		if err := (&Reconciler{Client: mgr.GetClient(), Clock: testClock, Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		return (&PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)

@@ -69,12 +69,18 @@ func (r *Reconciler) selectedClusters(ctx context.Context, s *fleetv1alpha1.Back
 	return names, nil
 }
 
-// selection is which selected clusters the template's location allows.
+// selection is which selected clusters the schedule's namespace may use and
+// the template's location allows.
 type selection struct {
 	clusters []string
 	allowed  []string
 	refused  []string
-	// usable is false when the location does not exist: nothing is created.
+	// notBound are the selected clusters the namespace may not use; bindings
+	// says why.
+	notBound []string
+	bindings string
+	// usable is false when the location does not exist or the template asks
+	// for more than the namespace's grant: nothing is created.
 	usable bool
 }
 
@@ -84,8 +90,24 @@ type selection struct {
 // cluster's reason, which the schedule's status then shows.
 func (r *Reconciler) allowedClusters(ctx context.Context, s *fleetv1alpha1.BackupSchedule, clusters []string) (selection, error) {
 	sel := selection{clusters: clusters}
+	tenant, err := r.Tenancy.Tenant(ctx, s.Namespace)
+	if err != nil {
+		return sel, err
+	}
+	if refused := tenant.BackupSelection(s.Spec.Template.Selection); refused != nil {
+		notReady(s, refused.Reason, "no backups are made: "+refused.Message)
+		return sel, nil
+	}
+	var bound []string
+	for _, c := range clusters {
+		if refused := tenant.Cluster(c); refused != nil {
+			sel.notBound, sel.bindings = append(sel.notBound, c), refused.Message
+			continue
+		}
+		bound = append(bound, c)
+	}
 	loc := &fleetv1alpha1.BackupLocation{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: string(s.Spec.Template.Location)}, loc)
+	err = r.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: string(s.Spec.Template.Location)}, loc)
 	if apierrors.IsNotFound(err) {
 		notReady(s, fleetv1alpha1.ReasonLocationNotFound, fmt.Sprintf(
 			"BackupLocation %q does not exist in namespace %s; no backups are made until it does", s.Spec.Template.Location, s.Namespace))
@@ -95,7 +117,7 @@ func (r *Reconciler) allowedClusters(ctx context.Context, s *fleetv1alpha1.Backu
 		return sel, err
 	}
 	sel.usable = true
-	for _, c := range clusters {
+	for _, c := range bound {
 		if v := locations.Of(loc, c); v.State == locations.Unusable && v.Reason == fleetv1alpha1.ReasonClusterNotAllowed {
 			sel.refused = append(sel.refused, c)
 			continue

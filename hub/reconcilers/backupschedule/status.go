@@ -80,6 +80,10 @@ func summarize(s *fleetv1alpha1.BackupSchedule, plan *Plan, sel selection, dues 
 	case len(sel.clusters) == 0:
 		setCondition(s, metav1.ConditionFalse, fleetv1alpha1.ReasonNoClustersSelected,
 			"clusterSelector selects no managed BackupCluster; clusters that match later are backed up from the next run on")
+	case len(sel.notBound) > 0:
+		setCondition(s, metav1.ConditionFalse, fleetv1alpha1.ReasonClusterNotAllowed, fmt.Sprintf(
+			"%d of the %d selected clusters are not backed up, the namespace may not use them: %s (%s)",
+			len(sel.notBound), len(sel.clusters), abbreviate(sel.notBound, 5), sel.bindings))
 	case len(sel.refused) > 0:
 		setCondition(s, metav1.ConditionFalse, fleetv1alpha1.ReasonClusterNotAllowed, fmt.Sprintf(
 			"BackupLocation %q does not select %d of the %d selected clusters, which are not backed up: %s (see the location's clusters and clusterSelector)",

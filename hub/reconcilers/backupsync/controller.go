@@ -22,6 +22,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
 // Kind is the hub kind dispatch labels the ManifestWorks with.
@@ -56,6 +57,8 @@ type Reconciler struct {
 	LeaseDuration time.Duration
 	// PageSize is the spoke's spec.pageSize; 0 leaves the CRD default.
 	PageSize int32
+	// Tenancy says which clusters' backups the sync's namespace may import.
+	Tenancy *tenancy.Policy
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupsyncs,verbs=get;list;watch;create;patch;delete

@@ -33,7 +33,8 @@ const importWorkers = 8
 type key struct{ cluster, id string }
 
 // importPages imports the sync's catalog pages once the spoke has written
-// them all: unknown backups become Backups, Backups of the location whose
+// them all: unknown backups of clusters the namespace may use become Backups
+// (those of other clusters are rejected), Backups of the location whose
 // data is not listed become CloudBackupMissing, tombstones are skipped. It
 // marks and deletes the pages and completes s.
 // It returns false while pages are still missing.
@@ -57,6 +58,10 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 	}
 
 	known, err := r.knownBackups(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	tenant, err := r.Tenancy.Reading(r.APIReader).Tenant(ctx, s.Namespace)
 	if err != nil {
 		return false, err
 	}
@@ -94,6 +99,13 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 				rejected++
 				pageRejected[p.Name]++
 				foreign = append(foreign, fmt.Sprintf("entry %s/%s (made for Backup %s/%s)", e.SourceCluster, e.ID, e.Hub.Namespace, e.Hub.Name))
+				continue
+			}
+			if tenant.Cluster(string(e.SourceCluster)) != nil {
+				rejected++
+				pageRejected[p.Name]++
+				rejections = append(rejections, fmt.Sprintf("entry %s/%s: %s: namespace %s may not use cluster %s (no ManagedClusterSet bound to it holds the cluster)",
+					e.SourceCluster, e.ID, fleetv1alpha1.ReasonClusterNotAllowed, s.Namespace, e.SourceCluster))
 				continue
 			}
 			if listed[k] {

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy/tenancytest"
 )
 
 // hubClient talks to the package's hub (a real kube-apiserver with the hub
@@ -22,7 +23,7 @@ var intervalNow = time.Date(2026, 11, 21, 10, 7, 0, 0, time.UTC)
 
 func TestMain(m *testing.M) {
 	os.Exit(fleet.RunHubReconcilerTests(m, "backupsync", &hubClient, func(mgr ctrl.Manager) error {
-		if err := (&Reconciler{Client: mgr.GetClient(), LeaseDuration: 30 * time.Second}).SetupWithManager(mgr); err != nil {
+		if err := (&Reconciler{Client: mgr.GetClient(), LeaseDuration: 30 * time.Second, Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		return (&Interval{Client: mgr.GetClient(), Now: func() time.Time { return intervalNow }}).SetupWithManager(mgr)

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -109,7 +110,7 @@ func (r *Reconciler) syncShoot(ctx context.Context, cd *fleetv1alpha1.ClusterDis
 
 	full := cached == nil || !cached.Spec.Managed || run.full || !meta.IsStatusConditionTrue(cached.Status.Conditions, fleetv1alpha1.ConditionRegistered)
 	key, value := onboardingLabel(cd), labelValue(cached, cd, h)
-	if err := r.register(ctx, name, key, value, full); err != nil {
+	if err := r.register(ctx, name, key, value, cd.Spec.ClusterSet, full); err != nil {
 		run.fail(name, err)
 		run.countCurrent(cached != nil && holds(cached, cd.Name) && cached.Spec.Managed)
 		return
@@ -310,7 +311,8 @@ func (r *Reconciler) freshCluster(ctx context.Context, name string) (*fleetv1alp
 }
 
 // setShoot records the shoot on the BackupCluster: shoot info, the shoot's
-// labels (dropping the ones it no longer has), and the onboarding label.
+// labels (dropping the ones it no longer has), the onboarding label and the
+// ClusterDiscovery's clusterSet.
 func setShoot(bc *fleetv1alpha1.BackupCluster, cd *fleetv1alpha1.ClusterDiscovery, s discovery.Shoot, h holders) {
 	if bc.Labels == nil {
 		bc.Labels = map[string]string{}
@@ -327,6 +329,10 @@ func setShoot(bc *fleetv1alpha1.BackupCluster, cd *fleetv1alpha1.ClusterDiscover
 	}
 	sort.Strings(keys)
 	bc.Labels[onboardingLabel(cd)] = labelValue(bc, cd, h)
+	if cd.Spec.ClusterSet != "" {
+		// After the shoot's labels: the fleet admin's set wins over a shoot's.
+		bc.Labels[clusterv1beta2.ClusterSetLabel] = cd.Spec.ClusterSet
+	}
 	if bc.Annotations == nil {
 		bc.Annotations = map[string]string{}
 	}

@@ -12,6 +12,7 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -56,9 +57,10 @@ func (r *Reconciler) ensureWorkAgentRole(ctx context.Context) error {
 }
 
 // register makes the cluster known to OCM: accepted ManagedCluster with the
-// onboarding label, and, when full, the cluster namespace and the work agent's
+// onboarding label (and, when clusterSet is set, in that ManagedClusterSet
+// by OCM's exclusive label), and, when full, the cluster namespace and the work agent's
 // RoleBinding there (applied, so it costs nothing when they are in place).
-func (r *Reconciler) register(ctx context.Context, cluster, key, value string, full bool) error {
+func (r *Reconciler) register(ctx context.Context, cluster, key, value, clusterSet string, full bool) error {
 	if full {
 		ns := corev1ac.Namespace(cluster).WithLabels(map[string]string{ClusterNameLabel: cluster})
 		if err := r.Apply(ctx, ns, fieldOwner, client.ForceOwnership); err != nil {
@@ -75,6 +77,9 @@ func (r *Reconciler) register(ctx context.Context, cluster, key, value string, f
 	return r.writeManagedCluster(ctx, cluster, true, func(mc *clusterv1.ManagedCluster) {
 		mc.Spec.HubAcceptsClient = true
 		setLabel(mc.Labels, key, value)
+		if clusterSet != "" {
+			mc.Labels[clusterv1beta2.ClusterSetLabel] = clusterSet
+		}
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
 // Kind is the hub kind dispatch labels the ManifestWorks with.
@@ -48,6 +49,8 @@ type Reconciler struct {
 	// decision to fail at once is final, so it must not rest on a stale
 	// cache that has not yet seen a location become Valid.
 	APIReader client.Reader
+	// Tenancy says what the Restore's namespace may do.
+	Tenancy *tenancy.Policy
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=restores,verbs=get;list;watch;patch
@@ -102,16 +105,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 }
 
 // SetupWithManager watches Restores (creation), their ManifestWorks
-// (feedback) and BackupLocations (a location becoming Valid lets waiting
-// restores start).
+// (feedback), BackupLocations (a location becoming Valid lets waiting
+// restores start) and what decides tenancy.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Restore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(r.restoreOfWork)).
-		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.restoresWaiting)).
+		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.restoresWaiting))
+	return tenancy.Watch(b, func(ctx context.Context, ns string) []reconcile.Request {
+		return tenancy.Requests(ctx, r, &fleetv1alpha1.RestoreList{}, ns)
+	}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("restore").
 		Complete(r)

@@ -230,9 +230,10 @@ func addConnection(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string, 
 	g.Expect(hubClient.Status().Update(ctx, loc)).To(Succeed())
 }
 
-// newBackup creates a Backup of cluster with the given outcome in its status,
-// as the backup reconciler would have written it.
-func newBackup(t *testing.T, g *WithT, loc *fleetv1alpha1.BackupLocation, cluster, name string, phase fleetv1alpha1.BackupPhase, id backupv1alpha1.BackupID) *fleetv1alpha1.Backup {
+// newBackup creates a Backup of cluster (its spec changed by mutate) with the
+// given outcome in its status, as the backup reconciler would have written it.
+func newBackup(t *testing.T, g *WithT, loc *fleetv1alpha1.BackupLocation, cluster, name string, phase fleetv1alpha1.BackupPhase, id backupv1alpha1.BackupID,
+	mutate ...func(*fleetv1alpha1.BackupSpec)) *fleetv1alpha1.Backup {
 	ctx := context.Background()
 	b := &fleetv1alpha1.Backup{
 		ObjectMeta: metav1.ObjectMeta{Namespace: loc.Namespace, Name: name},
@@ -240,6 +241,9 @@ func newBackup(t *testing.T, g *WithT, loc *fleetv1alpha1.BackupLocation, cluste
 			Cluster:        backupv1alpha1.ClusterName(cluster),
 			BackupTemplate: fleetv1alpha1.BackupTemplate{Location: backupv1alpha1.ObjectName(loc.Name)},
 		},
+	}
+	for _, m := range mutate {
+		m(&b.Spec)
 	}
 	g.Expect(hubClient.Create(ctx, b)).To(Succeed())
 	t.Cleanup(func() { _ = hubClient.Delete(ctx, b) })

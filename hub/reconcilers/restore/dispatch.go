@@ -27,6 +27,8 @@ var feedback = dispatch.RunFields
 type source struct {
 	backup  *fleetv1alpha1.Backup
 	cluster string
+	// tenancy is what the spoke holds the restore to (nil for a fleet admin).
+	tenancy *backupv1alpha1.Tenancy
 }
 
 // targetCluster is the cluster rs restores to: spec.cluster, or the cluster
@@ -39,8 +41,8 @@ func targetCluster(rs *fleetv1alpha1.Restore, backup *fleetv1alpha1.Backup) stri
 }
 
 // check returns the source when the Backup exists, ended in Success or
-// PartialSuccess with a backup ID, and its location is Valid on the target
-// cluster. Otherwise it fails the Restore with the reason, or, while the
+// PartialSuccess with a backup ID, the namespace's tenancy allows the
+// restore, and its location is Valid on the target cluster. Otherwise it fails the Restore with the reason, or, while the
 // location is still validating there, leaves it Pending; both return false.
 func (r *Reconciler) check(ctx context.Context, rs *fleetv1alpha1.Restore) (source, bool, error) {
 	b := &fleetv1alpha1.Backup{}
@@ -68,6 +70,14 @@ func (r *Reconciler) check(ctx context.Context, rs *fleetv1alpha1.Restore) (sour
 			fmt.Sprintf("Backup %q is %s but has no backupID, so its data cannot be found", b.Name, b.Status.Phase))
 		return source{}, false, nil
 	}
+	tenant, err := r.Tenancy.Reading(r.APIReader).Tenant(ctx, rs.Namespace, cluster)
+	if err != nil {
+		return source{}, false, err
+	}
+	if refused := tenant.Restore(cluster, &rs.Spec.RestoreOptions, b.Spec.Selection); refused != nil {
+		fail(ctx, rs, refused.Reason, refused.Message)
+		return source{}, false, nil
+	}
 	v, err := locations.Check(ctx, r.APIReader, rs.Namespace, string(b.Spec.Location), cluster)
 	if err != nil {
 		return source{}, false, err
@@ -84,7 +94,7 @@ func (r *Reconciler) check(ctx context.Context, rs *fleetv1alpha1.Restore) (sour
 		fail(ctx, rs, v.Reason, msg)
 		return source{}, false, nil
 	}
-	return source{backup: b, cluster: cluster}, true, nil
+	return source{backup: b, cluster: cluster, tenancy: tenant.Spoke()}, true, nil
 }
 
 // workKey is the key of rs's ManifestWork on cluster.
@@ -116,7 +126,7 @@ func (r *Reconciler) sentWork(ctx context.Context, rs *fleetv1alpha1.Restore) (*
 // as the hub has it.
 func (r *Reconciler) dispatchRestore(ctx context.Context, rs *fleetv1alpha1.Restore, src source) (*workv1.ManifestWork, error) {
 	owner := dispatch.HubObject{Kind: Kind, Namespace: rs.Namespace, Name: rs.Name, UID: rs.UID, Generation: rs.Generation}
-	mw, err := dispatch.Work(src.cluster, owner, applicationRestore(rs, src.backup), feedback, dispatch.WithResource("applicationrestores"))
+	mw, err := dispatch.Work(src.cluster, owner, applicationRestore(rs, src), feedback, dispatch.WithResource("applicationrestores"))
 	if err != nil {
 		return nil, reconcile.TerminalError(err)
 	}
@@ -135,10 +145,11 @@ func (r *Reconciler) dispatchRestore(ctx context.Context, rs *fleetv1alpha1.Rest
 	return mw, nil
 }
 
-// applicationRestore is the spoke's copy of the Restore: it reads backup's
-// data (found by the backup's cluster and ID) through the spoke's
-// BackupTarget for the backup's location.
-func applicationRestore(rs *fleetv1alpha1.Restore, b *fleetv1alpha1.Backup) *backupv1alpha1.ApplicationRestore {
+// applicationRestore is the spoke's copy of the Restore: it reads the
+// backup's data (found by the backup's cluster and ID) through the spoke's
+// BackupTarget for the backup's location, within the tenancy.
+func applicationRestore(rs *fleetv1alpha1.Restore, src source) *backupv1alpha1.ApplicationRestore {
+	b := src.backup
 	return &backupv1alpha1.ApplicationRestore{
 		TypeMeta: metav1.TypeMeta{APIVersion: backupv1alpha1.GroupVersion.String(), Kind: "ApplicationRestore"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -160,6 +171,7 @@ func applicationRestore(rs *fleetv1alpha1.Restore, b *fleetv1alpha1.Backup) *bac
 				Name:      backupv1alpha1.ObjectName(rs.Name),
 				UID:       rs.UID,
 			},
+			Tenancy: src.tenancy,
 		},
 	}
 }

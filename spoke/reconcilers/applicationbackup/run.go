@@ -48,6 +48,9 @@ func (r *Reconciler) plan(ctx context.Context, ab *backupv1alpha1.ApplicationBac
 	if err := backup.ValidateSelection(ab.Spec.Selection); err != nil {
 		return nil, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: "spec.selection: " + err.Error()}
 	}
+	if refused := checkTenancy(ab); refused != nil {
+		return nil, refused
+	}
 	target, err := targets.Resolve(ctx, r.Client, ab.Namespace, string(ab.Spec.Target))
 	if err != nil {
 		return nil, err
@@ -66,6 +69,45 @@ func (r *Reconciler) plan(ctx context.Context, ab *backupv1alpha1.ApplicationBac
 		p.selfService = ab.Namespace
 	}
 	return p, nil
+}
+
+// checkTenancy refuses a backup the hub sent for a tenant that reaches beyond
+// the tenant's grant: every namespace must be named and granted, and
+// cluster-scoped resources (Include) must be granted.
+func checkTenancy(ab *backupv1alpha1.ApplicationBackup) *targets.Refusal {
+	t := ab.Spec.Tenancy
+	if t == nil {
+		return nil
+	}
+	sel := ab.Spec.Selection
+	if sel == nil || len(sel.IncludedNamespaces) == 0 {
+		return &targets.Refusal{Reason: backupv1alpha1.ReasonNamespaceNotAllowed, Message: fmt.Sprintf(
+			"Hub namespace %s may back up only the namespaces it is granted on this cluster, and spec.selection.includedNamespaces names none", t.HubNamespace)}
+	}
+	for _, ns := range sel.IncludedNamespaces {
+		if !t.AllowsNamespace(string(ns)) {
+			return &targets.Refusal{Reason: backupv1alpha1.ReasonNamespaceNotAllowed, Message: fmt.Sprintf(
+				"Hub namespace %s may not back up namespace %s on this cluster", t.HubNamespace, ns)}
+		}
+	}
+	if sel.ClusterScopedResources == backupv1alpha1.ClusterScopedInclude && !t.AllowsClusterScoped() {
+		return &targets.Refusal{Reason: backupv1alpha1.ReasonClusterScopedNotAllowed, Message: fmt.Sprintf(
+			"Hub namespace %s may not back up cluster-scoped resources on this cluster", t.HubNamespace)}
+	}
+	return nil
+}
+
+// selection is what the backup takes: spec.selection, but no cluster-scoped
+// resources at all for a tenant that is not granted them (Auto would take
+// those its namespaced objects need).
+func selection(ab *backupv1alpha1.ApplicationBackup) *backupv1alpha1.ResourceSelection {
+	t, sel := ab.Spec.Tenancy, ab.Spec.Selection
+	if t == nil || t.AllowsClusterScoped() || sel == nil {
+		return sel
+	}
+	out := sel.DeepCopy()
+	out.ClusterScopedResources = backupv1alpha1.ClusterScopedExclude
+	return out
 }
 
 // backupID is the backup's folder name: the one already in the status, the
@@ -124,7 +166,7 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	st.setStage(backupv1alpha1.StageResources)
 	progress, err := backup.Run(ctx, backup.Options{
 		Config:    r.RESTConfig,
-		Selection: ab.Spec.Selection,
+		Selection: selection(ab),
 		Namespace: rn.selfService,
 		Writer:    w,
 		Progress:  st.setProgress,

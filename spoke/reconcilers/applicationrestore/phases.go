@@ -31,6 +31,7 @@ func (r *Reconciler) prepare(ctx context.Context, ar *backupv1alpha1.Application
 		r.failIfInterrupted,
 		r.resolveTarget,
 		r.checkSelfService,
+		r.checkTenancy,
 		r.openBackup,
 		r.checkBackupOwner,
 	} {
@@ -97,6 +98,56 @@ func (r *Reconciler) checkSelfService(_ context.Context, ar *backupv1alpha1.Appl
 		}
 	}
 	return nil
+}
+
+// checkTenancy refuses, before anything is read or written, a restore the
+// hub sent for a tenant that asks for more than the tenant's grant:
+// existingResourcePolicy Update or cluster-scoped objects (Include) not
+// granted, or a namespace it names (a mapping target, a mapped included
+// namespace) outside the granted ones. What the spec leaves open (no
+// included namespaces, Auto) is held to the grant object by object.
+func (r *Reconciler) checkTenancy(_ context.Context, ar *backupv1alpha1.ApplicationRestore, _ *job) error {
+	t := ar.Spec.Tenancy
+	if t == nil {
+		return nil
+	}
+	if ar.Spec.ExistingResourcePolicy == backupv1alpha1.ExistingResourceUpdate && !t.AllowsUpdate() {
+		return &refusal{backupv1alpha1.ReasonUpdateNotAllowed, fmt.Sprintf(
+			"Hub namespace %s may not restore with existingResourcePolicy Update on this cluster; nothing was restored", t.HubNamespace)}
+	}
+	sel := ar.Spec.Selection
+	if sel != nil && sel.ClusterScopedResources == backupv1alpha1.ClusterScopedInclude && !t.AllowsClusterScoped() {
+		return &refusal{backupv1alpha1.ReasonClusterScopedNotAllowed, fmt.Sprintf(
+			"Hub namespace %s may not restore cluster-scoped objects on this cluster; nothing was restored", t.HubNamespace)}
+	}
+	var targets []backupv1alpha1.NamespaceName
+	if sel != nil {
+		for _, ns := range sel.IncludedNamespaces {
+			if to, ok := ar.Spec.NamespaceMapping[string(ns)]; ok {
+				ns = to
+			}
+			targets = append(targets, ns)
+		}
+	}
+	for _, to := range ar.Spec.NamespaceMapping {
+		targets = append(targets, to)
+	}
+	for _, ns := range targets {
+		if !t.AllowsNamespace(string(ns)) {
+			return &refusal{backupv1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
+				"Hub namespace %s may not restore into namespace %s on this cluster; nothing was restored", t.HubNamespace, ns)}
+		}
+	}
+	return nil
+}
+
+// tenancyGrant is the grant a restore is held to object by object, nil when
+// none.
+func tenancyGrant(ar *backupv1alpha1.ApplicationRestore) *backupv1alpha1.Grant {
+	if ar.Spec.Tenancy == nil {
+		return nil
+	}
+	return &ar.Spec.Tenancy.Grant
 }
 
 // openBackup opens the backup in the target and reads its backup.json.

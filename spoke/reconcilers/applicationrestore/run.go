@@ -100,6 +100,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		Selection:              ar.Spec.Selection,
 		ExistingResourcePolicy: ar.Spec.ExistingResourcePolicy,
 		OnlyNamespace:          selfService(ar),
+		Tenancy:                tenancyGrant(ar),
 		FieldManager:           restore.DefaultFieldManager,
 		ProgressInterval:       time.Second,
 		Progress: func(res restore.Result) {

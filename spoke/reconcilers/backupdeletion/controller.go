@@ -135,7 +135,8 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 }
 
 // check refuses what a deletion may not do: a normal deletion needs a complete
-// backup that is not running here; a team may delete only its own backups.
+// backup that is not running here; a team may delete only its own backups,
+// and a hub tenant (spec.tenancy) only those its hub namespace made.
 func (r *Reconciler) check(ctx context.Context, del *backupv1alpha1.BackupDeletion, store archive.Store, dir string) error {
 	src := del.Spec.Source
 	reader, openErr := archive.Open(ctx, store, dir)
@@ -148,6 +149,12 @@ func (r *Reconciler) check(ctx context.Context, del *backupv1alpha1.BackupDeleti
 		if owner := reader.Manifest().Owner; owner.Namespace != del.Namespace {
 			return &targets.Refusal{Reason: backupv1alpha1.ReasonNamespaceNotAllowed, Message: fmt.Sprintf(
 				"backup %s does not belong to namespace %q: a team may delete only the backups it made", src.BackupID, del.Namespace)}
+		}
+	}
+	if t := del.Spec.Tenancy; t != nil && openErr == nil {
+		if owner := reader.Manifest().Owner; owner.Hub == nil || owner.Hub.Namespace != string(t.HubNamespace) {
+			return &targets.Refusal{Reason: backupv1alpha1.ReasonNamespaceNotAllowed, Message: fmt.Sprintf(
+				"backup %s was not made for hub namespace %s: a hub tenant may delete only its own backups", src.BackupID, t.HubNamespace)}
 		}
 	}
 	if del.Spec.Force {
