@@ -356,9 +356,9 @@ nodeStatusUpdateFrequency: 5s
 
 // Stop removes the node: the kubelet and scheduler first, then every
 // container and sandbox (killing their shims), containerd, every mount under
-// the node's directory, its iptables chain, its bridge, and the cgroups its
-// containers left; the last node on the host puts back the kernel settings
-// the kubelets changed.
+// the node's directory, the host ends of its pods' veth pairs, its iptables
+// chain, its bridge, and the cgroups its containers left; the last node on
+// the host puts back the kernel settings the kubelets changed.
 func (n *Node) Stop() {
 	if n == nil {
 		return
@@ -376,6 +376,13 @@ func (n *Node) Stop() {
 	n.killShims()
 	removeCgroups(n.containers)
 	unmountUnder(n.Dir)
+	// The kernel removes a veth pair when its pod's network namespace goes,
+	// but in its own time (seconds on a busy host): delete what is left.
+	for _, v := range n.veths {
+		if _, err := net.InterfaceByName(v); err == nil {
+			_ = run("ip", "link", "delete", v)
+		}
+	}
 	if n.chain != "" {
 		_ = run("iptables", "-w", "-t", "nat", "-D", "PREROUTING", "-i", n.bridge, "-j", n.chain)
 		_ = run("iptables", "-w", "-t", "nat", "-F", n.chain)

@@ -22,7 +22,9 @@ func TestTenantSyncImportsOnlyBoundClusters(t *testing.T) {
 
 	s := newSync(t, g, loc, "manual")
 	g.Eventually(workExists(s, own)).WithTimeout(timeout).Should(BeTrue())
-	writePage(g, s, own, "primary", 0, true, entry(own, "mine-1"), entry(other, "theirs-1"))
+	mine, theirs := entry(own, "mine-1"), entry(other, "theirs-1")
+	mine.Hub.Namespace, theirs.Hub.Namespace = ns, ns // made for this tenant: only the cluster is wrong
+	writePage(g, s, own, "primary", 0, true, mine, theirs)
 	spokeReports(g, s, own, backupv1alpha1.TaskCompleted, 2, 1)
 
 	g.Eventually(getSync(s)).WithTimeout(timeout).Should(HaveField("Status.Phase", backupv1alpha1.TaskCompleted))
