@@ -54,6 +54,12 @@ func BenchmarkSpokeBackupMemory(b *testing.B) {
 			rawRate := float64(listed) / time.Since(start).Seconds()
 
 			g.Expect(testFleet.RestartSpokeManager(ctx, spoke)).To(Succeed())
+			// A first backup of an empty namespace warms the new manager up (its
+			// caches, its storage token) without raising its peak memory.
+			ensureNamespace(g, ctx, spoke.Client, "bench-warmup", nil)
+			warm := appBackup(fmt.Sprintf("bench-warmup-%d", n), "bench-backups", "bench-warmup")
+			g.Expect(spoke.Client.Create(ctx, warm)).To(Succeed())
+			g.Expect(waitFinished(g, ctx, spoke.Client, warm, backupPhase, 5*time.Minute)).To(Equal("Success"))
 			b.ResetTimer()
 			var items int64
 			start = time.Now()

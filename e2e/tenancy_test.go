@@ -24,9 +24,9 @@ import (
 
 // Two tenants, each bound through a ManagedClusterSet to one spoke and
 // granted its own spoke namespaces: tenant B's location selecting A's
-// cluster, a Backup of kube-system, Restores into kube-system or with
-// cluster-scoped objects, a Restore onto A's cluster and a schedule over
-// every cluster are refused with their reasons, and nothing of B's reaches
+// cluster, a location aliasing A's storage, a Backup of kube-system, Restores
+// into kube-system or with cluster-scoped objects, a Restore onto A's cluster
+// and a schedule over every cluster are refused with their reasons, and nothing of B's reaches
 // A's cluster. A's own backup and restore work, and A's data is untouched.
 func TestTenancy(t *testing.T) {
 	g := NewWithT(t)
@@ -65,6 +65,29 @@ func TestTenancy(t *testing.T) {
 		g.Expect(meta.FindStatusCondition(locB.Status.Conditions, fleetv1alpha1.ConditionReady)).To(HaveField("Reason", fleetv1alpha1.ReasonClusterNotAllowed))
 	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
 	t.Logf("B's location: %s", meta.FindStatusCondition(locB.Status.Conditions, fleetv1alpha1.ConditionReady).Message)
+
+	t.Log("B's locations aliasing A's storage are refused: LocationConflict, or by the API")
+	alias := &fleetv1alpha1.BackupLocation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: tenantB, Name: "alias"},
+		Spec: fleetv1alpha1.BackupLocationSpec{
+			StorageTarget: backupv1alpha1.StorageTarget{Azure: locA.Spec.Azure, Identity: locB.Spec.Identity},
+			Clusters:      fleet.ClusterNames(spokeB),
+		},
+	}
+	g.Expect(hub.Create(ctx, alias)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(alias), alias)).To(Succeed())
+		g.Expect(meta.FindStatusCondition(alias.Status.Conditions, fleetv1alpha1.ConditionReady)).To(HaveField("Reason", fleetv1alpha1.ReasonLocationConflict))
+	}, time.Minute, 250*time.Millisecond).Should(Succeed())
+	aliasWorks := &workv1.ManifestWorkList{}
+	g.Expect(hub.List(ctx, aliasWorks, client.MatchingLabels{dispatch.LabelNamespace: dispatch.LabelValue(tenantB), dispatch.LabelName: dispatch.LabelValue(alias.Name)})).To(Succeed())
+	g.Expect(aliasWorks.Items).To(BeEmpty(), "a conflicting location reaches no cluster")
+	renamed := alias.DeepCopy()
+	renamed.ObjectMeta = metav1.ObjectMeta{Namespace: tenantB, Name: "alias-renamed"}
+	renamed.Spec.Azure.StorageAccount = "aliasaccount" // A's endpoint under another account's name
+	err := hub.Create(ctx, renamed)
+	g.Expect(err).To(MatchError(ContainSubstring("endpoint must be")), "an endpoint that does not name the storage account is refused")
+	t.Logf("aliasing under another account name: %v", err)
 
 	t.Log("A backs up and restores its own namespace")
 	deploySample(g, ctx, spokeA.Client, appA)
