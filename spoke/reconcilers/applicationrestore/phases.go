@@ -170,7 +170,10 @@ func (r *Reconciler) openBackup(ctx context.Context, ar *backupv1alpha1.Applicat
 				"BackupTarget %s holds no backup %s of cluster %s: check spec.source (the backup's cluster and ID)", ar.Spec.Target, src.BackupID, src.Cluster)}
 		}
 		return &refusal{backupv1alpha1.ReasonBackupIncomplete, err.Error() + ": it never finished, or it is still being written"}
-	case errors.Is(err, archive.ErrNewerFormat), errors.Is(err, archive.ErrCorrupt):
+	case err == nil:
+		err = j.reader.CheckSHA256(src.ManifestSHA256)
+	}
+	if errors.Is(err, archive.ErrNewerFormat) || errors.Is(err, archive.ErrCorrupt) {
 		return &refusal{unreadableReason(err), "The backup cannot be restored: " + err.Error()}
 	}
 	return err
