@@ -98,43 +98,51 @@ func older(a, b *fleetv1alpha1.BackupLocation) bool {
 }
 
 // selectedClusters are the managed BackupClusters that spec.clusters names or
-// spec.clusterSelector selects, by name.
-func (r *Reconciler) selectedClusters(ctx context.Context, loc *fleetv1alpha1.BackupLocation) ([]string, error) {
+// spec.clusterSelector selects, by name, and the identity each uses.
+func (r *Reconciler) selectedClusters(ctx context.Context, loc *fleetv1alpha1.BackupLocation) ([]string, map[string]backupv1alpha1.AzureWorkloadIdentity, error) {
+	invalid := func(err error) error {
+		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonInvalidSelector, err.Error())
+		return reconcile.TerminalError(err)
+	}
 	var sel labels.Selector
 	if loc.Spec.ClusterSelector != nil {
 		s, err := metav1.LabelSelectorAsSelector(loc.Spec.ClusterSelector)
 		if err != nil {
-			msg := fmt.Sprintf("clusterSelector: %v", err)
-			setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonInvalidSelector, msg)
-			return nil, reconcile.TerminalError(fmt.Errorf("%s", msg))
+			return nil, nil, invalid(fmt.Errorf("clusterSelector: %v", err))
 		}
 		sel = s
 	}
+	ids, err := newIdentityMap(loc)
+	if err != nil {
+		return nil, nil, invalid(err)
+	}
 	list := &fleetv1alpha1.BackupClusterList{}
 	if err := r.List(ctx, list); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var names []string
-	for _, c := range list.Items {
+	identities := map[string]backupv1alpha1.AzureWorkloadIdentity{}
+	for i := range list.Items {
+		c := &list.Items[i]
 		if !c.Spec.Managed || !c.DeletionTimestamp.IsZero() {
 			continue
 		}
 		if slices.Contains(loc.Spec.Clusters, backupv1alpha1.ClusterName(c.Name)) || (sel != nil && sel.Matches(labels.Set(c.Labels))) {
 			names = append(names, c.Name)
+			identities[c.Name] = ids.of(c)
 		}
 	}
 	sort.Strings(names)
-	return names, nil
+	return names, identities, nil
 }
 
 // dispatchTargets applies the BackupTarget work of every selected cluster,
 // deletes the works of the others, and returns the works by cluster.
-func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.BackupLocation, clusters []string) (map[string]*workv1.ManifestWork, error) {
+func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.BackupLocation, clusters []string, identities map[string]backupv1alpha1.AzureWorkloadIdentity) (map[string]*workv1.ManifestWork, error) {
 	existing, err := r.works(ctx, loc)
 	if err != nil {
 		return nil, err
 	}
-	target := backupTarget(loc)
 	owner := dispatch.HubObject{Kind: Kind, Namespace: loc.Namespace, Name: loc.Name, UID: loc.UID, Generation: loc.Generation}
 	out := make(map[string]*workv1.ManifestWork, len(clusters))
 	results := make([]*workv1.ManifestWork, len(clusters))
@@ -142,7 +150,7 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 	eg.SetLimit(r.workers())
 	failed := make([]error, len(clusters))
 	for i, cluster := range clusters {
-		mw, err := dispatch.Work(cluster, owner, target, feedback, dispatch.WithResource("backuptargets"))
+		mw, err := dispatch.Work(cluster, owner, backupTarget(loc, identities[cluster]), feedback, dispatch.WithResource("backuptargets"))
 		if err != nil {
 			return nil, reconcile.TerminalError(err)
 		}
@@ -186,15 +194,15 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 	}
 	if len(errs) > 0 {
 		// Report what did get through, then retry.
-		summarize(loc, clusters, out)
+		summarize(loc, clusters, out, identities)
 		return nil, fmt.Errorf("dispatch BackupLocation %s/%s: %w", loc.Namespace, loc.Name, errs[0])
 	}
 	return out, nil
 }
 
-// backupTarget is the spoke's copy of the location.
-func backupTarget(loc *fleetv1alpha1.BackupLocation) *backupv1alpha1.BackupTarget {
-	return &backupv1alpha1.BackupTarget{
+// backupTarget is the spoke's copy of the location, signing in as identity.
+func backupTarget(loc *fleetv1alpha1.BackupLocation, identity backupv1alpha1.AzureWorkloadIdentity) *backupv1alpha1.BackupTarget {
+	t := &backupv1alpha1.BackupTarget{
 		TypeMeta: metav1.TypeMeta{APIVersion: backupv1alpha1.GroupVersion.String(), Kind: "BackupTarget"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: TargetName(loc.Namespace, loc.Name),
@@ -206,6 +214,8 @@ func backupTarget(loc *fleetv1alpha1.BackupLocation) *backupv1alpha1.BackupTarge
 		},
 		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: *loc.Spec.StorageTarget.DeepCopy()},
 	}
+	t.Spec.Identity = identity
+	return t
 }
 
 // works are the location's ManifestWorks by cluster namespace.
