@@ -34,9 +34,10 @@ var feedback = []dispatch.Field{
 }
 
 // refuseConflict reports a location that overlaps the storage of an older
-// location in another namespace, removes whatever it had dispatched, and
-// returns true. The older location keeps working: a new tenant cannot take a
-// container away from an existing one.
+// location in another namespace, or whose BackupTarget name is an older
+// location's, removes whatever it had dispatched, and returns true. The older
+// location keeps working: a new tenant cannot take a container or a
+// BackupTarget away from an existing one.
 func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.BackupLocation) (bool, error) {
 	all := &fleetv1alpha1.BackupLocationList{}
 	if err := r.List(ctx, all); err != nil {
@@ -52,16 +53,23 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 			other = o
 		}
 	}
-	if other == nil {
+	a := loc.Spec.Azure
+	var msg string
+	switch same := sameTargetName(loc, all.Items, TargetName); {
+	case other != nil:
+		msg = fmt.Sprintf("storage account %q at %s, container %q, prefix %q overlaps BackupLocation %s/%s (prefix %q) of another namespace; "+
+			"nothing was sent to any cluster. Use another container or a prefix outside the other location's",
+			a.StorageAccount, a.ServiceURL(), a.Container, a.Prefix, other.Namespace, other.Name, other.Spec.Azure.Prefix)
+	case same != nil:
+		other = same
+		msg = fmt.Sprintf("its BackupTarget name %s is also that of the older BackupLocation %s/%s, whose target on the clusters it would overwrite; "+
+			"nothing was sent to any cluster. Rename this location", TargetName(loc.Namespace, loc.Name), other.Namespace, other.Name)
+	default:
 		return false, nil
 	}
 	if err := r.deleteWorks(ctx, loc, nil); err != nil {
 		return true, err
 	}
-	a := loc.Spec.Azure
-	msg := fmt.Sprintf("storage account %q at %s, container %q, prefix %q overlaps BackupLocation %s/%s (prefix %q) of another namespace; "+
-		"nothing was sent to any cluster. Use another container or a prefix outside the other location's",
-		a.StorageAccount, a.ServiceURL(), a.Container, a.Prefix, other.Namespace, other.Name, other.Spec.Azure.Prefix)
 	loc.Status.Phase = fleetv1alpha1.LocationInvalid
 	loc.Status.Clusters = nil
 	loc.Status.SelectedClusters, loc.Status.ValidClusters = 0, 0
@@ -71,6 +79,24 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 	setCondition(loc, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
 	ctrl.LoggerFrom(ctx).Info("Refused location sharing storage with another namespace", "other", client.ObjectKeyFromObject(other))
 	return true, nil
+}
+
+// sameTargetName is the oldest location in all, other than loc and older
+// than it, whose BackupTarget name (by targetName) is loc's; nil when none.
+// Names end in 40 bits of a hash, so a tenant could search for a collision.
+func sameTargetName(loc *fleetv1alpha1.BackupLocation, all []fleetv1alpha1.BackupLocation, targetName func(namespace, name string) string) *fleetv1alpha1.BackupLocation {
+	want := targetName(loc.Namespace, loc.Name)
+	var oldest *fleetv1alpha1.BackupLocation
+	for i := range all {
+		o := &all[i]
+		if (o.Namespace == loc.Namespace && o.Name == loc.Name) || !o.DeletionTimestamp.IsZero() || !older(o, loc) || targetName(o.Namespace, o.Name) != want {
+			continue
+		}
+		if oldest == nil || older(o, oldest) {
+			oldest = o
+		}
+	}
+	return oldest
 }
 
 // sharesStorage is true when a and b are the same container of the same
@@ -279,8 +305,9 @@ func (r *Reconciler) allLocations(ctx context.Context, _ client.Object) []reconc
 	return out
 }
 
-// locationsSharingStorage enqueues the other locations on the storage of a
-// deleted one, so one it refused can be accepted.
+// locationsSharingStorage enqueues the other locations on the storage, or
+// with the BackupTarget name, of a deleted one, so one it refused can be
+// accepted.
 func (r *Reconciler) locationsSharingStorage(ctx context.Context, obj client.Object) []reconcile.Request {
 	gone, ok := obj.(*fleetv1alpha1.BackupLocation)
 	if !ok {
@@ -293,7 +320,7 @@ func (r *Reconciler) locationsSharingStorage(ctx context.Context, obj client.Obj
 	var out []reconcile.Request
 	for i := range list.Items {
 		loc := &list.Items[i]
-		if loc.Namespace != gone.Namespace && sharesStorage(loc, gone) {
+		if (loc.Namespace != gone.Namespace && sharesStorage(loc, gone)) || TargetName(loc.Namespace, loc.Name) == TargetName(gone.Namespace, gone.Name) {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(loc)})
 		}
 	}

@@ -64,7 +64,7 @@ func (r *Reconciler) failIfInterrupted(_ context.Context, ar *backupv1alpha1.App
 
 // resolveTarget finds the BackupTarget and checks this restore may use it.
 func (r *Reconciler) resolveTarget(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) error {
-	t, err := targets.Resolve(ctx, r.Client, ar.Namespace, string(ar.Spec.Target))
+	t, err := targets.Resolve(ctx, r.Client, ar.Namespace, string(ar.Spec.Target), ar.Spec.Hub)
 	var refused *targets.Refusal
 	if errors.As(err, &refused) {
 		return &refusal{refused.Reason, refused.Message}

@@ -89,7 +89,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // delete removes the backup's blobs and returns how many it removed.
 func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDeletion) (int64, error) {
-	target, err := targets.Resolve(ctx, r.Client, del.Namespace, string(del.Spec.Target))
+	target, err := targets.Resolve(ctx, r.Client, del.Namespace, string(del.Spec.Target), del.Spec.Hub)
 	if err != nil {
 		return 0, err
 	}
