@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"sync"
 	"time"
@@ -120,14 +119,5 @@ func waitFinished[T client.Object](g Gomega, ctx context.Context, c client.Clien
 // blobStore is the storage of container as the spoke manager sees it through
 // a BackupTarget made by backupTarget (prefix "e2e").
 func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, container string) *blob.Client {
-	az := testFleet.Azure
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(az.Entra.CACertPEM())
-	roots.AppendCertsFromPEM(az.Proxy.CACertPEM())
-	c, err := blob.New(blob.Config{
-		StorageAccount: fleet.StorageAccount, Container: container, Prefix: "e2e", Endpoint: az.BlobEndpoint(),
-		ClientID: id.ClientID, TenantID: fleet.TenantID, TokenFilePath: spoke.TokenFile.Path, AuthorityHost: az.Entra.AuthorityHost(),
-	}, blob.WithRootCAs(roots), blob.WithAllowedEndpoints(az.BlobEndpoint()))
-	g.Expect(err).NotTo(HaveOccurred())
-	return c
+	return teamStore(g, id, spoke, container, "e2e")
 }

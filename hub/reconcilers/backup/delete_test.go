@@ -2,8 +2,8 @@ package backup
 
 import (
 	"context"
-	"strings"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 

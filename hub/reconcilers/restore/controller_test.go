@@ -2,9 +2,9 @@ package restore
 
 import (
 	"context"
-	"strings"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
