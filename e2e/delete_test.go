@@ -41,13 +41,7 @@ func TestDeleteAndForceDelete(t *testing.T) {
 	spoke1, spoke2 := onboarded()[0], onboarded()[1]
 	const team, container = "team-delete", "delete-backups"
 
-	id, err := az.NewIdentity(uuid.NewString())
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, s := range onboarded() {
-		g.Expect(az.Federate(id, s)).To(Succeed())
-	}
-	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
-	g.Expect(createContainer(ctx, id, spoke1, container)).To(Succeed())
+	loc, id := validTeamLocation(g, ctx, team, container, spoke1, spoke2)
 	// The test looks at the container with an identity of its own, which
 	// keeps its access when the location's identity loses its role.
 	checker, err := az.NewIdentity(uuid.NewString())
@@ -55,20 +49,6 @@ func TestDeleteAndForceDelete(t *testing.T) {
 	g.Expect(az.Federate(checker, spoke1)).To(Succeed())
 	az.Grant(checker, container, blobproxy.StorageBlobDataReader)
 	store := teamStore(g, checker, spoke1, container, team)
-
-	ensureNamespace(g, ctx, hub, team, nil)
-	loc := &fleetv1alpha1.BackupLocation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "primary"},
-		Spec: fleetv1alpha1.BackupLocationSpec{
-			StorageTarget: backupv1alpha1.StorageTarget{
-				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: container, Prefix: team, Endpoint: az.SpokeBlobEndpoint()},
-				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
-			},
-			Clusters: fleet.ClusterNames(spoke1, spoke2),
-		},
-	}
-	g.Expect(hub.Create(ctx, loc)).To(Succeed())
-	waitLocationPhase(g, ctx, loc, fleetv1alpha1.LocationValid)
 
 	ns := "del-" + rand.String(4)
 	ensureNamespace(g, ctx, spoke1.Client, ns, nil)

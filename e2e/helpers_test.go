@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
@@ -37,6 +37,35 @@ func validTarget(g Gomega, ctx context.Context, name, container string) fleet.Id
 		g.Expect(waitValidated(g, ctx, s.Client, name).Phase).To(Equal(backupv1alpha1.TargetValid), "target %s on %s", name, s.Name)
 	}
 	return id
+}
+
+// validTeamLocation makes a new identity federated with spokes, a container
+// it may use, and BackupLocation "primary" in hub namespace team over that
+// container under prefix team, for spokes; it waits until the location is
+// Valid.
+func validTeamLocation(g Gomega, ctx context.Context, team, container string, spokes ...*fleet.Spoke) (*fleetv1alpha1.BackupLocation, fleet.Identity) {
+	hub, az := testFleet.Hub.Client, testFleet.Azure
+	id, err := az.NewIdentity(uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, s := range spokes {
+		g.Expect(az.Federate(id, s)).To(Succeed())
+	}
+	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
+	g.Expect(createContainer(ctx, id, spokes[0], container)).To(Succeed())
+	ensureNamespace(g, ctx, hub, team, nil)
+	loc := &fleetv1alpha1.BackupLocation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "primary"},
+		Spec: fleetv1alpha1.BackupLocationSpec{
+			StorageTarget: backupv1alpha1.StorageTarget{
+				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: container, Prefix: team, Endpoint: az.SpokeBlobEndpoint()},
+				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
+			},
+			Clusters: fleet.ClusterNames(spokes...),
+		},
+	}
+	g.Expect(hub.Create(ctx, loc)).To(Succeed())
+	waitLocationPhase(g, ctx, loc, fleetv1alpha1.LocationValid)
+	return loc, id
 }
 
 // ensureNamespace creates namespace name on c with labels, if missing.
@@ -90,14 +119,5 @@ func waitFinished[T client.Object](g Gomega, ctx context.Context, c client.Clien
 // blobStore is the storage of container as the spoke manager sees it through
 // a BackupTarget made by backupTarget (prefix "e2e").
 func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, container string) *blob.Client {
-	az := testFleet.Azure
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(az.Entra.CACertPEM())
-	roots.AppendCertsFromPEM(az.Proxy.CACertPEM())
-	c, err := blob.New(blob.Config{
-		StorageAccount: fleet.StorageAccount, Container: container, Prefix: "e2e", Endpoint: az.BlobEndpoint(),
-		ClientID: id.ClientID, TenantID: fleet.TenantID, TokenFilePath: spoke.TokenFile.Path, AuthorityHost: az.Entra.AuthorityHost(),
-	}, blob.WithRootCAs(roots), blob.WithAllowedEndpoints(az.BlobEndpoint()))
-	g.Expect(err).NotTo(HaveOccurred())
-	return c
+	return teamStore(g, id, spoke, container, "e2e")
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
-	"github.com/google/uuid"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +17,6 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
-	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupschedule"
 )
 
@@ -31,7 +29,7 @@ func TestScheduleOverClusters(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	hub, az := testFleet.Hub.Client, testFleet.Azure
+	hub := testFleet.Hub.Client
 	spokes := onboarded()
 	const team, container, label = "team-schedule", "schedule-backups", "lifeboat.dev/schedule-e2e"
 	const jitter = 20 * time.Second
@@ -52,29 +50,7 @@ func TestScheduleOverClusters(t *testing.T) {
 		}
 	}()
 
-	id, err := az.NewIdentity(uuid.NewString())
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, s := range spokes {
-		g.Expect(az.Federate(id, s)).To(Succeed())
-	}
-	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
-	g.Expect(createContainer(ctx, id, spokes[0], container)).To(Succeed())
-	ensureNamespace(g, ctx, hub, team, nil)
-	loc := &fleetv1alpha1.BackupLocation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "primary"},
-		Spec: fleetv1alpha1.BackupLocationSpec{
-			StorageTarget: backupv1alpha1.StorageTarget{
-				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: container, Prefix: team, Endpoint: az.SpokeBlobEndpoint()},
-				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
-			},
-			Clusters: fleet.ClusterNames(spokes...),
-		},
-	}
-	g.Expect(hub.Create(ctx, loc)).To(Succeed())
-	g.Eventually(func() fleetv1alpha1.BackupLocationPhase {
-		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
-		return loc.Status.Phase
-	}, 2*time.Minute, 250*time.Millisecond).Should(Equal(fleetv1alpha1.LocationValid))
+	loc, _ := validTeamLocation(g, ctx, team, container, spokes...)
 
 	ns := "shop-" + rand.String(4)
 	for _, s := range spokes {

@@ -120,6 +120,12 @@ func (a *Azure) Grant(id Identity, container string, role blobproxy.Role) {
 	a.Proxy.Grant(id.ObjectID, StorageAccount, container, role)
 }
 
+// GrantWithCondition gives id a data role on container with an Azure ABAC
+// condition on the assignment, such as writes only under one cluster's folder.
+func (a *Azure) GrantWithCondition(id Identity, container string, role blobproxy.Role, cond blobproxy.Condition) {
+	a.Proxy.GrantWithCondition(id.ObjectID, StorageAccount, container, role, cond)
+}
+
 // Credential is the Workload Identity credential a spoke manager builds for id
 // from its token file, pointed at the Entra stand-in.
 func (a *Azure) Credential(id Identity, tokenFile string) (*azidentity.WorkloadIdentityCredential, error) {

@@ -28,6 +28,10 @@ type Manifest struct {
 	Counts              Counts          `json:"counts"`
 	// Files holds the size and sha256 of every other file, by file name.
 	Files map[string]FileInfo `json:"files"`
+
+	// SHA256 is the sha256 (hex) of backup.json's bytes as Writer.Close wrote
+	// them or Open read them; it is not part of backup.json.
+	SHA256 string `json:"-"`
 }
 
 // Owner is who the backup belongs to: a hub Backup, or a team that made its

@@ -102,11 +102,28 @@ func Open(ctx context.Context, store Store, dir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.SHA256 = digest(b)
 	if m.BackupID != id || m.SourceCluster != cluster {
 		return nil, newError(ErrCorrupt, nil, "backup %s: %s describes backup %s of cluster %s, but is stored in %s",
 			id, ManifestFile, m.BackupID, m.SourceCluster, dir)
 	}
 	return &Reader{Limits: DefaultLimits, store: store, dir: dir, m: m}, nil
+}
+
+// CheckSHA256 returns an ErrCorrupt error when want is set and is not the
+// sha256 of backup.json as Open read it: the backup was changed, or resealed,
+// since its source cluster wrote it.
+func (r *Reader) CheckSHA256(want string) error {
+	if want == "" || want == r.m.SHA256 {
+		return nil
+	}
+	return newError(ErrCorrupt, nil, "backup %s: %s has sha256 %s, but its source cluster %s wrote one with sha256 %s: it was changed since",
+		r.m.BackupID, ManifestFile, r.m.SHA256, r.m.SourceCluster, want)
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Manifest returns backup.json as Open read it. Do not modify it.

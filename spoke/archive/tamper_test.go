@@ -557,3 +557,30 @@ func TestItemsNoticesChangeAfterVerify(t *testing.T) {
 	g.Expect(err).To(MatchError(ErrCorrupt))
 	g.Expect(err).To(MatchError(ContainSubstring("backup b1: resources.tar.zst ")))
 }
+
+// TestResealedBackupFailsItsDigest: a backup rewritten and resealed (its
+// backup.json recomputed to match) passes Verify, but not the sha256 of
+// backup.json that its writer reported: that is what the hub records.
+func TestResealedBackupFailsItsDigest(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	store := newMemStore()
+	written := writeBackup(t, store, testDir, sampleItems(3), nil)
+	sum := sha256.Sum256(store.get(testDir + "/" + ManifestFile))
+	g.Expect(written.SHA256).To(Equal(hex.EncodeToString(sum[:])), "Close reports the sha256 of the bytes it wrote")
+
+	r, err := Open(ctx, store, testDir)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Manifest().SHA256).To(Equal(written.SHA256))
+	g.Expect(r.CheckSHA256(written.SHA256)).To(Succeed())
+	g.Expect(r.CheckSHA256("")).To(Succeed(), "no recorded digest, nothing to compare")
+
+	cm := named(configMaps, "shop", "forged")
+	forged := craftedStore(t, []tarEntry{regular(cm.entryName(), object(cm, nil))}, []ItemRef{cm})
+	r, err = Open(ctx, forged, testDir)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Verify(ctx)).To(Succeed(), "the reseal is consistent in itself")
+	err = r.CheckSHA256(written.SHA256)
+	g.Expect(err).To(MatchError(ErrCorrupt))
+	g.Expect(err.Error()).To(ContainSubstring(written.SHA256))
+}

@@ -301,9 +301,11 @@ func (w *Writer) Close(ctx context.Context) (*Manifest, error) {
 	if err != nil {
 		return nil, w.fail(ManifestFile, err)
 	}
-	if _, err := w.store.Put(ctx, w.dir+"/"+ManifestFile, bytes.NewReader(append(b, '\n'))); err != nil {
+	b = append(b, '\n')
+	if _, err := w.store.Put(ctx, w.dir+"/"+ManifestFile, bytes.NewReader(b)); err != nil {
 		return nil, w.fail(ManifestFile, err)
 	}
+	m.SHA256 = digest(b)
 	w.committed.Store(true)
 	w.err = errors.New("archive: backup already closed")
 	w.cancel()

@@ -107,16 +107,25 @@ func (r *Refusal) Error() string { return r.Message }
 
 // Resolve gets the BackupTarget name for an object in namespace and checks that
 // the object may use it: the target exists, its latest validation succeeded,
-// and, for self-service objects (outside SystemNamespace), the target's
-// allowedNamespaces selects namespace. It returns a *Refusal when the object
-// may not use the target, and other errors for retry.
-func Resolve(ctx context.Context, c client.Client, namespace, name string) (*backupv1alpha1.BackupTarget, error) {
+// for self-service objects (outside SystemNamespace) the target's
+// allowedNamespaces selects namespace, and for an object the hub sent for a
+// hub object (hub set, in SystemNamespace) a target the hub made belongs to
+// that hub object's namespace. It returns a *Refusal when the object may not
+// use the target, and other errors for retry.
+func Resolve(ctx context.Context, c client.Client, namespace, name string, hub *backupv1alpha1.HubObjectReference) (*backupv1alpha1.BackupTarget, error) {
 	t := &backupv1alpha1.BackupTarget{}
 	if err := c.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, &Refusal{backupv1alpha1.ReasonTargetNotFound, fmt.Sprintf("BackupTarget %q does not exist on this cluster", name)}
 		}
 		return nil, err
+	}
+	if owner, ok := t.Labels[backupv1alpha1.LabelHubNamespace]; ok && hub != nil && namespace == SystemNamespace && owner != string(hub.Namespace) {
+		// Target names end in a hash of the location's namespace and name: another
+		// tenant's location with a colliding name has overwritten this target.
+		return nil, &Refusal{backupv1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
+			"BackupTarget %q was made for hub namespace %s, not for %s, whose object this is: nothing was done; a fleet admin must look at the BackupLocations named like it",
+			name, owner, hub.Namespace)}
 	}
 	if namespace != SystemNamespace {
 		allowed, err := namespaceAllowed(ctx, c, t, namespace)

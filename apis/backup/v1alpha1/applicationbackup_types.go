@@ -57,6 +57,13 @@ type BackupResult struct {
 	// +optional
 	BackupID BackupID `json:"backupID,omitempty"`
 
+	// manifestSHA256 is the sha256 of the backup.json this run wrote, set when
+	// the backup is committed. The hub keeps it and sends it with every restore
+	// and deletion of the backup, which refuse a backup.json that differs.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	ManifestSHA256 string `json:"manifestSHA256,omitempty"`
+
 	// stage is the step the run is in, or the last one it reached.
 	// +optional
 	Stage BackupStage `json:"stage,omitempty"`

@@ -87,6 +87,16 @@ type BackupSource struct {
 	// backupID is the backup's folder under its cluster.
 	// +required
 	BackupID BackupID `json:"backupID"`
+
+	// manifestSHA256 is the sha256 of the backup's backup.json as its source
+	// cluster wrote it; the hub sets it from the Backup's status. When set, the
+	// spoke refuses a backup whose backup.json differs (reason BackupCorrupt)
+	// before it writes or deletes anything: another cluster with write access
+	// to the container cannot forge it.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-f]{64}$')",message="manifestSHA256 must be 64 lowercase hex digits"
+	// +optional
+	ManifestSHA256 string `json:"manifestSHA256,omitempty"`
 }
 
 // ApplicationRestoreSpec is what to restore, from where, and how.

@@ -44,6 +44,11 @@ type ValidationState struct {
 	LastValidationTime *metav1.Time `json:"lastValidationTime,omitempty"`
 }
 
+// LabelHubNamespace on a BackupTarget the hub made names the hub namespace of
+// its BackupLocation. An object the hub sends for another hub namespace may
+// not use the target.
+const LabelHubNamespace = "fleet.lifeboat.dev/namespace"
+
 // BackupTargetSpec is this cluster's view of a storage location.
 type BackupTargetSpec struct {
 	// StorageTarget is where the backups are and how the cluster reaches them.

@@ -67,7 +67,8 @@ const (
 
 	// ReasonNamespaceNotAllowed: the object is in a namespace that the target's
 	// allowedNamespaces does not select, or asks for more than its own namespace,
-	// or names a namespace its spec.tenancy does not grant.
+	// or names a namespace its spec.tenancy does not grant, or the hub sent it
+	// for a hub namespace other than the one its BackupTarget was made for.
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
 
 	// ReasonClusterScopedNotAllowed: the object asks for cluster-scoped

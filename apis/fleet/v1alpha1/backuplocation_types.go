@@ -42,6 +42,16 @@ type BackupLocationSpec struct {
 	// +optional
 	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
 
+	// identities give groups of the selected clusters their own Entra ID
+	// identity instead of spec.identity, so that one location can cover more
+	// clusters than one identity has federated credentials for (20 in Entra
+	// ID). A cluster uses the identity of the first entry that names or
+	// selects it, and spec.identity when none does.
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	// +optional
+	Identities []ClusterIdentity `json:"identities,omitempty"`
+
 	// syncInterval is how often to import what the container holds (see
 	// BackupSync); unset means only when a BackupSync is created by hand.
 	// +kubebuilder:validation:Type=string
@@ -52,6 +62,27 @@ type BackupLocationSpec struct {
 	SyncInterval *metav1.Duration `json:"syncInterval,omitempty"`
 }
 
+// ClusterIdentity is the identity that some of a location's clusters use.
+// +kubebuilder:validation:XValidation:rule="has(self.clusters) || has(self.clusterSelector)",message="set clusters, clusterSelector or both: an identity entry must say which clusters use it"
+type ClusterIdentity struct {
+	// clusters names clusters that use this identity: at most 20, the number
+	// of federated credentials an Entra ID identity may have.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=set
+	// +optional
+	Clusters []backupv1alpha1.ClusterName `json:"clusters,omitempty"`
+
+	// clusterSelector selects, by their labels, BackupClusters that use this
+	// identity, in addition to those in clusters. An empty selector selects all.
+	// +optional
+	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
+
+	// identity is the Entra ID application these clusters sign in as.
+	// +required
+	Identity backupv1alpha1.AzureWorkloadIdentity `json:"identity"`
+}
+
 // ClusterConnection is one cluster's connection to the location, as the
 // cluster's BackupTarget reports it.
 type ClusterConnection struct {
@@ -59,6 +90,12 @@ type ClusterConnection struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +required
 	Cluster string `json:"cluster"`
+
+	// clientID is the identity the cluster uses for the location: from the
+	// first spec.identities entry that matches it, else spec.identity.
+	// +kubebuilder:validation:MaxLength=36
+	// +optional
+	ClientID string `json:"clientID,omitempty"`
 
 	// ValidationState is the outcome of the latest validation.
 	backupv1alpha1.ValidationState `json:",inline"`

@@ -6,8 +6,10 @@ Licensed under the Apache License, Version 2.0.
 package blobproxy
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -72,6 +74,7 @@ type operation struct {
 	name      string // REST operation, for the log
 	account   string
 	container string // "" for account-level operations
+	blob      string // the blob's path in its container, "" for container and account operations
 	perm      permission
 	// accountScope: the role must be assigned on the whole account (list
 	// containers, user delegation keys, service properties), not a container.
@@ -93,7 +96,7 @@ func classify(r *http.Request) operation {
 	if len(parts) > 2 {
 		blob = parts[2]
 	}
-	op.container = container
+	op.container, op.blob = container, blob
 	q := r.URL.Query()
 	restype, comp := strings.ToLower(q.Get("restype")), strings.ToLower(q.Get("comp"))
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
@@ -215,4 +218,36 @@ func sameAccountContainer(src, host, account string) string {
 		return ""
 	}
 	return parts[1]
+}
+
+// Condition is an Azure ABAC condition on a blob data role assignment, of the
+// one shape the fleet models: the assignment allows blob writes, adds and
+// deletes only for blobs whose path in the container starts with one of
+// WritePathPrefixes; its other permissions are unconditional. Azure evaluates
+// the same condition from Expression on the blob's path attribute.
+type Condition struct {
+	WritePathPrefixes []string
+}
+
+// writeActions are the data actions that Condition restricts to its prefixes.
+var writeActions = []permission{blobsWrite, blobsAdd, blobsDelete}
+
+func (c Condition) allows(perm permission, blob string) bool {
+	if !slices.Contains(writeActions, perm) {
+		return true
+	}
+	return blob != "" && slices.ContainsFunc(c.WritePathPrefixes, func(p string) bool { return strings.HasPrefix(blob, p) })
+}
+
+// Expression is the condition as Azure writes it (version 2.0), for
+// `az role assignment create --condition ... --condition-version 2.0`.
+func (c Condition) Expression() string {
+	var not, paths []string
+	for _, a := range writeActions {
+		not = append(not, fmt.Sprintf("  !(ActionMatches{'%s'})", a))
+	}
+	for _, p := range c.WritePathPrefixes {
+		paths = append(paths, fmt.Sprintf("  @Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringStartsWith '%s'", p))
+	}
+	return "(\n (\n" + strings.Join(not, "\n  AND\n") + "\n )\n OR\n (\n" + strings.Join(paths, "\n  OR\n") + "\n )\n)"
 }

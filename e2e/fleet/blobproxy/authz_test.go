@@ -24,11 +24,16 @@ const (
 type grant struct {
 	principal, account, container string
 	role                          Role
+	cond                          *Condition
 }
 
 func TestAuthorizationFollowsAzureRBAC(t *testing.T) {
-	reader := func(container string) grant { return grant{oid, account, container, StorageBlobDataReader} }
-	contributor := func(container string) grant { return grant{oid, account, container, StorageBlobDataContributor} }
+	reader := func(container string) grant { return grant{oid, account, container, StorageBlobDataReader, nil} }
+	contributor := func(container string) grant { return grant{oid, account, container, StorageBlobDataContributor, nil} }
+	// ownPrefix is a contributor whose writes are held to cluster's backups and the probes.
+	ownPrefix := func(cluster string) grant {
+		return grant{oid, account, "c1", StorageBlobDataContributor, &Condition{WritePathPrefixes: []string{"lifeboat/v1/backups/" + cluster + "/", "lifeboat/v1/probes/"}}}
+	}
 	type req struct {
 		method, target string
 		header         map[string]string
@@ -58,7 +63,7 @@ func TestAuthorizationFollowsAzureRBAC(t *testing.T) {
 		{"account-scoped reader lists containers", []grant{reader("")}, get("/devstoreaccount1?comp=list"), true},
 		{"account-scoped reader reads any container", []grant{reader("")}, get("/devstoreaccount1/c2/x"), true},
 		{"any assignment allows Get Account Information", []grant{reader("c1")}, get("/devstoreaccount1?restype=account&comp=properties"), true},
-		{"Get Account Information needs an assignment in that account", []grant{{oid, "otheraccount", "", StorageBlobDataContributor}}, get("/devstoreaccount1?restype=account&comp=properties"), false},
+		{"Get Account Information needs an assignment in that account", []grant{{oid, "otheraccount", "", StorageBlobDataContributor, nil}}, get("/devstoreaccount1?restype=account&comp=properties"), false},
 		{"contributor on container writes a blob", []grant{contributor("c1")}, put(blob), true},
 		{"contributor on container commits a block list", []grant{contributor("c1")}, put(blob + "?comp=blocklist"), true},
 		{"contributor on container deletes a blob", []grant{contributor("c1")}, del(blob), true},
@@ -77,17 +82,32 @@ func TestAuthorizationFollowsAzureRBAC(t *testing.T) {
 			req{http.MethodPut, blob, map[string]string{"x-ms-copy-source": "https://proxy.test/devstoreaccount1/c2/src"}}, false},
 		{"copy with read on the source container", []grant{contributor("c1"), reader("c2")},
 			req{http.MethodPut, blob, map[string]string{"x-ms-copy-source": "https://proxy.test/devstoreaccount1/c2/src"}}, true},
-		{"assignment to the client id counts", []grant{{appID, account, "c1", StorageBlobDataReader}}, get(blob), true},
-		{"assignment to another principal does not", []grant{{"5e4d3c2b-1a09-4f8e-b7d6-c5b4a3928170", account, "c1", StorageBlobDataContributor}}, get(blob), false},
-		{"assignment in another account does not", []grant{{oid, "otheraccount", "", StorageBlobDataContributor}}, get(blob), false},
+		{"assignment to the client id counts", []grant{{appID, account, "c1", StorageBlobDataReader, nil}}, get(blob), true},
+		{"assignment to another principal does not", []grant{{"5e4d3c2b-1a09-4f8e-b7d6-c5b4a3928170", account, "c1", StorageBlobDataContributor, nil}}, get(blob), false},
+		{"assignment in another account does not", []grant{{oid, "otheraccount", "", StorageBlobDataContributor, nil}}, get(blob), false},
+		{"ABAC: contributor writes under its own prefix", []grant{ownPrefix("a")}, put(blob), true},
+		{"ABAC: contributor stages a block under its own prefix", []grant{ownPrefix("a")}, put(blob + "?comp=block&blockid=AAAA"), true},
+		{"ABAC: contributor deletes under its own prefix", []grant{ownPrefix("a")}, del(blob), true},
+		{"ABAC: contributor cannot write under another cluster's prefix", []grant{ownPrefix("b")}, put(blob), false},
+		{"ABAC: nor stage a block there", []grant{ownPrefix("b")}, put(blob + "?comp=block&blockid=AAAA"), false},
+		{"ABAC: nor delete there", []grant{ownPrefix("b")}, del(blob), false},
+		{"ABAC: a prefix of the cluster name is not its folder", []grant{ownPrefix("a")}, put("/devstoreaccount1/c1/lifeboat/v1/backups/ab/x"), false},
+		{"ABAC: reads are not restricted", []grant{ownPrefix("b")}, get(blob), true},
+		{"ABAC: listing is not restricted", []grant{ownPrefix("b")}, get("/devstoreaccount1/c1?restype=container&comp=list"), true},
+		{"ABAC: batch deletes name no path and are refused", []grant{ownPrefix("b")}, req{method: http.MethodPost, target: "/devstoreaccount1/c1?restype=container&comp=batch"}, false},
+		{"ABAC: an unconditional assignment still allows", []grant{ownPrefix("b"), contributor("c1")}, put(blob), true},
 	}
 	claims := &entra.Claims{ObjectID: oid, AppID: appID}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			p := &Proxy{assignments: map[assignment]bool{}}
+			p := &Proxy{assignments: map[assignment]*Condition{}}
 			for _, gr := range tc.grants {
-				p.Grant(gr.principal, gr.account, gr.container, gr.role)
+				if gr.cond != nil {
+					p.GrantWithCondition(gr.principal, gr.account, gr.container, gr.role, *gr.cond)
+				} else {
+					p.Grant(gr.principal, gr.account, gr.container, gr.role)
+				}
 			}
 			r := httptest.NewRequest(tc.req.method, "https://proxy.test"+tc.req.target, nil)
 			for k, v := range tc.req.header {
@@ -101,7 +121,7 @@ func TestAuthorizationFollowsAzureRBAC(t *testing.T) {
 
 func TestRevokeRemovesOnlyThatAssignment(t *testing.T) {
 	g := NewWithT(t)
-	p := &Proxy{assignments: map[assignment]bool{}}
+	p := &Proxy{assignments: map[assignment]*Condition{}}
 	p.Grant(oid, account, "c1", StorageBlobDataContributor)
 	p.Grant(oid, account, "c1", StorageBlobDataReader)
 	claims := &entra.Claims{ObjectID: oid, AppID: appID}
@@ -113,4 +133,24 @@ func TestRevokeRemovesOnlyThatAssignment(t *testing.T) {
 	g.Expect(p.allowed(claims, read)).To(BeTrue())
 	p.Revoke(oid, account, "c1", StorageBlobDataReader)
 	g.Expect(p.allowed(claims, read)).To(BeFalse())
+}
+
+func TestConditionExpressionIsAzures(t *testing.T) {
+	g := NewWithT(t)
+	c := Condition{WritePathPrefixes: []string{"lifeboat/v1/backups/shoot-a/", "lifeboat/v1/probes/"}}
+	g.Expect(c.Expression()).To(Equal(`(
+ (
+  !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'})
+  AND
+  !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'})
+  AND
+  !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete'})
+ )
+ OR
+ (
+  @Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringStartsWith 'lifeboat/v1/backups/shoot-a/'
+  OR
+  @Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringStartsWith 'lifeboat/v1/probes/'
+ )
+)`))
 }

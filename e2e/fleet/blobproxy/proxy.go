@@ -71,7 +71,7 @@ type Proxy struct {
 	serving  tls.Certificate
 
 	mu          sync.RWMutex
-	assignments map[assignment]bool
+	assignments map[assignment]*Condition // nil: unconditional
 	log         func(string)
 	writeDelay  time.Duration
 
@@ -103,7 +103,7 @@ func New(upstreamURL string, upstreamCAs *x509.CertPool, verifier Verifier) (*Pr
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{upstream: upstream, verifier: verifier, ca: ca, serving: serving, assignments: map[assignment]bool{}}
+	p := &Proxy{upstream: upstream, verifier: verifier, ca: ca, serving: serving, assignments: map[assignment]*Condition{}}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
@@ -194,7 +194,16 @@ func (p *Proxy) logf(format string, args ...any) {
 func (p *Proxy) Grant(principal, account, container string, role Role) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.assignments[assignment{strings.ToLower(principal), account, container, role}] = true
+	p.assignments[assignment{strings.ToLower(principal), account, container, role}] = nil
+}
+
+// GrantWithCondition assigns role as Grant does, with an ABAC condition: the
+// assignment allows only what cond allows. It replaces the assignment's
+// condition, if it had one.
+func (p *Proxy) GrantWithCondition(principal, account, container string, role Role, cond Condition) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.assignments[assignment{strings.ToLower(principal), account, container, role}] = &cond
 }
 
 // Revoke removes a role assignment made with Grant.
@@ -213,9 +222,12 @@ func (p *Proxy) allowed(c *entra.Claims, op operation) bool {
 	can := func(perm permission, container string, accountScope bool) bool {
 		p.mu.RLock()
 		defer p.mu.RUnlock()
-		for a := range p.assignments {
+		for a, cond := range p.assignments {
 			if !principals[a.principal] || a.account != op.account {
 				continue
+			}
+			if cond != nil && !cond.allows(perm, op.blob) {
+				continue // as in Azure, the assignment does not apply; another may
 			}
 			if op.anyRole {
 				return true

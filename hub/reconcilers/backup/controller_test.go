@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,7 +135,8 @@ func TestBackupDispatchesAndMirrorsFeedback(t *testing.T) {
 	simulateAgent(g, b, b.Generation, 2, feedbackOf(map[string]any{"phase": "Failed", "observedGeneration": int64(1)}))
 	g.Consistently(func() fleetv1alpha1.BackupPhase { return status(b)().Phase }).WithTimeout(2 * time.Second).Should(Equal(fleetv1alpha1.BackupInProgress))
 
-	t.Log("Success is mirrored with counts and times")
+	t.Log("Success is mirrored with counts, times and the sha256 of backup.json")
+	sealed := strings.Repeat("ab", 32)
 	end := start.Add(30 * time.Second)
 	exp := start.Add(720 * time.Hour)
 	simulateAgent(g, b, b.Generation, 1, feedbackOf(map[string]any{
@@ -142,6 +144,7 @@ func TestBackupDispatchesAndMirrorsFeedback(t *testing.T) {
 		"warnings": int64(2), "errors": int64(0), "backupID": string(b.UID), "observedGeneration": int64(1),
 		"startTime": start.UTC().Format(time.RFC3339), "completionTime": end.UTC().Format(time.RFC3339), "expiration": exp.UTC().Format(time.RFC3339),
 		"readyStatus": "True", "readyReason": "Succeeded", "readyMessage": "40 items backed up",
+		"manifestSHA256": sealed,
 	}))
 	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.BackupSuccess))
 	st := status(b)()
@@ -152,12 +155,14 @@ func TestBackupDispatchesAndMirrorsFeedback(t *testing.T) {
 	g.Expect(st.Expiration.Time.Equal(exp)).To(BeTrue())
 	g.Expect(st.ObservedGeneration).To(Equal(b.Generation))
 	g.Expect(st.Origin).To(Equal(fleetv1alpha1.OriginHub))
+	g.Expect(st.ManifestSHA256).To(Equal(sealed))
 	g.Expect(meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", "Succeeded"), HaveField("Message", "40 items backed up")))
 	g.Expect(meta.IsStatusConditionTrue(st.Conditions, fleetv1alpha1.ConditionCompleted)).To(BeTrue())
 
 	t.Log("a finished backup is left alone")
-	simulateAgent(g, b, b.Generation, 1, feedbackOf(map[string]any{"phase": "Failed", "observedGeneration": int64(1)}))
-	g.Consistently(func() fleetv1alpha1.BackupPhase { return status(b)().Phase }).WithTimeout(2 * time.Second).Should(Equal(fleetv1alpha1.BackupSuccess))
+	simulateAgent(g, b, b.Generation, 1, feedbackOf(map[string]any{"phase": "Failed", "observedGeneration": int64(1), "manifestSHA256": strings.Repeat("cd", 32)}))
+	g.Consistently(func() fleetv1alpha1.BackupStatus { return status(b)() }).WithTimeout(2 * time.Second).Should(And(
+		HaveField("Phase", fleetv1alpha1.BackupSuccess), HaveField("BackupResult.ManifestSHA256", sealed)))
 }
 
 func TestName(t *testing.T) {

@@ -335,7 +335,7 @@ func deletionWork(b *fleetv1alpha1.Backup, cluster string, tenancy *backupv1alph
 		},
 		Spec: backupv1alpha1.BackupDeletionSpec{
 			Target: backupv1alpha1.ObjectName(backuplocation.TargetName(b.Namespace, string(b.Spec.Location))),
-			Source: backupv1alpha1.BackupSource{Cluster: b.Spec.Cluster, BackupID: dataID(b)},
+			Source: backupv1alpha1.BackupSource{Cluster: b.Spec.Cluster, BackupID: dataID(b), ManifestSHA256: b.Status.ManifestSHA256},
 			Force:  true,
 			Hub: &backupv1alpha1.HubObjectReference{
 				Namespace: backupv1alpha1.NamespaceName(b.Namespace),

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,8 @@ func TestDeleteSendsBackupDeletionToSourceAndReleasesWhenDataIsGone(t *testing.T
 	g.Expect(del.Namespace).To(Equal(SpokeNamespace))
 	g.Expect(del.Name).To(Equal(Name("team-del", "nightly")))
 	g.Expect(del.Spec.Target).To(BeEquivalentTo(backuplocation.TargetName("team-del", "primary")))
-	g.Expect(del.Spec.Source).To(Equal(backupv1alpha1.BackupSource{Cluster: "del-b", BackupID: backupv1alpha1.BackupID(b.UID)}))
+	g.Expect(del.Spec.Source).To(Equal(backupv1alpha1.BackupSource{Cluster: "del-b", BackupID: backupv1alpha1.BackupID(b.UID), ManifestSHA256: sealed}),
+		"the deletion carries the sha256 of backup.json that the source cluster reported")
 	g.Expect(del.Spec.Force).To(BeTrue())
 	g.Expect(del.Spec.Hub).To(Equal(&backupv1alpha1.HubObjectReference{Namespace: "team-del", Name: "nightly", UID: b.UID}))
 
@@ -255,12 +257,15 @@ func setConnections(g *WithT, loc *fleetv1alpha1.BackupLocation, conns ...conn) 
 }
 
 // succeededBackup creates a Backup on cluster and feeds back its success.
+// sealed is the sha256 of backup.json that succeededBackup's cluster reports.
+var sealed = strings.Repeat("5e", 32)
+
 func succeededBackup(t *testing.T, g *WithT, loc *fleetv1alpha1.BackupLocation, cluster, name string) *fleetv1alpha1.Backup {
 	b := newBackup(t, g, loc, cluster, name, nil)
 	g.Eventually(workExists(b)).WithTimeout(timeout).Should(BeTrue())
 	simulateAgent(g, b, b.Generation, 1, feedbackOf(map[string]any{
 		"phase": "Success", "observedGeneration": int64(1), "backupID": string(b.UID),
-		"completionTime": time.Now().UTC().Format(time.RFC3339),
+		"completionTime": time.Now().UTC().Format(time.RFC3339), "manifestSHA256": sealed,
 	}))
 	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.BackupSuccess))
 	return b

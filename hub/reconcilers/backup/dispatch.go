@@ -23,6 +23,7 @@ var feedback = append([]dispatch.Field{
 	{Name: "stage", Path: ".status.stage"},
 	{Name: "backupID", Path: ".status.backupID"},
 	{Name: "expiration", Path: ".status.expiration"},
+	{Name: "manifestSHA256", Path: ".status.manifestSHA256"},
 }, dispatch.RunFields...)
 
 // checkLocation returns true when the Backup's namespace may make it and its

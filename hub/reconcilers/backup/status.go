@@ -80,6 +80,11 @@ func mirror(b *fleetv1alpha1.Backup, mw *workv1.ManifestWork) {
 	if id := v["backupID"].String; id != "" {
 		b.Status.BackupID = backupv1alpha1.BackupID(id)
 	}
+	// The first digest the source cluster reports is the backup's for good:
+	// restores and deletions check backup.json against it.
+	if sum := v["manifestSHA256"].String; sum != "" && b.Status.ManifestSHA256 == "" {
+		b.Status.ManifestSHA256 = sum
+	}
 	if run.Progress != nil {
 		b.Status.Progress = run.Progress
 	}

@@ -77,7 +77,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if refused, err := r.refuseConflict(ctx, loc); err != nil || refused {
 		return ctrl.Result{}, err
 	}
-	selected, err := r.selectedClusters(ctx, loc)
+	selected, identities, err := r.selectedClusters(ctx, loc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -86,11 +86,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, err
 	}
 	clusters, refused := tenant.Allowed(selected)
-	works, err := r.dispatchTargets(ctx, loc, clusters)
+	works, err := r.dispatchTargets(ctx, loc, clusters, identities)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	summarize(loc, clusters, works)
+	summarize(loc, clusters, works, identities)
 	refuseClusters(loc, tenant, refused)
 	if loc.Status.Phase == fleetv1alpha1.LocationValidationInProgress || hasPending(loc) {
 		return ctrl.Result{RequeueAfter: wait.Jitter(pendingRecheck, 0.1)}, nil

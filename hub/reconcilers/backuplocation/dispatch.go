@@ -34,9 +34,10 @@ var feedback = []dispatch.Field{
 }
 
 // refuseConflict reports a location that overlaps the storage of an older
-// location in another namespace, removes whatever it had dispatched, and
-// returns true. The older location keeps working: a new tenant cannot take a
-// container away from an existing one.
+// location in another namespace, or whose BackupTarget name is an older
+// location's, removes whatever it had dispatched, and returns true. The older
+// location keeps working: a new tenant cannot take a container or a
+// BackupTarget away from an existing one.
 func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.BackupLocation) (bool, error) {
 	all := &fleetv1alpha1.BackupLocationList{}
 	if err := r.List(ctx, all); err != nil {
@@ -52,16 +53,23 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 			other = o
 		}
 	}
-	if other == nil {
+	a := loc.Spec.Azure
+	var msg string
+	switch same := sameTargetName(loc, all.Items, TargetName); {
+	case other != nil:
+		msg = fmt.Sprintf("storage account %q at %s, container %q, prefix %q overlaps BackupLocation %s/%s (prefix %q) of another namespace; "+
+			"nothing was sent to any cluster. Use another container or a prefix outside the other location's",
+			a.StorageAccount, a.ServiceURL(), a.Container, a.Prefix, other.Namespace, other.Name, other.Spec.Azure.Prefix)
+	case same != nil:
+		other = same
+		msg = fmt.Sprintf("its BackupTarget name %s is also that of the older BackupLocation %s/%s, whose target on the clusters it would overwrite; "+
+			"nothing was sent to any cluster. Rename this location", TargetName(loc.Namespace, loc.Name), other.Namespace, other.Name)
+	default:
 		return false, nil
 	}
 	if err := r.deleteWorks(ctx, loc, nil); err != nil {
 		return true, err
 	}
-	a := loc.Spec.Azure
-	msg := fmt.Sprintf("storage account %q at %s, container %q, prefix %q overlaps BackupLocation %s/%s (prefix %q) of another namespace; "+
-		"nothing was sent to any cluster. Use another container or a prefix outside the other location's",
-		a.StorageAccount, a.ServiceURL(), a.Container, a.Prefix, other.Namespace, other.Name, other.Spec.Azure.Prefix)
 	loc.Status.Phase = fleetv1alpha1.LocationInvalid
 	loc.Status.Clusters = nil
 	loc.Status.SelectedClusters, loc.Status.ValidClusters = 0, 0
@@ -71,6 +79,24 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 	setCondition(loc, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
 	ctrl.LoggerFrom(ctx).Info("Refused location sharing storage with another namespace", "other", client.ObjectKeyFromObject(other))
 	return true, nil
+}
+
+// sameTargetName is the oldest location in all, other than loc and older
+// than it, whose BackupTarget name (by targetName) is loc's; nil when none.
+// Names end in 40 bits of a hash, so a tenant could search for a collision.
+func sameTargetName(loc *fleetv1alpha1.BackupLocation, all []fleetv1alpha1.BackupLocation, targetName func(namespace, name string) string) *fleetv1alpha1.BackupLocation {
+	want := targetName(loc.Namespace, loc.Name)
+	var oldest *fleetv1alpha1.BackupLocation
+	for i := range all {
+		o := &all[i]
+		if (o.Namespace == loc.Namespace && o.Name == loc.Name) || !o.DeletionTimestamp.IsZero() || !older(o, loc) || targetName(o.Namespace, o.Name) != want {
+			continue
+		}
+		if oldest == nil || older(o, oldest) {
+			oldest = o
+		}
+	}
+	return oldest
 }
 
 // sharesStorage is true when a and b are the same container of the same
@@ -98,43 +124,51 @@ func older(a, b *fleetv1alpha1.BackupLocation) bool {
 }
 
 // selectedClusters are the managed BackupClusters that spec.clusters names or
-// spec.clusterSelector selects, by name.
-func (r *Reconciler) selectedClusters(ctx context.Context, loc *fleetv1alpha1.BackupLocation) ([]string, error) {
+// spec.clusterSelector selects, by name, and the identity each uses.
+func (r *Reconciler) selectedClusters(ctx context.Context, loc *fleetv1alpha1.BackupLocation) ([]string, map[string]backupv1alpha1.AzureWorkloadIdentity, error) {
+	invalid := func(err error) error {
+		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonInvalidSelector, err.Error())
+		return reconcile.TerminalError(err)
+	}
 	var sel labels.Selector
 	if loc.Spec.ClusterSelector != nil {
 		s, err := metav1.LabelSelectorAsSelector(loc.Spec.ClusterSelector)
 		if err != nil {
-			msg := fmt.Sprintf("clusterSelector: %v", err)
-			setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonInvalidSelector, msg)
-			return nil, reconcile.TerminalError(fmt.Errorf("%s", msg))
+			return nil, nil, invalid(fmt.Errorf("clusterSelector: %v", err))
 		}
 		sel = s
 	}
+	ids, err := newIdentityMap(loc)
+	if err != nil {
+		return nil, nil, invalid(err)
+	}
 	list := &fleetv1alpha1.BackupClusterList{}
 	if err := r.List(ctx, list); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var names []string
-	for _, c := range list.Items {
+	identities := map[string]backupv1alpha1.AzureWorkloadIdentity{}
+	for i := range list.Items {
+		c := &list.Items[i]
 		if !c.Spec.Managed || !c.DeletionTimestamp.IsZero() {
 			continue
 		}
 		if slices.Contains(loc.Spec.Clusters, backupv1alpha1.ClusterName(c.Name)) || (sel != nil && sel.Matches(labels.Set(c.Labels))) {
 			names = append(names, c.Name)
+			identities[c.Name] = ids.of(c)
 		}
 	}
 	sort.Strings(names)
-	return names, nil
+	return names, identities, nil
 }
 
 // dispatchTargets applies the BackupTarget work of every selected cluster,
 // deletes the works of the others, and returns the works by cluster.
-func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.BackupLocation, clusters []string) (map[string]*workv1.ManifestWork, error) {
+func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.BackupLocation, clusters []string, identities map[string]backupv1alpha1.AzureWorkloadIdentity) (map[string]*workv1.ManifestWork, error) {
 	existing, err := r.works(ctx, loc)
 	if err != nil {
 		return nil, err
 	}
-	target := backupTarget(loc)
 	owner := dispatch.HubObject{Kind: Kind, Namespace: loc.Namespace, Name: loc.Name, UID: loc.UID, Generation: loc.Generation}
 	out := make(map[string]*workv1.ManifestWork, len(clusters))
 	results := make([]*workv1.ManifestWork, len(clusters))
@@ -142,7 +176,7 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 	eg.SetLimit(r.workers())
 	failed := make([]error, len(clusters))
 	for i, cluster := range clusters {
-		mw, err := dispatch.Work(cluster, owner, target, feedback, dispatch.WithResource("backuptargets"))
+		mw, err := dispatch.Work(cluster, owner, backupTarget(loc, identities[cluster]), feedback, dispatch.WithResource("backuptargets"))
 		if err != nil {
 			return nil, reconcile.TerminalError(err)
 		}
@@ -186,15 +220,15 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 	}
 	if len(errs) > 0 {
 		// Report what did get through, then retry.
-		summarize(loc, clusters, out)
+		summarize(loc, clusters, out, identities)
 		return nil, fmt.Errorf("dispatch BackupLocation %s/%s: %w", loc.Namespace, loc.Name, errs[0])
 	}
 	return out, nil
 }
 
-// backupTarget is the spoke's copy of the location.
-func backupTarget(loc *fleetv1alpha1.BackupLocation) *backupv1alpha1.BackupTarget {
-	return &backupv1alpha1.BackupTarget{
+// backupTarget is the spoke's copy of the location, signing in as identity.
+func backupTarget(loc *fleetv1alpha1.BackupLocation, identity backupv1alpha1.AzureWorkloadIdentity) *backupv1alpha1.BackupTarget {
+	t := &backupv1alpha1.BackupTarget{
 		TypeMeta: metav1.TypeMeta{APIVersion: backupv1alpha1.GroupVersion.String(), Kind: "BackupTarget"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: TargetName(loc.Namespace, loc.Name),
@@ -206,6 +240,8 @@ func backupTarget(loc *fleetv1alpha1.BackupLocation) *backupv1alpha1.BackupTarge
 		},
 		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: *loc.Spec.StorageTarget.DeepCopy()},
 	}
+	t.Spec.Identity = identity
+	return t
 }
 
 // works are the location's ManifestWorks by cluster namespace.
@@ -269,8 +305,9 @@ func (r *Reconciler) allLocations(ctx context.Context, _ client.Object) []reconc
 	return out
 }
 
-// locationsSharingStorage enqueues the other locations on the storage of a
-// deleted one, so one it refused can be accepted.
+// locationsSharingStorage enqueues the other locations on the storage, or
+// with the BackupTarget name, of a deleted one, so one it refused can be
+// accepted.
 func (r *Reconciler) locationsSharingStorage(ctx context.Context, obj client.Object) []reconcile.Request {
 	gone, ok := obj.(*fleetv1alpha1.BackupLocation)
 	if !ok {
@@ -283,7 +320,7 @@ func (r *Reconciler) locationsSharingStorage(ctx context.Context, obj client.Obj
 	var out []reconcile.Request
 	for i := range list.Items {
 		loc := &list.Items[i]
-		if loc.Namespace != gone.Namespace && sharesStorage(loc, gone) {
+		if (loc.Namespace != gone.Namespace && sharesStorage(loc, gone)) || TargetName(loc.Namespace, loc.Name) == TargetName(gone.Namespace, gone.Name) {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(loc)})
 		}
 	}

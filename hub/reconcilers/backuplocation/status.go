@@ -31,7 +31,7 @@ const (
 
 // summarize sets the per-cluster connections from the works' feedback, and the
 // counts, phase and conditions from the connections.
-func summarize(loc *fleetv1alpha1.BackupLocation, clusters []string, works map[string]*workv1.ManifestWork) {
+func summarize(loc *fleetv1alpha1.BackupLocation, clusters []string, works map[string]*workv1.ManifestWork, identities map[string]backupv1alpha1.AzureWorkloadIdentity) {
 	previous := make(map[string]backupv1alpha1.ValidationState, len(loc.Status.Clusters))
 	for _, c := range loc.Status.Clusters {
 		// A cluster refused before has never validated this location.
@@ -54,7 +54,7 @@ func summarize(loc *fleetv1alpha1.BackupLocation, clusters []string, works map[s
 		} else if failed, ok := notApplied(works[cluster], loc.Generation); ok {
 			state = failed
 		}
-		conns = append(conns, fleetv1alpha1.ClusterConnection{Cluster: cluster, ValidationState: state})
+		conns = append(conns, fleetv1alpha1.ClusterConnection{Cluster: cluster, ClientID: identities[cluster].ClientID, ValidationState: state})
 	}
 	loc.Status.Clusters = conns
 	loc.Status.ObservedGeneration = loc.Generation

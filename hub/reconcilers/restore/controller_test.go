@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,7 +104,8 @@ func TestMigrationDispatchesAndMirrorsFeedback(t *testing.T) {
 	g.Expect(ar.Name).To(Equal(Name("rteam-run", "migrate")))
 	g.Expect(ar.Namespace).To(Equal(SpokeNamespace))
 	g.Expect(ar.Spec.Target).To(BeEquivalentTo(backuplocation.TargetName("rteam-run", "primary")))
-	g.Expect(ar.Spec.Source).To(Equal(backupv1alpha1.BackupSource{Cluster: "rspoke-1", BackupID: "11111111-2222-3333-4444-555555555555"}))
+	g.Expect(ar.Spec.Source).To(Equal(backupv1alpha1.BackupSource{Cluster: "rspoke-1", BackupID: "11111111-2222-3333-4444-555555555555", ManifestSHA256: sealed}),
+		"the restore carries the sha256 of backup.json that the source cluster reported")
 	stored := &fleetv1alpha1.Restore{}
 	g.Expect(hubClient.Get(context.Background(), client.ObjectKeyFromObject(rs), stored)).To(Succeed())
 	g.Expect(ar.Spec.RestoreOptions).To(Equal(stored.Spec.RestoreOptions), "the options as the hub stored them, defaults included")
@@ -170,7 +172,7 @@ func TestRestoreToSourceClusterByDefault(t *testing.T) {
 	rs := newRestore(t, g, b.Namespace, "back", b.Name, "", nil)
 	g.Eventually(workExists(rs, "rspoke-same")).WithTimeout(timeout).Should(BeTrue())
 	ar := applicationRestoreIn(g, work(g, rs, "rspoke-same"))
-	g.Expect(ar.Spec.Source).To(Equal(backupv1alpha1.BackupSource{Cluster: "rspoke-same", BackupID: "id-3"}))
+	g.Expect(ar.Spec.Source).To(Equal(backupv1alpha1.BackupSource{Cluster: "rspoke-same", BackupID: "id-3", ManifestSHA256: sealed}))
 	g.Eventually(status(rs)).WithTimeout(timeout).Should(HaveField("Cluster", BeEquivalentTo("rspoke-same")))
 }
 
@@ -232,6 +234,9 @@ func addConnection(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string, 
 
 // newBackup creates a Backup of cluster (its spec changed by mutate) with the
 // given outcome in its status, as the backup reconciler would have written it.
+// sealed is the sha256 of backup.json that newBackup's Backups recorded.
+var sealed = strings.Repeat("5e", 32)
+
 func newBackup(t *testing.T, g *WithT, loc *fleetv1alpha1.BackupLocation, cluster, name string, phase fleetv1alpha1.BackupPhase, id backupv1alpha1.BackupID,
 	mutate ...func(*fleetv1alpha1.BackupSpec)) *fleetv1alpha1.Backup {
 	ctx := context.Background()
@@ -250,6 +255,7 @@ func newBackup(t *testing.T, g *WithT, loc *fleetv1alpha1.BackupLocation, cluste
 	b.Status.Origin = fleetv1alpha1.OriginHub
 	b.Status.Phase = phase
 	b.Status.BackupID = id
+	b.Status.ManifestSHA256 = sealed
 	g.Expect(hubClient.Status().Update(ctx, b)).To(Succeed())
 	return b
 }

@@ -164,7 +164,7 @@ func applicationRestore(rs *fleetv1alpha1.Restore, src source) *backupv1alpha1.A
 		},
 		Spec: backupv1alpha1.ApplicationRestoreSpec{
 			Target:         backupv1alpha1.ObjectName(backuplocation.TargetName(b.Namespace, string(b.Spec.Location))),
-			Source:         backupv1alpha1.BackupSource{Cluster: b.Spec.Cluster, BackupID: b.Status.BackupID},
+			Source:         backupv1alpha1.BackupSource{Cluster: b.Spec.Cluster, BackupID: b.Status.BackupID, ManifestSHA256: b.Status.ManifestSHA256},
 			RestoreOptions: *rs.Spec.RestoreOptions.DeepCopy(),
 			Hub: &backupv1alpha1.HubObjectReference{
 				Namespace: backupv1alpha1.NamespaceName(rs.Namespace),

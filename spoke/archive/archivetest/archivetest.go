@@ -3,6 +3,8 @@ package archivetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
@@ -44,4 +46,19 @@ func (s *PanickingStore) List(ctx context.Context, prefix string) ([]string, err
 func (s *PanickingStore) Delete(ctx context.Context, name string) error {
 	s.check("Delete", name)
 	return s.Store.Delete(ctx, name)
+}
+
+// ManifestSHA256 is the sha256 (hex) of the backup.json in folder dir of
+// store, as the hub records it.
+func ManifestSHA256(ctx context.Context, store archive.Store, dir string) (string, error) {
+	rc, err := store.Get(ctx, dir+"/"+archive.ManifestFile)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -95,6 +95,8 @@ func TestHubBackupSucceeds(t *testing.T) {
 		stored += fi.Size()
 	}
 	e.g.Expect(st.Progress.BytesDone).To(Equal(stored))
+	// The sha256 of backup.json as written, for the hub to record.
+	e.g.Expect(st.ManifestSHA256).To(Equal(e.manifestSHA256("nightly-20250101")))
 
 	// Events say what happened.
 	e.g.Eventually(func() []string { return eventReasons(e, got) }).Should(ContainElements(backupv1alpha1.ReasonInProgress, backupv1alpha1.ReasonSucceeded))
@@ -261,6 +263,7 @@ func TestBackupInterruptedAfterItsCommitIsComplete(t *testing.T) {
 	e.g.Expect(condition(got, backupv1alpha1.ConditionCompleted).Message).To(ContainSubstring("read back and verified: 1 items"))
 	e.g.Expect(got.Status.Progress.ItemsDone).To(BeEquivalentTo(1))
 	e.g.Expect(e.files("committed-1")()).To(HaveLen(4))
+	e.g.Expect(got.Status.ManifestSHA256).To(Equal(e.manifestSHA256("committed-1")))
 }
 
 func markInProgress(e *env, ab *backupv1alpha1.ApplicationBackup, id string) {

@@ -23,6 +23,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive/archivetest"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationbackup"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
@@ -202,4 +203,13 @@ func (e *env) hold() func() {
 	e.gate.open = make(chan struct{})
 	var once sync.Once
 	return func() { once.Do(func() { close(e.gate.open) }) }
+}
+
+// manifestSHA256 is the sha256 of backup id's backup.json in the store.
+func (e *env) manifestSHA256(id string) string {
+	dir, err := archive.Path("", cluster, id)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	sum, err := archivetest.ManifestSHA256(e.ctx, e.store, dir)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	return sum
 }

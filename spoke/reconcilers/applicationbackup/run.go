@@ -51,7 +51,7 @@ func (r *Reconciler) plan(ctx context.Context, ab *backupv1alpha1.ApplicationBac
 	if refused := checkTenancy(ab); refused != nil {
 		return nil, refused
 	}
-	target, err := targets.Resolve(ctx, r.Client, ab.Namespace, string(ab.Spec.Target))
+	target, err := targets.Resolve(ctx, r.Client, ab.Namespace, string(ab.Spec.Target), ab.Spec.Hub)
 	if err != nil {
 		return nil, err
 	}

@@ -116,6 +116,7 @@ func (s *statusWriter) finish(ctx context.Context, out outcome) {
 	obj.Status.Warnings, obj.Status.Errors = int32(out.progress.Warnings), int32(out.progress.Errors)
 	if m := out.manifest; m != nil {
 		obj.Status.Warnings, obj.Status.Errors = int32(m.Counts.Warnings), int32(m.Counts.Errors)
+		obj.Status.ManifestSHA256 = m.SHA256
 		setExpiration(obj)
 	}
 	setFinished(obj, out.phase, out.reason, out.message, now)
@@ -187,6 +188,7 @@ func setRecovered(ab *backupv1alpha1.ApplicationBackup, m *archive.Manifest) {
 	ab.Status.Stage = backupv1alpha1.StageFinal
 	ab.Status.Progress = &backupv1alpha1.Progress{ItemsTotal: m.Counts.Items, ItemsDone: m.Counts.Items, BytesDone: sizeOf(m)}
 	ab.Status.Warnings, ab.Status.Errors = int32(m.Counts.Warnings), int32(m.Counts.Errors)
+	ab.Status.ManifestSHA256 = m.SHA256
 	setExpiration(ab)
 	phase, reason := backupv1alpha1.ApplicationBackupSuccess, backupv1alpha1.ReasonSucceeded
 	if m.Counts.Errors > 0 {

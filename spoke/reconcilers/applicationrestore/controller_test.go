@@ -337,3 +337,43 @@ func TestPanicInStorageFailsTheRestore(t *testing.T) {
 		})
 	}
 }
+
+// TestResealedBackupFailsTheHubDigest: a backup rewritten and resealed by
+// someone else with write access to the container is consistent in itself,
+// but its backup.json is not the one whose sha256 the hub recorded: the
+// restore fails BackupCorrupt and writes nothing. The true backup restores.
+func TestResealedBackupFailsTheHubDigest(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "sealed", true, false)
+	dir := writeBackup(t, store, "b1", hubOwner, ns("sealed-app"), cm("sealed-app", "a", nil))
+	recorded := manifestSHA256(g, store, dir)
+
+	names, err := store.List(ctx, dir+"/")
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, n := range names {
+		g.Expect(store.Delete(ctx, n)).To(Succeed())
+	}
+	writeBackup(t, store, "b1", hubOwner, ns("sealed-app"), cm("sealed-app", "a", nil), cm("sealed-app", "forged", nil))
+	forged := manifestSHA256(g, store, dir)
+	g.Expect(forged).NotTo(Equal(recorded))
+
+	ar := newRestore(targets.SystemNamespace, "sealed-recorded", "sealed", "b1")
+	ar.Spec.Source.ManifestSHA256 = recorded
+	ar = reconcile(t, ctx, newReconciler(), ar)
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
+	g.Expect(condition(ar, backupv1alpha1.ConditionCompleted)).To(Equal("True/" + backupv1alpha1.ReasonBackupCorrupt))
+	g.Expect(message(ar)).To(And(ContainSubstring(recorded), ContainSubstring(forged)))
+	g.Expect(exists(ctx, &corev1.Namespace{}, "", "sealed-app")).To(BeFalse(), "the cluster changed")
+
+	ar = newRestore(targets.SystemNamespace, "sealed-matching", "sealed", "b1")
+	ar.Spec.Source.ManifestSHA256 = forged
+	ar = reconcile(t, ctx, newReconciler(), ar)
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), message(ar))
+}
+
+func manifestSHA256(g *WithT, store archive.Store, dir string) string {
+	sum, err := archivetest.ManifestSHA256(context.Background(), store, dir)
+	g.Expect(err).NotTo(HaveOccurred())
+	return sum
+}

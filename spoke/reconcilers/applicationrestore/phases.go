@@ -64,7 +64,7 @@ func (r *Reconciler) failIfInterrupted(_ context.Context, ar *backupv1alpha1.App
 
 // resolveTarget finds the BackupTarget and checks this restore may use it.
 func (r *Reconciler) resolveTarget(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) error {
-	t, err := targets.Resolve(ctx, r.Client, ar.Namespace, string(ar.Spec.Target))
+	t, err := targets.Resolve(ctx, r.Client, ar.Namespace, string(ar.Spec.Target), ar.Spec.Hub)
 	var refused *targets.Refusal
 	if errors.As(err, &refused) {
 		return &refusal{refused.Reason, refused.Message}
@@ -170,7 +170,10 @@ func (r *Reconciler) openBackup(ctx context.Context, ar *backupv1alpha1.Applicat
 				"BackupTarget %s holds no backup %s of cluster %s: check spec.source (the backup's cluster and ID)", ar.Spec.Target, src.BackupID, src.Cluster)}
 		}
 		return &refusal{backupv1alpha1.ReasonBackupIncomplete, err.Error() + ": it never finished, or it is still being written"}
-	case errors.Is(err, archive.ErrNewerFormat), errors.Is(err, archive.ErrCorrupt):
+	case err == nil:
+		err = j.reader.CheckSHA256(src.ManifestSHA256)
+	}
+	if errors.Is(err, archive.ErrNewerFormat) || errors.Is(err, archive.ErrCorrupt) {
 		return &refusal{unreadableReason(err), "The backup cannot be restored: " + err.Error()}
 	}
 	return err

@@ -89,7 +89,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // delete removes the backup's blobs and returns how many it removed.
 func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDeletion) (int64, error) {
-	target, err := targets.Resolve(ctx, r.Client, del.Namespace, string(del.Spec.Target))
+	target, err := targets.Resolve(ctx, r.Client, del.Namespace, string(del.Spec.Target), del.Spec.Hub)
 	if err != nil {
 		return 0, err
 	}
@@ -140,6 +140,13 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 func (r *Reconciler) check(ctx context.Context, del *backupv1alpha1.BackupDeletion, store archive.Store, dir string) error {
 	src := del.Spec.Source
 	reader, openErr := archive.Open(ctx, store, dir)
+	if openErr == nil {
+		// A backup.json that is gone says nothing (a deletion removes it first);
+		// one that differs from what the source cluster wrote is a forgery.
+		if err := reader.CheckSHA256(src.ManifestSHA256); err != nil {
+			return &targets.Refusal{Reason: backupv1alpha1.ReasonBackupCorrupt, Message: err.Error() + "; nothing was deleted: have an admin inspect the backup's folder"}
+		}
+	}
 	if del.Namespace != targets.SystemNamespace {
 		if openErr != nil {
 			return &targets.Refusal{Reason: backupv1alpha1.ReasonNamespaceNotAllowed, Message: fmt.Sprintf(

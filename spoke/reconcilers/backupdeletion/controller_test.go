@@ -96,11 +96,14 @@ func (e *env) files(dir string) []string {
 
 // run creates a BackupDeletion, reconciles it and returns it.
 func (e *env) run(namespace, id string, force bool) *backupv1alpha1.BackupDeletion {
+	return e.runSource(namespace, backupv1alpha1.BackupSource{Cluster: "spoke-1", BackupID: backupv1alpha1.BackupID(id)}, force)
+}
+
+func (e *env) runSource(namespace string, src backupv1alpha1.BackupSource, force bool) *backupv1alpha1.BackupDeletion {
 	del := &backupv1alpha1.BackupDeletion{
 		ObjectMeta: metav1.ObjectMeta{Name: "del-" + rand.String(6), Namespace: namespace},
 		Spec: backupv1alpha1.BackupDeletionSpec{
-			Target: backupv1alpha1.ObjectName(e.target), Force: force,
-			Source: backupv1alpha1.BackupSource{Cluster: "spoke-1", BackupID: backupv1alpha1.BackupID(id)},
+			Target: backupv1alpha1.ObjectName(e.target), Force: force, Source: src,
 		},
 	}
 	e.g.Expect(cp.Client.Create(e.ctx, del)).To(Succeed())
@@ -221,4 +224,41 @@ func TestPanicInStorageFailsTheDeletion(t *testing.T) {
 	again := e.run(targets.SystemNamespace, "b6", false)
 	e.g.Expect(again.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
 	e.g.Expect(e.files(dir)).To(BeEmpty())
+}
+
+// TestResealedBackupIsNotDeleted: a deletion carrying the sha256 of
+// backup.json that the hub recorded refuses a backup.json that differs
+// (another cluster resealed the folder) with BackupCorrupt, even with force,
+// and deletes nothing; with the matching sha256 it deletes.
+func TestResealedBackupIsNotDeleted(t *testing.T) {
+	e := newEnv(t)
+	e.namespace(targets.SystemNamespace, false)
+	dir := e.backup("b-sealed", hubOwner, true)
+	recorded := e.manifestSHA256(dir)
+	for _, n := range e.files(dir) {
+		e.g.Expect(e.store.Delete(e.ctx, n)).To(Succeed())
+	}
+	e.backup("b-sealed", hubOwner, true)
+	resealed := e.manifestSHA256(dir)
+	e.g.Expect(resealed).NotTo(Equal(recorded))
+
+	src := backupv1alpha1.BackupSource{Cluster: "spoke-1", BackupID: "b-sealed", ManifestSHA256: recorded}
+	del := e.runSource(targets.SystemNamespace, src, true)
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(del.Status.Conditions).To(ContainElement(And(
+		HaveField("Reason", backupv1alpha1.ReasonBackupCorrupt),
+		HaveField("Message", And(ContainSubstring(recorded), ContainSubstring("nothing was deleted"))),
+	)))
+	e.g.Expect(e.files(dir)).To(HaveLen(4))
+
+	src.ManifestSHA256 = resealed
+	del = e.runSource(targets.SystemNamespace, src, true)
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(e.files(dir)).To(BeEmpty())
+}
+
+func (e *env) manifestSHA256(dir string) string {
+	sum, err := archivetest.ManifestSHA256(e.ctx, e.store, dir)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	return sum
 }

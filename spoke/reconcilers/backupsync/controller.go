@@ -125,7 +125,7 @@ func (r result) message() string {
 
 // sync lists the target and writes the pages.
 func (r *Reconciler) sync(ctx context.Context, bs *backupv1alpha1.BackupSync) (result, error) {
-	target, err := targets.Resolve(ctx, r.Client, targets.SystemNamespace, string(bs.Spec.Target))
+	target, err := targets.Resolve(ctx, r.Client, targets.SystemNamespace, string(bs.Spec.Target), nil)
 	if err != nil {
 		return result{}, err
 	}
