@@ -73,6 +73,7 @@ func TestRenderSpokeDefaults(t *testing.T) {
 	g.Expect(kinds(objs)).To(Equal([]string{
 		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
 		"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
 	}))
 	g.Expect(objs[0].GetName()).To(Equal("applicationbackups.backup.lifeboat.dev"))
 

@@ -139,6 +139,7 @@ func run(s settings, factory *targets.Factory) error {
 	}
 	if err := (&applicationrestore.Reconciler{
 		Client:   mgr.GetClient(),
+		Cluster:  s.clusterName,
 		Targets:  factory,
 		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
 	}).SetupWithManager(mgr); err != nil {
@@ -146,6 +147,7 @@ func run(s settings, factory *targets.Factory) error {
 	}
 	if err := (&backupdeletion.Reconciler{
 		Client:   mgr.GetClient(),
+		Cluster:  s.clusterName,
 		Targets:  factory,
 		Runs:     registry,
 		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),

@@ -24,10 +24,14 @@ import (
 // progress at most once a second.
 type Reconciler struct {
 	client.Client
-	// RESTConfig reaches the cluster to restore into.
+	// RESTConfig reaches the cluster to restore into. A team's restore
+	// writes with it impersonating spec.requestedBy.
 	RESTConfig *rest.Config
-	Targets    *targets.Factory
-	Recorder   events.EventRecorder
+	// Cluster is this cluster's name in the fleet: teams restore only its
+	// backups, unless a target allows other source clusters.
+	Cluster  string
+	Targets  *targets.Factory
+	Recorder events.EventRecorder
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Stores gives the store of a target (default: Targets.Client).
@@ -48,6 +52,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;create;patch
 // and binds roles that it need not hold itself:
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=bind;escalate
+// A team's restore writes as the team member who asked for it:
+// +kubebuilder:rbac:groups="",resources=users;groups;serviceaccounts,verbs=impersonate
 
 // Reconcile starts a restore once: it checks the target and the backup,
 // marks the restore InProgress and runs it in the background. A restore
