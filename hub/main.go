@@ -76,6 +76,8 @@ func main() {
 	flag.StringVar(&s.spokeValuesFile, "spoke-values", "", "YAML file of lifeboat-spoke chart values for the spoke on every cluster (resources, nodeSelector, tolerations, extraArgs, extraVolumes, ...); the hub sets clusterName, the hub credential, the namespace and the image itself")
 	flag.DurationVar(&s.agent.CredentialLifetime, "credential-lifetime", backupcluster.DefaultCredentialLifetime,
 		"lifetime of a spoke's hub token (at least 10m); it is replaced when less than 20% is left")
+	flag.IntVar(&s.agent.CatalogPages, "catalog-pages-per-cluster", backupcluster.DefaultCatalogPages,
+		"how many BackupCatalog pages a cluster's namespace may hold at once (a ResourceQuota there refuses more)")
 	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,
 		"how long past its heartbeat Lease a cluster stays Online before it is Offline")
 	flag.StringVar(&s.systemNamespace, "system-namespace", backupsync.DefaultSystemNamespace, "namespace of the hub's own objects, such as the Leases that let one sync per storage container run at a time")
@@ -168,6 +170,9 @@ func run(s settings) error {
 	if err := (&backupsync.Interval{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&backupsync.Pages{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&backupcluster.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -192,9 +197,10 @@ func run(s settings) error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-// spokeIdentities limits the cache of ServiceAccounts, Roles and RoleBindings
-// to the spokes' hub identities (backupcluster.LabelCluster): the hub reads
-// no others through its cache, and a busy hub has many.
+// spokeIdentities limits the cache of ServiceAccounts, Roles, RoleBindings
+// and ResourceQuotas to the spokes' hub identities (backupcluster.LabelCluster):
+// the hub reads no others through its cache, and a busy hub has many. And
+// it limits the cache of BackupCatalogs to the pages of syncs.
 func spokeIdentities() map[client.Object]cache.ByObject {
 	req, err := labels.NewRequirement(backupcluster.LabelCluster, selection.Exists, nil)
 	if err != nil {
@@ -205,6 +211,10 @@ func spokeIdentities() map[client.Object]cache.ByObject {
 		&corev1.ServiceAccount{}: {Label: sel},
 		&rbacv1.Role{}:           {Label: sel},
 		&rbacv1.RoleBinding{}:    {Label: sel},
+		&corev1.ResourceQuota{}:  {Label: sel},
+		// Only pages that name their sync; backupsync.Pages deletes those
+		// of syncs that do not run.
+		&fleetv1alpha1.BackupCatalog{}: backupsync.PageCache(),
 	}
 }
 
