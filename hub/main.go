@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -66,7 +67,7 @@ type settings struct {
 
 func main() {
 	var s settings
-	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
+	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8443", "address the metrics endpoint binds to, HTTPS with a self-signed certificate; callers need a token whose user may get /metrics (0 disables it)")
 	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
 	flag.BoolVar(&s.leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
 	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
@@ -125,7 +126,7 @@ func run(s settings) error {
 	cfg.QPS, cfg.Burst = float32(s.qps), s.burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: s.metricsAddr},
+		Metrics:                 metricsOptions(s.metricsAddr),
 		HealthProbeBindAddress:  s.probeAddr,
 		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "lifeboat-hub.fleet.lifeboat.dev",
@@ -250,4 +251,15 @@ func fleetAdminPatterns(flagValue string) ([]backupv1alpha1.NamespacePattern, er
 		out = append(out, backupv1alpha1.NamespacePattern(p))
 	}
 	return out, nil
+}
+
+// The metrics endpoint asks the API server who a caller is and whether they may get /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serve the metrics over HTTPS to callers the API server
+// authenticates (TokenReview) and authorizes for GET /metrics
+// (SubjectAccessReview, nonResourceURLs).
+func metricsOptions(addr string) metricsserver.Options {
+	return metricsserver.Options{BindAddress: addr, SecureServing: true, FilterProvider: filters.WithAuthenticationAndAuthorization}
 }

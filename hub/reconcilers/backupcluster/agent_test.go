@@ -37,7 +37,7 @@ func TestAgentWorkFromTheSpokeChart(t *testing.T) {
 	}
 	g.Expect(order).To(Equal([]string{
 		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
-		"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service",
+		"Namespace", "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Role", "RoleBinding", "Service",
 		"Secret", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Lease",
 	}))
 	for _, o := range objs[:len(objs)-1] {

@@ -167,14 +167,19 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	}
 }
 
-// writeConfig is how the restore reaches the cluster: a team's restore as
-// the user who asked for it, so it can write nothing they could not (RBAC,
-// escalation checks and admission apply to them); the hub's as the spoke.
+// writeConfig is how the restore reaches the cluster: as the restore
+// identity, and a team's restore impersonating the user who asked for it,
+// so it can write nothing they could not (RBAC, escalation checks and
+// admission apply to them).
 func (r *Reconciler) writeConfig(ar *backupv1alpha1.ApplicationRestore) *rest.Config {
-	if selfService(ar) == "" {
-		return r.RESTConfig
+	c := r.RESTConfig
+	if r.Identity != nil {
+		c = r.Identity.Config(c)
 	}
-	c := rest.CopyConfig(r.RESTConfig)
+	if selfService(ar) == "" {
+		return c
+	}
+	c = rest.CopyConfig(c)
 	c.Impersonate = rest.ImpersonationConfig{UserName: ar.Spec.RequestedBy.Username, Groups: ar.Spec.RequestedBy.Groups}
 	return c
 }
