@@ -18,7 +18,8 @@ manifests: ## Generate CRDs and each manager's RBAC into the charts.
 	$(CONTROLLER_GEN) crd paths=./apis/fleet/... output:crd:dir=charts/lifeboat-hub/crds
 	$(CONTROLLER_GEN) crd paths=./apis/backup/... output:crd:dir=charts/lifeboat-spoke/crds
 	$(CONTROLLER_GEN) rbac:roleName=lifeboat-hub paths=./hub/... output:rbac:dir=charts/lifeboat-hub/templates
-	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke paths=./spoke/... output:rbac:dir=charts/lifeboat-spoke/templates
+	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke paths="./spoke;./spoke/reconcilers/..." output:rbac:dir=charts/lifeboat-spoke/templates
+	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke-restore paths=./spoke/restore output:rbac:dir=charts/lifeboat-spoke/templates/restore
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files or formatting drift.

@@ -72,7 +72,8 @@ func TestRenderSpokeDefaults(t *testing.T) {
 	t.Log("the five CRDs first, then the templates in Helm's install order, and no Namespace unless asked")
 	g.Expect(kinds(objs)).To(Equal([]string{
 		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
-		"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",
+		"ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Role", "RoleBinding",
+		"Service", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
 	}))
 	g.Expect(objs[0].GetName()).To(Equal("applicationbackups.backup.lifeboat.dev"))
 
@@ -81,7 +82,8 @@ func TestRenderSpokeDefaults(t *testing.T) {
 	convert(g, find(g, objs, "ServiceAccount", spokeNamespace, "lifeboat-spoke"), sa)
 	g.Expect(sa.Labels).To(HaveKeyWithValue("azure.workload.identity/use", "true"))
 	g.Expect(sa.Annotations).To(BeEmpty())
-	expectRolesBound(g, objs, rbacv1.Subject{Kind: "ServiceAccount", Namespace: spokeNamespace, Name: "lifeboat-spoke"})
+	expectRolesBound(g, objs, rbacv1.Subject{Kind: "ServiceAccount", Namespace: spokeNamespace, Name: "lifeboat-spoke"},
+		map[string]rbacv1.Subject{"lifeboat-spoke-restore": {Kind: "ServiceAccount", Namespace: spokeNamespace, Name: "lifeboat-spoke-restore"}})
 	role := &rbacv1.Role{}
 	convert(g, find(g, objs, "Role", spokeNamespace, "lifeboat-spoke"), role)
 	g.Expect(role.Rules).To(ContainElement(HaveField("Resources", ContainElement("leases"))))
@@ -103,7 +105,7 @@ func TestRenderSpokeDefaults(t *testing.T) {
 		"--hub-credential-secret=" + hubcredential.DefaultSecretName,
 		"--leader-elect=true",
 		"--health-probe-bind-address=:8081",
-		"--metrics-bind-address=:8080",
+		"--metrics-bind-address=:8443",
 	}))
 	g.Expect(c.Env).To(BeEmpty())
 	g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("128Mi")))
@@ -166,7 +168,8 @@ func TestRenderSpokeValues(t *testing.T) {
 	sa := &corev1.ServiceAccount{}
 	convert(g, find(g, objs, "ServiceAccount", spokeNamespace, "lifeboat-spoke"), sa)
 	g.Expect(sa.Annotations).To(Equal(map[string]string{"azure.workload.identity/client-id": "00000000-0000-0000-0000-00000000000a"}))
-	expectRolesBound(g, objs, rbacv1.Subject{Kind: "ServiceAccount", Namespace: spokeNamespace, Name: "lifeboat-spoke"})
+	expectRolesBound(g, objs, rbacv1.Subject{Kind: "ServiceAccount", Namespace: spokeNamespace, Name: "lifeboat-spoke"},
+		map[string]rbacv1.Subject{"lifeboat-spoke-restore": {Kind: "ServiceAccount", Namespace: spokeNamespace, Name: "lifeboat-spoke-restore"}})
 
 	dep := &appsv1.Deployment{}
 	convert(g, find(g, objs, "Deployment", spokeNamespace, "lifeboat-spoke"), dep)
@@ -232,7 +235,7 @@ func TestRenderHubDefaults(t *testing.T) {
 	t.Log("the fleet CRDs first, then the manager's objects")
 	k := kinds(objs)
 	g.Expect(k[:11]).To(HaveEach("CustomResourceDefinition"))
-	g.Expect(k[11:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"}),
+	g.Expect(k[11:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"}),
 		"a namespaced Role in the generated role.yaml needs a RoleBinding in the chart")
 
 	sa := &corev1.ServiceAccount{}
@@ -256,7 +259,7 @@ func TestRenderHubDefaults(t *testing.T) {
 		"--system-namespace=" + ns,
 		"--fleet-admin-namespaces=" + ns,
 		"--health-probe-bind-address=:8081",
-		"--metrics-bind-address=:8080",
+		"--metrics-bind-address=:8443",
 	}))
 	g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceCPU, resource.MustParse("100m")))
 	expectManager(g, pod)
@@ -334,16 +337,17 @@ func expectMetricsService(g *WithT, objs []*unstructured.Unstructured, namespace
 		g.Expect(dep.Spec.Template.Labels).To(HaveKeyWithValue(k, v))
 	}
 	g.Expect(svc.Spec.Ports).To(HaveLen(1))
-	g.Expect(svc.Spec.Ports[0].Port).To(BeEquivalentTo(8080))
+	g.Expect(svc.Spec.Ports[0].Port).To(BeEquivalentTo(8443))
 	g.Expect(svc.Spec.Ports[0].TargetPort.String()).To(Equal("metrics"))
 	c := dep.Spec.Template.Spec.Containers[0]
-	g.Expect(c.Ports).To(ContainElement(corev1.ContainerPort{Name: "metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}))
-	g.Expect(c.Args).To(ContainElement("--metrics-bind-address=:8080"))
+	g.Expect(c.Ports).To(ContainElement(corev1.ContainerPort{Name: "metrics", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}))
+	g.Expect(c.Args).To(ContainElement("--metrics-bind-address=:8443"))
 }
 
 // expectRolesBound checks that every ClusterRole and Role in objs is bound,
-// by a binding in objs, to subject and to no one else.
-func expectRolesBound(g *WithT, objs []*unstructured.Unstructured, subject rbacv1.Subject) {
+// by a binding in objs, to subject and to no one else, or, for a role named
+// in others, to that subject only.
+func expectRolesBound(g *WithT, objs []*unstructured.Unstructured, subject rbacv1.Subject, others ...map[string]rbacv1.Subject) {
 	roles := 0
 	for _, o := range objs {
 		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
@@ -361,7 +365,13 @@ func expectRolesBound(g *WithT, objs []*unstructured.Unstructured, subject rbacv
 				subjects = append(subjects, binding.Subjects...)
 			}
 		}
-		g.Expect(subjects).To(Equal([]rbacv1.Subject{subject}), "%s %s", o.GetKind(), o.GetName())
+		want := subject
+		for _, m := range others {
+			if s, ok := m[o.GetName()]; ok {
+				want = s
+			}
+		}
+		g.Expect(subjects).To(Equal([]rbacv1.Subject{want}), "%s %s", o.GetKind(), o.GetName())
 	}
 	g.Expect(roles).To(BeNumerically(">", 0))
 }
@@ -410,4 +420,94 @@ func find(g *WithT, objs []*unstructured.Unstructured, kind, namespace, name str
 
 func convert(g *WithT, u *unstructured.Unstructured, into any) {
 	g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into)).To(Succeed())
+}
+
+// rulesOf are the rules of the chart's ClusterRoles and Roles, by
+// "Kind namespace/name".
+func rulesOf(g *WithT, objs []*unstructured.Unstructured) map[string][]rbacv1.PolicyRule {
+	out := map[string][]rbacv1.PolicyRule{}
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole":
+			r := &rbacv1.ClusterRole{}
+			convert(g, o, r)
+			out["ClusterRole "+r.Name] = r.Rules
+		case "Role":
+			r := &rbacv1.Role{}
+			convert(g, o, r)
+			out["Role "+r.Namespace+"/"+r.Name] = r.Rules
+		}
+	}
+	return out
+}
+
+// grants reports whether a rule grants verb on group/resource (a
+// subresource as "pods/exec"), as RBAC matches it: "*" matches everything.
+func grants(rule rbacv1.PolicyRule, verb, group, resource string) bool {
+	return matches(rule.Verbs, verb) && matches(rule.APIGroups, group) && matches(rule.Resources, resource)
+}
+
+func matches(list []string, s string) bool {
+	for _, v := range list {
+		if v == "*" || v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Least privilege in the RBAC the charts install: the hub mints tokens only
+// for the spokes' hub identities and reads Secrets only in lifeboat-system;
+// the spoke never names the kubelet API, exec or token minting. Both may
+// review tokens and access for their metrics endpoints.
+func TestRBACIsScoped(t *testing.T) {
+	g := NewWithT(t)
+	hub, err := Render(Hub, map[string]any{"hubServer": "https://hub.example:6443"}, "lifeboat")
+	g.Expect(err).NotTo(HaveOccurred())
+	for role, rules := range rulesOf(g, hub) {
+		for _, rule := range rules {
+			if grants(rule, "create", "", "serviceaccounts/token") {
+				g.Expect(rule.ResourceNames).To(Equal([]string{"lifeboat-spoke"}), "%s: token minting only for the spokes' ServiceAccounts", role)
+			}
+			if grants(rule, "get", "", "secrets") || grants(rule, "list", "", "secrets") {
+				g.Expect(role).To(Equal("Role lifeboat-system/lifeboat-hub"), "Secrets are read in lifeboat-system only")
+				g.Expect(rule.Verbs).To(Equal([]string{"get"}))
+			}
+		}
+	}
+
+	spoke, err := Render(Spoke, map[string]any{"clusterName": "shoot-a"}, spokeNamespace)
+	g.Expect(err).NotTo(HaveOccurred())
+	const restoreRole = "ClusterRole lifeboat-spoke-restore"
+	spokeRules := rulesOf(g, spoke)
+	g.Expect(spokeRules).To(HaveKey(restoreRole))
+	for role, rules := range spokeRules {
+		for _, rule := range rules {
+			g.Expect(rule.Resources).NotTo(ContainElements(ContainSubstring("nodes/proxy")), role)
+			g.Expect(rule.Resources).NotTo(ContainElements(ContainSubstring("pods/exec")), role)
+			if role == restoreRole {
+				continue // writes what backups hold; only the restore identity holds it
+			}
+			for _, verb := range []string{"create", "update", "patch", "delete", "bind", "escalate", "impersonate"} {
+				g.Expect(grants(rule, verb, "", "secrets") && grants(rule, verb, "apps", "deployments")).To(BeFalse(),
+					"%s: the backup path has no wildcard %s: %+v", role, verb, rule)
+			}
+			if grants(rule, "create", "", "serviceaccounts/token") {
+				g.Expect(role).To(Equal("Role lifeboat-system/lifeboat-spoke"), "token minting only in lifeboat-system")
+				g.Expect(rule.ResourceNames).To(Equal([]string{"lifeboat-spoke-restore"}), "and only for the restore identity")
+			}
+		}
+	}
+
+	for name, objs := range map[string][]*unstructured.Unstructured{"hub": hub, "spoke": spoke} {
+		var review []string
+		for _, rules := range rulesOf(g, objs) {
+			for _, rule := range rules {
+				if grants(rule, "create", "authentication.k8s.io", "tokenreviews") || grants(rule, "create", "authorization.k8s.io", "subjectaccessreviews") {
+					review = append(review, rule.Resources...)
+				}
+			}
+		}
+		g.Expect(review).To(ContainElements("tokenreviews", "subjectaccessreviews"), "%s: the metrics endpoint authenticates and authorizes", name)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -66,7 +67,7 @@ type settings struct {
 
 func main() {
 	var s settings
-	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
+	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8443", "address the metrics endpoint binds to, HTTPS with a self-signed certificate; callers need a token whose user may get /metrics (0 disables it)")
 	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
 	flag.BoolVar(&s.leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
 	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
@@ -76,6 +77,8 @@ func main() {
 	flag.StringVar(&s.spokeValuesFile, "spoke-values", "", "YAML file of lifeboat-spoke chart values for the spoke on every cluster (resources, nodeSelector, tolerations, extraArgs, extraVolumes, ...); the hub sets clusterName, the hub credential, the namespace and the image itself")
 	flag.DurationVar(&s.agent.CredentialLifetime, "credential-lifetime", backupcluster.DefaultCredentialLifetime,
 		"lifetime of a spoke's hub token (at least 10m); it is replaced when less than 20% is left")
+	flag.IntVar(&s.agent.CatalogPages, "catalog-pages-per-cluster", backupcluster.DefaultCatalogPages,
+		"how many BackupCatalog pages a cluster's namespace may hold at once (a ResourceQuota there refuses more)")
 	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,
 		"how long past its heartbeat Lease a cluster stays Online before it is Offline")
 	flag.StringVar(&s.systemNamespace, "system-namespace", backupsync.DefaultSystemNamespace, "namespace of the hub's own objects, such as the Leases that let one sync per storage container run at a time")
@@ -123,7 +126,7 @@ func run(s settings) error {
 	cfg.QPS, cfg.Burst = float32(s.qps), s.burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: s.metricsAddr},
+		Metrics:                 metricsOptions(s.metricsAddr),
 		HealthProbeBindAddress:  s.probeAddr,
 		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "lifeboat-hub.fleet.lifeboat.dev",
@@ -168,6 +171,9 @@ func run(s settings) error {
 	if err := (&backupsync.Interval{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&backupsync.Pages{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&backupcluster.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -192,9 +198,10 @@ func run(s settings) error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-// spokeIdentities limits the cache of ServiceAccounts, Roles and RoleBindings
-// to the spokes' hub identities (backupcluster.LabelCluster): the hub reads
-// no others through its cache, and a busy hub has many.
+// spokeIdentities limits the cache of ServiceAccounts, Roles, RoleBindings
+// and ResourceQuotas to the spokes' hub identities (backupcluster.LabelCluster):
+// the hub reads no others through its cache, and a busy hub has many. And
+// it limits the cache of BackupCatalogs to the pages of syncs.
 func spokeIdentities() map[client.Object]cache.ByObject {
 	req, err := labels.NewRequirement(backupcluster.LabelCluster, selection.Exists, nil)
 	if err != nil {
@@ -205,6 +212,10 @@ func spokeIdentities() map[client.Object]cache.ByObject {
 		&corev1.ServiceAccount{}: {Label: sel},
 		&rbacv1.Role{}:           {Label: sel},
 		&rbacv1.RoleBinding{}:    {Label: sel},
+		&corev1.ResourceQuota{}:  {Label: sel},
+		// Only pages that name their sync; backupsync.Pages deletes those
+		// of syncs that do not run.
+		&fleetv1alpha1.BackupCatalog{}: backupsync.PageCache(),
 	}
 }
 
@@ -240,4 +251,15 @@ func fleetAdminPatterns(flagValue string) ([]backupv1alpha1.NamespacePattern, er
 		out = append(out, backupv1alpha1.NamespacePattern(p))
 	}
 	return out, nil
+}
+
+// The metrics endpoint asks the API server who a caller is and whether they may get /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serve the metrics over HTTPS to callers the API server
+// authenticates (TokenReview) and authorizes for GET /metrics
+// (SubjectAccessReview, nonResourceURLs).
+func metricsOptions(addr string) metricsserver.Options {
+	return metricsserver.Options{BindAddress: addr, SecureServing: true, FilterProvider: filters.WithAuthenticationAndAuthorization}
 }

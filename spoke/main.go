@@ -13,10 +13,12 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -29,6 +31,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backupdeletion"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backupsync"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backuptarget"
+	"github.com/lifeboat-dev/lifeboat/spoke/restore"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
@@ -53,6 +56,7 @@ type settings struct {
 	caBundle, clusterName  string
 	heartbeatInterval      time.Duration
 	hubCredentialSecret    string
+	restoreServiceAccount  string
 }
 
 // The heartbeat Lease and the hub credential Secret are in the spoke's own namespace.
@@ -64,7 +68,7 @@ func main() {
 		s       settings
 		factory targets.Factory
 	)
-	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
+	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8443", "address the metrics endpoint binds to, HTTPS with a self-signed certificate; callers need a token whose user may get /metrics (0 disables it)")
 	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
 	flag.BoolVar(&s.leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
 	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
@@ -77,6 +81,8 @@ func main() {
 		"how often the heartbeat Lease "+heartbeat.Namespace+"/"+heartbeat.LeaseName+" is renewed; it lasts three intervals")
 	flag.StringVar(&s.hubCredentialSecret, "hub-credential-secret", hubcredential.DefaultSecretName,
 		"Secret in "+hubcredential.Namespace+" holding the hub's kubeconfig (key "+hubcredential.Key+"), delivered and rotated by the hub")
+	flag.StringVar(&s.restoreServiceAccount, "restore-service-account", "lifeboat-spoke-restore",
+		"ServiceAccount in "+targets.SystemNamespace+" that restores write as (the spoke's own only reads)")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -108,7 +114,7 @@ func run(s settings, factory *targets.Factory) error {
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: s.metricsAddr},
+		Metrics:                 metricsOptions(s.metricsAddr),
 		HealthProbeBindAddress:  s.probeAddr,
 		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "lifeboat-spoke.backup.lifeboat.dev",
@@ -137,8 +143,14 @@ func run(s settings, factory *targets.Factory) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	tokens, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
 	if err := (&applicationrestore.Reconciler{
 		Client:   mgr.GetClient(),
+		Cluster:  s.clusterName,
+		Identity: &restore.Identity{Tokens: tokens, Namespace: targets.SystemNamespace, Name: s.restoreServiceAccount},
 		Targets:  factory,
 		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
 	}).SetupWithManager(mgr); err != nil {
@@ -146,6 +158,7 @@ func run(s settings, factory *targets.Factory) error {
 	}
 	if err := (&backupdeletion.Reconciler{
 		Client:   mgr.GetClient(),
+		Cluster:  s.clusterName,
 		Targets:  factory,
 		Runs:     registry,
 		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
@@ -177,4 +190,15 @@ func run(s settings, factory *targets.Factory) error {
 	ctrl.Log.WithName("setup").Info("Starting the spoke manager", "cluster", s.clusterName, "version", heartbeat.Version(),
 		"hubCredentialSecret", hubcredential.Namespace+"/"+s.hubCredentialSecret)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// The metrics endpoint asks the API server who a caller is and whether they may get /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serve the metrics over HTTPS to callers the API server
+// authenticates (TokenReview) and authorizes for GET /metrics
+// (SubjectAccessReview, nonResourceURLs).
+func metricsOptions(addr string) metricsserver.Options {
+	return metricsserver.Options{BindAddress: addr, SecureServing: true, FilterProvider: filters.WithAuthenticationAndAuthorization}
 }

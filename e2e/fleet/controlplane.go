@@ -287,6 +287,10 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context) (err error) 
 		"--use-service-account-credentials=false",
 		"--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller",
 		"--concurrent-gc-syncs=5",
+		// The quota controller counts a CRD's objects only once discovery
+		// shows it (every 30 s); a quota made before then waits for the next
+		// full resync (default 5 m) to admit anything.
+		"--resource-quota-sync-period=15s",
 	)
 	return err
 }

@@ -119,8 +119,9 @@ func (f *Fleet) RestartHubManager(ctx context.Context) error {
 	})
 }
 
-// applyClusterRole applies the ClusterRole in file (controller-gen's output)
-// and binds it to user.
+// applyClusterRole applies the ClusterRoles and namespaced Roles in file
+// (controller-gen's output) and binds them to user, making a Role's
+// namespace if need be.
 func applyClusterRole(ctx context.Context, c client.Client, file, user string) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -128,23 +129,33 @@ func applyClusterRole(ctx context.Context, c client.Client, file, user string) e
 	}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
-		role := &rbacv1.ClusterRole{}
+		role := &rbacv1.ClusterRole{} // a Role has the same fields
 		if err := dec.Decode(role); errors.Is(err, io.EOF) {
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("reading %s: %w", file, err)
 		}
-		if role.Kind != "ClusterRole" {
+		kind := role.Kind
+		if kind != "ClusterRole" && kind != "Role" {
 			continue
 		}
-		role.APIVersion = rbacv1.SchemeGroupVersion.String()
-		binding := &rbacv1.ClusterRoleBinding{
-			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRoleBinding"},
-			ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+		gv := rbacv1.SchemeGroupVersion.String()
+		meta := metav1.ObjectMeta{Name: role.Name, Namespace: role.Namespace}
+		subjects := []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}
+		ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: role.Name}
+		var objs []client.Object
+		if kind == "ClusterRole" {
+			role.APIVersion = gv
+			objs = []client.Object{role, &rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: gv, Kind: "ClusterRoleBinding"},
+				ObjectMeta: meta, RoleRef: ref, Subjects: subjects}}
+		} else {
+			objs = []client.Object{
+				&corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: role.Namespace}},
+				&rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: gv, Kind: "Role"}, ObjectMeta: meta, Rules: role.Rules},
+				&rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: gv, Kind: "RoleBinding"}, ObjectMeta: meta, RoleRef: ref, Subjects: subjects},
+			}
 		}
-		for _, o := range []client.Object{role, binding} {
+		for _, o := range objs {
 			if err := c.Patch(ctx, o, client.Apply, fieldOwner, client.ForceOwnership); err != nil {
 				return fmt.Errorf("applying %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 			}

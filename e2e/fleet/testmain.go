@@ -82,11 +82,23 @@ func (t TestControlPlane) run(m *testing.M) (int, error) {
 // to it; hub is set to a client with high QPS for the tests.
 // LIFEBOAT_TEST_LOG=1 shows the manager's log.
 func RunHubReconcilerTests(m *testing.M, name string, hub *client.Client, register func(ctrl.Manager) error) int {
+	return runHubReconcilerTests(m, name, false, hub, register)
+}
+
+// RunHubReconcilerTestsWithKCM is RunHubReconcilerTests with
+// kube-controller-manager, e.g. for ResourceQuotas, which admit nothing
+// until its quota controller has counted their usage.
+func RunHubReconcilerTestsWithKCM(m *testing.M, name string, hub *client.Client, register func(ctrl.Manager) error) int {
+	return runHubReconcilerTests(m, name, true, hub, register)
+}
+
+func runHubReconcilerTests(m *testing.M, name string, withKCM bool, hub *client.Client, register func(ctrl.Manager) error) int {
 	mctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	return TestControlPlane{
-		Name: name,
-		CRDs: []string{"charts/lifeboat-hub/crds"},
+		Name:    name,
+		WithKCM: withKCM,
+		CRDs:    []string{"charts/lifeboat-hub/crds"},
 		Setup: func(ctx context.Context, cp *ControlPlane) error {
 			cfg := rest.CopyConfig(cp.Config)
 			cfg.QPS, cfg.Burst = 2000, 4000

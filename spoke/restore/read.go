@@ -125,10 +125,24 @@ func (r *run) selfServiceAllows(e *entry) bool {
 		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: a restore in namespace %s may not write cluster-scoped objects", only)
 	case e.Namespace != only:
 		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: it would go to namespace %s, and a restore in namespace %s may write only there", e.Namespace, only)
+	case policyResources[e.Ref.Group+"/"+e.Ref.Resource] && !r.opts.PolicyResources:
+		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: a restore in namespace %s may write %s only if its BackupTarget allows policyResources", only, e.Ref.Resource)
 	default:
 		return true
 	}
 	return false
+}
+
+// policyResources are the kinds that say what a namespace may do (RBAC,
+// quota, policy), by group/resource: a team restores them only where the
+// target allows it.
+var policyResources = map[string]bool{
+	"rbac.authorization.k8s.io/roles":        true,
+	"rbac.authorization.k8s.io/rolebindings": true,
+	"/resourcequotas":                        true,
+	"/limitranges":                           true,
+	"networking.k8s.io/networkpolicies":      true,
+	"policy/poddisruptionbudgets":            true,
 }
 
 // tenancyAllows reports whether the grant of the restore's hub tenant lets

@@ -34,6 +34,9 @@ type Options struct {
 	// OnlyNamespace, when set, is the one namespace the restore may write
 	// into (self-service); see the package documentation.
 	OnlyNamespace string
+	// PolicyResources, with OnlyNamespace, lets the restore write RBAC,
+	// quota and policy objects (see policyResources); else they are left out.
+	PolicyResources bool
 	// Tenancy, when set, is the grant of the hub tenant the restore was
 	// sent for: only its namespaces, and cluster-scoped objects only if it
 	// grants them; see the package documentation.

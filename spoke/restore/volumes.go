@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
@@ -92,6 +93,8 @@ func (r *run) prepareClaim(ctx context.Context, e *entry) ([]byte, error) {
 	switch {
 	case isNotFound(err):
 		why = "is neither restored nor in the cluster"
+	case apierrors.IsForbidden(err):
+		why = "the restore may not read (a team's restore reads as its requester)"
 	case err != nil:
 		return nil, fmt.Errorf("reading its PersistentVolume %s: %w", vol, err)
 	default:

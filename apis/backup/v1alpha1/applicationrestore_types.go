@@ -124,6 +124,32 @@ type ApplicationRestoreSpec struct {
 	// cluster admin's) and to its own namespace elsewhere.
 	// +optional
 	Tenancy *Tenancy `json:"tenancy,omitempty"`
+
+	// requestedBy is who asked for a team's restore (outside lifeboat-system):
+	// the restore writes as this user, with these groups. The spoke chart's
+	// ValidatingAdmissionPolicy admits a team's ApplicationRestore only when
+	// username is the creator's and every group is one of the creator's, and
+	// the spoke refuses a team's restore without it.
+	// +optional
+	RequestedBy *Requester `json:"requestedBy,omitempty"`
+}
+
+// Requester is a user as the API server authenticated them.
+type Requester struct {
+	// username is the user's name, e.g. jane@example.com or
+	// system:serviceaccount:shop:deployer (kubectl auth whoami shows it).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +required
+	Username string `json:"username"`
+
+	// groups are groups of the user whose rights the restore may use; leave
+	// out those that do not matter.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=1024
+	// +listType=set
+	// +optional
+	Groups []string `json:"groups,omitempty"`
 }
 
 // ApplicationRestoreStatus is the progress and outcome of the restore.

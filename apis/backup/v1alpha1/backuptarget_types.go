@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // TargetPhase is how the latest validation of a storage target ended on one
 // cluster. The hub shows the same phases per cluster on a BackupLocation.
@@ -59,6 +63,35 @@ type BackupTargetSpec struct {
 	// the hub may use it; an empty selector allows every namespace.
 	// +optional
 	AllowedNamespaces *metav1.LabelSelector `json:"allowedNamespaces,omitempty"`
+
+	// allowedSourceClusters are the other clusters whose backups teams may
+	// restore and delete through this target: still only the backups their
+	// own namespace made there, never the hub's. Unset, a team uses only this
+	// cluster's backups.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=set
+	// +optional
+	AllowedSourceClusters []ClusterName `json:"allowedSourceClusters,omitempty"`
+
+	// policyResources says whether teams' restores through this target may
+	// write RBAC, quota and policy objects (Roles, RoleBindings,
+	// ResourceQuotas, LimitRanges, NetworkPolicies); denied, they are left
+	// out. Even allowed, each write is made as the team's requester.
+	// +kubebuilder:default=Deny
+	// +optional
+	PolicyResources Permission `json:"policyResources,omitempty"`
+
+	// updateExistingResources says whether teams' restores through this
+	// target may use existingResourcePolicy Update.
+	// +kubebuilder:default=Deny
+	// +optional
+	UpdateExistingResources Permission `json:"updateExistingResources,omitempty"`
+}
+
+// AllowsSourceCluster reports whether teams may use backups of cluster
+// through the target, this one being the cluster they run on.
+func (s *BackupTargetSpec) AllowsSourceCluster(cluster, this string) bool {
+	return cluster == this || slices.Contains(s.AllowedSourceClusters, ClusterName(cluster))
 }
 
 // BackupTargetStatus is what the spoke found when it last validated the target.

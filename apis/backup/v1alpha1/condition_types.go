@@ -79,6 +79,15 @@ const (
 	// Update, which its spec.tenancy does not grant.
 	ReasonUpdateNotAllowed = "UpdateNotAllowed"
 
+	// ReasonSourceClusterNotAllowed: a team's restore or deletion names a
+	// backup of another cluster that the target's allowedSourceClusters does
+	// not list, or the hub's backup of another cluster.
+	ReasonSourceClusterNotAllowed = "SourceClusterNotAllowed"
+
+	// ReasonRequesterRequired: a team's restore does not say who asked
+	// (spec.requestedBy), so the spoke cannot write as them.
+	ReasonRequesterRequired = "RequesterRequired"
+
 	// ReasonBackupNotFound: the bucket holds no backup with that source and ID.
 	ReasonBackupNotFound = "BackupNotFound"
 

@@ -37,8 +37,8 @@ func TestAgentWorkFromTheSpokeChart(t *testing.T) {
 	}
 	g.Expect(order).To(Equal([]string{
 		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
-		"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service",
-		"Secret", "Deployment", "Lease",
+		"Namespace", "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Role", "RoleBinding", "Service",
+		"Secret", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Lease",
 	}))
 	for _, o := range objs[:len(objs)-1] {
 		g.Expect(o.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "lifeboat-hub"), o.GetKind())

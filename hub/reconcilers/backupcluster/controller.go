@@ -69,6 +69,21 @@ type Options struct {
 	// OfflineGrace is how long past its heartbeat Lease a cluster stays
 	// Online (default DefaultOfflineGrace).
 	OfflineGrace time.Duration
+	// CatalogPages is how many BackupCatalogs a cluster's namespace may hold
+	// at once (default DefaultCatalogPages): a ResourceQuota there refuses
+	// more, so a spoke cannot fill the hub.
+	CatalogPages int
+}
+
+// DefaultCatalogPages bounds a cluster's BackupCatalogs: 200 pages of at
+// most 500 entries, 100,000 backups being synced at once.
+const DefaultCatalogPages = 200
+
+func (o *Options) catalogPages() int {
+	if o.CatalogPages > 0 {
+		return o.CatalogPages
+	}
+	return DefaultCatalogPages
 }
 
 // Reconciler keeps, for every managed BackupCluster, the spoke's hub
@@ -90,7 +105,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupcatalogs,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
+// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create,resourceNames=lifeboat-spoke
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
@@ -204,6 +220,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ServiceAccount{}).
+		Owns(&corev1.ResourceQuota{}).
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
 		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(clusterOfWork),

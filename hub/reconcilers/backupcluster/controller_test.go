@@ -3,6 +3,7 @@ package backupcluster
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -148,7 +150,8 @@ func TestAgentWorkInstallsTheSpoke(t *testing.T) {
 	t.Log("with it the spoke may keep BackupCatalogs in its own namespace, and nothing else")
 	spoke, err := client.New(cfg, client.Options{Scheme: fleet.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Eventually(func() error { return spoke.Create(context.Background(), catalog("install-a", "page-1")) }).WithTimeout(timeout).Should(Succeed())
+	// Until kube-controller-manager has counted the quota's usage, the quota refuses every page.
+	g.Eventually(func() error { return spoke.Create(context.Background(), catalog("install-a", "page-1")) }).WithTimeout(time.Minute).Should(Succeed())
 	err = spoke.Create(context.Background(), catalog("install-b", "page-1"))
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "another cluster's namespace: %v", err)
 	err = spoke.List(context.Background(), &corev1.SecretList{}, client.InNamespace("install-a"))
@@ -157,6 +160,20 @@ func TestAgentWorkInstallsTheSpoke(t *testing.T) {
 	g.Expect(allowed(cfg, "install-a", "update", "backupcatalogs", "status")).To(BeFalse(), "the hub writes a catalog's status")
 	g.Expect(allowed(cfg, "install-a", "get", "secrets", "")).To(BeFalse())
 	g.Expect(allowed(cfg, "install-a", "list", "manifestworks", "")).To(BeFalse())
+
+	t.Log("a ResourceQuota bounds the pages the spoke may keep: quota+1 is refused")
+	quota := &corev1.ResourceQuota{}
+	g.Expect(hubClient.Get(context.Background(), client.ObjectKey{Namespace: "install-a", Name: SpokeName}, quota)).To(Succeed())
+	g.Expect(metav1.GetControllerOf(quota)).To(HaveField("UID", bc.UID))
+	g.Expect(quota.Spec.Hard).To(HaveKeyWithValue(corev1.ResourceName("count/backupcatalogs.fleet.lifeboat.dev"), resource.MustParse("3")))
+	for i := 2; i <= catalogPages; i++ {
+		g.Eventually(func() error {
+			return spoke.Create(context.Background(), catalog("install-a", fmt.Sprintf("page-%d", i)))
+		}).WithTimeout(timeout).Should(Succeed())
+	}
+	err = spoke.Create(context.Background(), catalog("install-a", "page-too-many"))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "page quota+1: %v", err)
+	g.Expect(err).To(MatchError(ContainSubstring("exceeded quota")))
 }
 
 func TestCredentialRotation(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
@@ -39,16 +40,32 @@ var catalogRule = rbacv1.PolicyRule{
 	Verbs:     []string{"get", "list", "watch", "create", "update", "patch", "delete"},
 }
 
+// catalogPagesQuota is the ResourceQuota key that counts BackupCatalogs.
+const catalogPagesQuota corev1.ResourceName = "count/backupcatalogs." + "fleet.lifeboat.dev"
+
 // ensureAccess keeps the spoke's identity on the hub in the cluster
-// namespace: ServiceAccount SpokeName, a Role that allows catalogRule only,
-// and the RoleBinding. Each is applied only when the cache shows it
-// missing or different. All three are owned by the BackupCluster, so they go
-// with it.
+// namespace: a ResourceQuota that bounds its BackupCatalogs,
+// ServiceAccount SpokeName, a Role that allows catalogRule only, and the
+// RoleBinding. Each is applied only when the cache shows it missing or
+// different. All four are owned by the BackupCluster, so they go with it.
 func (r *Reconciler) ensureAccess(ctx context.Context, bc *fleetv1alpha1.BackupCluster) (*corev1.ServiceAccount, error) {
 	ns := bc.Name
 	owner := metav1ac.OwnerReference().WithAPIVersion(fleetv1alpha1.GroupVersion.String()).WithKind(Kind).
 		WithName(bc.Name).WithUID(bc.UID).WithController(true)
 	labels := map[string]string{LabelCluster: bc.Name}
+
+	// The quota comes first: no credential works before it bounds the pages.
+	quota := &corev1.ResourceQuota{}
+	hard := resource.NewQuantity(int64(r.catalogPages()), resource.DecimalSI)
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: SpokeName}, quota); client.IgnoreNotFound(err) != nil {
+		return nil, err
+	} else if q, ok := quota.Spec.Hard[catalogPagesQuota]; err != nil || !ownedBy(quota, bc) || quota.Labels[LabelCluster] != bc.Name || len(quota.Spec.Hard) != 1 || !ok || q.Cmp(*hard) != 0 {
+		ac := corev1ac.ResourceQuota(SpokeName, ns).WithLabels(labels).WithOwnerReferences(owner).
+			WithSpec(corev1ac.ResourceQuotaSpec().WithHard(corev1.ResourceList{catalogPagesQuota: *hard}))
+		if err := r.Apply(ctx, ac, fieldOwner, client.ForceOwnership); err != nil {
+			return nil, fmt.Errorf("apply ResourceQuota %s/%s: %w", ns, SpokeName, err)
+		}
+	}
 
 	sa := &corev1.ServiceAccount{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: SpokeName}, sa); client.IgnoreNotFound(err) != nil {

@@ -27,15 +27,18 @@ var clock = &offsetClock{}
 
 const spokeImage = "registry.example/lifeboat-spoke:test"
 
+// catalogPages is the quota of BackupCatalogs per cluster namespace in these tests.
+const catalogPages = 3
+
 func TestMain(m *testing.M) {
-	os.Exit(fleet.RunHubReconcilerTests(m, "backupcluster", &hubClient, func(mgr ctrl.Manager) error {
+	os.Exit(fleet.RunHubReconcilerTestsWithKCM(m, "backupcluster", &hubClient, func(mgr ctrl.Manager) error {
 		hubConfig = rest.CopyConfig(mgr.GetConfig())
 		return (&Reconciler{
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
 			Recorder:  mgr.GetEventRecorder("lifeboat-hub"),
 			Now:       clock.Now,
-			Options:   Options{HubServer: hubConfig.Host, HubCA: hubConfig.CAData, SpokeImage: spokeImage},
+			Options:   Options{HubServer: hubConfig.Host, HubCA: hubConfig.CAData, SpokeImage: spokeImage, CatalogPages: catalogPages},
 		}).SetupWithManager(mgr)
 	}))
 }

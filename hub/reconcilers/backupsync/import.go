@@ -180,14 +180,24 @@ func firstOf(items []string) string {
 	return strings.Join(items, "; ")
 }
 
-// pages are the catalog pages of s in its cluster's namespace, read around the cache.
+// pages are the catalog pages of s in its cluster's namespace, read around
+// the cache in chunks (the cluster's quota bounds how many there are).
 func (r *Reconciler) pages(ctx context.Context, s *fleetv1alpha1.BackupSync) ([]fleetv1alpha1.BackupCatalog, error) {
-	list := &fleetv1alpha1.BackupCatalogList{}
-	if err := r.APIReader.List(ctx, list, client.InNamespace(string(s.Status.Cluster)), client.MatchingLabels{fleetv1alpha1.LabelSyncUID: string(s.UID)}); err != nil {
-		return nil, err
+	var pages []fleetv1alpha1.BackupCatalog
+	opts := []client.ListOption{client.InNamespace(string(s.Status.Cluster)), client.MatchingLabels{fleetv1alpha1.LabelSyncUID: string(s.UID)}, client.Limit(pageListChunk)}
+	for {
+		list := &fleetv1alpha1.BackupCatalogList{}
+		if err := r.APIReader.List(ctx, list, opts...); err != nil {
+			return nil, err
+		}
+		pages = append(pages, list.Items...)
+		if list.Continue == "" {
+			break
+		}
+		opts = append(opts[:3], client.Continue(list.Continue))
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Spec.Page < list.Items[j].Spec.Page })
-	return list.Items, nil
+	sort.Slice(pages, func(i, j int) bool { return pages[i].Spec.Page < pages[j].Spec.Page })
+	return pages, nil
 }
 
 // complete is true when pages 0..final are all there.

@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 		if err := (&Reconciler{Client: mgr.GetClient(), LeaseDuration: 30 * time.Second, Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr); err != nil {
 			return err
 		}
+		if err := (&Pages{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+			return err
+		}
 		return (&Interval{Client: mgr.GetClient(), Now: func() time.Time { return intervalNow }}).SetupWithManager(mgr)
 	}))
 }

@@ -66,7 +66,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=clusterdiscoveries/finalizers,verbs=update
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters/status,verbs=get;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=lifeboat-system
 // +kubebuilder:rbac:groups=cluster.open-cluster-management.io,resources=managedclusters,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;create;patch;delete

@@ -16,6 +16,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/restore"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
@@ -24,10 +25,18 @@ import (
 // progress at most once a second.
 type Reconciler struct {
 	client.Client
-	// RESTConfig reaches the cluster to restore into.
+	// RESTConfig reaches the cluster to restore into. A team's restore
+	// writes with it impersonating spec.requestedBy.
 	RESTConfig *rest.Config
-	Targets    *targets.Factory
-	Recorder   events.EventRecorder
+	// Identity, when set, is the restore identity whose token replaces
+	// RESTConfig's credentials for every restore (the spoke's own identity
+	// only reads).
+	Identity *restore.Identity
+	// Cluster is this cluster's name in the fleet: teams restore only its
+	// backups, unless a target allows other source clusters.
+	Cluster  string
+	Targets  *targets.Factory
+	Recorder events.EventRecorder
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Stores gives the store of a target (default: Targets.Client).
@@ -44,10 +53,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// A restore writes whatever a backup holds:
-// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;create;patch
-// and binds roles that it need not hold itself:
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=bind;escalate
+// Restores write as ServiceAccount lifeboat-spoke-restore (see restore.Identity),
+// whose token the spoke asks for when a restore starts:
+// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create,resourceNames=lifeboat-spoke-restore,namespace=lifeboat-system
 
 // Reconcile starts a restore once: it checks the target and the backup,
 // marks the restore InProgress and runs it in the background. A restore

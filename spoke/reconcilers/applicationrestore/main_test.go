@@ -14,6 +14,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -69,7 +70,7 @@ func (s *stores) set(target string, st archive.Store) {
 var buckets stores
 
 func newReconciler() *Reconciler {
-	return &Reconciler{Client: cp.Client, RESTConfig: cp.Config, Stores: buckets.get}
+	return &Reconciler{Client: cp.Client, RESTConfig: cp.Config, Cluster: "spoke-1", Stores: buckets.get}
 }
 
 // makeTarget creates a BackupTarget with its store, valid or not, allowing
@@ -136,7 +137,13 @@ func (s *gatedStore) hold() (release func()) {
 // writeBackup writes a backup of items from cluster spoke-1 into store.
 func writeBackup(t *testing.T, store archive.Store, id string, owner archive.Owner, items ...archive.Item) string {
 	t.Helper()
-	dir, err := archive.Path("", "spoke-1", id)
+	return writeBackupOf(t, store, "spoke-1", id, owner, items...)
+}
+
+// writeBackupOf writes a backup of items from another cluster into store.
+func writeBackupOf(t *testing.T, store archive.Store, cluster, id string, owner archive.Owner, items ...archive.Item) string {
+	t.Helper()
+	dir, err := archive.Path("", cluster, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,16 +182,24 @@ func clusterRole(name string) archive.Item {
 		Object: fmt.Appendf(nil, `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":%q},"rules":[]}`, name)}
 }
 
-// newRestore makes an ApplicationRestore of backup id in target.
+// newRestore makes an ApplicationRestore of backup id in target; a team's
+// is requested by the team's developer (see makeNamespace).
 func newRestore(namespace, name, target, id string) *backupv1alpha1.ApplicationRestore {
-	return &backupv1alpha1.ApplicationRestore{
+	ar := &backupv1alpha1.ApplicationRestore{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: backupv1alpha1.ApplicationRestoreSpec{
 			Target: backupv1alpha1.ObjectName(target),
 			Source: backupv1alpha1.BackupSource{Cluster: "spoke-1", BackupID: backupv1alpha1.BackupID(id)},
 		},
 	}
+	if namespace != targets.SystemNamespace {
+		ar.Spec.RequestedBy = &backupv1alpha1.Requester{Username: developer(namespace)}
+	}
+	return ar
 }
+
+// developer is the user who has the admin role in a team's namespace.
+func developer(namespace string) string { return "dev@" + namespace }
 
 // reconcile creates ar, reconciles it once, waits for the restore it
 // started, if any, and returns it as it is then.
@@ -207,9 +222,16 @@ func get(t *testing.T, ctx context.Context, ar *backupv1alpha1.ApplicationRestor
 	return cur
 }
 
+// makeNamespace makes a namespace whose developer has the admin role in it.
 func makeNamespace(t *testing.T, ctx context.Context, name string, labels map[string]string) {
 	t.Helper()
 	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	admin := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "developer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "admin"},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: developer(name)}}}
+	if err := cp.Client.Create(ctx, admin); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 }

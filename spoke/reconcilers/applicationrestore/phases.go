@@ -82,13 +82,30 @@ func selfService(ar *backupv1alpha1.ApplicationRestore) string {
 	return ar.Namespace
 }
 
-// checkSelfService refuses a team's restore that maps another namespace's
-// objects into its own: it may restore only its own namespace's objects,
-// not read another team's.
-func (r *Reconciler) checkSelfService(_ context.Context, ar *backupv1alpha1.ApplicationRestore, _ *job) error {
+// checkSelfService refuses a team's restore that may not start: one that
+// does not say who asked (it writes as them), names a backup of a cluster
+// the target does not allow, asks for Update the target does not allow, or
+// maps another namespace's objects into its own (it may restore only its
+// own namespace's objects, not read another team's).
+func (r *Reconciler) checkSelfService(_ context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) error {
 	own := selfService(ar)
 	if own == "" {
 		return nil
+	}
+	if ar.Spec.RequestedBy == nil {
+		return &refusal{backupv1alpha1.ReasonRequesterRequired, fmt.Sprintf(
+			"A restore in namespace %s must say who asks for it in spec.requestedBy (the restore writes as that user): "+
+				"set username to yours (kubectl auth whoami shows it) and create it again", own)}
+	}
+	if src := string(ar.Spec.Source.Cluster); !j.target.Spec.AllowsSourceCluster(src, r.Cluster) {
+		return &refusal{backupv1alpha1.ReasonSourceClusterNotAllowed, fmt.Sprintf(
+			"A restore in namespace %s may restore only backups of this cluster (%s), but spec.source names cluster %s, "+
+				"which BackupTarget %s does not list in allowedSourceClusters: ask the cluster admin, or a fleet admin to restore from the hub",
+			own, r.Cluster, src, j.target.Name)}
+	}
+	if ar.Spec.ExistingResourcePolicy == backupv1alpha1.ExistingResourceUpdate && j.target.Spec.UpdateExistingResources != backupv1alpha1.Allow {
+		return &refusal{backupv1alpha1.ReasonUpdateNotAllowed, fmt.Sprintf(
+			"BackupTarget %s does not allow teams' restores to use existingResourcePolicy Update (updateExistingResources); nothing was restored", j.target.Name)}
 	}
 	for from, to := range ar.Spec.NamespaceMapping {
 		if string(to) == own && from != own {
@@ -180,14 +197,22 @@ func (r *Reconciler) openBackup(ctx context.Context, ar *backupv1alpha1.Applicat
 }
 
 // checkBackupOwner refuses a team's restore of a backup that another
-// namespace's team made.
+// namespace's team made, or that the hub made of another cluster.
 func (r *Reconciler) checkBackupOwner(_ context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) error {
-	own, owner := selfService(ar), j.reader.Manifest().Owner.Namespace
-	if own == "" || owner == "" || owner == own {
+	own, m := selfService(ar), j.reader.Manifest()
+	switch {
+	case own == "" || m.Owner.Namespace == own:
 		return nil
+	case m.Owner.Namespace != "":
+		return &refusal{backupv1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
+			"Backup %s belongs to namespace %s: a restore in namespace %s may restore only its own namespace's backups and the hub's backups of this cluster",
+			ar.Spec.Source.BackupID, m.Owner.Namespace, own)}
+	case m.SourceCluster != r.Cluster:
+		return &refusal{backupv1alpha1.ReasonSourceClusterNotAllowed, fmt.Sprintf(
+			"Backup %s is the hub's backup of cluster %s: a restore in namespace %s may restore the hub's backups of this cluster (%s) only",
+			ar.Spec.Source.BackupID, m.SourceCluster, own, r.Cluster)}
 	}
-	return &refusal{backupv1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
-		"Backup %s belongs to namespace %s: a restore in namespace %s may restore only its own namespace's backups and the hub's", ar.Spec.Source.BackupID, owner, own)}
+	return nil
 }
 
 func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {

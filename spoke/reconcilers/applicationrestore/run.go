@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -94,12 +95,13 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	var mu sync.Mutex
 	var firstErrors []string
 	opts := restore.Options{
-		Config:                 r.RESTConfig,
+		Config:                 r.writeConfig(ar),
 		Reader:                 j.reader,
 		NamespaceMapping:       ar.Spec.NamespaceMapping,
 		Selection:              ar.Spec.Selection,
 		ExistingResourcePolicy: ar.Spec.ExistingResourcePolicy,
 		OnlyNamespace:          selfService(ar),
+		PolicyResources:        j.target.Spec.PolicyResources == backupv1alpha1.Allow,
 		Tenancy:                tenancyGrant(ar),
 		FieldManager:           restore.DefaultFieldManager,
 		ProgressInterval:       time.Second,
@@ -163,6 +165,23 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	}); err != nil {
 		log.Error(err, "Could not record the outcome of the restore; it will show as Interrupted after a restart")
 	}
+}
+
+// writeConfig is how the restore reaches the cluster: as the restore
+// identity, and a team's restore impersonating the user who asked for it,
+// so it can write nothing they could not (RBAC, escalation checks and
+// admission apply to them).
+func (r *Reconciler) writeConfig(ar *backupv1alpha1.ApplicationRestore) *rest.Config {
+	c := r.RESTConfig
+	if r.Identity != nil {
+		c = r.Identity.Config(c)
+	}
+	if selfService(ar) == "" {
+		return c
+	}
+	c = rest.CopyConfig(c)
+	c.Impersonate = rest.ImpersonationConfig{UserName: ar.Spec.RequestedBy.Username, Groups: ar.Spec.RequestedBy.Groups}
+	return c
 }
 
 // patchProgress records progress; the engine calls it at most once a second.

@@ -31,6 +31,9 @@ type Reconciler struct {
 	// Runs are the backups running in this process; a forced deletion aborts one.
 	Runs     *runs.Registry
 	Recorder events.EventRecorder
+	// Cluster is this cluster's name in the fleet: teams delete only its
+	// backups, unless a target allows other source clusters.
+	Cluster string
 }
 
 // +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backupdeletions,verbs=get;list;watch
@@ -98,6 +101,11 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 		return 0, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}
 	}
 	src := del.Spec.Source
+	if del.Namespace != targets.SystemNamespace && !target.Spec.AllowsSourceCluster(string(src.Cluster), r.Cluster) {
+		return 0, &targets.Refusal{Reason: backupv1alpha1.ReasonSourceClusterNotAllowed, Message: fmt.Sprintf(
+			"a team may delete only backups of this cluster (%s), but spec.source names cluster %s, which BackupTarget %s does not list in allowedSourceClusters",
+			r.Cluster, src.Cluster, target.Name)}
+	}
 	dir, err := archive.Path("", string(src.Cluster), string(src.BackupID))
 	if err != nil {
 		return 0, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}

@@ -42,7 +42,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	g := NewWithT(t)
 	ctx := context.Background()
-	e := &env{g: g, ctx: ctx, store: archive.NewDirStore(t.TempDir()), target: "t-" + rand.String(6), r: &Reconciler{Client: cp.Client, Runs: &runs.Registry{}}}
+	e := &env{g: g, ctx: ctx, store: archive.NewDirStore(t.TempDir()), target: "t-" + rand.String(6), r: &Reconciler{Client: cp.Client, Runs: &runs.Registry{}, Cluster: "spoke-1"}}
 	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) { return e.store, nil }
 	target := &backupv1alpha1.BackupTarget{
 		ObjectMeta: metav1.ObjectMeta{Name: e.target},
@@ -71,7 +71,12 @@ func (e *env) namespace(name string, selfService bool) {
 // backup writes a complete backup (or, if !complete, one without backup.json)
 // and returns its folder.
 func (e *env) backup(id string, owner archive.Owner, complete bool) string {
-	dir, err := archive.Path("", "spoke-1", id)
+	return e.backupOf("spoke-1", id, owner, complete)
+}
+
+// backupOf writes a backup of another cluster.
+func (e *env) backupOf(cluster, id string, owner archive.Owner, complete bool) string {
+	dir, err := archive.Path("", cluster, id)
 	e.g.Expect(err).NotTo(HaveOccurred())
 	w, err := archive.NewWriter(e.ctx, e.store, dir, archive.Meta{Owner: owner})
 	e.g.Expect(err).NotTo(HaveOccurred())
@@ -96,7 +101,12 @@ func (e *env) files(dir string) []string {
 
 // run creates a BackupDeletion, reconciles it and returns it.
 func (e *env) run(namespace, id string, force bool) *backupv1alpha1.BackupDeletion {
-	return e.runSource(namespace, backupv1alpha1.BackupSource{Cluster: "spoke-1", BackupID: backupv1alpha1.BackupID(id)}, force)
+	return e.runOf(namespace, "spoke-1", id, force)
+}
+
+// runOf deletes a backup of another cluster.
+func (e *env) runOf(namespace, cluster, id string, force bool) *backupv1alpha1.BackupDeletion {
+	return e.runSource(namespace, backupv1alpha1.BackupSource{Cluster: backupv1alpha1.ClusterName(cluster), BackupID: backupv1alpha1.BackupID(id)}, force)
 }
 
 func (e *env) runSource(namespace string, src backupv1alpha1.BackupSource, force bool) *backupv1alpha1.BackupDeletion {
@@ -193,6 +203,40 @@ func TestTeamsDeleteOnlyTheirOwnBackups(t *testing.T) {
 	own := e.run("team-a", "b4", false)
 	e.g.Expect(own.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
 	e.g.Expect(e.files(dir)).To(BeEmpty())
+}
+
+// A namespace of the same name on another cluster is another team: its
+// backups, and the hub's backups of other clusters, are not a team's to
+// delete unless the cluster admin lists the cluster on the target.
+func TestTeamsDeleteOnlyThisClustersBackups(t *testing.T) {
+	e := newEnv(t)
+	e.namespace("team-a", true)
+	theirs := e.backupOf("other", "b6", archive.Owner{Namespace: "team-a"}, true)
+	hubs := e.backupOf("other", "b7", hubOwner, true)
+
+	for _, id := range []string{"b6", "b7"} {
+		for _, force := range []bool{false, true} {
+			del := e.runOf("team-a", "other", id, force)
+			e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+			e.g.Expect(del.Status.Conditions).To(ContainElement(And(
+				HaveField("Reason", backupv1alpha1.ReasonSourceClusterNotAllowed),
+				HaveField("Message", ContainSubstring("spec.source names cluster other")))))
+		}
+	}
+	e.g.Expect(e.files(theirs)).To(HaveLen(4), "refused deletions delete nothing")
+	e.g.Expect(e.files(hubs)).To(HaveLen(4))
+
+	// The cluster admin says team-a on cluster other is the same team.
+	target := &backupv1alpha1.BackupTarget{}
+	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKey{Name: e.target}, target)).To(Succeed())
+	target.Spec.AllowedSourceClusters = []backupv1alpha1.ClusterName{"other"}
+	e.g.Expect(cp.Client.Update(e.ctx, target)).To(Succeed())
+	hub := e.runOf("team-a", "other", "b7", false)
+	e.g.Expect(hub.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonNamespaceNotAllowed)), "the hub's backups stay the hub's")
+	e.g.Expect(e.files(hubs)).To(HaveLen(4))
+	own := e.runOf("team-a", "other", "b6", false)
+	e.g.Expect(own.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(e.files(theirs)).To(BeEmpty())
 }
 
 func TestMissingOrInvalidTarget(t *testing.T) {
