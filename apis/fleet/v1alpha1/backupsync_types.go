@@ -14,6 +14,12 @@ const (
 	SyncOriginValue = "synced"
 )
 
+// ImportedByAnnotation is the UID of the BackupSync that created an imported
+// Backup. A sync gives its status only to a Backup that it created itself
+// (an import interrupted before the status was written); any other Backup
+// with the import's name, whatever its labels, is left alone.
+const ImportedByAnnotation = "fleet.lifeboat.dev/imported-by"
+
 // BackupSyncSpec says which location to import.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable; create a new BackupSync"
 type BackupSyncSpec struct {

@@ -137,6 +137,15 @@ const (
 	// ReasonForceDeleted: the hub record was force-deleted; the data is purged
 	// once a cluster can reach the location.
 	ReasonForceDeleted = "ForceDeleted"
+
+	// ReasonBackupIDMismatch: the cluster fed back another backup ID than the
+	// one the hub dispatched; the Backup failed and nothing else of that
+	// feedback was recorded.
+	ReasonBackupIDMismatch = "BackupIDMismatch"
+
+	// ReasonSyncConflict: a Backup already has the name an import would give
+	// it, but the hub did not create it for that import; it was not adopted.
+	ReasonSyncConflict = "SyncConflict"
 )
 
 // Reasons of a hub Backup's Deleting condition (besides ReasonNoValidCluster

@@ -118,7 +118,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	mirror(b, mw)
+	mirror(ctx, b, mw)
 	if !finished(b.Status.Phase) {
 		return ctrl.Result{RequeueAfter: wait.Jitter(runningRecheck, 0.1)}, nil
 	}

@@ -276,3 +276,26 @@ func feedbackOf(values map[string]any) []workv1.FeedbackValue { return dispatcht
 func simulateAgent(g *WithT, b *fleetv1alpha1.Backup, hubGeneration, objectGeneration int64, values []workv1.FeedbackValue) {
 	dispatchtest.Report(g, hubClient, workKey(b), hubGeneration, objectGeneration, values, timeout)
 }
+
+func TestFeedbackWithAnotherBackupIDFailsTheBackup(t *testing.T) {
+	g := NewWithT(t)
+	loc := newLocation(t, g, "team-forged", "primary", "spoke-forged", backupv1alpha1.TargetValid, "ValidationSucceeded", "ok")
+	b := newBackup(t, g, loc, "spoke-forged", "nightly", nil)
+	g.Eventually(workExists(b)).WithTimeout(timeout).Should(BeTrue())
+	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("BackupResult.BackupID", BeEquivalentTo(b.UID)))
+
+	t.Log("the cluster reports Success for another backup's folder")
+	simulateAgent(g, b, b.Generation, 1, feedbackOf(map[string]any{
+		"phase": "Success", "itemsTotal": int64(3), "itemsDone": int64(3), "backupID": "someone-elses-backup", "observedGeneration": int64(1),
+		"readyStatus": "True", "readyReason": "Succeeded", "readyMessage": "done", "manifestSHA256": strings.Repeat("ef", 32),
+	}))
+	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.BackupFailed))
+	st := status(b)()
+	g.Expect(st.BackupID).To(BeEquivalentTo(b.UID), "the dispatched ID stays")
+	g.Expect(st.ManifestSHA256).To(BeEmpty(), "nothing of the feedback is recorded")
+	g.Expect(st.Progress).To(BeNil())
+	ready := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)
+	g.Expect(ready).To(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", fleetv1alpha1.ReasonBackupIDMismatch)))
+	g.Expect(ready.Message).To(And(ContainSubstring("someone-elses-backup"), ContainSubstring(string(b.UID)), ContainSubstring("spoke-forged")))
+	g.Expect(meta.IsStatusConditionTrue(st.Conditions, fleetv1alpha1.ConditionCompleted)).To(BeTrue())
+}

@@ -58,7 +58,7 @@ func fail(ctx context.Context, b *fleetv1alpha1.Backup, reason, msg string) {
 // mirror copies the ApplicationBackup's feedback into b's status, only when
 // it was read from the spoke object of b's generation and the spoke's status
 // describes that object's spec; otherwise b keeps the status it has.
-func mirror(b *fleetv1alpha1.Backup, mw *workv1.ManifestWork) {
+func mirror(ctx context.Context, b *fleetv1alpha1.Backup, mw *workv1.ManifestWork) {
 	st, ok := dispatch.Feedback(mw, b.Generation)
 	if !ok {
 		if b.Status.Phase == fleetv1alpha1.BackupPending {
@@ -71,14 +71,17 @@ func mirror(b *fleetv1alpha1.Backup, mw *workv1.ManifestWork) {
 	if !ok {
 		return
 	}
+	v := st.Values
+	// The folder a deletion removes is the backup ID's: a cluster must not
+	// point the hub at another backup's data.
+	if id := v["backupID"].String; id != "" && backupv1alpha1.BackupID(id) != backupID(b) {
+		failMismatch(ctx, b, id)
+		return
+	}
 	b.Status.Phase = fleetv1alpha1.BackupPhase(run.Phase)
 	b.Status.ObservedGeneration = b.Generation
-	v := st.Values
 	if s := v["stage"].String; s != "" {
 		b.Status.Stage = backupv1alpha1.BackupStage(s)
-	}
-	if id := v["backupID"].String; id != "" {
-		b.Status.BackupID = backupv1alpha1.BackupID(id)
 	}
 	// The first digest the source cluster reports is the backup's for good:
 	// restores and deletions check backup.json against it.
@@ -103,6 +106,20 @@ func mirror(b *fleetv1alpha1.Backup, mw *workv1.ManifestWork) {
 		completed = metav1.ConditionTrue
 	}
 	setCondition(b, fleetv1alpha1.ConditionCompleted, completed, run.Reason, msg)
+}
+
+// failMismatch fails b, whose cluster fed back backup ID reported instead of
+// the dispatched one. b keeps the dispatched ID and nothing of the feedback.
+func failMismatch(ctx context.Context, b *fleetv1alpha1.Backup, reported string) {
+	now := metav1.Now()
+	msg := fmt.Sprintf("cluster %s reported backup ID %q, but the hub dispatched %q: the feedback was not recorded", b.Spec.Cluster, reported, backupID(b))
+	b.Status.Phase = fleetv1alpha1.BackupFailed
+	b.Status.BackupID = backupID(b)
+	b.Status.CompletionTime = &now
+	b.Status.ObservedGeneration = b.Generation
+	setCondition(b, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonBackupIDMismatch, msg)
+	setCondition(b, fleetv1alpha1.ConditionCompleted, metav1.ConditionTrue, fleetv1alpha1.ReasonBackupIDMismatch, msg)
+	ctrl.LoggerFrom(ctx).Info("Refused feedback with another backup ID", "reported", reported, "dispatched", backupID(b))
 }
 
 // keepTime sets *t to a fed-back time; a missing one leaves it as it is.

@@ -17,6 +17,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 )
 
@@ -127,11 +128,13 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 		}
 	}
 
-	imported, err := r.createBackups(ctx, s, toImport)
+	imported, conflicts, err := r.createBackups(ctx, s, toImport)
 	if err != nil {
 		return false, err
 	}
-	missing, found, err := r.markMissing(ctx, s, known, listed)
+	rejected += int32(len(conflicts))
+	rejections = append(rejections, conflicts...)
+	missing, found, unconfirmed, err := r.markMissing(ctx, s, loc, known, listed)
 	if err != nil {
 		return false, err
 	}
@@ -149,6 +152,9 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 	if found > 0 {
 		msg += fmt.Sprintf(", %d found again", found)
 	}
+	if unconfirmed > 0 {
+		msg += fmt.Sprintf("; %d Backups of other clusters were not listed and were left as they are: only a listing by a backup's own cluster marks it CloudBackupMissing", unconfirmed)
+	}
 	if len(foreign) > 0 {
 		msg += fmt.Sprintf(". Not imported, because they belong to another namespace than %s: %s", s.Namespace, firstOf(foreign))
 	}
@@ -159,6 +165,8 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 	switch {
 	case len(foreign) > 0:
 		reason = fleetv1alpha1.ReasonForeignNamespace
+	case len(conflicts) > 0:
+		reason = fleetv1alpha1.ReasonSyncConflict
 	case rejected > 0:
 		reason = fleetv1alpha1.ReasonCatalogRejected
 	}
@@ -229,7 +237,9 @@ func (r *Reconciler) pageProblem(s *fleetv1alpha1.BackupSync, p *fleetv1alpha1.B
 
 // knownBackups are the namespace's Backups by the place of their data:
 // one that another location of the namespace (on the same data) already
-// imported is not imported twice.
+// imported is not imported twice. Only the hub writes a Backup's status, so
+// only Backups with a status.backupID count: the hub dispatched or imported
+// them. Labels, which anyone who may create a Backup can set, do not.
 func (r *Reconciler) knownBackups(ctx context.Context, s *fleetv1alpha1.BackupSync) (map[key]*fleetv1alpha1.Backup, error) {
 	list := &fleetv1alpha1.BackupList{}
 	if err := r.APIReader.List(ctx, list, client.InNamespace(s.Namespace)); err != nil {
@@ -238,38 +248,37 @@ func (r *Reconciler) knownBackups(ctx context.Context, s *fleetv1alpha1.BackupSy
 	out := map[key]*fleetv1alpha1.Backup{}
 	for i := range list.Items {
 		b := &list.Items[i]
-		id := string(b.Status.BackupID)
-		if id == "" {
-			id = b.Labels[LabelBackupID]
-		}
-		if id == "" {
+		if b.Status.BackupID == "" {
 			continue
 		}
-		out[key{string(b.Spec.Cluster), id}] = b
+		out[key{string(b.Spec.Cluster), string(b.Status.BackupID)}] = b
 	}
 	return out, nil
 }
 
 // createBackups creates a Backup for each entry, labelled as synced at
-// creation, and then writes its status from the entry.
-func (r *Reconciler) createBackups(ctx context.Context, s *fleetv1alpha1.BackupSync, entries []fleetv1alpha1.BackupSummary) (int32, error) {
+// creation, and then writes its status from the entry. conflicts say which
+// entries had a Backup of their name that this sync did not create.
+func (r *Reconciler) createBackups(ctx context.Context, s *fleetv1alpha1.BackupSync, entries []fleetv1alpha1.BackupSummary) (imported int32, conflicts []string, _ error) {
 	var (
-		mu       sync.Mutex
-		errs     []error
-		imported int32
-		wg       sync.WaitGroup
-		next     = make(chan fleetv1alpha1.BackupSummary)
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		next = make(chan fleetv1alpha1.BackupSummary)
 	)
 	for range importWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for e := range next {
-				created, err := r.createBackup(ctx, s, e)
+				created, conflict, err := r.createBackup(ctx, s, e)
 				mu.Lock()
-				if err != nil {
+				switch {
+				case err != nil:
 					errs = append(errs, err)
-				} else if created {
+				case conflict != "":
+					conflicts = append(conflicts, conflict)
+				case created:
 					imported++
 				}
 				mu.Unlock()
@@ -289,14 +298,16 @@ func (r *Reconciler) createBackups(ctx context.Context, s *fleetv1alpha1.BackupS
 	}
 	close(next)
 	wg.Wait()
-	return imported, kerrors.NewAggregate(errs)
+	return imported, conflicts, kerrors.NewAggregate(errs)
 }
 
 // ImportName is the name of the Backup that a sync imports for backup id of
 // cluster: "<cluster>-<id>-<hash>", at most 63 characters.
 func ImportName(cluster, id string) string { return dispatch.SpokeName(cluster, id) }
 
-func (r *Reconciler) createBackup(ctx context.Context, s *fleetv1alpha1.BackupSync, e fleetv1alpha1.BackupSummary) (bool, error) {
+// createBackup creates and fills in the Backup of entry e. It returns
+// whether it did, or why it left an existing Backup of that name alone.
+func (r *Reconciler) createBackup(ctx context.Context, s *fleetv1alpha1.BackupSync, e fleetv1alpha1.BackupSummary) (bool, string, error) {
 	b := &fleetv1alpha1.Backup{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: s.Namespace,
@@ -315,16 +326,20 @@ func (r *Reconciler) createBackup(ctx context.Context, s *fleetv1alpha1.BackupSy
 			BackupTemplate: fleetv1alpha1.BackupTemplate{Location: s.Spec.Location},
 		},
 	}
+	b.Annotations = map[string]string{fleetv1alpha1.ImportedByAnnotation: string(s.UID)}
 	if err := r.Create(ctx, b); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
-			return false, err
+			return false, "", err
 		}
-		// Created by an earlier attempt that stopped before its status.
+		cluster, location := b.Spec.Cluster, b.Spec.Location
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
-			return false, err
+			return false, "", err
 		}
-		if b.Labels[fleetv1alpha1.SyncOriginLabel] != fleetv1alpha1.SyncOriginValue || b.Status.Phase != "" {
-			return false, nil
+		// Only a Backup this sync created, in an attempt that stopped before
+		// its status, gets one now.
+		if !createdBy(b, s, cluster, location) {
+			return false, fmt.Sprintf("entry %s/%s: %s: Backup %s already exists and was not created by this sync; it was left as it is",
+				e.SourceCluster, e.ID, fleetv1alpha1.ReasonSyncConflict, b.Name), nil
 		}
 	}
 	base := b.DeepCopy()
@@ -349,9 +364,18 @@ func (r *Reconciler) createBackup(ctx context.Context, s *fleetv1alpha1.BackupSy
 		})
 	}
 	if err := r.Status().Patch(ctx, b, client.MergeFrom(base)); err != nil {
-		return false, err
+		return false, "", err
 	}
-	return true, nil
+	return true, "", nil
+}
+
+// createdBy is true for a Backup that sync s created for the data of
+// cluster in location and that has no status yet.
+func createdBy(b *fleetv1alpha1.Backup, s *fleetv1alpha1.BackupSync, cluster backupv1alpha1.ClusterName, location backupv1alpha1.ObjectName) bool {
+	return b.Annotations[fleetv1alpha1.ImportedByAnnotation] == string(s.UID) &&
+		b.Labels[fleetv1alpha1.SyncOriginLabel] == fleetv1alpha1.SyncOriginValue &&
+		b.Status.Phase == "" && b.Status.BackupID == "" &&
+		b.Spec.Cluster == cluster && b.Spec.Location == location
 }
 
 // ReasonSynced is the reason of an imported Backup's conditions.
@@ -361,11 +385,17 @@ const ReasonSynced = "Synced"
 // that the listing did not find and that finished before the sync started
 // (a backup that finished later may not have been listed), and puts a
 // CloudBackupMissing Backup that was found again back to its phase.
-func (r *Reconciler) markMissing(ctx context.Context, s *fleetv1alpha1.BackupSync, known map[key]*fleetv1alpha1.Backup, listed map[key]bool) (missing, found int32, err error) {
+// One cluster's listing is evidence only for its own backups, and only while
+// its connection to the location is Valid: that cluster could delete them
+// anyway. A Backup of another cluster that was not listed is left as it is
+// and counted in unconfirmed.
+func (r *Reconciler) markMissing(ctx context.Context, s *fleetv1alpha1.BackupSync, loc *fleetv1alpha1.BackupLocation, known map[key]*fleetv1alpha1.Backup, listed map[key]bool) (missing, found, unconfirmed int32, err error) {
 	started := time.Now()
 	if s.Status.StartTime != nil {
 		started = s.Status.StartTime.Time
 	}
+	lister := string(s.Status.Cluster)
+	listerValid := locations.Of(loc, lister).State == locations.Valid
 	for k, b := range known {
 		if !b.DeletionTimestamp.IsZero() || b.Spec.Location != s.Spec.Location {
 			continue
@@ -381,18 +411,23 @@ func (r *Reconciler) markMissing(ctx context.Context, s *fleetv1alpha1.BackupSyn
 			found++
 		case !listed[k] && (b.Status.Phase == fleetv1alpha1.BackupSuccess || b.Status.Phase == fleetv1alpha1.BackupPartialSuccess) &&
 			b.Status.CompletionTime != nil && b.Status.CompletionTime.Time.Before(started):
+			if k.cluster != lister || !listerValid {
+				unconfirmed++
+				continue
+			}
 			b.Status.Phase = fleetv1alpha1.BackupCloudBackupMissing
 			setBackupCondition(b, metav1.ConditionFalse, string(fleetv1alpha1.BackupCloudBackupMissing), fmt.Sprintf(
-				"BackupSync %s found no backup.json for backup %s of cluster %s in BackupLocation %q", s.Name, k.id, k.cluster, s.Spec.Location))
+				"BackupSync %s found no backup.json for backup %s in BackupLocation %q, listed by cluster %s, the backup's source cluster, whose connection to the location is Valid",
+				s.Name, k.id, s.Spec.Location, k.cluster))
 			missing++
 		default:
 			continue
 		}
 		if err := r.Status().Patch(ctx, b, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
-			return missing, found, err
+			return missing, found, unconfirmed, err
 		}
 	}
-	return missing, found, nil
+	return missing, found, unconfirmed, nil
 }
 
 func setBackupCondition(b *fleetv1alpha1.Backup, status metav1.ConditionStatus, reason, msg string) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -148,8 +149,10 @@ func (r *Reconciler) sync(ctx context.Context, bs *backupv1alpha1.BackupSync) (r
 // List reads backup.json of every backup under the store's
 // lifeboat/v1/backups/ and returns their summaries, sorted by source cluster
 // and ID. Folders without backup.json and folders whose backup.json fails
-// archive.Open's checks are not entries; the result counts them. Only
-// backup.json is read: the other files are verified when a backup is restored.
+// archive.Open's checks are not entries; the result counts them. So are
+// folders that lack a file backup.json records (a run whose read-back failed,
+// or data deleted by hand). Only backup.json is read: the other files are
+// verified when a backup is restored.
 func List(ctx context.Context, store archive.Store) ([]fleetv1alpha1.BackupSummary, result, error) {
 	var res result
 	names, err := store.List(ctx, backupsRoot)
@@ -157,9 +160,10 @@ func List(ctx context.Context, store archive.Store) ([]fleetv1alpha1.BackupSumma
 		return nil, res, err
 	}
 	// Folders in order, and whether each has its commit marker.
-	complete := map[string]bool{}
+	complete, present := map[string]bool{}, make(map[string]bool, len(names))
 	var dirs []string
 	for _, name := range names {
+		present[name] = true
 		rest := strings.TrimPrefix(name, backupsRoot)
 		parts := strings.SplitN(rest, "/", 3)
 		if len(parts) < 3 {
@@ -195,10 +199,27 @@ func List(ctx context.Context, store archive.Store) ([]fleetv1alpha1.BackupSumma
 			}
 			return nil, res, err
 		}
+		if missing := missingFiles(dir, reader.Manifest(), present); len(missing) > 0 {
+			res.unreadable = append(res.unreadable, fmt.Sprintf("%s: %s recorded in %s but not in the store", dir, strings.Join(missing, ", "), archive.ManifestFile))
+			continue
+		}
 		out = append(out, Summary(reader.Manifest()))
 	}
 	res.found = int32(len(out))
 	return out, res, nil
+}
+
+// missingFiles are the files of backup.json m that the listing does not
+// hold under dir, sorted.
+func missingFiles(dir string, m *archive.Manifest, present map[string]bool) []string {
+	var missing []string
+	for name := range m.Files {
+		if !present[dir+"/"+name] {
+			missing = append(missing, name)
+		}
+	}
+	sort.Strings(missing)
+	return missing
 }
 
 // Summary is a catalog entry for backup.json m.

@@ -123,6 +123,9 @@ func TestListsCompleteBackupsIntoPages(t *testing.T) {
 	rc.Close()
 	_, err = e.store.Put(e.ctx, "lifeboat/v1/backups/spoke-1/copied/backup.json", &raw)
 	e.g.Expect(err).NotTo(HaveOccurred())
+	// A committed backup.json over data that is gone is not listed (L1).
+	e.backup("spoke-1", "hollow", hubOwner, true)
+	e.g.Expect(e.store.Delete(e.ctx, "lifeboat/v1/backups/spoke-1/hollow/"+archive.ResourcesFile)).To(Succeed())
 
 	bs := e.run(4)
 	e.g.Expect(bs.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
@@ -132,7 +135,8 @@ func TestListsCompleteBackupsIntoPages(t *testing.T) {
 	e.g.Expect(bs.Status.CompletionTime).NotTo(BeNil())
 	e.g.Expect(bs.Status.Conditions).To(ContainElement(And(
 		HaveField("Type", backupv1alpha1.ConditionCompleted),
-		HaveField("Message", And(ContainSubstring("skipped 1 incomplete"), ContainSubstring("1 backups whose backup.json is unreadable"))),
+		HaveField("Message", And(ContainSubstring("skipped 1 incomplete"), ContainSubstring("2 backups whose backup.json is unreadable"),
+			ContainSubstring("spoke-1/hollow: "+archive.ResourcesFile+" recorded in backup.json but not in the store"))),
 	)))
 
 	pages := e.pages(bs)
@@ -154,6 +158,7 @@ func TestListsCompleteBackupsIntoPages(t *testing.T) {
 	e.g.Expect(all).To(HaveLen(7))
 	e.g.Expect(all).NotTo(ContainElement(HaveField("ID", backupv1alpha1.BackupID("crashed"))))
 	e.g.Expect(all).NotTo(ContainElement(HaveField("ID", backupv1alpha1.BackupID("copied"))))
+	e.g.Expect(all).NotTo(ContainElement(HaveField("ID", backupv1alpha1.BackupID("hollow"))))
 
 	var self, b0 fleetv1alpha1.BackupSummary
 	for _, s := range all {
