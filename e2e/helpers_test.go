@@ -39,11 +39,17 @@ func validTarget(g Gomega, ctx context.Context, name, container string) fleet.Id
 	return id
 }
 
-// validTeamLocation makes a new identity federated with spokes, a container
-// it may use, and BackupLocation "primary" in hub namespace team over that
-// container under prefix team, for spokes; it waits until the location is
-// Valid.
+// validTeamLocation is teamLocation, once the location is Valid.
 func validTeamLocation(g Gomega, ctx context.Context, team, container string, spokes ...*fleet.Spoke) (*fleetv1alpha1.BackupLocation, fleet.Identity) {
+	loc, id := teamLocation(g, ctx, team, container, spokes...)
+	waitLocationPhase(g, ctx, loc, fleetv1alpha1.LocationValid)
+	return loc, id
+}
+
+// teamLocation makes a new identity federated with spokes, a container it may
+// use, and BackupLocation "primary" in hub namespace team over that container
+// under prefix team, for spokes.
+func teamLocation(g Gomega, ctx context.Context, team, container string, spokes ...*fleet.Spoke) (*fleetv1alpha1.BackupLocation, fleet.Identity) {
 	hub, az := testFleet.Hub.Client, testFleet.Azure
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
@@ -64,7 +70,6 @@ func validTeamLocation(g Gomega, ctx context.Context, team, container string, sp
 		},
 	}
 	g.Expect(hub.Create(ctx, loc)).To(Succeed())
-	waitLocationPhase(g, ctx, loc, fleetv1alpha1.LocationValid)
 	return loc, id
 }
 

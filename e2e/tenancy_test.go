@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +17,6 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
-	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 )
 
@@ -47,9 +45,10 @@ func TestTenancy(t *testing.T) {
 		}
 	}()
 
-	locA := tenantLocation(g, ctx, tenantA, "tenancy-a", spokeA)
-	// B's location names A's cluster too.
-	locB := tenantLocation(g, ctx, tenantB, "tenancy-b", spokeB, spokeA)
+	// Each location's identity trusts every cluster it names, so only tenancy
+	// can refuse one; B's names A's cluster too.
+	locA, _ := teamLocation(g, ctx, tenantA, "tenancy-a", spokeA)
+	locB, _ := teamLocation(g, ctx, tenantB, "tenancy-b", spokeB, spokeA)
 
 	t.Log("A's location is Valid on A's cluster; B's reaches B's cluster only, and A's shows ClusterNotAllowed")
 	g.Eventually(func(g Gomega) {
@@ -214,31 +213,6 @@ func setClusterSet(g Gomega, ctx context.Context, s *fleet.Spoke, set string) {
 		mc.Labels[clusterv1beta2.ClusterSetLabel] = set
 	}
 	g.Expect(hub.Patch(ctx, mc, client.MergeFrom(before))).To(Succeed())
-}
-
-// tenantLocation is a location of tenant on its own identity and container,
-// on clusters; the identity trusts them all, so only tenancy can refuse one.
-func tenantLocation(g Gomega, ctx context.Context, tenant, container string, clusters ...*fleet.Spoke) *fleetv1alpha1.BackupLocation {
-	az := testFleet.Azure
-	id, err := az.NewIdentity(uuid.NewString())
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, s := range clusters {
-		g.Expect(az.Federate(id, s)).To(Succeed())
-	}
-	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
-	g.Expect(createContainer(ctx, id, clusters[0], container)).To(Succeed())
-	loc := &fleetv1alpha1.BackupLocation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "primary"},
-		Spec: fleetv1alpha1.BackupLocationSpec{
-			StorageTarget: backupv1alpha1.StorageTarget{
-				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: container, Prefix: tenant, Endpoint: az.SpokeBlobEndpoint()},
-				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
-			},
-			Clusters: fleet.ClusterNames(clusters...),
-		},
-	}
-	g.Expect(testFleet.Hub.Client.Create(ctx, loc)).To(Succeed())
-	return loc
 }
 
 func tenantRestore(namespace, name, backup, cluster string, opts backupv1alpha1.RestoreOptions) *fleetv1alpha1.Restore {
