@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,6 +69,7 @@ type Node struct {
 	bridge     string
 	ifindex    int // of the bridge: another fleet may claim the same name after Stop
 	chain      string
+	apiPort    int // of the control plane's kube-apiserver, on loopback
 	socket     string
 	containerd *proc.Process
 	kubelet    *proc.Process
@@ -85,7 +87,9 @@ type Node struct {
 // reach cp's API server through in-cluster config and any loopback port given
 // to Expose at HostAddress.
 func StartNode(ctx context.Context, cp *ControlPlane, sandbox PodImage, images ...PodImage) (n *Node, err error) {
-	n = &Node{Name: cp.Name + "-node", Dir: filepath.Join(cp.Dir, "node"), cp: cp, exposed: map[int]bool{}}
+	SweepDeadNodes()
+	n = &Node{Name: cp.Name + "-node", Dir: filepath.Join(cp.Dir, "node"), cp: cp, apiPort: cp.Port(), exposed: map[int]bool{}}
+	n.socket = filepath.Join(n.Dir, "containerd", "containerd.sock")
 	defer func() {
 		if err != nil {
 			n.Stop()
@@ -97,6 +101,9 @@ func StartNode(ctx context.Context, cp *ControlPlane, sandbox PodImage, images .
 		}
 	}
 	if err := n.claimBridge(); err != nil {
+		return nil, err
+	}
+	if err := n.writeRecord(); err != nil {
 		return nil, err
 	}
 	if err := n.natRules(); err != nil {
@@ -169,7 +176,7 @@ func (n *Node) natRules() error {
 		return err
 	}
 	return run("iptables", "-w", "-t", "nat", "-A", n.chain, "-d", serviceHost, "-p", "tcp", "--dport", "443",
-		"-j", "DNAT", "--to-destination", fmt.Sprintf("127.0.0.1:%d", n.cp.Port()))
+		"-j", "DNAT", "--to-destination", fmt.Sprintf("127.0.0.1:%d", n.apiPort))
 }
 
 // Expose lets the node's pods reach the host's loopback port at
@@ -188,7 +195,6 @@ func (n *Node) Expose(port int) error {
 
 func (n *Node) startContainerd(ctx context.Context, sandbox PodImage) error {
 	dir := filepath.Join(n.Dir, "containerd")
-	n.socket = filepath.Join(dir, "containerd.sock")
 	cni := fmt.Sprintf(`{
   "cniVersion": "0.4.0",
   "name": "lifeboat",
@@ -373,24 +379,7 @@ func (n *Node) Stop() {
 		cancel()
 		_ = n.containerd.Stop(5 * time.Second)
 	}
-	n.killShims()
-	removeCgroups(n.containers)
-	unmountUnder(n.Dir)
-	// The kernel removes a veth pair when its pod's network namespace goes,
-	// but in its own time (seconds on a busy host): delete what is left.
-	for _, v := range n.veths {
-		if _, err := net.InterfaceByName(v); err == nil {
-			_ = run("ip", "link", "delete", v)
-		}
-	}
-	if n.chain != "" {
-		_ = run("iptables", "-w", "-t", "nat", "-D", "PREROUTING", "-i", n.bridge, "-j", n.chain)
-		_ = run("iptables", "-w", "-t", "nat", "-F", n.chain)
-		_ = run("iptables", "-w", "-t", "nat", "-X", n.chain)
-	}
-	if n.bridge != "" {
-		_ = run("ip", "link", "delete", n.bridge)
-	}
+	n.removeFromHost()
 	_ = restoreKernelTunables()
 }
 
@@ -448,7 +437,7 @@ func removeCgroups(ids []string) {
 }
 
 // Leftovers lists what of the node is still on the host: its bridge, NAT
-// chain and jump rule, mounts under its directory, processes serving its
+// chain and jump rule, its record, mounts under its directory, processes serving its
 // containerd (shims), and its containers' cgroups. Empty after Stop.
 func (n *Node) Leftovers() []string {
 	var left []string
@@ -463,10 +452,10 @@ func (n *Node) Leftovers() []string {
 			}
 		}
 	}
-	// The chain is this node's while it sends to this control plane's port
-	// (another fleet may have made a chain of the same name since).
-	if out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", n.chain).Output(); n.chain != "" && err == nil &&
-		strings.Contains(string(out), fmt.Sprintf("127.0.0.1:%d", n.cp.Port())) {
+	if raw, err := os.ReadFile(n.recordPath()); n.bridge != "" && err == nil && strings.Contains(string(raw), strconv.Quote(n.Dir)) {
+		left = append(left, "node record "+n.recordPath())
+	}
+	if n.ownsChain() {
 		left = append(left, "iptables nat chain "+n.chain)
 		if run("iptables", "-w", "-t", "nat", "-C", "PREROUTING", "-i", n.bridge, "-j", n.chain) == nil {
 			left = append(left, "iptables nat PREROUTING jump to "+n.chain)
@@ -488,6 +477,17 @@ func (n *Node) Leftovers() []string {
 		}
 	}
 	return left
+}
+
+// ownsChain reports whether the node's NAT chain exists and is this node's:
+// it sends to this control plane's port (another fleet may have made a chain
+// of the same name since).
+func (n *Node) ownsChain() bool {
+	if n.chain == "" {
+		return false
+	}
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", n.chain).Output()
+	return err == nil && strings.Contains(string(out), fmt.Sprintf("127.0.0.1:%d", n.apiPort))
 }
 
 // bridgePorts lists the interfaces attached to the node's bridge: the host
