@@ -382,7 +382,7 @@ func restoreCreateCommand() *command {
 				if !apierrors.IsForbidden(err) {
 					return apiError(err, objectName("backup", ns, from))
 				}
-			} else if b.Status.Phase != fleetv1alpha1.BackupSuccess && b.Status.Phase != fleetv1alpha1.BackupPartialSuccess {
+			} else if !b.Status.Phase.Restorable() {
 				return fmt.Errorf("backup %q is %s: only a backup that ended Success or PartialSuccess can be restored", from, phaseOr(string(b.Status.Phase)))
 			}
 			if cluster != "" {

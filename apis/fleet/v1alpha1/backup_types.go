@@ -32,6 +32,12 @@ const (
 	BackupCloudBackupMissing BackupPhase = "CloudBackupMissing"
 )
 
+// Restorable is true for the phases a Restore accepts: the backup's data is
+// complete for what it names (PartialSuccess names what it skipped).
+func (p BackupPhase) Restorable() bool {
+	return p == BackupSuccess || p == BackupPartialSuccess
+}
+
 // BackupOrigin says how a Backup came to be on the hub.
 // +kubebuilder:validation:Enum=Hub;Schedule;Synced;SelfService
 type BackupOrigin string

@@ -30,6 +30,11 @@ const (
 	// NoValidCluster while no cluster can delete its data.
 	ConditionDeleting = "Deleting"
 
+	// ConditionExpired is True on a Backup whose ttl has passed; reason
+	// KeptAsNewest while it is kept because it is the newest restorable
+	// backup of its cluster and selection.
+	ConditionExpired = "Expired"
+
 	// ConditionCompleted is True once a backup, restore or sync has ended,
 	// whatever the outcome.
 	ConditionCompleted = "Completed"
@@ -146,6 +151,16 @@ const (
 	// ReasonSyncConflict: a Backup already has the name an import would give
 	// it, but the hub did not create it for that import; it was not adopted.
 	ReasonSyncConflict = "SyncConflict"
+)
+
+// Reasons of a hub Backup's Expired condition.
+const (
+	// ReasonKeptAsNewest: the ttl has passed, but the Backup is the newest
+	// restorable backup of its cluster and selection in its namespace; it is
+	// deleted once a newer one is restorable (or by hand).
+	ReasonKeptAsNewest = "KeptAsNewest"
+	// ReasonTTLExpired: the ttl has passed and the Backup is being deleted.
+	ReasonTTLExpired = "TTLExpired"
 )
 
 // Reasons of a hub Backup's Deleting condition (besides ReasonNoValidCluster

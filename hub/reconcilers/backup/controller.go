@@ -64,7 +64,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile runs the delete path for a Backup being deleted. Otherwise it
-// ensures the finalizer, leaves finished and synced backups alone, checks the
+// ensures the finalizer, only expires finished and synced backups (ttl), checks the
 // location (until the backup is dispatched), dispatches the
 // ApplicationBackup, and mirrors its feedback, all in one status patch.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
@@ -83,9 +83,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 	}
 	// A synced Backup describes data that exists already: it is never sent
-	// to a cluster as a new backup.
+	// to a cluster as a new backup. Finished and synced ones only expire.
 	if finished(b.Status.Phase) || synced(b) {
-		return ctrl.Result{}, nil
+		return r.expire(ctx, b)
 	}
 
 	base := b.DeepCopy()
@@ -123,6 +123,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{RequeueAfter: wait.Jitter(runningRecheck, 0.1)}, nil
 	}
 	ctrl.LoggerFrom(ctx).Info("Backup finished", "phase", b.Status.Phase, "itemsDone", itemsDone(b))
+	if b.Spec.TTL != nil {
+		return ctrl.Result{RequeueAfter: time.Second}, nil // expire it on the status just written
+	}
 	return ctrl.Result{}, nil
 }
 

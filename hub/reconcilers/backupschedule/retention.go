@@ -15,12 +15,6 @@ type run struct {
 	phase fleetv1alpha1.BackupPhase
 }
 
-// restorable is true for the phases a Restore accepts: these are the
-// "successful" backups that the keep rules count.
-func restorable(p fleetv1alpha1.BackupPhase) bool {
-	return p == fleetv1alpha1.BackupSuccess || p == fleetv1alpha1.BackupPartialSuccess
-}
-
 // unsuccessful is true for runs that ended without a usable backup.
 func unsuccessful(p fleetv1alpha1.BackupPhase) bool {
 	return p == fleetv1alpha1.BackupFailed || p == fleetv1alpha1.BackupAborted
@@ -49,7 +43,7 @@ func expired(runs []run, r *fleetv1alpha1.Retention, loc *time.Location) []strin
 	keep := map[string]bool{}
 	var good []run
 	for _, b := range sorted {
-		if restorable(b.phase) {
+		if b.phase.Restorable() {
 			good = append(good, b)
 		}
 	}
@@ -70,7 +64,7 @@ func expired(runs []run, r *fleetv1alpha1.Retention, loc *time.Location) []strin
 		}
 	}
 	for _, b := range sorted {
-		if restorable(b.phase) {
+		if b.phase.Restorable() {
 			break
 		}
 		if unsuccessful(b.phase) {
@@ -80,7 +74,7 @@ func expired(runs []run, r *fleetv1alpha1.Retention, loc *time.Location) []strin
 	}
 	var out []string
 	for _, b := range sorted {
-		if (restorable(b.phase) || unsuccessful(b.phase)) && !keep[b.name] {
+		if (b.phase.Restorable() || unsuccessful(b.phase)) && !keep[b.name] {
 			out = append(out, b.name)
 		}
 	}

@@ -409,7 +409,7 @@ func (r *Reconciler) markMissing(ctx context.Context, s *fleetv1alpha1.BackupSyn
 			}
 			setBackupCondition(b, metav1.ConditionTrue, ReasonSynced, fmt.Sprintf("BackupSync %s found the backup's data again", s.Name))
 			found++
-		case !listed[k] && (b.Status.Phase == fleetv1alpha1.BackupSuccess || b.Status.Phase == fleetv1alpha1.BackupPartialSuccess) &&
+		case !listed[k] && b.Status.Phase.Restorable() &&
 			b.Status.CompletionTime != nil && b.Status.CompletionTime.Time.Before(started):
 			if k.cluster != lister || !listerValid {
 				unconfirmed++

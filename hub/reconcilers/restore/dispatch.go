@@ -57,7 +57,7 @@ func (r *Reconciler) check(ctx context.Context, rs *fleetv1alpha1.Restore) (sour
 	cluster := targetCluster(rs, b)
 	rs.Status.Cluster = backupv1alpha1.ClusterName(cluster)
 	switch {
-	case b.Status.Phase != fleetv1alpha1.BackupSuccess && b.Status.Phase != fleetv1alpha1.BackupPartialSuccess:
+	case !b.Status.Phase.Restorable():
 		phase := string(b.Status.Phase)
 		if phase == "" {
 			phase = "not started"
