@@ -154,7 +154,7 @@ func run(s settings) error {
 		Recorder: mgr.GetEventRecorder("lifeboat-hub")}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&restore.Reconciler{Client: mgr.GetClient(), Tenancy: policy}).SetupWithManager(mgr); err != nil {
+	if err := (&restore.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&backuplocation.Reconciler{Client: mgr.GetClient(), Tenancy: policy}).SetupWithManager(mgr); err != nil {
@@ -162,6 +162,7 @@ func run(s settings) error {
 	}
 	if err := (&backupsync.Reconciler{
 		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("lifeboat-hub"),
 		APIReader:       mgr.GetAPIReader(),
 		SystemNamespace: s.systemNamespace,
 		Tenancy:         policy,
@@ -182,7 +183,7 @@ func run(s settings) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&backupschedule.Reconciler{Client: mgr.GetClient(), Tenancy: policy}).SetupWithManager(mgr); err != nil {
+	if err := (&backupschedule.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&backupschedule.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
@@ -92,6 +93,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	defer func() {
 		if err := r.Status().Patch(ctx, b, client.MergeFrom(base)); err != nil {
 			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+			return
+		}
+		if finished(b.Status.Phase) {
+			hubevents.Finished(r.Recorder, b, hubevents.Run{Kind: "Backup", Phase: string(b.Status.Phase),
+				Success: b.Status.Phase == fleetv1alpha1.BackupSuccess, Cluster: b.Spec.Cluster,
+				Start: b.Status.StartTime, End: b.Status.CompletionTime, Progress: b.Status.Progress,
+				Warnings: b.Status.Warnings, Errors: b.Status.Errors, Conditions: b.Status.Conditions})
 		}
 	}()
 

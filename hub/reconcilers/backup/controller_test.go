@@ -43,6 +43,8 @@ func TestInvalidLocationFailsAtOnceAndStaysFailed(t *testing.T) {
 	g.Expect(st.Origin).To(Equal(fleetv1alpha1.OriginHub))
 	g.Expect(st.CompletionTime).NotTo(BeNil())
 	g.Expect(workExists(b)()).To(BeFalse(), "nothing is dispatched")
+	g.Eventually(eventMessages(b, "BackupFailed")).WithTimeout(timeout).Should(ConsistOf(And(
+		HavePrefix("Backup on cluster spoke-invalid ended Failed"), ContainSubstring("(LocationNotValid: "), ContainSubstring("no federated credential for this issuer"))))
 
 	t.Log("the location becoming valid does not un-fail the backup")
 	setConnection(g, loc, "spoke-invalid", backupv1alpha1.TargetValid, "ValidationSucceeded", "ok")
@@ -158,6 +160,8 @@ func TestBackupDispatchesAndMirrorsFeedback(t *testing.T) {
 	g.Expect(st.ManifestSHA256).To(Equal(sealed))
 	g.Expect(meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", "Succeeded"), HaveField("Message", "40 items backed up")))
 	g.Expect(meta.IsStatusConditionTrue(st.Conditions, fleetv1alpha1.ConditionCompleted)).To(BeTrue())
+	g.Eventually(eventMessages(b, "BackupSuccess")).WithTimeout(timeout).Should(ConsistOf(
+		"Backup on cluster spoke-run ended Success in 30s: 40 of 40 items, 64Ki, 2 warnings, 0 errors"))
 
 	t.Log("a finished backup is left alone")
 	simulateAgent(g, b, b.Generation, 1, feedbackOf(map[string]any{"phase": "Failed", "observedGeneration": int64(1), "manifestSHA256": strings.Repeat("cd", 32)}))

@@ -21,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
@@ -311,10 +312,8 @@ func (r *Reconciler) removeFinalizer(ctx context.Context, b *fleetv1alpha1.Backu
 	return client.IgnoreNotFound(r.Patch(ctx, b, client.MergeFrom(before)))
 }
 
-func (r *Reconciler) event(b *fleetv1alpha1.Backup, kind, reason, action, msg string) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(b, nil, kind, reason, action, "%s", msg)
-	}
+func (r *Reconciler) event(b *fleetv1alpha1.Backup, eventtype, reason, action, msg string) {
+	hubevents.Record(r.Recorder, b, eventtype, reason, action, msg)
 }
 
 // deletionWork is the ManifestWork that sends cluster a BackupDeletion of the

@@ -20,6 +20,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
@@ -350,27 +351,9 @@ func eventReasons(b *fleetv1alpha1.Backup) func() []string {
 }
 
 func eventMessages(b *fleetv1alpha1.Backup, reason string) func() []string {
-	return func() []string {
-		var out []string
-		for _, e := range backupEvents(b) {
-			if e.Reason == reason {
-				out = append(out, e.Note)
-			}
-		}
-		return out
-	}
+	return eventstest.Notes(hubClient, b, reason)
 }
 
 func backupEvents(b *fleetv1alpha1.Backup) []eventsv1.Event {
-	list := &eventsv1.EventList{}
-	if err := hubClient.List(context.Background(), list, client.InNamespace(b.Namespace)); err != nil {
-		return nil
-	}
-	var out []eventsv1.Event
-	for _, e := range list.Items {
-		if e.Regarding.Name == b.Name && e.Regarding.UID == b.UID {
-			out = append(out, e)
-		}
-	}
-	return out
+	return eventstest.Of(context.Background(), hubClient, b)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -33,6 +34,8 @@ type Reconciler struct {
 	Workers int
 	// Tenancy says which clusters and spoke namespaces the schedule's namespace may use.
 	Tenancy *tenancy.Policy
+	// Recorder records each run and each retention deletion on the schedule (optional).
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupschedules,verbs=get;list;watch
@@ -41,6 +44,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile reads the policy and the selected clusters, creates the Backups
 // that are due, deletes those retention no longer keeps, and writes the
@@ -83,7 +87,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if !s.Spec.Suspend && sel.usable {
 		errs = append(errs, r.createDueBackups(ctx, s, dues, runs))
 	}
-	errs = append(errs, r.applyRetention(ctx, retention, plan, runs))
+	errs = append(errs, r.applyRetention(ctx, s, retention, plan, runs))
 	summarize(s, plan, sel, dues, runs, now)
 	if err := kerrors.NewAggregate(errs); err != nil {
 		return ctrl.Result{}, err

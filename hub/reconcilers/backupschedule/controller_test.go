@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
 )
 
 const timeout = 15 * time.Second
@@ -76,6 +78,8 @@ func TestScheduleRunsRetainsAndCatchesUp(t *testing.T) {
 	g.Expect(st.LastScheduleTime.Time).To(BeTemporally("==", tick(0).Truncate(time.Second)))
 	g.Expect(st.NextScheduleTime.Time).To(BeTemporally("==", tick(1).Truncate(time.Second)))
 
+	g.Eventually(eventstest.Notes(hubClient, s, "ScheduleRun")).WithTimeout(timeout).Should(ConsistOf("Created 2 Backups, on clusters runs-a, runs-b"))
+
 	t.Log("looking again in the same run makes nothing new")
 	poke(g, s)
 	g.Consistently(func() int { return len(backupsOf(g, s)) }).WithTimeout(2 * time.Second).Should(Equal(2))
@@ -90,6 +94,9 @@ func TestScheduleRunsRetainsAndCatchesUp(t *testing.T) {
 	}
 	g.Eventually(func() []string { return names(backupsOf(g, s)) }).WithTimeout(timeout).Should(ConsistOf(
 		BackupName(s.Name, a, tick(1)), BackupName(s.Name, b, tick(1)), BackupName(s.Name, a, tick(2)), BackupName(s.Name, b, tick(2))))
+	g.Eventually(func() string { return strings.Join(eventstest.Notes(hubClient, s, "RetentionDeleted")(), "\n") }).WithTimeout(timeout).Should(And(
+		HavePrefix("Deleted "), ContainSubstring("that retention does not keep: "),
+		ContainSubstring(BackupName(s.Name, a, tick(0))), ContainSubstring(BackupName(s.Name, b, tick(0)))))
 	g.Eventually(scheduleStatus(s)).WithTimeout(timeout).Should(HaveField("Clusters", ContainElement(And(
 		HaveField("Cluster", b), HaveField("LastPhase", fleetv1alpha1.BackupSuccess),
 		HaveField("LastSuccessfulTime", HaveField("Time", BeTemporally("==", tick(2).Add(Offset(ns, s.Name, b, 10*time.Minute)).Truncate(time.Second))))))))

@@ -22,7 +22,7 @@ var testClock = clocktesting.NewFakeClock(time.Now())
 
 func TestMain(m *testing.M) {
 	os.Exit(fleet.RunHubReconcilerTests(m, "backupschedule", &hubClient, func(mgr ctrl.Manager) error {
-		if err := (&Reconciler{Client: mgr.GetClient(), Clock: testClock, Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr); err != nil {
+		if err := (&Reconciler{Client: mgr.GetClient(), Clock: testClock, Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		return (&PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)

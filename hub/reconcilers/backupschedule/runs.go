@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -18,6 +19,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
 )
 
@@ -273,13 +275,15 @@ func (r *Reconciler) createDueBackups(ctx context.Context, s *fleetv1alpha1.Back
 	if len(created) > 0 {
 		sort.Strings(created)
 		ctrl.LoggerFrom(ctx).Info("Created scheduled backups", "count", len(created), "clusters", abbreviate(created, 5))
+		hubevents.Record(r.Recorder, s, corev1.EventTypeNormal, "ScheduleRun", "Schedule",
+			fmt.Sprintf("Created %s, on clusters %s", countBackups(len(created)), abbreviate(created, 20)))
 	}
 	return err
 }
 
 // applyRetention deletes, per cluster, the finished Backups the policy's
 // retention does not keep, through the normal delete of a hub Backup.
-func (r *Reconciler) applyRetention(ctx context.Context, retention *fleetv1alpha1.Retention, plan *Plan, runs map[string][]scheduled) error {
+func (r *Reconciler) applyRetention(ctx context.Context, s *fleetv1alpha1.BackupSchedule, retention *fleetv1alpha1.Retention, plan *Plan, runs map[string][]scheduled) error {
 	if retention == nil {
 		return nil
 	}
@@ -326,7 +330,17 @@ func (r *Reconciler) applyRetention(ctx context.Context, retention *fleetv1alpha
 	}
 	sort.Strings(deleted)
 	ctrl.LoggerFrom(ctx).Info("Deleted backups retention does not keep", "count", len(deleted), "backups", abbreviate(deleted, 5))
+	hubevents.Record(r.Recorder, s, corev1.EventTypeNormal, "RetentionDeleted", "Retention",
+		fmt.Sprintf("Deleted %s that retention does not keep: %s", countBackups(len(deleted)), abbreviate(deleted, 20)))
 	return err
+}
+
+// countBackups is "1 Backup" or "n Backups".
+func countBackups(n int) string {
+	if n == 1 {
+		return "1 Backup"
+	}
+	return fmt.Sprintf("%d Backups", n)
 }
 
 // abbreviate lists up to n names and how many more there are.

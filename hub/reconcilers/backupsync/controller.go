@@ -9,8 +9,11 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +25,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
@@ -59,6 +63,8 @@ type Reconciler struct {
 	PageSize int32
 	// Tenancy says which clusters' backups the sync's namespace may import.
 	Tenancy *tenancy.Policy
+	// Recorder records each sync's result (optional).
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupsyncs,verbs=get;list;watch;create;patch;delete
@@ -71,6 +77,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations/status,verbs=get;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch;delete
 
 // Reconcile runs a sync through its phases: pick a cluster, take the
@@ -99,6 +106,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	defer func() {
 		if err := r.Status().Patch(ctx, s, client.MergeFrom(base)); err != nil {
 			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+		} else if finished(s) {
+			recordResult(r.Recorder, s)
 		}
 		if finished(s) {
 			retErr = kerrors.NewAggregate([]error{retErr, r.releaseLease(ctx, s)})
@@ -177,4 +186,19 @@ func (r *Reconciler) syncsWaitingFor(ctx context.Context, obj client.Object) []r
 
 func (r *Reconciler) renewEvery() time.Duration {
 	return wait.Jitter(r.leaseDuration()/4, 0.1)
+}
+
+// recordResult records a finished sync's outcome, with its Ready message
+// (what it imported, missed and rejected, and why): SyncCompleted, or a
+// Warning with the reason when something was rejected or the sync failed.
+func recordResult(rec events.EventRecorder, s *fleetv1alpha1.BackupSync) {
+	c := meta.FindStatusCondition(s.Status.Conditions, fleetv1alpha1.ConditionReady)
+	if c == nil {
+		return
+	}
+	eventtype, reason := corev1.EventTypeNormal, "SyncCompleted"
+	if s.Status.Phase == backupv1alpha1.TaskFailed || c.Reason != backupv1alpha1.ReasonSucceeded {
+		eventtype, reason = corev1.EventTypeWarning, "Sync"+c.Reason
+	}
+	hubevents.Record(rec, s, eventtype, reason, "Sync", c.Message)
 }

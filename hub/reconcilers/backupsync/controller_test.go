@@ -13,6 +13,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 )
 
@@ -61,6 +62,8 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 		ContainSubstring("another namespace than team-import: entry spoke-i1/theirs-1 (made for Backup team-other/nightly-theirs-1)")))
 	g.Expect(meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)).To(HaveField("Reason", fleetv1alpha1.ReasonForeignNamespace))
 	g.Expect(getBackup(importNamespace, ImportName("spoke-i1", "theirs-1"))()).To(BeNil(), "another namespace's backup is not imported")
+	g.Eventually(eventstest.Notes(hubClient, getSync(s)(), "Sync"+fleetv1alpha1.ReasonForeignNamespace)).WithTimeout(timeout).Should(ConsistOf(c.Message),
+		"the hub's Event says what the sync rejected and why")
 
 	t.Log("imported Backups are labelled synced from creation, with the catalog's status")
 	b := getBackup("team-import", ImportName("other-hub-c1", "abc123"))()
@@ -102,6 +105,7 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	spokeReports(g, s2, "spoke-i1", backupv1alpha1.TaskCompleted, 4, 1)
 	g.Eventually(getSync(s2)).WithTimeout(timeout).Should(HaveField("Status.Phase", backupv1alpha1.TaskCompleted))
 	g.Expect(getSync(s2)().Status).To(And(HaveField("Imported", BeEquivalentTo(0)), HaveField("Missing", BeEquivalentTo(0)), HaveField("Found", BeEquivalentTo(4))))
+	g.Eventually(eventstest.Notes(hubClient, getSync(s2)(), "SyncCompleted")).WithTimeout(timeout).Should(HaveLen(1))
 }
 
 func TestOneSyncPerContainerAtATime(t *testing.T) {
@@ -238,4 +242,5 @@ func TestSyncWithoutValidClusterFails(t *testing.T) {
 	c := meta.FindStatusCondition(getSync(s)().Status.Conditions, fleetv1alpha1.ConditionReady)
 	g.Expect(c.Reason).To(Equal(fleetv1alpha1.ReasonClusterNotAllowed))
 	g.Expect(leaseHolder("acctnovalid", "backups")).To(BeEmpty())
+	g.Eventually(eventstest.Notes(hubClient, getSync(s)(), "Sync"+fleetv1alpha1.ReasonClusterNotAllowed)).WithTimeout(timeout).Should(ConsistOf(c.Message))
 }

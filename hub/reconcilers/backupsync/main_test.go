@@ -23,7 +23,7 @@ var intervalNow = time.Date(2026, 11, 21, 10, 7, 0, 0, time.UTC)
 
 func TestMain(m *testing.M) {
 	os.Exit(fleet.RunHubReconcilerTests(m, "backupsync", &hubClient, func(mgr ctrl.Manager) error {
-		if err := (&Reconciler{Client: mgr.GetClient(), LeaseDuration: 30 * time.Second, Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr); err != nil {
+		if err := (&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), LeaseDuration: 30 * time.Second, Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		if err := (&Pages{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

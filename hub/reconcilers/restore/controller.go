@@ -9,6 +9,7 @@ import (
 
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -21,6 +22,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
@@ -51,10 +53,13 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Tenancy says what the Restore's namespace may do.
 	Tenancy *tenancy.Policy
+	// Recorder records each restore's outcome (optional).
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=restores,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=restores/status,verbs=get;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups,verbs=get;list;watch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch
@@ -76,6 +81,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	defer func() {
 		if err := r.Status().Patch(ctx, rs, client.MergeFrom(base)); err != nil {
 			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+			return
+		}
+		if finished(rs.Status.Phase) {
+			hubevents.Finished(r.Recorder, rs, hubevents.Run{Kind: "Restore", Phase: string(rs.Status.Phase),
+				Success: rs.Status.Phase == backupv1alpha1.RestoreSuccess, Cluster: rs.Status.Cluster,
+				Start: rs.Status.StartTime, End: rs.Status.CompletionTime, Progress: rs.Status.Progress,
+				Warnings: rs.Status.Warnings, Errors: rs.Status.Errors, Conditions: rs.Status.Conditions})
 		}
 	}()
 

@@ -21,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
@@ -39,6 +40,8 @@ func TestMissingBackupFailsAtOnce(t *testing.T) {
 	g.Expect(meta.IsStatusConditionTrue(st.Conditions, fleetv1alpha1.ConditionCompleted)).To(BeTrue())
 	g.Expect(st.CompletionTime).NotTo(BeNil())
 	g.Expect(workExists(rs, "rspoke-missing")()).To(BeFalse(), "nothing is dispatched")
+	g.Eventually(eventstest.Notes(hubClient, rs, "RestoreFailed")).WithTimeout(timeout).Should(ConsistOf(And(
+		HavePrefix("Restore ended Failed: 0 items"), ContainSubstring("(BackupNotFound: "))))
 }
 
 func TestUnfinishedBackupFailsAtOnce(t *testing.T) {
@@ -159,6 +162,8 @@ func TestMigrationDispatchesAndMirrorsFeedback(t *testing.T) {
 	g.Expect(st.ObservedGeneration).To(Equal(rs.Generation))
 	g.Expect(meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)).To(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", "PartiallyRestored"), HaveField("Message", "2 items failed")))
 	g.Expect(meta.IsStatusConditionTrue(st.Conditions, fleetv1alpha1.ConditionCompleted)).To(BeTrue())
+	g.Eventually(eventstest.Notes(hubClient, rs, "RestorePartialSuccess")).WithTimeout(timeout).Should(ConsistOf(
+		"Restore on cluster rspoke-2 ended PartialSuccess in 30s: 38 of 40 items, 64Ki, 3 warnings, 2 errors (PartiallyRestored: 2 items failed)"))
 
 	t.Log("a finished restore is left alone")
 	simulateAgent(g, rs, "rspoke-2", rs.Generation, 1, feedbackOf(map[string]any{"phase": "Failed", "observedGeneration": int64(1)}))

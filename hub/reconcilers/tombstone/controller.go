@@ -26,6 +26,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
@@ -318,10 +319,8 @@ func dataPath(loc *fleetv1alpha1.BackupLocation, ts fleetv1alpha1.Tombstone) str
 	return p + "lifeboat/v1/backups/" + ts.SourceCluster + "/" + ts.BackupID
 }
 
-func (r *Reconciler) event(loc *fleetv1alpha1.BackupLocation, kind, reason, msg string) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(loc, nil, kind, reason, "Purge", "%s", msg)
-	}
+func (r *Reconciler) event(loc *fleetv1alpha1.BackupLocation, eventtype, reason, msg string) {
+	hubevents.Record(r.Recorder, loc, eventtype, reason, "Purge", msg)
 }
 
 // SetupWithManager watches BackupLocations (any change: a connection turning
