@@ -282,8 +282,17 @@ func TestRenderHubValues(t *testing.T) {
 		"fleetAdminNamespaces": []any{"lifeboat", "platform-*"},
 		"serviceAccount":       map[string]any{"annotations": map[string]any{"example.com/owner": "platform"}},
 		"podLabels":            map[string]any{"team": "platform"},
+		"dashboard":            map[string]any{"enabled": true},
 	}, ns)
 	g.Expect(err).NotTo(HaveOccurred())
+
+	t.Log("the Grafana dashboard, for the dashboard sidecar")
+	dashboard := &corev1.ConfigMap{}
+	convert(g, find(g, objs, "ConfigMap", ns, "lifeboat-hub-dashboard"), dashboard)
+	g.Expect(dashboard.Labels).To(HaveKeyWithValue("grafana_dashboard", "1"))
+	want, err := files.ReadFile("lifeboat-hub/dashboards/lifeboat.json")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(dashboard.Data["lifeboat.json"]).To(MatchJSON(want))
 
 	sa := &corev1.ServiceAccount{}
 	convert(g, find(g, objs, "ServiceAccount", ns, "lifeboat-hub"), sa)

@@ -23,6 +23,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
+	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
@@ -96,10 +97,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			return
 		}
 		if finished(b.Status.Phase) {
-			hubevents.Finished(r.Recorder, b, hubevents.Run{Kind: "Backup", Phase: string(b.Status.Phase),
+			run := hubevents.Run{Kind: "Backup", Phase: string(b.Status.Phase),
 				Success: b.Status.Phase == fleetv1alpha1.BackupSuccess, Cluster: b.Spec.Cluster,
 				Start: b.Status.StartTime, End: b.Status.CompletionTime, Progress: b.Status.Progress,
-				Warnings: b.Status.Warnings, Errors: b.Status.Errors, Conditions: b.Status.Conditions})
+				Warnings: b.Status.Warnings, Errors: b.Status.Errors, Conditions: b.Status.Conditions}
+			hubevents.Finished(r.Recorder, b, run)
+			metrics.Finished(run)
 		}
 	}()
 

@@ -13,6 +13,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
+	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
@@ -70,6 +71,9 @@ func (r *Reconciler) dispatchBackup(ctx context.Context, b *fleetv1alpha1.Backup
 	}
 	if applied {
 		ctrl.LoggerFrom(ctx).Info("Dispatched ApplicationBackup", "cluster", b.Spec.Cluster, "work", mw.Name, "generation", b.Generation)
+		if !dispatched(b) {
+			metrics.Dispatched(Kind, b.CreationTimestamp.Time)
+		}
 	}
 	setCondition(b, fleetv1alpha1.ConditionDispatched, metav1.ConditionTrue, fleetv1alpha1.ReasonDispatched,
 		fmt.Sprintf("ApplicationBackup %s/%s was sent to cluster %s", SpokeNamespace, Name(b.Namespace, b.Name), b.Spec.Cluster))

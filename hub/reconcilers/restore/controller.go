@@ -23,6 +23,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
+	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
@@ -84,10 +85,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			return
 		}
 		if finished(rs.Status.Phase) {
-			hubevents.Finished(r.Recorder, rs, hubevents.Run{Kind: "Restore", Phase: string(rs.Status.Phase),
+			run := hubevents.Run{Kind: "Restore", Phase: string(rs.Status.Phase),
 				Success: rs.Status.Phase == backupv1alpha1.RestoreSuccess, Cluster: rs.Status.Cluster,
 				Start: rs.Status.StartTime, End: rs.Status.CompletionTime, Progress: rs.Status.Progress,
-				Warnings: rs.Status.Warnings, Errors: rs.Status.Errors, Conditions: rs.Status.Conditions})
+				Warnings: rs.Status.Warnings, Errors: rs.Status.Errors, Conditions: rs.Status.Conditions}
+			hubevents.Finished(r.Recorder, rs, run)
+			metrics.Finished(run)
 		}
 	}()
 

@@ -15,6 +15,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
+	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
@@ -139,6 +140,9 @@ func (r *Reconciler) dispatchRestore(ctx context.Context, rs *fleetv1alpha1.Rest
 	if applied {
 		ctrl.LoggerFrom(ctx).Info("Dispatched ApplicationRestore", "cluster", src.cluster, "backup", src.backup.Name,
 			"sourceCluster", src.backup.Spec.Cluster, "work", mw.Name, "generation", rs.Generation)
+		if !dispatched(rs) {
+			metrics.Dispatched(Kind, rs.CreationTimestamp.Time)
+		}
 	}
 	setCondition(rs, fleetv1alpha1.ConditionDispatched, metav1.ConditionTrue, fleetv1alpha1.ReasonDispatched,
 		fmt.Sprintf("ApplicationRestore %s/%s was sent to cluster %s", SpokeNamespace, Name(rs.Namespace, rs.Name), src.cluster))
