@@ -32,7 +32,7 @@ func TestName(t *testing.T) {
 			g.Expect(dispatch.Name(tt.kind, tt.namespace, tt.name)).To(Equal(n), "stable")
 			if tt.want != "" {
 				g.Expect(n).To(HavePrefix(tt.want))
-				g.Expect(len(n)).To(Equal(len(tt.want) + 16), "a 64-bit hash")
+				g.Expect(len(n)).To(Equal(len(tt.want)+16), "a 64-bit hash")
 			}
 		})
 	}

@@ -53,6 +53,11 @@ const (
 	// ReasonInProgress: the work is running.
 	ReasonInProgress = "InProgress"
 
+	// ReasonWaiting: the work may run but waits, Pending, for a run slot
+	// (the spoke's --max-* flags) or for room in the restore spool; the
+	// message says which.
+	ReasonWaiting = "Waiting"
+
 	// ReasonSucceeded: the work ended without errors.
 	ReasonSucceeded = "Succeeded"
 
