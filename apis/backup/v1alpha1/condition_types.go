@@ -58,6 +58,15 @@ const (
 	// message says which.
 	ReasonWaiting = "Waiting"
 
+	// ReasonTooManyItems: the backup holds more objects than one restore
+	// takes (the spoke's --restore-max-items); nothing was restored.
+	ReasonTooManyItems = "TooManyItems"
+
+	// ReasonInsufficientSpoolSpace: the restore needs more spool than the
+	// spoke has (--restore-spool-size, or the free space of its file
+	// system); nothing was restored.
+	ReasonInsufficientSpoolSpace = "InsufficientSpoolSpace"
+
 	// ReasonSucceeded: the work ended without errors.
 	ReasonSucceeded = "Succeeded"
 
