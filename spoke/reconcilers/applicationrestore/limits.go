@@ -6,8 +6,6 @@ import (
 	"os"
 	"sync"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
 	"github.com/lifeboat-dev/lifeboat/spoke/slots"
@@ -85,7 +83,7 @@ func (s *spoolRoom) reserve(need, free, size int64) (release func(), err error) 
 		return nil, &refusal{backupv1alpha1.ReasonInsufficientSpoolSpace, fmt.Sprintf(
 			"The restore needs %s of spool, more than the spool's %s (--restore-spool-size, the chart's limits.restoreSpoolSize); "+
 				"nothing was changed in the cluster. Restore it in parts (spec.selection), or ask the cluster admin for a bigger spool",
-			bytes(need), bytes(size))}
+			quantity(need), quantity(size))}
 	}
 	room := free - s.reserved
 	if size > 0 {
@@ -94,10 +92,10 @@ func (s *spoolRoom) reserve(need, free, size int64) (release func(), err error) 
 	switch {
 	case need <= room:
 	case s.reserved > 0:
-		return nil, &waiting{fmt.Sprintf("Waiting for room in the restore spool: the restore needs %s, and other restores hold %s of it", bytes(need), bytes(s.reserved))}
+		return nil, &waiting{fmt.Sprintf("Waiting for room in the restore spool: the restore needs %s, and other restores hold %s of it", quantity(need), quantity(s.reserved))}
 	default:
 		return nil, &refusal{backupv1alpha1.ReasonInsufficientSpoolSpace, fmt.Sprintf(
-			"The restore needs %s of spool, but its file system has only %s free; nothing was changed in the cluster", bytes(need), bytes(free))}
+			"The restore needs %s of spool, but its file system has only %s free; nothing was changed in the cluster", quantity(need), quantity(free))}
 	}
 	s.reserved += need
 	return sync.OnceFunc(func() {
@@ -107,9 +105,17 @@ func (s *spoolRoom) reserve(need, free, size int64) (release func(), err error) 
 	}), nil
 }
 
-// bytes formats n as a quantity such as 1536Mi.
-func bytes(n int64) string {
-	return resource.NewQuantity(n, resource.BinarySI).String()
+// quantity formats n bytes for people: "512 bytes", "1.5 GiB".
+func quantity(n int64) string {
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	if n < 1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	f, i := float64(n)/1024, 0
+	for f >= 1024 && i < len(units)-1 {
+		f, i = f/1024, i+1
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
 func positive[T int | int64](n, def T) T {

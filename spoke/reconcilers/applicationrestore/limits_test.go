@@ -166,11 +166,11 @@ func TestRestoreSpoolIsReservedBeforeWriting(t *testing.T) {
 
 	t.Log("larger than the spool: it can never run")
 	r := newReconciler()
-	r.SpoolSize = need - 1
+	r.SpoolSize = need / 2
 	small := reconcile(t, ctx, r, newRestore(targets.SystemNamespace, "spool-small", "spool", "b1"))
 	g.Expect(small.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
 	g.Expect(condition(small, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonInsufficientSpoolSpace))
-	g.Expect(message(small)).To(MatchRegexp(`^The restore needs \S+ of spool, more than the spool's \S+ \(--restore-spool-size`))
+	g.Expect(message(small)).To(MatchRegexp(`^The restore needs \d+\.\d KiB of spool, more than the spool's \d+\.\d KiB \(--restore-spool-size`))
 	g.Expect(exists(ctx, &corev1.Namespace{}, "", "spool-app")).To(BeFalse())
 
 	t.Log("room for one restore: the second waits for the first, then runs")
@@ -207,6 +207,6 @@ func TestRestoreSpoolIsReservedBeforeWriting(t *testing.T) {
 	huge := reconcile(t, ctx, newReconciler(), newRestore(targets.SystemNamespace, "spool-huge", "spool", "huge"))
 	g.Expect(huge.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
 	g.Expect(condition(huge, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonInsufficientSpoolSpace))
-	g.Expect(message(huge)).To(MatchRegexp(`^The restore needs \S+ of spool, but its file system has only \S+ free; nothing was changed in the cluster$`))
+	g.Expect(message(huge)).To(MatchRegexp(`^The restore needs 888\.2 PiB of spool, but its file system has only \d+\.\d [KMGTP]iB free; nothing was changed in the cluster$`))
 	g.Expect(exists(ctx, &corev1.Namespace{}, "", "spool-huge")).To(BeFalse())
 }
