@@ -106,13 +106,21 @@ func TestRenderSpokeDefaults(t *testing.T) {
 		"--leader-elect=true",
 		"--health-probe-bind-address=:8081",
 		"--metrics-bind-address=:8443",
+		"--max-backups=4",
+		"--max-self-service-backups=2",
+		"--max-restores=2",
+		"--max-self-service-restores=1",
+		"--restore-max-items=250000",
+		"--restore-spool-size=2Gi",
 	}))
 	g.Expect(c.Env).To(BeEmpty())
 	g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("128Mi")))
 	g.Expect(c.Resources.Limits).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("512Mi")))
 	expectManager(g, pod)
 	g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"}))
-	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}))
+	t.Log("restores spool into /tmp, an emptyDir as large as the spoke is told the spool is")
+	spool := resource.MustParse("2Gi")
+	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &spool}}}))
 	g.Expect(pod.NodeSelector).To(BeEmpty())
 	g.Expect(pod.Tolerations).To(BeEmpty())
 	g.Expect(pod.Affinity).To(BeNil())
@@ -162,6 +170,8 @@ func TestRenderSpokeValues(t *testing.T) {
 		"podLabels":         map[string]any{"team": "platform", "azure.workload.identity/use": "false", "app.kubernetes.io/name": "other"},
 		"podAnnotations":    map[string]any{"example.com/scrape": "true"},
 		"metrics":           map[string]any{"enabled": false},
+		"limits": map[string]any{"backups": 8, "selfServiceBackups": 1, "restores": 3, "selfServiceRestores": 2,
+			"restoreMaxItems": 1000000, "restoreSpoolSize": ""},
 	}, spokeNamespace)
 	g.Expect(err).NotTo(HaveOccurred())
 
@@ -190,6 +200,11 @@ func TestRenderSpokeValues(t *testing.T) {
 		"--leader-elect=true",
 		"--health-probe-bind-address=:8081",
 		"--metrics-bind-address=0",
+		"--max-backups=8",
+		"--max-self-service-backups=1",
+		"--max-restores=3",
+		"--max-self-service-restores=2",
+		"--restore-max-items=1000000",
 		"--heartbeat-interval=10s",
 		"--zap-log-level=debug",
 	}))
@@ -201,6 +216,7 @@ func TestRenderSpokeValues(t *testing.T) {
 	g.Expect(pod.PriorityClassName).To(Equal("system-cluster-critical"))
 	g.Expect(pod.ImagePullSecrets).To(Equal([]corev1.LocalObjectReference{{Name: "pull"}}))
 	expectManager(g, pod)
+	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}), "no spool size, no sizeLimit")
 	g.Expect(kinds(objs)).NotTo(ContainElement("Service"), "metrics are off")
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -57,6 +58,12 @@ type settings struct {
 	heartbeatInterval      time.Duration
 	hubCredentialSecret    string
 	restoreServiceAccount  string
+
+	// Limits: run slots, and what one restore may take.
+	maxBackups, maxSelfServiceBackups   int
+	maxRestores, maxSelfServiceRestores int
+	restoreMaxItems                     int64
+	restoreSpoolSize                    string
 }
 
 // The heartbeat Lease and the hub credential Secret are in the spoke's own namespace.
@@ -83,6 +90,18 @@ func main() {
 		"Secret in "+hubcredential.Namespace+" holding the hub's kubeconfig (key "+hubcredential.Key+"), delivered and rotated by the hub")
 	flag.StringVar(&s.restoreServiceAccount, "restore-service-account", "lifeboat-spoke-restore",
 		"ServiceAccount in "+targets.SystemNamespace+" that restores write as (the spoke's own only reads)")
+	flag.IntVar(&s.maxBackups, "max-backups", applicationbackup.DefaultMaxRunning,
+		"how many backups the hub sent (in "+targets.SystemNamespace+") run at once; the others wait as Pending")
+	flag.IntVar(&s.maxSelfServiceBackups, "max-self-service-backups", applicationbackup.DefaultMaxSelfServiceRunning,
+		"how many teams' own backups (in their namespaces) run at once, in slots of their own: they never make the hub's backups wait")
+	flag.IntVar(&s.maxRestores, "max-restores", applicationrestore.DefaultMaxRunning,
+		"how many restores the hub sent (in "+targets.SystemNamespace+") run at once; the others wait as Pending")
+	flag.IntVar(&s.maxSelfServiceRestores, "max-self-service-restores", applicationrestore.DefaultMaxSelfServiceRunning,
+		"how many teams' own restores (in their namespaces) run at once, in slots of their own")
+	flag.Int64Var(&s.restoreMaxItems, "restore-max-items", restore.DefaultMaxItems,
+		"the most objects a backup may hold for one restore to take it (a restore keeps a few bytes per object in memory); a larger one fails with TooManyItems")
+	flag.StringVar(&s.restoreSpoolSize, "restore-spool-size", "",
+		"how much restores may spool together in the temporary directory (a quantity such as 2Gi: the size limit of its volume); empty: only the file system's free space bounds it")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -101,6 +120,20 @@ func run(s settings, factory *targets.Factory) error {
 	}
 	if s.heartbeatInterval <= 0 {
 		return fmt.Errorf("--heartbeat-interval must be positive")
+	}
+	for flag, n := range map[string]int64{"max-backups": int64(s.maxBackups), "max-self-service-backups": int64(s.maxSelfServiceBackups),
+		"max-restores": int64(s.maxRestores), "max-self-service-restores": int64(s.maxSelfServiceRestores), "restore-max-items": s.restoreMaxItems} {
+		if n <= 0 {
+			return fmt.Errorf("--%s must be positive", flag)
+		}
+	}
+	var spoolSize int64
+	if s.restoreSpoolSize != "" {
+		q, err := resource.ParseQuantity(s.restoreSpoolSize)
+		if err != nil || q.Sign() <= 0 {
+			return fmt.Errorf("--restore-spool-size %q: want a positive quantity such as 2Gi", s.restoreSpoolSize)
+		}
+		spoolSize = q.Value()
 	}
 	if s.caBundle != "" {
 		pem, err := os.ReadFile(s.caBundle)
@@ -135,11 +168,13 @@ func run(s settings, factory *targets.Factory) error {
 	}
 	registry := &runs.Registry{}
 	if err := (&applicationbackup.Reconciler{
-		Client:   mgr.GetClient(),
-		Targets:  factory,
-		Runs:     registry,
-		Cluster:  s.clusterName,
-		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
+		Client:                mgr.GetClient(),
+		Targets:               factory,
+		Runs:                  registry,
+		Cluster:               s.clusterName,
+		Recorder:              mgr.GetEventRecorder("lifeboat-spoke"),
+		MaxRunning:            s.maxBackups,
+		MaxSelfServiceRunning: s.maxSelfServiceBackups,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -148,11 +183,15 @@ func run(s settings, factory *targets.Factory) error {
 		return err
 	}
 	if err := (&applicationrestore.Reconciler{
-		Client:   mgr.GetClient(),
-		Cluster:  s.clusterName,
-		Identity: &restore.Identity{Tokens: tokens, Namespace: targets.SystemNamespace, Name: s.restoreServiceAccount},
-		Targets:  factory,
-		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
+		Client:                mgr.GetClient(),
+		Cluster:               s.clusterName,
+		Identity:              &restore.Identity{Tokens: tokens, Namespace: targets.SystemNamespace, Name: s.restoreServiceAccount},
+		Targets:               factory,
+		Recorder:              mgr.GetEventRecorder("lifeboat-spoke"),
+		MaxRunning:            s.maxRestores,
+		MaxSelfServiceRunning: s.maxSelfServiceRestores,
+		MaxItems:              s.restoreMaxItems,
+		SpoolSize:             spoolSize,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

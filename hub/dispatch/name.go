@@ -17,8 +17,10 @@ const (
 )
 
 // hashLen is how many hex digits of SHA-256 end every name and every
-// hashed label value.
-const hashLen = 10
+// hashed label value: 64 bits, so that finding two inputs with one name
+// (a tenant crafting a name that takes another tenant's spoke object) costs
+// about 2^64 hashes, not the minutes that 40 bits took.
+const hashLen = 16
 
 // Name is the ManifestWork name for the hub object kind namespace/name (namespace
 // empty for cluster-scoped objects): "lb-<kind>-<namespace>-<name>-<hash>",

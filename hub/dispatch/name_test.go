@@ -32,7 +32,7 @@ func TestName(t *testing.T) {
 			g.Expect(dispatch.Name(tt.kind, tt.namespace, tt.name)).To(Equal(n), "stable")
 			if tt.want != "" {
 				g.Expect(n).To(HavePrefix(tt.want))
-				g.Expect(len(n)).To(Equal(len(tt.want) + 10))
+				g.Expect(len(n)).To(Equal(len(tt.want)+16), "a 64-bit hash")
 			}
 		})
 	}
@@ -59,7 +59,7 @@ func TestLabels(t *testing.T) {
 		g.Expect(validation.IsQualifiedName(k)).To(BeEmpty(), k)
 		g.Expect(validation.IsValidLabelValue(v)).To(BeEmpty(), v)
 	}
-	g.Expect(dispatch.LabelValue("_odd.start")).To(MatchRegexp(`^odd-start-[0-9a-f]{10}$`))
+	g.Expect(dispatch.LabelValue("_odd.start")).To(MatchRegexp(`^odd-start-[0-9a-f]{16}$`))
 
 	cluster := dispatch.Labels(dispatch.HubObject{Kind: "BackupCluster", Name: "c"})
 	g.Expect(cluster).NotTo(HaveKey(dispatch.LabelNamespace))

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -18,26 +17,7 @@ import (
 // namespace and name is always there, so that team-a/x and team/a-x never
 // share a spoke object (and one tenant never overwrites another's).
 func SpokeName(namespace, name string) string {
-	sum := sha256.Sum256([]byte(namespace + "/" + name))
-	suffix := "-" + hex.EncodeToString(sum[:])[:10]
-	var b strings.Builder
-	for _, r := range strings.ToLower(namespace + "-" + name) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('-')
-		}
-	}
-	s := b.String()
-	if max := validation.DNS1123LabelMaxLength - len(suffix); len(s) > max {
-		s = s[:max]
-	}
-	s = strings.Trim(s, "-")
-	if s == "" {
-		return suffix[1:]
-	}
-	return s + suffix
+	return withHash(namespace+"-"+name, namespace+"/"+name, validation.DNS1123LabelMaxLength)
 }
 
 // AnnotationSpecHash on a ManifestWork is SpecHash of what the hub last sent,

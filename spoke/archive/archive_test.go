@@ -207,7 +207,7 @@ func TestAddRefusesInvalidItems(t *testing.T) {
 		{"other namespace", withObject(cm, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":"web"}}`), `object's metadata.namespace is "web", want "shop"`},
 		{"other kind", withObject(cm, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"settings","namespace":"shop"}}`), `object's kind is "Secret", want "ConfigMap"`},
 		{"keys in other case", withObject(cm, `{"APIVERSION":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":"shop"}}`), `object's apiVersion is "", want "v1"`},
-		{"too large", withObject(cm, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":"shop"},"data":{"x":"`+strings.Repeat("x", 64<<20)+`"}}`), "more than the 64 MiB limit"},
+		{"too large", withObject(cm, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":"shop"},"data":{"x":"`+strings.Repeat("x", 4<<20)+`"}}`), "more than the 4 MiB limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -523,4 +523,30 @@ func TestEmptyBackup(t *testing.T) {
 	logs, err := r.Log(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(logs).To(BeEmpty())
+}
+
+// An object larger than the Reader's MaxObjectSize is one object that
+// cannot be restored, not a corrupt backup: the Reader checks it and hands
+// it over without its bytes, and the objects around it as they are.
+func TestItemsHandOverOversizeObjectsWithoutThem(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	store := newMemStore()
+	big := itemOf(named(configMaps, "shop", "big"), map[string]any{"x": strings.Repeat("x", 2000)})
+	small := itemOf(named(configMaps, "shop", "small"), nil)
+	writeBackup(t, store, testDir, []Item{small, big, small}, nil)
+
+	r, err := Open(ctx, store, testDir)
+	g.Expect(err).NotTo(HaveOccurred())
+	r.Limits.MaxObjectSize = 1024
+	g.Expect(r.Verify(ctx)).To(Succeed())
+	var got []Item
+	g.Expect(r.Items(ctx, func(it Item) error { got = append(got, it); return nil })).To(Succeed())
+	g.Expect(got).To(HaveLen(3))
+	g.Expect(got[0]).To(Equal(small))
+	g.Expect(got[1].Ref()).To(Equal(big.Ref()))
+	g.Expect(got[1].Object).To(BeNil())
+	g.Expect(got[1].Oversize).To(BeEquivalentTo(len(big.Object)))
+	g.Expect(got[2]).To(Equal(small))
+	g.Expect(DefaultLimits.MaxObjectSize).To(BeEquivalentTo(4<<20), "the API server takes about 3 MiB")
 }

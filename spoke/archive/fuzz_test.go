@@ -109,6 +109,12 @@ func FuzzReader(f *testing.F) {
 				if err := it.Ref().validate(true); err != nil {
 					t.Fatalf("Items handed out an item with an invalid name: %v", err)
 				}
+				if it.Oversize > 0 {
+					if it.Object != nil || it.Oversize <= fuzzLimits.MaxObjectSize {
+						t.Fatalf("Items handed out %s as oversize (%d bytes) with an object of %d bytes", it.Ref(), it.Oversize, len(it.Object))
+					}
+					continue
+				}
 				if err := checkObject(it.Ref(), it.Object); err != nil {
 					t.Fatalf("Items handed out %s whose object does not match: %v", it.Ref(), err)
 				}

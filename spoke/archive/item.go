@@ -17,6 +17,11 @@ type Item struct {
 	// Object is the object's JSON. Its apiVersion, kind, metadata.name and
 	// metadata.namespace must agree with the fields above.
 	Object []byte
+	// Oversize is set by Reader.Items, with Object nil, for an entry larger
+	// than the Reader's Limits.MaxObjectSize: its size in bytes. The Reader
+	// checked its place in the backup and its bytes' sha256, not its JSON,
+	// and did not keep it.
+	Oversize int64
 }
 
 // Ref returns the item without its object.

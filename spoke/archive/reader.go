@@ -23,8 +23,11 @@ import (
 // cannot make it use unbounded memory or time. A Writer writes nothing that
 // DefaultLimits refuse.
 type Limits struct {
-	// MaxObjectSize bounds one entry of resources.tar.zst; the Reader holds
-	// one entry in memory at a time.
+	// MaxObjectSize bounds the entries of resources.tar.zst that the Reader
+	// holds in memory, one at a time. A larger entry is read through (its
+	// bytes still count for the sha256) and handed to Items as an Item with
+	// Oversize set and no object: one object that cannot be restored, not a
+	// corrupt backup.
 	MaxObjectSize int64
 	// MaxResourcesSize bounds resources.tar.zst once decompressed.
 	MaxResourcesSize int64
@@ -33,9 +36,10 @@ type Limits struct {
 	MaxListSize int64
 }
 
-// maxObjectSize is the Writer's limit and the default Reader's; objects in
-// etcd are at most a few MiB.
-const maxObjectSize = 64 << 20
+// maxObjectSize is the Writer's limit and the default Reader's: the API
+// server takes requests of at most about 3 MiB, and etcd's objects are
+// smaller still, so a larger object cannot be restored anyway.
+const maxObjectSize = 4 << 20
 
 // DefaultLimits are what Open sets Reader.Limits to.
 var DefaultLimits = Limits{
@@ -291,8 +295,8 @@ func (r *Reader) walkResources(ctx context.Context, res, list *sourceFile, fn fu
 		if hdr.Typeflag != tar.TypeReg {
 			return r.corrupt(nil, "%s: entry %q: is a %s, not a regular file", ResourcesFile, hdr.Name, typeName(hdr.Typeflag))
 		}
-		if hdr.Size < 0 || hdr.Size > r.Limits.MaxObjectSize {
-			return r.corrupt(nil, "%s: entry %q: is %d bytes, more than the limit of %d (Limits.MaxObjectSize)", ResourcesFile, hdr.Name, hdr.Size, r.Limits.MaxObjectSize)
+		if hdr.Size < 0 {
+			return r.corrupt(nil, "%s: entry %q: has a negative size", ResourcesFile, hdr.Name)
 		}
 		want, ok, err := ld.next()
 		if err != nil {
@@ -304,23 +308,32 @@ func (r *Reader) walkResources(ctx context.Context, res, list *sourceFile, fn fu
 		if !want.sameObject(ref) {
 			return r.corrupt(nil, "%s: entry %q: is not in %s, which lists %q next", ResourcesFile, hdr.Name, ResourceListFile, want.entryName())
 		}
-		// ReadAll grows with what arrives, not with what the header claims.
-		obj, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+		it := Item{Group: want.Group, Version: want.Version, Resource: want.Resource, Kind: want.Kind,
+			Namespace: want.Namespace, Name: want.Name}
+		var n int64
+		if hdr.Size > r.Limits.MaxObjectSize {
+			it.Oversize = hdr.Size
+			n, err = io.Copy(io.Discard, tr)
+		} else {
+			// ReadAll grows with what arrives, not with what the header claims.
+			it.Object, err = io.ReadAll(io.LimitReader(tr, hdr.Size))
+			n = int64(len(it.Object))
+		}
 		if err != nil {
 			return streamErr(err, "%s: entry %q: %v", ResourcesFile, hdr.Name, err)
 		}
-		if int64(len(obj)) != hdr.Size {
-			return r.corrupt(nil, "%s: entry %q: is cut short (%d of %d bytes)", ResourcesFile, hdr.Name, len(obj), hdr.Size)
+		if n != hdr.Size {
+			return r.corrupt(nil, "%s: entry %q: is cut short (%d of %d bytes)", ResourcesFile, hdr.Name, n, hdr.Size)
 		}
-		if err := checkObject(want, obj); err != nil {
-			return r.corrupt(err, "%s: entry %q: %v", ResourcesFile, hdr.Name, err)
+		if it.Oversize == 0 {
+			if err := checkObject(want, it.Object); err != nil {
+				return r.corrupt(err, "%s: entry %q: %v", ResourcesFile, hdr.Name, err)
+			}
 		}
 		counts.Items++
 		counts.ObjectBytes += hdr.Size
 		counts.Resources[want.resourceKey()]++
 		if fn != nil {
-			it := Item{Group: want.Group, Version: want.Version, Resource: want.Resource, Kind: want.Kind,
-				Namespace: want.Namespace, Name: want.Name, Object: obj}
 			if err := fn(it); err != nil {
 				return callerError{err}
 			}

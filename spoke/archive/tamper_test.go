@@ -362,13 +362,6 @@ func TestCraftedBackups(t *testing.T) {
 			err:     "is a directory, not a regular file",
 		},
 		{
-			name:    "entry over the size limit",
-			entries: []tarEntry{regular(entry, object(cm, map[string]any{"x": strings.Repeat("x", 2000)}))},
-			list:    []ItemRef{cm},
-			limits:  func(l *Limits) { l.MaxObjectSize = 1024 },
-			err:     `entry "resources/core/v1/configmaps/shop/a.json": is 2137 bytes, more than the limit of 1024 (Limits.MaxObjectSize)`,
-		},
-		{
 			name: "zip bomb",
 			entries: []tarEntry{
 				regular(entry, object(cm, map[string]any{"x": strings.Repeat("0", 3<<20)})),

@@ -150,7 +150,7 @@ func NewWriter(ctx context.Context, store Store, dir string, meta Meta) (*Writer
 
 // Add writes one item; it does not keep it.Object. An item that cannot be
 // written as it is (a bad name, an object that is not JSON or does not match
-// its fields, more than 64 MiB) gives an error wrapping ErrInvalidItem and
+// its fields, more than 4 MiB) gives an error wrapping ErrInvalidItem and
 // leaves the Writer usable; the caller usually logs it with LevelError and
 // goes on. Add does not look for an item added twice: it would be restored
 // twice.

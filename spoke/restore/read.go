@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
@@ -49,8 +50,16 @@ func (r *run) read(ctx context.Context) error {
 // written. volumeClasses collects the storage classes of the PVs that Auto
 // may take, since a PV needs its class.
 func (r *run) plan(it archive.Item, volumeClasses map[string]string) error {
-	r.bytes.Add(int64(len(it.Object)))
+	if r.seen++; r.seen > r.opts.MaxItems {
+		return fmt.Errorf("%w: backup %s holds more than the %d objects one restore takes", ErrTooManyItems, r.opts.Reader.Manifest().BackupID, r.opts.MaxItems)
+	}
+	r.bytes.Add(int64(len(it.Object)) + it.Oversize)
 	ref := it.Ref()
+	if it.Oversize > 0 {
+		r.fail(ref, "Not restored: the object is %d bytes, more than the %d a restore reads (the API server takes about 3 MiB)",
+			it.Oversize, r.opts.Reader.Limits.MaxObjectSize)
+		return nil
+	}
 	if why := neverRestored(ref); why != "" {
 		r.exclude(why)
 		return nil

@@ -46,11 +46,20 @@ type Options struct {
 
 	// Workers is how many objects are written at once (default 16).
 	Workers int
-	// QPS and Burst bound the requests to the API server (default 1000 and 2000).
+	// QPS and Burst bound the requests to the API server (default 200 and
+	// 400, as a backup's).
 	QPS   float32
 	Burst int
 	// TempDir holds the spool (default os.TempDir()).
 	TempDir string
+	// SpoolLimit, when set, bounds the bytes the restore spools; past it
+	// the restore fails (ErrSpoolFull) before it writes to the cluster.
+	// SpoolNeed is what an honest backup needs.
+	SpoolLimit int64
+	// MaxItems bounds the objects of the backup (default DefaultMaxItems):
+	// the restore keeps a few maps that grow with them. A larger backup
+	// fails (ErrTooManyItems) before anything is written.
+	MaxItems int64
 	// CRDTimeout bounds the wait for restored CRDs to be served (default 1m).
 	CRDTimeout time.Duration
 
@@ -68,6 +77,28 @@ type Options struct {
 
 // DefaultFieldManager owns the fields a restore writes.
 const DefaultFieldManager = "lifeboat"
+
+// Defaults of Options: requests to the API server as a backup makes them
+// (client-go's 5 QPS would make a restore crawl; more would let a few
+// restores crowd out everyone else), and the most objects one restore takes.
+const (
+	DefaultQPS      = 200
+	DefaultBurst    = 400
+	DefaultMaxItems = 250_000
+)
+
+// ErrTooManyItems: the backup holds more objects than Options.MaxItems.
+var ErrTooManyItems = errors.New("too many objects for one restore")
+
+// CheckItems returns an error wrapping ErrTooManyItems when the backup m
+// describes holds more than max objects. Its counts are what Run's
+// verification holds the backup to before anything is spooled.
+func CheckItems(m *archive.Manifest, max int64) error {
+	if m.Counts.Items > max {
+		return fmt.Errorf("%w: backup %s holds %d objects, more than the %d one restore takes", ErrTooManyItems, m.BackupID, m.Counts.Items, max)
+	}
+	return nil
+}
 
 // Result is what a restore did. Every item of the backup ends in exactly one
 // of Restored, Skipped, Excluded and Failed.
@@ -138,6 +169,8 @@ type run struct {
 	api   *api
 
 	total, restored, skipped, excluded, failed, bytes, warnings, errs atomic.Int64
+	// seen counts the items read, against Options.MaxItems.
+	seen int64
 
 	logMu sync.Mutex
 	// excludedWhy counts the items left out without a line each, by reason.
@@ -172,10 +205,16 @@ func newRun(opts Options) (*run, error) {
 		opts.Workers = 16
 	}
 	if opts.QPS <= 0 {
-		opts.QPS = 1000
+		opts.QPS = DefaultQPS
 	}
 	if opts.Burst <= 0 {
-		opts.Burst = 2000
+		opts.Burst = DefaultBurst
+	}
+	if opts.MaxItems <= 0 {
+		opts.MaxItems = DefaultMaxItems
+	}
+	if err := CheckItems(opts.Reader.Manifest(), opts.MaxItems); err != nil {
+		return nil, err
 	}
 	if opts.CRDTimeout <= 0 {
 		opts.CRDTimeout = time.Minute
@@ -194,7 +233,7 @@ func newRun(opts Options) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp, err := newSpool(opts.TempDir)
+	sp, err := newSpool(opts.TempDir, opts.SpoolLimit)
 	if err != nil {
 		return nil, err
 	}

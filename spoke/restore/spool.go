@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
@@ -48,6 +49,32 @@ func (e *entry) target() string {
 type spool struct {
 	dir   string
 	files map[string]*spoolWriter
+	// limit, when positive, bounds written.
+	limit, written int64
+}
+
+// ErrSpoolFull: the restore would spool more than Options.SpoolLimit.
+var ErrSpoolFull = errors.New("the restore spool is full")
+
+// spoolEntryOverhead bounds what the spool adds to an object of an honest
+// backup: the entry's header (its names) and the lengths.
+const spoolEntryOverhead = 1 << 10
+
+// SpoolNeed is the most a restore of the backup m describes spools: its
+// objects' bytes, and spoolEntryOverhead for each. Cleaning only makes
+// objects smaller, so an honest backup fits.
+func SpoolNeed(m *archive.Manifest) int64 {
+	return m.Counts.ObjectBytes + m.Counts.Items*spoolEntryOverhead
+}
+
+// FreeSpace is how many bytes a user without privileges may still write in
+// the file system that holds dir.
+func FreeSpace(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("restore: free space in %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 type spoolWriter struct {
@@ -55,12 +82,12 @@ type spoolWriter struct {
 	w *bufio.Writer
 }
 
-func newSpool(parent string) (*spool, error) {
+func newSpool(parent string, limit int64) (*spool, error) {
 	dir, err := os.MkdirTemp(parent, "lifeboat-restore-")
 	if err != nil {
 		return nil, fmt.Errorf("restore: making the spool directory: %w", err)
 	}
-	return &spool{dir: dir, files: map[string]*spoolWriter{}}, nil
+	return &spool{dir: dir, files: map[string]*spoolWriter{}, limit: limit}, nil
 }
 
 func spoolName(class int, owned bool) string {
@@ -84,6 +111,10 @@ func (s *spool) add(class int, e *entry) error {
 	hdr, err := json.Marshal(e)
 	if err != nil {
 		return err
+	}
+	s.written += int64(len(hdr) + len(e.Object) + 2*binary.MaxVarintLen64)
+	if s.limit > 0 && s.written > s.limit {
+		return fmt.Errorf("%w: at %s it holds more than the %d bytes reserved for it", ErrSpoolFull, e.Ref, s.limit)
 	}
 	var n [binary.MaxVarintLen64]byte
 	for _, b := range [][]byte{hdr, e.Object} {

@@ -29,7 +29,7 @@ func TestResolveChecksTheTargetsHubNamespace(t *testing.T) {
 		}
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
-		target("team-a-nightly-0123456789", map[string]string{backupv1alpha1.LabelHubNamespace: "team"}),
+		target("team-a-nightly-0123456789abcdef", map[string]string{backupv1alpha1.LabelHubNamespace: "team"}),
 		target("admins-own", nil),
 	).WithStatusSubresource(&backupv1alpha1.BackupTarget{}).Build()
 	hubOf := func(ns string) *backupv1alpha1.HubObjectReference {
@@ -40,9 +40,9 @@ func TestResolveChecksTheTargetsHubNamespace(t *testing.T) {
 		hub          *backupv1alpha1.HubObjectReference
 		refused      bool
 	}{
-		{"the other tenant's target is refused", "team-a-nightly-0123456789", hubOf("team-a"), true},
-		{"its own tenant's target is used", "team-a-nightly-0123456789", hubOf("team"), false},
-		{"objects not from the hub are not held to it", "team-a-nightly-0123456789", nil, false},
+		{"the other tenant's target is refused", "team-a-nightly-0123456789abcdef", hubOf("team-a"), true},
+		{"its own tenant's target is used", "team-a-nightly-0123456789abcdef", hubOf("team"), false},
+		{"objects not from the hub are not held to it", "team-a-nightly-0123456789abcdef", nil, false},
 		{"a target the hub did not make is not checked", "admins-own", hubOf("team-a"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,6 +53,20 @@ const (
 	// ReasonInProgress: the work is running.
 	ReasonInProgress = "InProgress"
 
+	// ReasonWaiting: the work may run but waits, Pending, for a run slot
+	// (the spoke's --max-* flags) or for room in the restore spool; the
+	// message says which.
+	ReasonWaiting = "Waiting"
+
+	// ReasonTooManyItems: the backup holds more objects than one restore
+	// takes (the spoke's --restore-max-items); nothing was restored.
+	ReasonTooManyItems = "TooManyItems"
+
+	// ReasonInsufficientSpoolSpace: the restore needs more spool than the
+	// spoke has (--restore-spool-size, or the free space of its file
+	// system); nothing was restored.
+	ReasonInsufficientSpoolSpace = "InsufficientSpoolSpace"
+
 	// ReasonSucceeded: the work ended without errors.
 	ReasonSucceeded = "Succeeded"
 

@@ -225,6 +225,10 @@ func TestTargetName(t *testing.T) {
 	long := TargetName("a-namespace-with-a-long-name-of-sixty-three-characters-exactly1", "a.location.name.that.is.also.very.long")
 	g.Expect(len(long)).To(BeNumerically("<=", 63))
 	g.Expect(long).To(MatchRegexp(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`))
+	// M5 of the security review: 64 bits of hash, so crafting a location
+	// whose target takes another tenant's costs about 2^64 hashes.
+	g.Expect(long).To(MatchRegexp(`-[0-9a-f]{16}$`))
+	g.Expect(TargetName("team-a", "x")).To(MatchRegexp(`^team-a-x-[0-9a-f]{16}$`))
 }
 
 func TestAggregate(t *testing.T) {

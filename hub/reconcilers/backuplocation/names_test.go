@@ -25,9 +25,9 @@ func TestSameTargetNameFlagsTheYoungerLocation(t *testing.T) {
 	all := []fleetv1alpha1.BackupLocation{victim, attacker, other}
 	collide := func(ns, name string) string {
 		if ns == "team-c" {
-			return "team-c-weekly-0123456789"
+			return "team-c-weekly-0123456789abcdef"
 		}
-		return "team-a-nightly-0123456789"
+		return "team-a-nightly-0123456789abcdef"
 	}
 
 	g.Expect(sameTargetName(&attacker, all, collide)).To(HaveField("ObjectMeta.Name", "nightly"))

@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,6 +23,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
+	"github.com/lifeboat-dev/lifeboat/spoke/slots"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
@@ -56,15 +58,18 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// MaxRunning bounds the backups that run at once (default 4); the others
-	// wait as Pending.
-	MaxRunning int
+	// MaxRunning bounds the hub's backups (in lifeboat-system) that run at
+	// once (default 4), MaxSelfServiceRunning teams' backups (default 2):
+	// each has its own slots, so teams never make the hub's backups wait.
+	// The others wait as Pending.
+	MaxRunning, MaxSelfServiceRunning int
 	// StatusInterval is how often a running backup writes its progress
 	// (default 1s).
 	StatusInterval time.Duration
 
 	mu      sync.Mutex
 	running map[types.NamespacedName]*run
+	slots   *slots.Slots
 	// stop ends every run when the manager stops; wg waits for them.
 	stop    context.Context
 	stopAll context.CancelCauseFunc
@@ -102,6 +107,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// finished a moment ago would otherwise start again, or be taken for
 	// interrupted. The optimistic lock makes such a patch fail.
 	patch := client.MergeFromWithOptions(ab.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	waited := ab.Status.Phase == backupv1alpha1.ApplicationBackupPending // announced already
 	var (
 		result ctrl.Result
 		next   *run
@@ -127,7 +133,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, err
 	}
-	r.announce(ctx, ab)
+	if !waited || ab.Status.Phase != backupv1alpha1.ApplicationBackupPending {
+		r.announce(ctx, ab)
+	}
 	if next != nil {
 		r.launch(next, ab)
 	}
@@ -182,11 +190,11 @@ func (r *Reconciler) prepare(ctx context.Context, ab *backupv1alpha1.Application
 	case err != nil:
 		return nil, ctrl.Result{}, err
 	}
-	rn, wait := r.claim(ab, plan)
+	rn, why := r.claim(ab, plan)
 	if rn == nil {
-		ab.Status.Phase = backupv1alpha1.ApplicationBackupPending
-		ctrl.LoggerFrom(ctx).Info("Queued the backup", "reason", wait)
-		return nil, ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		setWaiting(ab, why)
+		ctrl.LoggerFrom(ctx).V(1).Info("Queued the backup", "reason", why)
+		return nil, ctrl.Result{RequeueAfter: wait.Jitter(5*time.Second, 0.2)}, nil
 	}
 	setStarted(ab, plan, r.now())
 	return rn, ctrl.Result{}, nil
@@ -196,15 +204,18 @@ func (r *Reconciler) prepare(ctx context.Context, ab *backupv1alpha1.Application
 func (r *Reconciler) claim(ab *backupv1alpha1.ApplicationBackup, p *plan) (*run, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.running) >= r.maxRunning() {
-		return nil, fmt.Sprintf("%d backups are running", len(r.running))
+	free, why := r.runSlots().Take(p.selfService != "")
+	if free == nil {
+		return nil, why
 	}
 	ctx, finish, ok := r.Runs.Start(r.stopContext(), p.key)
 	if !ok {
-		return nil, fmt.Sprintf("backup %s is being written by another ApplicationBackup", p.id)
+		free()
+		return nil, fmt.Sprintf("Waiting for backup %s, which another ApplicationBackup is writing", p.id)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	rn := &run{plan: p, uid: ab.UID, name: client.ObjectKeyFromObject(ab), ctx: ctx, cancel: cancel, finish: finish}
+	done := func() { finish(); free() }
+	rn := &run{plan: p, uid: ab.UID, name: client.ObjectKeyFromObject(ab), ctx: ctx, cancel: cancel, finish: done}
 	if r.running == nil {
 		r.running = map[types.NamespacedName]*run{}
 	}
@@ -262,11 +273,27 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-func (r *Reconciler) maxRunning() int {
-	if r.MaxRunning > 0 {
-		return r.MaxRunning
+// Defaults of MaxRunning and MaxSelfServiceRunning.
+const (
+	DefaultMaxRunning            = 4
+	DefaultMaxSelfServiceRunning = 2
+)
+
+// runSlots are the backups' slots. Called with r.mu held.
+func (r *Reconciler) runSlots() *slots.Slots {
+	if r.slots == nil {
+		r.slots = &slots.Slots{Kind: "backup",
+			Hub: positive(r.MaxRunning, DefaultMaxRunning), SelfService: positive(r.MaxSelfServiceRunning, DefaultMaxSelfServiceRunning),
+			HubFlag: "max-backups", SelfServiceFlag: "max-self-service-backups"}
 	}
-	return 4
+	return r.slots
+}
+
+func positive(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
 }
 
 func (r *Reconciler) statusInterval() time.Duration {

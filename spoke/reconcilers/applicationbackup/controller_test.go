@@ -338,6 +338,33 @@ func TestBackupsBeyondTheLimitWaitAsPending(t *testing.T) {
 	e.g.Eventually(e.phase(second)).Should(Equal(backupv1alpha1.ApplicationBackupSuccess))
 }
 
+// Security review M2: teams' own backups have slots of their own. With
+// both of a team's backups running or waiting, the hub's backups still
+// start at once; and a team's backup beyond its slots waits, saying why.
+func TestHubBackupsNeverWaitForTeams(t *testing.T) {
+	e := newEnv(t)
+	e.r.MaxRunning, e.r.MaxSelfServiceRunning = 1, 1
+	release := e.hold()
+	e.start()
+	team := e.backup(e.app, "team-"+rand.String(4))
+	e.g.Eventually(e.gate.waiting.Load).Should(BeEquivalentTo(1))
+	queued := e.backup(e.app, "queued-"+rand.String(4))
+	e.g.Eventually(e.phase(queued)).Should(Equal(backupv1alpha1.ApplicationBackupPending))
+	c := condition(e.get(queued)(), backupv1alpha1.ConditionReady)
+	e.g.Expect(c.Reason).To(Equal(backupv1alpha1.ReasonWaiting))
+	e.g.Expect(c.Message).To(Equal("Waiting for a backup slot: 1 of teams' backups are running, the most at once on this cluster (--max-self-service-backups)"))
+
+	hub := e.backup(targets.SystemNamespace, "hub-"+rand.String(4))
+	e.g.Eventually(e.gate.waiting.Load).Should(BeEquivalentTo(2), "the hub's backup runs beside the team's")
+	e.g.Expect(e.phase(hub)()).To(Equal(backupv1alpha1.ApplicationBackupInProgress))
+	e.g.Consistently(e.phase(queued), time.Second).Should(Equal(backupv1alpha1.ApplicationBackupPending))
+
+	release()
+	for _, ab := range []*backupv1alpha1.ApplicationBackup{team, hub, queued} {
+		e.g.Eventually(e.phase(ab)).Should(Equal(backupv1alpha1.ApplicationBackupSuccess))
+	}
+}
+
 // A panic in the backup's own goroutine, or in an upload goroutine, fails
 // the backup with InternalError; the spoke survives and backs up again.
 func TestPanicInStorageFailsTheBackup(t *testing.T) {

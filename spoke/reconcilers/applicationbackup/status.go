@@ -158,6 +158,15 @@ func setStarted(ab *backupv1alpha1.ApplicationBackup, p *plan, now time.Time) {
 	setCondition(ab, backupv1alpha1.ConditionCompleted, metav1.ConditionFalse, backupv1alpha1.ReasonInProgress, msg)
 }
 
+// setWaiting records why a backup that may run waits, Pending: its slots
+// are taken.
+func setWaiting(ab *backupv1alpha1.ApplicationBackup, why string) {
+	ab.Status.Phase = backupv1alpha1.ApplicationBackupPending
+	ab.Status.ObservedGeneration = ab.Generation
+	setCondition(ab, backupv1alpha1.ConditionReady, metav1.ConditionFalse, backupv1alpha1.ReasonWaiting, why)
+	setCondition(ab, backupv1alpha1.ConditionCompleted, metav1.ConditionFalse, backupv1alpha1.ReasonWaiting, why)
+}
+
 // setFinished records how the backup ended. Ready is True only for a Success.
 func setFinished(ab *backupv1alpha1.ApplicationBackup, phase backupv1alpha1.ApplicationBackupPhase, reason, message string, now time.Time) {
 	end := metav1.NewTime(now)

@@ -4,9 +4,11 @@ package applicationrestore
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +19,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
+	"github.com/lifeboat-dev/lifeboat/spoke/slots"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
@@ -42,7 +45,24 @@ type Reconciler struct {
 	// Stores gives the store of a target (default: Targets.Client).
 	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
 
-	runs runs
+	// MaxRunning bounds the hub's restores (in lifeboat-system) that run at
+	// once (default 2), MaxSelfServiceRunning teams' restores (default 1):
+	// each has its own slots, so teams never make the hub's restores wait.
+	// The others wait as Pending.
+	MaxRunning, MaxSelfServiceRunning int
+	// MaxItems bounds the objects of a backup that one restore takes
+	// (default restore.DefaultMaxItems).
+	MaxItems int64
+	// SpoolDir is where restores spool what they will write (default
+	// os.TempDir()); SpoolSize, when set, is how much of it restores may
+	// fill together (the size limit of the volume it is on).
+	SpoolDir  string
+	SpoolSize int64
+
+	runs      runs
+	slots     *slots.Slots
+	slotsOnce sync.Once
+	spool     spoolRoom
 	// reader reads restores afresh to record their outcome (the manager's
 	// API reader; the cache can be stale, or stopped at shutdown).
 	reader client.Reader
@@ -76,18 +96,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// One status patch, with optimistic locking: a stale read never starts
 	// a restore twice, nor fails one that a newer status shows ended.
 	patch := client.MergeFromWithOptions(ar.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	waited := ar.Status.Phase == backupv1alpha1.RestorePending
 	j, err := r.prepare(ctx, ar)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.Status().Patch(ctx, ar, patch); err != nil {
+		if j != nil {
+			j.free()
+		}
 		return ctrl.Result{}, err
+	}
+	if ar.Status.Phase == backupv1alpha1.RestorePending {
+		if !waited {
+			r.recordPhase(ar)
+		}
+		return ctrl.Result{RequeueAfter: wait.Jitter(5*time.Second, 0.2)}, nil
 	}
 	r.recordPhase(ar)
 	if j != nil {
 		ctrl.LoggerFrom(ctx).Info("Started the restore", "cluster", ar.Spec.Source.Cluster, "backupID", ar.Spec.Source.BackupID,
 			"items", j.reader.Manifest().Counts.Items)
 		r.runs.start(req.NamespacedName, ar.UID, func(runCtx context.Context) {
+			defer j.free()
 			r.execute(ctrl.LoggerInto(runCtx, ctrl.LoggerFrom(ctx)), ar.DeepCopy(), j)
 		})
 	}

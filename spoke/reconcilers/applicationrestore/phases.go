@@ -15,6 +15,16 @@ import (
 type job struct {
 	target *backupv1alpha1.BackupTarget
 	reader *archive.Reader
+	// spool is what the restore reserved of the spool.
+	spool int64
+	// release frees the run slot and the spool when the restore ends.
+	release []func()
+}
+
+func (j *job) free() {
+	for _, f := range j.release {
+		f()
+	}
 }
 
 // refusal is why a restore cannot start; retrying does not help.
@@ -23,8 +33,9 @@ type refusal struct{ reason, message string }
 func (f *refusal) Error() string { return f.message }
 
 // prepare checks, in order, everything a restore needs before it changes
-// the cluster. It marks the restore InProgress and returns the job, or marks
-// it Failed with the reason and returns nil; errors are for retry.
+// the cluster, and takes its run slot and its spool. It marks the restore
+// InProgress and returns the job, or marks it Failed with the reason, or
+// Pending with why it waits, and returns nil; errors are for retry.
 func (r *Reconciler) prepare(ctx context.Context, ar *backupv1alpha1.ApplicationRestore) (*job, error) {
 	j := &job{}
 	for _, step := range []func(context.Context, *backupv1alpha1.ApplicationRestore, *job) error{
@@ -32,21 +43,33 @@ func (r *Reconciler) prepare(ctx context.Context, ar *backupv1alpha1.Application
 		r.resolveTarget,
 		r.checkSelfService,
 		r.checkTenancy,
+		r.claimSlot,
 		r.openBackup,
 		r.checkBackupOwner,
+		r.checkItems,
+		r.reserveSpool,
 	} {
 		err := panics.Catch(ctx, func() error { return step(ctx, ar, j) })
 		if errors.As(err, new(*panics.Error)) {
 			err = &refusal{backupv1alpha1.ReasonInternalError, "The restore could not start: " + err.Error() + ". Nothing was changed in the cluster."}
 		}
-		var f *refusal
-		if errors.As(err, &f) {
+		var (
+			f *refusal
+			w *waiting
+		)
+		switch {
+		case err == nil:
+			continue
+		case errors.As(err, &f):
 			r.setFailed(ar, f.reason, f.message)
-			return nil, nil
+		case errors.As(err, &w):
+			r.setWaiting(ar, w.why)
 		}
-		if err != nil {
-			return nil, err
+		j.free()
+		if f != nil || w != nil {
+			err = nil
 		}
+		return nil, err
 	}
 	r.setInProgress(ar, j.reader.Manifest())
 	return j, nil

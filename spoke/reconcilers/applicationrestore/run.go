@@ -104,6 +104,9 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		PolicyResources:        j.target.Spec.PolicyResources == backupv1alpha1.Allow,
 		Tenancy:                tenancyGrant(ar),
 		FieldManager:           restore.DefaultFieldManager,
+		TempDir:                r.spoolDir(),
+		SpoolLimit:             j.spool,
+		MaxItems:               r.maxItems(),
 		ProgressInterval:       time.Second,
 		Progress: func(res restore.Result) {
 			r.patchProgress(ctx, ar, res)
@@ -146,6 +149,10 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		reason, message = unreadableReason(err), "The backup cannot be restored; nothing was changed in the cluster: "+re.Err.Error()
 	case errors.As(err, &re) && ctx.Err() == nil:
 		reason, message = backupv1alpha1.ReasonStorageError, "Reading the backup failed; nothing was changed in the cluster: "+re.Err.Error()
+	case errors.Is(err, restore.ErrTooManyItems):
+		reason, message = backupv1alpha1.ReasonTooManyItems, "The restore stopped before it changed the cluster: "+err.Error()
+	case errors.Is(err, restore.ErrSpoolFull):
+		reason, message = backupv1alpha1.ReasonInsufficientSpoolSpace, "The restore stopped before it changed the cluster: "+err.Error()
 	case ctx.Err() != nil:
 		reason, message = backupv1alpha1.ReasonInterrupted, "The restore was interrupted before it ended (the spoke stopped, or the ApplicationRestore was deleted). What it restored stays."
 	default:

@@ -24,6 +24,13 @@ func (r *Reconciler) setInProgress(ar *backupv1alpha1.ApplicationRestore, m *arc
 	setConditions(ar, metav1.ConditionTrue, metav1.ConditionFalse, backupv1alpha1.ReasonInProgress, msg)
 }
 
+// setWaiting records why a restore that may run waits, Pending.
+func (r *Reconciler) setWaiting(ar *backupv1alpha1.ApplicationRestore, why string) {
+	ar.Status.Phase = backupv1alpha1.RestorePending
+	ar.Status.ObservedGeneration = ar.Generation
+	setConditions(ar, metav1.ConditionFalse, metav1.ConditionFalse, backupv1alpha1.ReasonWaiting, why)
+}
+
 func (r *Reconciler) setFailed(ar *backupv1alpha1.ApplicationRestore, reason, message string) {
 	now := metav1.NewTime(r.now())
 	st := &ar.Status
