@@ -109,6 +109,44 @@ func TestEachTargetSignsInAsItsOwnServiceAccount(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 }
 
+// A spoke upgraded from a version that signed in as its own ServiceAccount
+// finds targets validated (Valid, within their interval) as that subject: it
+// makes their accounts and validates them again at once, so that no target
+// stays Valid on the strength of the old subject's federated credentials.
+func TestUpgradedSpokeValidatesAgainAsTheTargetsSubject(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	old := &backupv1alpha1.BackupTarget{
+		ObjectMeta: metav1.ObjectMeta{Name: "validated-before-the-upgrade"},
+		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{
+			Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: "acct", Container: "backups", Endpoint: "https://127.0.0.1:1/acct"},
+			Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: "0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d01", TenantID: fleet.TenantID},
+		}},
+	}
+	g.Expect(cp.Client.Create(ctx, old)).To(Succeed())
+	validated := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	old.Status = backupv1alpha1.BackupTargetStatus{ObservedGeneration: old.Generation, ValidationState: backupv1alpha1.ValidationState{
+		Phase: backupv1alpha1.TargetValid, Reason: backupv1alpha1.ReasonValidationSucceeded, LastValidationTime: &validated,
+	}}
+	g.Expect(cp.Client.Status().Update(ctx, old)).To(Succeed())
+
+	tokens, err := kubernetes.NewForConfig(cp.Config)
+	g.Expect(err).NotTo(HaveOccurred())
+	startReconciler(t, &targets.Factory{Tokens: tokens})
+	g.Eventually(func() error {
+		return cp.Client.Get(ctx, client.ObjectKey{Namespace: "lifeboat-system", Name: backupv1alpha1.TargetServiceAccount(old.Name)}, &corev1.ServiceAccount{})
+	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
+	g.Eventually(func() backupv1alpha1.BackupTargetStatus {
+		g.Expect(cp.Client.Get(ctx, client.ObjectKeyFromObject(old), old)).To(Succeed())
+		return old.Status
+	}, 30*time.Second, 100*time.Millisecond).Should(And(
+		HaveField("FederatedSubject", backupv1alpha1.TargetSubject(old.Name)),
+		HaveField("LastValidationTime.Time", BeTemporally(">", validated.Time)),
+		HaveField("Phase", backupv1alpha1.TargetInvalid), // the endpoint is not allowed here
+	))
+}
+
 // startReconciler runs the BackupTarget reconciler with factory until the test ends.
 func startReconciler(t *testing.T, factory *targets.Factory) {
 	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
