@@ -83,7 +83,7 @@ func (c *Client) Validate(ctx context.Context) Result {
 }
 
 func (c *Client) validate(ctx context.Context) Result {
-	claims, res := c.readTokenFile(ctx)
+	claims, res := c.readToken(ctx)
 	if res != nil {
 		return *res
 	}
@@ -152,9 +152,9 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*[]string)(a))
 }
 
-// readTokenFile reads the claims of the service-account token, from the
+// readToken reads the claims of the service-account token, from the
 // assertion or the token file, or says why it cannot be used.
-func (c *Client) readTokenFile(ctx context.Context) (*tokenClaims, *Result) {
+func (c *Client) readToken(ctx context.Context) (*tokenClaims, *Result) {
 	invalid := func(format string, args ...any) (*tokenClaims, *Result) {
 		return nil, &Result{Reason: ReasonInvalidConfiguration, Message: fmt.Sprintf(format, args...)}
 	}
