@@ -130,7 +130,7 @@ func waitFinished[T client.Object](g Gomega, ctx context.Context, c client.Clien
 }
 
 // blobStore is the storage of container as the spoke manager sees it through
-// a BackupTarget made by backupTarget (prefix "e2e").
-func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, container string) *blob.Client {
-	return teamStore(g, id, spoke, container, "e2e")
+// BackupTarget target made by backupTarget (prefix "e2e").
+func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, target, container string) *blob.Client {
+	return teamStore(g, id, spoke, backupv1alpha1.TargetServiceAccount(target), container, "e2e")
 }

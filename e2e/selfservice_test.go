@@ -59,7 +59,7 @@ func TestSelfService(t *testing.T) {
 	b.Spec.Selection.IncludedNamespaces = append(b.Spec.Selection.IncludedNamespaces, "team-b")
 	g.Expect(spoke.Client.Create(ctx, b)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, spoke.Client, b, backupPhase, 2*time.Minute)).To(Equal("Success"), "%+v", b.Status.Conditions)
-	store := blobStore(g, id, spoke, "team-backups")
+	store := blobStore(g, id, spoke, "team-backups", "team-backups")
 	dir, err := archive.Path("", spoke.Name, string(b.Status.BackupID))
 	g.Expect(err).NotTo(HaveOccurred())
 	reader, err := archive.Open(ctx, store, dir)

@@ -77,7 +77,7 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	g.Expect(spoke1.Client.Create(ctx, self)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, spoke1.Client, self, backupPhase, 2*time.Minute)).To(Equal("Success"), "%+v", self.Status.Conditions)
 
-	store := blobStore(g, id, spoke1, container)
+	store := blobStore(g, id, spoke1, "sync-team", container)
 	t.Log("another hub writes a backup of its cluster other-hub-east into the bucket for the team's namespace there, and one for another tenant's")
 	writeForeign := func(id, namespace string) {
 		dir, err := archive.Path("", "other-hub-east", id)
