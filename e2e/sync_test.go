@@ -19,6 +19,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
@@ -51,6 +52,14 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	// prefix: its syncs share the container's Lease.
 	loc := syncLocation(team, "primary", "e2e", container, id, onboarded()...)
 	mirror := syncLocation(team, "mirror", "mirror", container, id, spoke1)
+	// The identity signs in for each of its targets only where it is federated
+	// for the target's own subject.
+	for _, l := range []*fleetv1alpha1.BackupLocation{loc, mirror} {
+		for _, c := range l.Spec.Clusters {
+			s := testFleet.Spoke(string(c))
+			g.Expect(testFleet.Azure.Federate(id, s, backuplocation.FederatedSubject(team, l.Name))).To(Succeed())
+		}
+	}
 	g.Expect(hub.Create(ctx, loc)).To(Succeed())
 	g.Expect(hub.Create(ctx, mirror)).To(Succeed())
 	for _, l := range []*fleetv1alpha1.BackupLocation{loc, mirror} {
