@@ -49,17 +49,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, target); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if err := r.ensureServiceAccount(ctx, target); err != nil {
-		return ctrl.Result{}, err
-	}
+	// Without its account the target cannot sign in: its status says why, and
+	// the account is applied again with backoff.
+	saErr := r.ensureServiceAccount(ctx, target)
 	now := r.now()
 	if wait := r.untilDue(target, now); wait > 0 {
+		if saErr != nil {
+			return ctrl.Result{}, saErr
+		}
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 
 	patch := client.MergeFrom(target.DeepCopy())
 	previous := target.Status.ValidationState
-	result := r.Targets.Validate(ctx, target)
+	var result blob.Result
+	if saErr != nil {
+		result = blob.Result{Reason: backupv1alpha1.ReasonInvalidConfiguration, Checked: r.now(), Message: fmt.Sprintf(
+			"the target signs in with tokens of its own ServiceAccount, which the spoke could not apply (%v): check the spoke's Role in %s",
+			saErr, backupv1alpha1.TargetServiceAccountNamespace)}
+	} else {
+		result = r.Targets.Validate(ctx, target)
+	}
 	if ctx.Err() != nil {
 		return ctrl.Result{}, ctx.Err()
 	}
@@ -77,6 +87,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			}
 			r.Recorder.Eventf(target, nil, kind, result.Reason, "Validate", "%s", result.Message)
 		}
+	}
+	if saErr != nil {
+		return ctrl.Result{}, saErr
 	}
 	return ctrl.Result{RequeueAfter: requeueAfter(target)}, nil
 }

@@ -8,9 +8,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -147,9 +149,59 @@ func TestUpgradedSpokeValidatesAgainAsTheTargetsSubject(t *testing.T) {
 	))
 }
 
+// A spoke that may not make the target's ServiceAccount (its Role in
+// lifeboat-system is missing) says so in the target's status instead of
+// leaving it unvalidated or valid.
+func TestTargetWithoutItsAccountSaysWhy(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const user = "spoke-without-its-role"
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: user},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{backupv1alpha1.GroupVersion.Group}, Resources: []string{"backuptargets"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{backupv1alpha1.GroupVersion.Group}, Resources: []string{"backuptargets/status"}, Verbs: []string{"get", "patch", "update"}},
+		},
+	}
+	g.Expect(cp.Client.Create(ctx, role)).To(Succeed())
+	g.Expect(cp.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: user},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+	})).To(Succeed())
+	_, cfg, err := cp.UserKubeconfig(user, user)
+	g.Expect(err).NotTo(HaveOccurred())
+	tokens, err := kubernetes.NewForConfig(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	tgt := &backupv1alpha1.BackupTarget{
+		ObjectMeta: metav1.ObjectMeta{Name: "without-its-account"},
+		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{
+			Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: "acct", Container: "backups", Endpoint: "https://127.0.0.1:1/acct"},
+			Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: "0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d01", TenantID: fleet.TenantID},
+		}},
+	}
+	g.Expect(cp.Client.Create(ctx, tgt)).To(Succeed())
+	startReconcilerAs(t, cfg, &targets.Factory{Tokens: tokens})
+	g.Eventually(func() backupv1alpha1.ValidationState {
+		g.Expect(cp.Client.Get(ctx, client.ObjectKeyFromObject(tgt), tgt)).To(Succeed())
+		return tgt.Status.ValidationState
+	}, 30*time.Second, 100*time.Millisecond).Should(And(
+		HaveField("Phase", backupv1alpha1.TargetInvalid),
+		HaveField("Reason", backupv1alpha1.ReasonInvalidConfiguration),
+		HaveField("Message", And(ContainSubstring("could not apply"), ContainSubstring("forbidden"), ContainSubstring(backupv1alpha1.TargetServiceAccount(tgt.Name)))),
+	))
+}
+
 // startReconciler runs the BackupTarget reconciler with factory until the test ends.
 func startReconciler(t *testing.T, factory *targets.Factory) {
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
+	startReconcilerAs(t, cp.Config, factory)
+}
+
+// startReconcilerAs is startReconciler with the API server credentials of cfg.
+func startReconcilerAs(t *testing.T, cfg *rest.Config, factory *targets.Factory) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 fleet.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
