@@ -40,16 +40,6 @@ func TestEachTargetSignsInAsItsOwnServiceAccount(t *testing.T) {
 	factory := &targets.Factory{Tokens: tokens}
 	startReconciler(t, factory)
 
-	target := func(name string) *backupv1alpha1.BackupTarget {
-		return &backupv1alpha1.BackupTarget{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{
-				// Not an allowed endpoint: the validation stops before any network.
-				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: "acct", Container: "backups", Endpoint: "https://127.0.0.1:1/acct"},
-				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: "0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d01", TenantID: fleet.TenantID},
-			}},
-		}
-	}
 	a, b := target("team-a-primary-0123456789"), target("team-b-primary-0123456789")
 	for _, tgt := range []*backupv1alpha1.BackupTarget{a, b} {
 		g.Expect(cp.Client.Create(ctx, tgt)).To(Succeed())
@@ -119,13 +109,7 @@ func TestUpgradedSpokeValidatesAgainAsTheTargetsSubject(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	old := &backupv1alpha1.BackupTarget{
-		ObjectMeta: metav1.ObjectMeta{Name: "validated-before-the-upgrade"},
-		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{
-			Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: "acct", Container: "backups", Endpoint: "https://127.0.0.1:1/acct"},
-			Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: "0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d01", TenantID: fleet.TenantID},
-		}},
-	}
+	old := target("validated-before-the-upgrade")
 	g.Expect(cp.Client.Create(ctx, old)).To(Succeed())
 	validated := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
 	old.Status = backupv1alpha1.BackupTargetStatus{ObservedGeneration: old.Generation, ValidationState: backupv1alpha1.ValidationState{
@@ -175,13 +159,7 @@ func TestTargetWithoutItsAccountSaysWhy(t *testing.T) {
 	tokens, err := kubernetes.NewForConfig(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	tgt := &backupv1alpha1.BackupTarget{
-		ObjectMeta: metav1.ObjectMeta{Name: "without-its-account"},
-		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{
-			Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: "acct", Container: "backups", Endpoint: "https://127.0.0.1:1/acct"},
-			Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: "0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d01", TenantID: fleet.TenantID},
-		}},
-	}
+	tgt := target("without-its-account")
 	g.Expect(cp.Client.Create(ctx, tgt)).To(Succeed())
 	startReconcilerAs(t, cfg, &targets.Factory{Tokens: tokens})
 	g.Eventually(func() backupv1alpha1.ValidationState {
@@ -192,6 +170,18 @@ func TestTargetWithoutItsAccountSaysWhy(t *testing.T) {
 		HaveField("Reason", backupv1alpha1.ReasonInvalidConfiguration),
 		HaveField("Message", And(ContainSubstring("could not apply"), ContainSubstring("forbidden"), ContainSubstring(backupv1alpha1.TargetServiceAccount(tgt.Name)))),
 	))
+}
+
+// target is a BackupTarget whose endpoint this spoke does not allow, so that
+// its validation stops before any network.
+func target(name string) *backupv1alpha1.BackupTarget {
+	return &backupv1alpha1.BackupTarget{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: backupv1alpha1.BackupTargetSpec{StorageTarget: backupv1alpha1.StorageTarget{
+			Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: "acct", Container: "backups", Endpoint: "https://127.0.0.1:1/acct"},
+			Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: "0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d01", TenantID: fleet.TenantID},
+		}},
+	}
 }
 
 // startReconciler runs the BackupTarget reconciler with factory until the test ends.
