@@ -483,7 +483,9 @@ func matches(list []string, s string) bool {
 
 // Least privilege in the RBAC the charts install: the hub mints tokens only
 // for the spokes' hub identities and reads Secrets only in lifeboat-system;
-// the spoke never names the kubelet API, exec or token minting. Both may
+// the spoke never names the kubelet API or exec, and makes ServiceAccounts and
+// mints their tokens only in lifeboat-system (the restore identity, and one
+// account per BackupTarget for Entra ID). Both may
 // review tokens and access for their metrics endpoints.
 func TestRBACIsScoped(t *testing.T) {
 	g := NewWithT(t)
@@ -517,12 +519,24 @@ func TestRBACIsScoped(t *testing.T) {
 				g.Expect(grants(rule, verb, "", "secrets") && grants(rule, verb, "apps", "deployments")).To(BeFalse(),
 					"%s: the backup path has no wildcard %s: %+v", role, verb, rule)
 			}
-			if grants(rule, "create", "", "serviceaccounts/token") {
-				g.Expect(role).To(Equal("Role lifeboat-system/lifeboat-spoke"), "token minting only in lifeboat-system")
-				g.Expect(rule.ResourceNames).To(Equal([]string{"lifeboat-spoke-restore"}), "and only for the restore identity")
+			// The restore identity's and the BackupTargets' own ServiceAccounts:
+			// made, and their tokens minted, in lifeboat-system only.
+			for _, sa := range []string{"serviceaccounts/token", "serviceaccounts"} {
+				if grants(rule, "create", "", sa) || grants(rule, "patch", "", sa) {
+					g.Expect(role).To(Equal("Role lifeboat-system/lifeboat-spoke"), "%s only in lifeboat-system", sa)
+				}
+			}
+			if role != "Role lifeboat-system/lifeboat-spoke" {
+				g.Expect(grants(rule, "create", "", "serviceaccounts/token")).To(BeFalse(), "%s: no token minting outside lifeboat-system", role)
 			}
 		}
 	}
+	var mintsTargetTokens, makesTargetAccounts bool
+	for _, rule := range spokeRules["Role lifeboat-system/lifeboat-spoke"] {
+		mintsTargetTokens = mintsTargetTokens || (grants(rule, "create", "", "serviceaccounts/token") && len(rule.ResourceNames) == 0)
+		makesTargetAccounts = makesTargetAccounts || (grants(rule, "create", "", "serviceaccounts") && grants(rule, "patch", "", "serviceaccounts"))
+	}
+	g.Expect(mintsTargetTokens && makesTargetAccounts).To(BeTrue(), "each BackupTarget's ServiceAccount is made and its tokens minted in lifeboat-system")
 
 	for name, objs := range map[string][]*unstructured.Unstructured{"hub": hub, "spoke": spoke} {
 		var review []string

@@ -47,16 +47,19 @@ func TestBackupTargetValidation(t *testing.T) {
 
 	id, err := az.NewIdentity("7d0c1f3a-2b4e-4c6d-8e9f-0a1b2c3d4e01")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(id, spoke1)).To(Succeed()) // spoke-2 has no federated credential
+	// Federated for its targets on spoke-1; spoke-2 has no federated credential.
+	for _, target := range []string{"valid", "no-container"} {
+		g.Expect(az.Federate(id, spoke1, backupv1alpha1.TargetSubject(target))).To(Succeed())
+	}
 	az.Grant(id, "targets", blobproxy.StorageBlobDataContributor)
-	g.Expect(createContainer(ctx, id, spoke1, "targets")).To(Succeed())
+	g.Expect(az.CreateContainer(ctx, "targets")).To(Succeed())
 
 	// A role on a container that does not exist, so that storage answers ContainerNotFound.
 	az.Grant(id, "does-not-exist", blobproxy.StorageBlobDataContributor)
 
 	unauthorized, err := az.NewIdentity("7d0c1f3a-2b4e-4c6d-8e9f-0a1b2c3d4e02")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(unauthorized, spoke1)).To(Succeed())
+	g.Expect(az.Federate(unauthorized, spoke1, backupv1alpha1.TargetSubject("no-role"))).To(Succeed())
 
 	cases := []struct {
 		name      string
@@ -68,7 +71,7 @@ func TestBackupTargetValidation(t *testing.T) {
 	}{
 		{"valid on spoke-1", spoke1, backupTarget("valid", "targets", id), backupv1alpha1.TargetValid, backupv1alpha1.ReasonValidationSucceeded, nil},
 		{"no federated credential on spoke-2", spoke2, backupTarget("valid", "targets", id), backupv1alpha1.TargetInvalid, backupv1alpha1.ReasonAuthenticationFailed,
-			[]string{"AADSTS700211", "federated credential", spoke2.Issuer(), "system:serviceaccount:lifeboat-system:lifeboat-spoke"}},
+			[]string{"AADSTS700211", "federated credential", spoke2.Issuer(), backupv1alpha1.TargetSubject("valid")}},
 		{"identity without a role", spoke1, backupTarget("no-role", "targets", unauthorized), backupv1alpha1.TargetInvalid, backupv1alpha1.ReasonAuthorizationFailed,
 			[]string{"Storage Blob Data Contributor"}},
 		{"missing container", spoke1, backupTarget("no-container", "does-not-exist", id), backupv1alpha1.TargetInvalid, backupv1alpha1.ReasonContainerNotFound,
@@ -110,18 +113,4 @@ func TestBackupTargetValidation(t *testing.T) {
 	target.Spec.ValidationInterval = &metav1.Duration{Duration: time.Hour}
 	g.Expect(spoke1.Client.Update(ctx, target)).To(Succeed())
 	g.Expect(waitValidated(g, ctx, spoke1.Client, "valid").Phase).To(Equal(backupv1alpha1.TargetValid))
-}
-
-// createContainer creates a container as id from spoke's token.
-func createContainer(ctx context.Context, id fleet.Identity, spoke *fleet.Spoke, name string) error {
-	cred, err := testFleet.Azure.Credential(id, spoke.TokenFile.Path)
-	if err != nil {
-		return err
-	}
-	blob, err := testFleet.Azure.BlobClient(cred)
-	if err != nil {
-		return err
-	}
-	_, err = blob.CreateContainer(ctx, name, nil)
-	return err
 }

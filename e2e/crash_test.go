@@ -43,7 +43,7 @@ func TestSpokeKilledDuringBackup(t *testing.T) {
 	t.Logf("deleted the lifeboat-spoke pod at %d items", b.Status.Progress.ItemsDone)
 
 	// What the killed spoke left in the bucket is not a backup.
-	store := blobStore(g, id, spoke, "crash-backups")
+	store := blobStore(g, id, spoke, "crash-backups", "crash-backups")
 	dir, err := archive.Path("", spoke.Name, string(b.Status.BackupID))
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = archive.Open(ctx, store, dir)

@@ -31,7 +31,7 @@ func TestDamagedBackupChangesNothing(t *testing.T) {
 	g.Expect(spoke.Client.Create(ctx, b)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, spoke.Client, b, backupPhase, 2*time.Minute)).To(Equal("Success"))
 
-	store := blobStore(g, id, spoke, "damage-backups")
+	store := blobStore(g, id, spoke, "damage-backups", "damage-backups")
 	dir, err := archive.Path("", spoke.Name, string(b.Status.BackupID))
 	g.Expect(err).NotTo(HaveOccurred())
 	read := func(name string) []byte {

@@ -46,9 +46,9 @@ func TestDeleteAndForceDelete(t *testing.T) {
 	// keeps its access when the location's identity loses its role.
 	checker, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(checker, spoke1)).To(Succeed())
+	g.Expect(az.Federate(checker, spoke1, spoke1.TokenFile.Subject)).To(Succeed())
 	az.Grant(checker, container, blobproxy.StorageBlobDataReader)
-	store := teamStore(g, checker, spoke1, container, team)
+	store := teamStore(g, checker, spoke1, fleet.SpokeServiceAccount, container, team)
 
 	ns := "del-" + rand.String(4)
 	ensureNamespace(g, ctx, spoke1.Client, ns, nil)
@@ -193,15 +193,28 @@ func waitLocationPhase(g Gomega, ctx context.Context, loc *fleetv1alpha1.BackupL
 	}, 2*time.Minute, 250*time.Millisecond).Should(Equal(phase), "BackupLocation %s: %+v", loc.Name, loc.Status.Clusters)
 }
 
-// teamStore is container under prefix as id sees it from spoke.
-func teamStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, container, prefix string) *blob.Client {
+// teamStore is container under prefix as id sees it from spoke, signing in
+// with tokens of ServiceAccount lifeboat-system/account there: a target's
+// (backupv1alpha1.TargetServiceAccount), as a cluster admin can mint them, or
+// fleet.SpokeServiceAccount for a test's own access.
+func teamStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, account, container, prefix string) *blob.Client {
 	az := testFleet.Azure
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(az.Entra.CACertPEM())
 	roots.AppendCertsFromPEM(az.Proxy.CACertPEM())
+	assertion := &blob.ClientAssertion{
+		Subject: "system:serviceaccount:" + fleet.SpokeNamespace + ":" + account,
+		Token: func(ctx context.Context) (string, error) {
+			tr, err := fleet.ServiceAccountToken(ctx, spoke.ControlPlane, fleet.SpokeNamespace, account, fleet.WorkloadIdentityAudience, 10*time.Minute)
+			if err != nil {
+				return "", err
+			}
+			return tr.Status.Token, nil
+		},
+	}
 	c, err := blob.New(blob.Config{
 		StorageAccount: fleet.StorageAccount, Container: container, Prefix: prefix, Endpoint: az.BlobEndpoint(),
-		ClientID: id.ClientID, TenantID: fleet.TenantID, TokenFilePath: spoke.TokenFile.Path, AuthorityHost: az.Entra.AuthorityHost(),
+		ClientID: id.ClientID, TenantID: fleet.TenantID, Assertion: assertion, AuthorityHost: az.Entra.AuthorityHost(),
 	}, blob.WithRootCAs(roots), blob.WithAllowedEndpoints(az.BlobEndpoint()))
 	g.Expect(err).NotTo(HaveOccurred())
 	return c

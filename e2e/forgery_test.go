@@ -20,7 +20,9 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
@@ -47,13 +49,15 @@ func TestForgedBackupIsRefused(t *testing.T) {
 	g.Expect(b.Status.ManifestSHA256).To(MatchRegexp("^[0-9a-f]{64}$"), "the hub recorded the sha256 of backup.json")
 	dir, err := archive.Path("", spoke1.Name, string(b.Status.BackupID))
 	g.Expect(err).NotTo(HaveOccurred())
-	asSpoke1 := teamStore(g, id, spoke1, container, team)
+	// As the cluster admins can: with tokens of the location's target account.
+	account := backupv1alpha1.TargetServiceAccount(backuplocation.TargetName(team, loc.Name))
+	asSpoke1 := teamStore(g, id, spoke1, account, container, team)
 	written, err := archive.Open(ctx, asSpoke1, dir)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(written.Manifest().SHA256).To(Equal(b.Status.ManifestSHA256), "what the hub recorded is what spoke-1 wrote")
 
 	t.Log("with spoke-2's token, spoke-1's backup is rewritten with an extra ConfigMap and resealed")
-	asSpoke2 := teamStore(g, id, spoke2, container, team)
+	asSpoke2 := teamStore(g, id, spoke2, account, container, team)
 	reseal(g, ctx, asSpoke2, dir, archive.Item{Version: "v1", Resource: "configmaps", Kind: "ConfigMap", Namespace: ns, Name: "forged",
 		Object: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"forged","namespace":"` + ns + `"},"data":{"by":"spoke-2"}}`)})
 	forged, err := archive.Open(ctx, asSpoke1, dir)
@@ -89,11 +93,11 @@ func TestForgedBackupIsRefused(t *testing.T) {
 	t.Log("with ABAC, spoke-2's identity writes only under its own folder: its PUT under spoke-1's gets 403")
 	perCluster, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(perCluster, spoke2)).To(Succeed())
+	g.Expect(az.Federate(perCluster, spoke2, spoke2.TokenFile.Subject)).To(Succeed())
 	az.GrantWithCondition(perCluster, container, blobproxy.StorageBlobDataContributor, blobproxy.Condition{WritePathPrefixes: []string{
 		team + "/lifeboat/v1/backups/" + spoke2.Name + "/", team + "/lifeboat/v1/probes/",
 	}})
-	held := teamStore(g, perCluster, spoke2, container, team)
+	held := teamStore(g, perCluster, spoke2, fleet.SpokeServiceAccount, container, team)
 	_, err = held.Put(ctx, dir+"/"+archive.ResourcesFile, bytes.NewReader([]byte("forged")))
 	var re *azcore.ResponseError
 	g.Expect(errors.As(err, &re)).To(BeTrue(), "the write under %s was not refused: %v", dir, err)

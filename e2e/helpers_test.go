@@ -17,21 +17,22 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
 )
 
-// validTarget makes a new identity federated with every spoke onboarded at
-// start, a container it may use, and a BackupTarget called name on each of
-// them, and waits until each has validated it.
+// validTarget makes a new identity federated for BackupTarget name's subject
+// on every spoke onboarded at start, a container it may use, and the
+// BackupTarget on each of them, and waits until each has validated it.
 func validTarget(g Gomega, ctx context.Context, name, container string) fleet.Identity {
 	az := testFleet.Azure
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, s := range onboarded() {
-		g.Expect(az.Federate(id, s)).To(Succeed())
+		g.Expect(az.Federate(id, s, backupv1alpha1.TargetSubject(name))).To(Succeed())
 	}
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
-	g.Expect(createContainer(ctx, id, testFleet.Spokes[0], container)).To(Succeed())
+	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())
 	for _, s := range onboarded() {
 		g.Expect(s.Client.Create(ctx, backupTarget(name, container, id))).To(Succeed())
 		g.Expect(waitValidated(g, ctx, s.Client, name).Phase).To(Equal(backupv1alpha1.TargetValid), "target %s on %s", name, s.Name)
@@ -46,18 +47,25 @@ func validTeamLocation(g Gomega, ctx context.Context, team, container string, sp
 	return loc, id
 }
 
-// teamLocation makes a new identity federated with spokes, a container it may
-// use, and BackupLocation "primary" in hub namespace team over that container
-// under prefix team, for spokes.
+// teamLocation makes a new identity federated for the location's subject on
+// spokes, a container it may use, and BackupLocation "primary" in hub
+// namespace team over that container under prefix team, for spokes.
 func teamLocation(g Gomega, ctx context.Context, team, container string, spokes ...*fleet.Spoke) (*fleetv1alpha1.BackupLocation, fleet.Identity) {
-	hub, az := testFleet.Hub.Client, testFleet.Azure
+	az := testFleet.Azure
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, s := range spokes {
-		g.Expect(az.Federate(id, s)).To(Succeed())
+		g.Expect(az.Federate(id, s, backuplocation.FederatedSubject(team, "primary"))).To(Succeed())
 	}
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
-	g.Expect(createContainer(ctx, id, spokes[0], container)).To(Succeed())
+	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())
+	return createTeamLocation(g, ctx, team, container, id, spokes...), id
+}
+
+// createTeamLocation creates BackupLocation "primary" in hub namespace team
+// over container under prefix team, for spokes, signing in as id.
+func createTeamLocation(g Gomega, ctx context.Context, team, container string, id fleet.Identity, spokes ...*fleet.Spoke) *fleetv1alpha1.BackupLocation {
+	hub, az := testFleet.Hub.Client, testFleet.Azure
 	ensureNamespace(g, ctx, hub, team, nil)
 	loc := &fleetv1alpha1.BackupLocation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "primary"},
@@ -70,7 +78,7 @@ func teamLocation(g Gomega, ctx context.Context, team, container string, spokes 
 		},
 	}
 	g.Expect(hub.Create(ctx, loc)).To(Succeed())
-	return loc, id
+	return loc
 }
 
 // ensureNamespace creates namespace name on c with labels, if missing.
@@ -122,7 +130,7 @@ func waitFinished[T client.Object](g Gomega, ctx context.Context, c client.Clien
 }
 
 // blobStore is the storage of container as the spoke manager sees it through
-// a BackupTarget made by backupTarget (prefix "e2e").
-func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, container string) *blob.Client {
-	return teamStore(g, id, spoke, container, "e2e")
+// BackupTarget target made by backupTarget (prefix "e2e").
+func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, target, container string) *blob.Client {
+	return teamStore(g, id, spoke, backupv1alpha1.TargetServiceAccount(target), container, "e2e")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
 // The shoots of the fleet's garden project are discovered by lifeboat-hub
@@ -82,9 +83,10 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(id, spoke1)).To(Succeed()) // not yet with spoke-2
+	subject := backuplocation.FederatedSubject(team, "primary")
+	g.Expect(az.Federate(id, spoke1, subject)).To(Succeed()) // not yet with spoke-2
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
-	g.Expect(createContainer(ctx, id, spoke1, container)).To(Succeed())
+	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())
 
 	ensureNamespace(g, ctx, hub, team, nil)
 	loc := &fleetv1alpha1.BackupLocation{
@@ -135,7 +137,7 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 
 	t.Log("after spoke-2 is federated, the location turns Valid there without other action")
 	federated := time.Now()
-	g.Expect(az.Federate(id, spoke2)).To(Succeed())
+	g.Expect(az.Federate(id, spoke2, subject)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
 		g.Expect(loc.Status.Phase).To(Equal(fleetv1alpha1.LocationValid))

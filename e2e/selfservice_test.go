@@ -59,7 +59,7 @@ func TestSelfService(t *testing.T) {
 	b.Spec.Selection.IncludedNamespaces = append(b.Spec.Selection.IncludedNamespaces, "team-b")
 	g.Expect(spoke.Client.Create(ctx, b)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, spoke.Client, b, backupPhase, 2*time.Minute)).To(Equal("Success"), "%+v", b.Status.Conditions)
-	store := blobStore(g, id, spoke, "team-backups")
+	store := blobStore(g, id, spoke, "team-backups", "team-backups")
 	dir, err := archive.Path("", spoke.Name, string(b.Status.BackupID))
 	g.Expect(err).NotTo(HaveOccurred())
 	reader, err := archive.Open(ctx, store, dir)
@@ -106,6 +106,9 @@ func TestSelfService(t *testing.T) {
 	g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Name: "team-backups"}, target)).To(Succeed())
 	target.Spec.PolicyResources = backupv1alpha1.Allow
 	g.Expect(spoke.Client.Update(ctx, target)).To(Succeed())
+	// Once validated at this generation the spoke's cache holds the new spec,
+	// which the restore reads.
+	g.Expect(waitValidated(g, ctx, spoke.Client, "team-backups").Phase).To(Equal(backupv1alpha1.TargetValid))
 	rbac := teamRestore("rbac", "team-a", "alice@team-a", spoke.Name, string(b.Status.BackupID), nil)
 	g.Expect(alice.Create(ctx, rbac)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, spoke.Client, rbac, restorePhase, 2*time.Minute)).To(Equal("PartialSuccess"), "%+v", rbac.Status.Conditions)

@@ -19,6 +19,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
@@ -51,6 +52,14 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	// prefix: its syncs share the container's Lease.
 	loc := syncLocation(team, "primary", "e2e", container, id, onboarded()...)
 	mirror := syncLocation(team, "mirror", "mirror", container, id, spoke1)
+	// The identity signs in for each of its targets only where it is federated
+	// for the target's own subject.
+	for _, l := range []*fleetv1alpha1.BackupLocation{loc, mirror} {
+		for _, c := range l.Spec.Clusters {
+			s := testFleet.Spoke(string(c))
+			g.Expect(testFleet.Azure.Federate(id, s, backuplocation.FederatedSubject(team, l.Name))).To(Succeed())
+		}
+	}
 	g.Expect(hub.Create(ctx, loc)).To(Succeed())
 	g.Expect(hub.Create(ctx, mirror)).To(Succeed())
 	for _, l := range []*fleetv1alpha1.BackupLocation{loc, mirror} {
@@ -77,7 +86,7 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	g.Expect(spoke1.Client.Create(ctx, self)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, spoke1.Client, self, backupPhase, 2*time.Minute)).To(Equal("Success"), "%+v", self.Status.Conditions)
 
-	store := blobStore(g, id, spoke1, container)
+	store := blobStore(g, id, spoke1, "sync-team", container)
 	t.Log("another hub writes a backup of its cluster other-hub-east into the bucket for the team's namespace there, and one for another tenant's")
 	writeForeign := func(id, namespace string) {
 		dir, err := archive.Path("", "other-hub-east", id)

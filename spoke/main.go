@@ -79,7 +79,6 @@ func main() {
 	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
 	flag.BoolVar(&s.leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
 	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
-	flag.StringVar(&factory.TokenFile, "azure-token-file", os.Getenv(blob.EnvTokenFile), "projected service-account token for Azure Workload Identity")
 	flag.StringVar(&factory.AuthorityHost, "azure-authority-host", os.Getenv(blob.EnvAuthorityHost), "Entra ID authority (default: the target's cloud)")
 	flag.Var(&factory.AllowedEndpoints, "allowed-blob-endpoint", "private blob endpoint (exact https URL, e.g. https://10.0.0.5:10000/myaccount) that BackupTargets may name besides their storage account's own URL; repeat the flag or separate URLs with commas")
 	flag.StringVar(&s.clusterName, "cluster-name", os.Getenv("LIFEBOAT_CLUSTER_NAME"), "this cluster's name in the fleet: backups are stored under it")
@@ -159,6 +158,11 @@ func run(s settings, factory *targets.Factory) error {
 	if err != nil {
 		return err
 	}
+	tokens, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	factory.Tokens = tokens
 	if err := (&backuptarget.Reconciler{
 		Client:   mgr.GetClient(),
 		Targets:  factory,
@@ -176,10 +180,6 @@ func run(s settings, factory *targets.Factory) error {
 		MaxRunning:            s.maxBackups,
 		MaxSelfServiceRunning: s.maxSelfServiceBackups,
 	}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	tokens, err := kubernetes.NewForConfig(mgr.GetConfig())
-	if err != nil {
 		return err
 	}
 	if err := (&applicationrestore.Reconciler{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -23,7 +24,9 @@ const TenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 const StorageAccount = azurite.Account
 
 // Spoke manager's service account, whose projected token each spoke keeps in
-// Spoke.TokenFile for Workload Identity.
+// Spoke.TokenFile, as the kubelet projects it into the manager's pod. The
+// manager signs in to storage with its targets' own accounts instead; tests
+// use this one for their own access as an identity.
 const (
 	SpokeNamespace      = "lifeboat-system"
 	SpokeServiceAccount = "lifeboat-spoke"
@@ -105,14 +108,26 @@ func (a *Azure) NewIdentity(clientID string) (Identity, error) {
 	return Identity{ClientID: app.ClientID, ObjectID: app.ObjectID}, nil
 }
 
-// Federate lets the spoke manager's service account on spoke sign in as id, as
-// `az identity federated-credential create` does.
-func (a *Azure) Federate(id Identity, spoke *Spoke) error {
+// Federate lets tokens of subject from spoke's issuer sign in as id, as
+// `az identity federated-credential create` does. subject is a BackupTarget's
+// (backupv1alpha1.TargetSubject; backuplocation.FederatedSubject for a hub
+// location's), or spoke.TokenFile.Subject for a test's own access as id.
+func (a *Azure) Federate(id Identity, spoke *Spoke, subject string) error {
 	return a.Entra.AddFederatedCredential(TenantID, id.ClientID, entra.FederatedCredential{
-		Name:    "lifeboat-" + spoke.Name,
+		Name:    "lifeboat-" + spoke.Name + "-" + subject[strings.LastIndex(subject, ":")+1:],
 		Issuer:  spoke.Issuer(),
-		Subject: spoke.TokenFile.Subject,
+		Subject: subject,
 	})
+}
+
+// CreateContainer creates container name as the storage account's owner does.
+func (a *Azure) CreateContainer(ctx context.Context, name string) error {
+	admin, err := a.Azurite.AdminClient()
+	if err != nil {
+		return err
+	}
+	_, err = admin.CreateContainer(ctx, name, nil)
+	return err
 }
 
 // Grant gives id a data role on container (empty: the whole account).

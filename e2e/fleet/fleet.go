@@ -80,7 +80,8 @@ type Spoke struct {
 	HubKubeconfig string
 	WorkAgent     *proc.Process
 	// TokenFile is the spoke manager's projected service-account token
-	// (audience api://AzureADTokenExchange), refreshed like the kubelet does.
+	// (audience api://AzureADTokenExchange), refreshed like the kubelet does;
+	// tests sign in with it (Azure.Federate with TokenFile.Subject).
 	TokenFile *TokenFile
 	// Manager is the lifeboat-spoke process, when Options.SpokeManagers.
 	Manager *proc.Process

@@ -25,8 +25,9 @@ func buildManager(dir, pkg, name string) (string, error) {
 }
 
 // startSpokeManager runs lifeboat-spoke for s as a process, as it would run in
-// a pod: its kubeconfig, its projected Workload Identity token, and the CAs of
-// the fleet's Entra stand-in and blob endpoint.
+// a pod: its kubeconfig, and the CAs of the fleet's Entra stand-in and blob
+// endpoint. Each BackupTarget signs in with tokens it mints for the target's
+// own ServiceAccount.
 func (f *Fleet) startSpokeManager(ctx context.Context, s *Spoke) error {
 	// Like the spoke's pod, it cannot start before its CRDs are installed.
 	if err := WaitSpokeCRDs(ctx, s.ControlPlane); err != nil {
@@ -47,7 +48,6 @@ func (f *Fleet) startSpokeManager(ctx context.Context, s *Spoke) error {
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", port),
-		"--azure-token-file=" + s.TokenFile.Path,
 		"--azure-authority-host=" + f.Azure.Entra.AuthorityHost(),
 		"--ca-bundle=" + bundle,
 		"--allowed-blob-endpoint=" + f.Azure.BlobEndpoint(),

@@ -126,6 +126,7 @@ func TestLocations(t *testing.T) {
 		l.Status.Phase = fleetv1alpha1.LocationLimitedAvailability
 		l.Status.SelectedClusters, l.Status.ValidClusters = 3, 2
 		l.Status.LastSyncTime = ago(3*24*time.Hour + time.Hour)
+		l.Status.FederatedSubject = "system:serviceaccount:lifeboat-system:lifeboat-target-0123456789abcdef"
 		l.Status.Clusters = []fleetv1alpha1.ClusterConnection{
 			{Cluster: "c1", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid}},
 			{Cluster: "c2", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid}},
@@ -139,7 +140,8 @@ func TestLocations(t *testing.T) {
 		t.Errorf("location headers %q", got)
 	}
 	expectCells(t, tab.row(t, "weu"), map[string]string{"PHASE": "LimitedAvailability", "VALID/SELECTED": "2/3", "ACCOUNT": "lifeboatweu",
-		"CONTAINER": "backups", "PREFIX": "team-a", "LAST SYNC": "3d", "SYNC INTERVAL": "6h", "NOT VALID ON": "c3=Invalid(ContainerNotFound)"})
+		"CONTAINER": "backups", "PREFIX": "team-a", "LAST SYNC": "3d", "SYNC INTERVAL": "6h", "NOT VALID ON": "c3=Invalid(ContainerNotFound)",
+		"FEDERATED SUBJECT": "system:serviceaccount:lifeboat-system:lifeboat-target-0123456789abcdef"})
 	expectCells(t, tab.row(t, "neu"), map[string]string{"PHASE": none, "VALID/SELECTED": "0/0", "PREFIX": none, "LAST SYNC": none})
 
 	// -A adds the namespace column.

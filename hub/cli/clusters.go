@@ -194,7 +194,7 @@ func printLocations(w io.Writer, items []fleetv1alpha1.BackupLocation, withNames
 	}
 	headers = append(headers, "NAME", "PHASE", "VALID/SELECTED", "ACCOUNT", "CONTAINER", "PREFIX", "LAST SYNC", "AGE")
 	if wide {
-		headers = append(headers, "SYNC INTERVAL", "TOMBSTONES", "NOT VALID ON")
+		headers = append(headers, "SYNC INTERVAL", "TOMBSTONES", "FEDERATED SUBJECT", "NOT VALID ON")
 	}
 	t := newTable(w, headers...)
 	for _, l := range items {
@@ -215,7 +215,7 @@ func printLocations(w io.Writer, items []fleetv1alpha1.BackupLocation, withNames
 					bad = append(bad, cc.Cluster+"="+validityCell(cc.ValidationState, true))
 				}
 			}
-			cells = append(cells, interval, fmt.Sprint(len(l.Status.Tombstones)), strings.Join(bad, ","))
+			cells = append(cells, interval, fmt.Sprint(len(l.Status.Tombstones)), l.Status.FederatedSubject, strings.Join(bad, ","))
 		}
 		t.row(cells...)
 	}

@@ -29,8 +29,9 @@ import (
 // RoleContributor is the Azure role a target's identity needs on the container.
 const RoleContributor = "Storage Blob Data Contributor"
 
-// federatedAudience is the audience of a Workload Identity token and federated credential.
-const federatedAudience = "api://AzureADTokenExchange"
+// FederatedAudience is the audience of the service-account tokens that Entra ID
+// exchanges, and of federated credentials.
+const FederatedAudience = "api://AzureADTokenExchange"
 
 // operation is a step of the validation, for messages.
 type operation string
@@ -209,7 +210,7 @@ func (c *Client) aadMessage(code int, description string, claims *tokenClaims) s
 		}
 	}
 	id, tenant := c.cfg.ClientID, c.cfg.TenantID
-	addCredential := fmt.Sprintf("add a federated credential on the managed identity %s for issuer %s and subject %s (audience %s)", id, iss, sub, federatedAudience)
+	addCredential := fmt.Sprintf("add a federated credential on the managed identity %s for issuer %s and subject %s (audience %s)", id, iss, sub, FederatedAudience)
 	var fix string
 	switch code {
 	case 700211:
@@ -217,19 +218,19 @@ func (c *Client) aadMessage(code int, description string, claims *tokenClaims) s
 	case 700213:
 		fix = fmt.Sprintf("identity %s trusts issuer %s, but not for subject %s: %s", id, iss, sub, addCredential)
 	case 70021:
-		fix = fmt.Sprintf("identity %s has a federated credential for issuer %s and subject %s, but with another audience than the token's (%s): set the credential's audience to %s and project the token with that audience", id, iss, sub, aud, federatedAudience)
+		fix = fmt.Sprintf("identity %s has a federated credential for issuer %s and subject %s, but with another audience than the token's (%s): set the credential's audience to %s and project the token with that audience", id, iss, sub, aud, FederatedAudience)
 	case 700016:
 		fix = fmt.Sprintf("tenant %s has no application with client ID %s: check clientID and tenantID", tenant, id)
 	case 90002:
 		fix = fmt.Sprintf("Entra ID at %s knows no tenant %s: check tenantID and cloud", strings.TrimSuffix(c.cfg.authority, "/"), tenant)
 	case 700024:
-		fix = fmt.Sprintf("the service-account token in %s is expired or not yet valid (exp %s): the kubelet refreshes projected tokens; check the pod's projected token volume and the node's clock", c.cfg.TokenFilePath, exp)
+		fix = fmt.Sprintf("%s is expired or not yet valid (exp %s): check the node's clock, and for a token file the pod's projected token volume", c.tokenOrigin(), exp)
 	case 700027, 7000272:
 		fix = fmt.Sprintf("Entra ID could not verify the service-account token with the keys that issuer %s publishes: publish the cluster's current service-account signing keys at the issuer's jwks_uri", iss)
 	case 90061:
 		fix = fmt.Sprintf("Entra ID could not read the OIDC discovery document or keys of issuer %s: the issuer must serve them publicly over https", iss)
 	case 50027:
-		fix = fmt.Sprintf("Entra ID found the token in %s malformed: it must be a projected service-account token", c.cfg.TokenFilePath)
+		fix = fmt.Sprintf("Entra ID found %s malformed: it must be a Kubernetes service-account token", c.tokenOrigin())
 	default:
 		fix = fmt.Sprintf("Entra ID refused a token to identity %s in tenant %s", id, tenant)
 	}

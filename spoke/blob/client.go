@@ -93,7 +93,7 @@ func WithAllowedEndpoints(urls ...string) Option {
 
 // New builds the client of one target. It signs in with a Workload Identity
 // credential for the target's client ID and tenant, shared with every other
-// Client of the same identity, token file and authority. It does not reach
+// Client of the same identity, token file or assertion subject, and authority. It does not reach
 // out to Azure; Validate does. A Config that cannot work is a *ConfigError.
 func New(cfg Config, opts ...Option) (*Client, error) {
 	o := options{blockSize: DefaultBlockSize, concurrency: DefaultConcurrency, creds: defaultCredentials, validation: time.Minute}
@@ -134,10 +134,10 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 func (c *Client) ServiceURL() string { return c.cfg.serviceURL }
 
 // credentialKey identifies a Workload Identity credential: the same identity
-// from the same token file at the same authority is one credential, so its
-// tokens are cached across Clients and validations.
+// from the same token file or assertion subject at the same authority is one
+// credential, so its tokens are cached across Clients and validations.
 type credentialKey struct {
-	tenant, clientID, tokenFile, authority string
+	tenant, clientID, tokenFile, subject, authority string
 }
 
 // CredentialCache holds Workload Identity credentials. A credential keeps the
@@ -162,7 +162,10 @@ func (c *CredentialCache) Len() int {
 }
 
 func (c *CredentialCache) get(r resolved, co azcore.ClientOptions) (azcore.TokenCredential, error) {
-	key := credentialKey{strings.ToLower(r.TenantID), strings.ToLower(r.ClientID), r.TokenFilePath, r.authority}
+	key := credentialKey{tenant: strings.ToLower(r.TenantID), clientID: strings.ToLower(r.ClientID), tokenFile: r.TokenFilePath, authority: r.authority}
+	if r.Assertion != nil {
+		key.subject = r.Assertion.Subject
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cred, ok := c.creds[key]; ok {
@@ -172,13 +175,22 @@ func (c *CredentialCache) get(r resolved, co azcore.ClientOptions) (azcore.Token
 	// azidentity reports them as a bare AuthenticationFailedError.
 	co.Transport = recordingTransport{co.Transport}
 	co.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: r.authority}
-	cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-		ClientOptions:            co,
-		ClientID:                 r.ClientID,
-		TenantID:                 r.TenantID,
-		TokenFilePath:            r.TokenFilePath,
-		DisableInstanceDiscovery: !r.microsoftAuthority(),
-	})
+	var cred azcore.TokenCredential
+	var err error
+	if r.Assertion != nil {
+		cred, err = azidentity.NewClientAssertionCredential(r.TenantID, r.ClientID, r.Assertion.Token, &azidentity.ClientAssertionCredentialOptions{
+			ClientOptions:            co,
+			DisableInstanceDiscovery: !r.microsoftAuthority(),
+		})
+	} else {
+		cred, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+			ClientOptions:            co,
+			ClientID:                 r.ClientID,
+			TenantID:                 r.TenantID,
+			TokenFilePath:            r.TokenFilePath,
+			DisableInstanceDiscovery: !r.microsoftAuthority(),
+		})
+	}
 	if err != nil {
 		// azidentity checks only the tenant ID's characters here.
 		return nil, &ConfigError{Field: "TenantID", Problem: err.Error()}

@@ -2,12 +2,14 @@
 // Entra ID identity, with Azure Workload Identity.
 //
 // A spoke builds one Client per BackupTarget, each signing in with the target's
-// client ID and tenant from the pod's projected service-account token, so one
-// spoke serves several identities at once. Nothing in here knows Kubernetes: the
-// BackupTarget reconciler maps the spec to a Config.
+// client ID and tenant and a service-account token of the target's own
+// (Config.Assertion), so one spoke serves several identities at once and an
+// identity trusts only the targets whose subjects it federates. Nothing in
+// here knows Kubernetes: package targets maps a BackupTarget to a Config.
 package blob
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -78,10 +80,24 @@ type Config struct {
 	ClientID string
 	// TenantID is the identity's tenant; default $AZURE_TENANT_ID.
 	TenantID string
-	// TokenFilePath is the projected service-account token; default $AZURE_FEDERATED_TOKEN_FILE.
+	// TokenFilePath is the projected service-account token; default
+	// $AZURE_FEDERATED_TOKEN_FILE. Unused when Assertion is set.
 	TokenFilePath string
+	// Assertion, when set, gives the service-account tokens to sign in with
+	// instead of TokenFilePath.
+	Assertion *ClientAssertion
 	// AuthorityHost is the Entra ID authority; default $AZURE_AUTHORITY_HOST, else the cloud's.
 	AuthorityHost string
+}
+
+// ClientAssertion is a source of service-account tokens (client assertions) for
+// Entra ID's token exchange.
+type ClientAssertion struct {
+	// Subject is the tokens' subject. Clients of one identity whose
+	// assertions have the same subject share a credential and its tokens.
+	Subject string
+	// Token returns a token that is valid for a few minutes at least.
+	Token func(ctx context.Context) (string, error)
 }
 
 // ConfigError is a Config that cannot work as written; Validate reports it
@@ -115,7 +131,11 @@ func (c Config) resolve(allowed []string) (resolved, error) {
 	}
 	env(&r.ClientID, EnvClientID)
 	env(&r.TenantID, EnvTenantID)
-	env(&r.TokenFilePath, EnvTokenFile)
+	if r.Assertion == nil {
+		env(&r.TokenFilePath, EnvTokenFile)
+	} else {
+		r.TokenFilePath = ""
+	}
 	env(&r.AuthorityHost, EnvAuthorityHost)
 	if r.Cloud == "" {
 		r.Cloud = AzurePublic
@@ -134,6 +154,9 @@ func (c Config) resolve(allowed []string) (resolved, error) {
 		{"TenantID", r.TenantID, "the identity's tenant ID, or set " + EnvTenantID},
 		{"TokenFilePath", r.TokenFilePath, "the projected service-account token file, or set " + EnvTokenFile + " (is the pod labelled azure.workload.identity/use=true?)"},
 	} {
+		if f.name == "TokenFilePath" && r.Assertion != nil {
+			continue
+		}
 		if strings.TrimSpace(f.value) == "" {
 			if field == "" {
 				field = f.name

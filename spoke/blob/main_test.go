@@ -2,8 +2,6 @@ package blob_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"net/http"
@@ -13,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	. "github.com/onsi/gomega"
 
@@ -88,40 +84,10 @@ func run(m *testing.M) (int, error) {
 	azure.roots.AppendCertsFromPEM(azure.proxy.CACertPEM())
 	azure.roots.AppendCertsFromPEM(azure.entra.CACertPEM())
 
-	admin, err := adminToken()
-	if err != nil {
-		return 1, err
-	}
-	if azure.admin, err = azblob.NewClient(azure.azurite.URL(), admin, &azblob.ClientOptions{
-		ClientOptions: azcore.ClientOptions{Transport: azure.azurite.HTTPClient()},
-	}); err != nil {
+	if azure.admin, err = azure.azurite.AdminClient(); err != nil {
 		return 1, err
 	}
 	return m.Run(), nil
-}
-
-// staticToken is a credential that hands out one fixed bearer token.
-type staticToken string
-
-func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: string(s), ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
-// adminToken is a token that Azurite itself accepts (it checks issuer,
-// audience and lifetime, not the signature): the test's own access to storage,
-// beside the proxy, to create and inspect containers.
-func adminToken() (staticToken, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return "", err
-	}
-	now := time.Now()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": "https://sts.windows.net/" + tenantID + "/", "aud": "https://storage.azure.com", "tid": tenantID,
-		"iat": now.Add(-time.Minute).Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(3 * time.Hour).Unix(),
-		"appid": uuid.NewString(), "oid": uuid.NewString(),
-	}).SignedString(key)
-	return staticToken(s), err
 }
 
 // identity is an Entra application whose federated credentials trust a test issuer.

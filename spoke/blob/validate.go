@@ -83,7 +83,7 @@ func (c *Client) Validate(ctx context.Context) Result {
 }
 
 func (c *Client) validate(ctx context.Context) Result {
-	claims, res := c.readTokenFile()
+	claims, res := c.readToken(ctx)
 	if res != nil {
 		return *res
 	}
@@ -152,38 +152,57 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*[]string)(a))
 }
 
-// readTokenFile reads the claims of the token file, or says why it cannot be used.
-func (c *Client) readTokenFile() (*tokenClaims, *Result) {
-	path := c.cfg.TokenFilePath
+// readToken reads the claims of the service-account token, from the
+// assertion or the token file, or says why it cannot be used.
+func (c *Client) readToken(ctx context.Context) (*tokenClaims, *Result) {
 	invalid := func(format string, args ...any) (*tokenClaims, *Result) {
 		return nil, &Result{Reason: ReasonInvalidConfiguration, Message: fmt.Sprintf(format, args...)}
 	}
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return invalid("the service-account token file %s does not exist: the pod needs the Azure Workload Identity projected token (label azure.workload.identity/use=true, or a projected volume with audience api://AzureADTokenExchange)", path)
-	case errors.Is(err, fs.ErrPermission):
-		return invalid("the service-account token file %s is not readable by the spoke: %v", path, err)
-	case err != nil:
-		return invalid("reading the service-account token file %s: %v", path, err)
+	var token string
+	if a := c.cfg.Assertion; a != nil {
+		t, err := a.Token(ctx)
+		if err != nil {
+			return invalid("could not get a service-account token for subject %s: %v", a.Subject, err)
+		}
+		token = strings.TrimSpace(t)
+	} else {
+		path := c.cfg.TokenFilePath
+		b, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return invalid("the service-account token file %s does not exist: the pod needs the Azure Workload Identity projected token (label azure.workload.identity/use=true, or a projected volume with audience api://AzureADTokenExchange)", path)
+		case errors.Is(err, fs.ErrPermission):
+			return invalid("the service-account token file %s is not readable by the spoke: %v", path, err)
+		case err != nil:
+			return invalid("reading the service-account token file %s: %v", path, err)
+		}
+		token = strings.TrimSpace(string(b))
 	}
-	token := strings.TrimSpace(string(b))
+	origin := c.tokenOrigin()
 	if token == "" {
-		return invalid("the service-account token file %s is empty", path)
+		return invalid("%s is empty", origin)
 	}
 	parts := strings.Split(token, ".")
 	var claims tokenClaims
 	if len(parts) != 3 {
-		return invalid("the service-account token file %s does not hold a JWT", path)
+		return invalid("%s does not hold a JWT", origin)
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err == nil {
 		err = json.Unmarshal(payload, &claims)
 	}
 	if err != nil {
-		return invalid("the service-account token file %s does not hold a JWT: %v", path, err)
+		return invalid("%s does not hold a JWT: %v", origin, err)
 	}
 	return &claims, nil
+}
+
+// tokenOrigin names where the service-account token comes from, for messages.
+func (c *Client) tokenOrigin() string {
+	if c.cfg.Assertion != nil {
+		return "the service-account token of subject " + c.cfg.Assertion.Subject
+	}
+	return "the service-account token in " + c.cfg.TokenFilePath
 }
 
 // full is the full blob name of a relative name, for messages.

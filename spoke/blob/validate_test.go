@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -278,4 +281,43 @@ func TestValidateFromEnvironment(t *testing.T) {
 	cfg.ClientID, cfg.TenantID, cfg.TokenFilePath, cfg.AuthorityHost = "", "", "", ""
 	res := validate(t, cfg)
 	g.Expect(res.Valid).To(BeTrue(), res.Message)
+}
+
+// A Config's Assertion, a source of service-account tokens such as a
+// BackupTarget's own ServiceAccount, signs in instead of a token file: it is
+// asked for a token when Entra ID needs one, and a source that fails is
+// reported with its subject, before any request to Entra ID or storage.
+func TestValidateWithAnAssertion(t *testing.T) {
+	id := newIdentity(t, true)
+	container := newContainer(t, "assertion")
+	id.grant(t, container, blobproxy.StorageBlobDataContributor)
+
+	t.Run("valid", func(t *testing.T) {
+		g := NewWithT(t)
+		var asked atomic.Int32
+		cfg := id.config(container, "")
+		cfg.TokenFilePath = ""
+		cfg.Assertion = &blob.ClientAssertion{Subject: spokeSubject, Token: func(context.Context) (string, error) {
+			asked.Add(1)
+			b, err := os.ReadFile(id.tokenFile)
+			return string(b), err
+		}}
+		res := validate(t, cfg)
+		g.Expect(res.Valid).To(BeTrue(), res.Message)
+		g.Expect(asked.Load()).To(BeNumerically(">=", 1))
+	})
+
+	t.Run("source fails", func(t *testing.T) {
+		g := NewWithT(t)
+		issued := azure.entra.TokensIssued(id.app.ClientID)
+		cfg := id.config(container, "")
+		cfg.Assertion = &blob.ClientAssertion{Subject: "system:serviceaccount:lifeboat-system:lifeboat-target-0123456789abcdef", Token: func(context.Context) (string, error) {
+			return "", errors.New(`serviceaccounts "lifeboat-target-0123456789abcdef" not found`)
+		}}
+		res := validate(t, cfg)
+		g.Expect(res.Reason).To(Equal(blob.ReasonInvalidConfiguration))
+		g.Expect(res.Message).To(ContainSubstring("could not get a service-account token for subject system:serviceaccount:lifeboat-system:lifeboat-target-0123456789abcdef"))
+		g.Expect(res.Message).To(ContainSubstring("not found"))
+		g.Expect(azure.entra.TokensIssued(id.app.ClientID)).To(Equal(issued))
+	})
 }

@@ -1,17 +1,13 @@
 package restore
 
 import (
-	"context"
-	"fmt"
 	"time"
 
-	"golang.org/x/oauth2"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
-	"k8s.io/utils/ptr"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/satokens"
 )
 
 // What a restore may do: write whatever a backup holds, bind roles that it
@@ -40,18 +36,7 @@ const tokenLifetime = time.Hour
 // expires.
 func (id *Identity) Config(base *rest.Config) *rest.Config {
 	c := rest.AnonymousClientConfig(base)
-	c.WrapTransport = transport.TokenSourceWrapTransport(transport.NewCachedTokenSource(id))
+	src := &satokens.Source{Tokens: id.Tokens, Namespace: id.Namespace, Name: id.Name, Lifetime: tokenLifetime}
+	c.WrapTransport = transport.TokenSourceWrapTransport(transport.NewCachedTokenSource(src))
 	return c
-}
-
-// Token implements oauth2.TokenSource with the TokenRequest API.
-func (id *Identity) Token() (*oauth2.Token, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tr, err := id.Tokens.CoreV1().ServiceAccounts(id.Namespace).CreateToken(ctx, id.Name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(tokenLifetime.Seconds()))}}, metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("asking for a token of the restore identity %s/%s: %w", id.Namespace, id.Name, err)
-	}
-	return &oauth2.Token{AccessToken: tr.Status.Token, Expiry: tr.Status.ExpirationTimestamp.Time}, nil
 }

@@ -1,5 +1,5 @@
-// Package targets turns BackupTargets into blob clients that sign in with the
-// target's own Workload Identity and the spoke's projected token.
+// Package targets turns BackupTargets into blob clients that sign in as the
+// target's own identity with tokens of the target's own ServiceAccount.
 package targets
 
 import (
@@ -8,22 +8,29 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
+	"golang.org/x/oauth2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+	"github.com/lifeboat-dev/lifeboat/spoke/satokens"
 )
 
 // Factory builds blob clients for BackupTargets. One spoke serves any number of
-// identities: each target names its own client ID and tenant.
+// identities: each target names its own client ID and tenant, and signs in
+// with tokens of its own ServiceAccount (backupv1alpha1.TargetServiceAccount),
+// so that an identity federated for one target's subject trusts no other.
 type Factory struct {
-	// TokenFile is the projected service-account token (default $AZURE_FEDERATED_TOKEN_FILE).
-	TokenFile string
+	// Tokens mints the targets' ServiceAccount tokens (TokenRequest API).
+	Tokens kubernetes.Interface
 	// AuthorityHost overrides the cloud's Entra ID authority (default $AZURE_AUTHORITY_HOST).
 	AuthorityHost string
 	// RootCAs, when set, replaces the system roots (private clouds, the test fleet).
@@ -34,7 +41,18 @@ type Factory struct {
 	AllowedEndpoints Endpoints
 	// Options are added to every client.
 	Options []blob.Option
+
+	mu      sync.Mutex
+	sources map[string]oauth2.TokenSource // by ServiceAccount name
 }
+
+// Federated tokens last assertionLifetime (the TokenRequest API's minimum is
+// 10 minutes) and are replaced assertionEarly before they expire: Entra ID
+// needs one only when a storage token is due, about once an hour.
+const (
+	assertionLifetime = 15 * time.Minute
+	assertionEarly    = 5 * time.Minute
+)
 
 // Endpoints are blob endpoint URLs, a flag.Value that takes a URL or a
 // comma-separated list each time it is set.
@@ -66,8 +84,40 @@ func (f *Factory) Config(t *backupv1alpha1.BackupTarget) blob.Config {
 		Cloud:          blob.Cloud(az.Cloud),
 		ClientID:       id.ClientID,
 		TenantID:       id.TenantID,
-		TokenFilePath:  f.TokenFile,
+		Assertion:      f.assertion(t.Name),
 		AuthorityHost:  f.AuthorityHost,
+	}
+}
+
+// assertion is the token source of target's ServiceAccount, shared by all of
+// the target's clients so that a token is minted only when the last expires.
+func (f *Factory) assertion(target string) *blob.ClientAssertion {
+	name := backupv1alpha1.TargetServiceAccount(target)
+	f.mu.Lock()
+	src, ok := f.sources[name]
+	if !ok {
+		if f.sources == nil {
+			f.sources = map[string]oauth2.TokenSource{}
+		}
+		src = (&satokens.Source{
+			Tokens:    f.Tokens,
+			Namespace: backupv1alpha1.TargetServiceAccountNamespace,
+			Name:      name,
+			Audiences: []string{blob.FederatedAudience},
+			Lifetime:  assertionLifetime,
+		}).Cached(assertionEarly)
+		f.sources[name] = src
+	}
+	f.mu.Unlock()
+	return &blob.ClientAssertion{
+		Subject: backupv1alpha1.TargetSubject(target),
+		Token: func(context.Context) (string, error) {
+			tok, err := src.Token()
+			if err != nil {
+				return "", err
+			}
+			return tok.AccessToken, nil
+		},
 	}
 }
 

@@ -3,10 +3,14 @@ package targets_test
 import (
 	"context"
 	"flag"
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
@@ -14,8 +18,8 @@ import (
 )
 
 // The admin's --allowed-blob-endpoint is what lets a target name a private
-// endpoint; any other is refused as EndpointNotAllowed, before the token file
-// is even read.
+// endpoint; any other is refused as EndpointNotAllowed, before a token is
+// even minted.
 func TestAllowedEndpoints(t *testing.T) {
 	g := NewWithT(t)
 	var f targets.Factory
@@ -30,7 +34,13 @@ func TestAllowedEndpoints(t *testing.T) {
 		g.Expect(new(targets.Endpoints).Set(bad)).NotTo(Succeed(), bad)
 	}
 
-	f.TokenFile = filepath.Join(t.TempDir(), "no-token")
+	// No ServiceAccount exists for the target: a validation that gets past the
+	// endpoint check stops at minting its token.
+	tokens := kubefake.NewClientset()
+	tokens.PrependReactor("create", "serviceaccounts", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewNotFound(corev1.Resource("serviceaccounts"), "lifeboat-target-0123456789abcdef")
+	})
+	f.Tokens = tokens
 	target := func(endpoint string) *backupv1alpha1.BackupTarget {
 		bt := &backupv1alpha1.BackupTarget{}
 		bt.Spec.Azure = backupv1alpha1.AzureBlobLocation{StorageAccount: "acct", Container: "backups", Endpoint: endpoint}
@@ -38,7 +48,7 @@ func TestAllowedEndpoints(t *testing.T) {
 		return bt
 	}
 	for endpoint, reason := range map[string]string{
-		"https://10.0.0.5:10000/acct":             blob.ReasonInvalidConfiguration, // allowed: it gets as far as the missing token file
+		"https://10.0.0.5:10000/acct":             blob.ReasonInvalidConfiguration, // allowed: it gets as far as the missing ServiceAccount
 		"https://acct.blob.private.example":       blob.ReasonInvalidConfiguration,
 		"https://acct.blob.core.windows.net":      blob.ReasonInvalidConfiguration,
 		"https://10.0.0.7:10000/acct":             blob.ReasonEndpointNotAllowed,
@@ -47,7 +57,8 @@ func TestAllowedEndpoints(t *testing.T) {
 		res := f.Validate(context.Background(), target(endpoint))
 		g.Expect(res.Reason).To(Equal(reason), "%s: %s", endpoint, res.Message)
 		if reason == blob.ReasonInvalidConfiguration {
-			g.Expect(res.Message).To(ContainSubstring("does not exist"), endpoint)
+			g.Expect(res.Message).To(ContainSubstring("could not get a service-account token for subject system:serviceaccount:lifeboat-system:lifeboat-target-"), endpoint)
+			g.Expect(res.Message).To(ContainSubstring("not found"), endpoint)
 		}
 	}
 }

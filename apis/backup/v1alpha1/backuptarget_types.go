@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,6 +54,31 @@ type ValidationState struct {
 // its BackupLocation. An object the hub sends for another hub namespace may
 // not use the target.
 const LabelHubNamespace = "fleet.lifeboat.dev/namespace"
+
+// Each BackupTarget signs in to Entra ID as a ServiceAccount of its own in
+// the spoke's namespace, so that an identity federated for one target's
+// subject trusts no other target on the cluster.
+const (
+	// TargetServiceAccountNamespace holds the targets' ServiceAccounts.
+	TargetServiceAccountNamespace = "lifeboat-system"
+	// LabelTarget on a target's ServiceAccount names the BackupTarget.
+	LabelTarget = "backup.lifeboat.dev/target"
+)
+
+// TargetServiceAccount is the name of the ServiceAccount that BackupTarget
+// target signs in as: "lifeboat-target-" and 16 hex digits of the SHA-256 of
+// the target's name, short and distinct from the spoke's own accounts.
+func TargetServiceAccount(target string) string {
+	sum := sha256.Sum256([]byte(target))
+	return "lifeboat-target-" + hex.EncodeToString(sum[:8])
+}
+
+// TargetSubject is the subject of BackupTarget target's service-account
+// tokens: the subject of the federated credentials its identity needs, one
+// per cluster issuer.
+func TargetSubject(target string) string {
+	return "system:serviceaccount:" + TargetServiceAccountNamespace + ":" + TargetServiceAccount(target)
+}
 
 // BackupTargetSpec is this cluster's view of a storage location.
 type BackupTargetSpec struct {
@@ -106,6 +133,13 @@ type BackupTargetStatus struct {
 	// observedGeneration is the generation of the spec that the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// federatedSubject is the subject this target signs in to Entra ID as, with
+	// a token of its own ServiceAccount in lifeboat-system: the target's
+	// identity needs a federated credential for it and this cluster's issuer.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	FederatedSubject string `json:"federatedSubject,omitempty"`
 
 	// ValidationState is the outcome of the latest validation.
 	ValidationState `json:",inline"`

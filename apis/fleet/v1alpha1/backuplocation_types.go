@@ -148,6 +148,14 @@ type BackupLocationStatus struct {
 	// +optional
 	Phase BackupLocationPhase `json:"phase,omitempty"`
 
+	// federatedSubject is the subject the location's BackupTarget signs in to
+	// Entra ID as on every cluster (a ServiceAccount of its own in
+	// lifeboat-system): each identity of the location needs a federated
+	// credential for this subject and the issuer of each cluster it serves.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	FederatedSubject string `json:"federatedSubject,omitempty"`
+
 	// clusters are the connections of the selected clusters.
 	// +listType=map
 	// +listMapKey=cluster
@@ -186,6 +194,7 @@ type BackupLocationStatus struct {
 // +kubebuilder:printcolumn:name="Valid",type=integer,JSONPath=".status.validClusters"
 // +kubebuilder:printcolumn:name="Clusters",type=integer,JSONPath=".status.selectedClusters"
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=".spec.azure.prefix",priority=1
+// +kubebuilder:printcolumn:name="Subject",type=string,JSONPath=".status.federatedSubject",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type BackupLocation struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -13,6 +13,8 @@ package azurite
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -23,6 +25,11 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/assets"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/pki"
@@ -152,6 +159,35 @@ func (a *Azurite) HTTPClient() *http.Client {
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: a.CAPool(), MinVersion: tls.VersionTLS12}},
 	}
+}
+
+// AdminClient reaches Azurite directly, beside the authorizing proxy, as
+// the storage account's owner: to create and inspect containers. Its token is
+// of the shape Azurite's basic OAuth mode accepts (it refuses the account key
+// in that mode and checks no signature), signed by a throwaway key.
+func (a *Azurite) AdminClient() (*azblob.Client, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	const tenant = "0c6a5e2b-9d7f-4a41-8e3b-2f1d6c8a4b90"
+	now := time.Now()
+	token, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": "https://sts.windows.net/" + tenant + "/", "aud": "https://storage.azure.com", "tid": tenant,
+		"iat": now.Add(-time.Minute).Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(24 * time.Hour).Unix(),
+		"appid": "5d0e8b7c-3a2f-4c19-b6e4-7f1a9c2d8e35", "oid": "8a4c2e1f-6b3d-4f7a-9c05-1e2d3b4a5c6f",
+	}).SignedString(key)
+	if err != nil {
+		return nil, err
+	}
+	return azblob.NewClient(a.URL(), ownerToken(token), &azblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: a.HTTPClient()}})
+}
+
+// ownerToken hands out AdminClient's one token.
+type ownerToken string
+
+func (t ownerToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // LogFile is Azurite's output (its access log).

@@ -105,6 +105,12 @@ func TestAzuriteServesBlobsOverHTTPSWithBearerTokensAndKeepsDataAcrossRestart(t 
 	// Azurite answers 403 AuthenticationFailed where Azure answers 401 InvalidAuthenticationInfo.
 	g.Expect(re.StatusCode).To(Equal(http.StatusForbidden))
 	g.Expect(re.ErrorCode).To(Equal("AuthenticationFailed"))
+	// The owner's client works beside the tenants' tokens.
+	admin, err := a.AdminClient()
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = admin.CreateContainer(ctx, "by-the-owner", nil)
+	g.Expect(err).NotTo(HaveOccurred())
+
 	anon, err := a.HTTPClient().Get(a.URL() + "/backups/a/b/backup.json")
 	g.Expect(err).NotTo(HaveOccurred())
 	anon.Body.Close()

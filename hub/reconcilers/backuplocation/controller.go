@@ -74,6 +74,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 	}()
 
+	// What the location's identities must federate, whatever the clusters say.
+	loc.Status.FederatedSubject = FederatedSubject(loc.Namespace, loc.Name)
 	if refused, err := r.refuseConflict(ctx, loc); err != nil || refused {
 		return ctrl.Result{}, err
 	}

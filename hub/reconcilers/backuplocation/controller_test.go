@@ -46,9 +46,10 @@ func TestLocationDispatchesTargetsAndAggregatesFeedback(t *testing.T) {
 	g.Expect(target.Spec.StorageTarget).To(Equal(loc.Spec.StorageTarget))
 	g.Expect(mw.Labels).To(HaveKeyWithValue(dispatch.LabelUID, string(loc.UID)))
 
-	t.Log("before any feedback every cluster is Pending and the location validating")
+	t.Log("before any feedback every cluster is Pending and the location validating; the status names the subject to federate")
 	g.Eventually(status(loc)).WithTimeout(timeout).Should(And(
 		HaveField("Phase", fleetv1alpha1.LocationValidationInProgress),
+		HaveField("FederatedSubject", "system:serviceaccount:lifeboat-system:"+backupv1alpha1.TargetServiceAccount(target.Name)),
 		HaveField("SelectedClusters", BeEquivalentTo(3)),
 		HaveField("Clusters", HaveEach(HaveField("Phase", backupv1alpha1.TargetPending))),
 	))

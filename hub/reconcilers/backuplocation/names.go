@@ -1,6 +1,9 @@
 package backuplocation
 
-import "github.com/lifeboat-dev/lifeboat/hub/dispatch"
+import (
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+)
 
 // TargetName is the name of the BackupTarget that BackupLocation
 // namespace/name becomes on a spoke, and what spoke objects sent for the
@@ -10,4 +13,11 @@ import "github.com/lifeboat-dev/lifeboat/hub/dispatch"
 // target, so one tenant could overwrite another's.
 func TargetName(namespace, name string) string {
 	return dispatch.SpokeName(namespace, name)
+}
+
+// FederatedSubject is the subject that BackupLocation namespace/name's
+// BackupTarget signs in to Entra ID as on every cluster: each identity of the
+// location needs a federated credential for it and each cluster's issuer.
+func FederatedSubject(namespace, name string) string {
+	return backupv1alpha1.TargetSubject(TargetName(namespace, name))
 }

@@ -1,11 +1,14 @@
 // Package backuptarget validates BackupTargets: this cluster's view of a backup
-// location, checked with the target's own Workload Identity.
+// location, checked with the target's own Workload Identity. It keeps each
+// target's ServiceAccount, whose tokens the target signs in with.
 package backuptarget
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -13,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -32,27 +36,45 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Each target's ServiceAccount, and its tokens, in lifeboat-system only.
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;create;patch,namespace=lifeboat-system
+// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create,namespace=lifeboat-system
 
-// Reconcile validates the target when its spec changed or its last validation
-// is older than validationInterval, and schedules the next validation.
+// Reconcile ensures the target's ServiceAccount, validates the target when
+// its spec or federated subject changed or its last validation is older than
+// validationInterval, and schedules the next validation.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	target := &backupv1alpha1.BackupTarget{}
 	if err := r.Get(ctx, req.NamespacedName, target); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	// Without its account the target cannot sign in: its status says why, and
+	// the account is applied again with backoff.
+	saErr := r.ensureServiceAccount(ctx, target)
 	now := r.now()
 	if wait := r.untilDue(target, now); wait > 0 {
+		if saErr != nil {
+			return ctrl.Result{}, saErr
+		}
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 
 	patch := client.MergeFrom(target.DeepCopy())
 	previous := target.Status.ValidationState
-	result := r.Targets.Validate(ctx, target)
+	var result blob.Result
+	if saErr != nil {
+		result = blob.Result{Reason: backupv1alpha1.ReasonInvalidConfiguration, Checked: r.now(), Message: fmt.Sprintf(
+			"the target signs in with tokens of its own ServiceAccount, which the spoke could not apply (%v): check the spoke's Role in %s",
+			saErr, backupv1alpha1.TargetServiceAccountNamespace)}
+	} else {
+		result = r.Targets.Validate(ctx, target)
+	}
 	if ctx.Err() != nil {
 		return ctrl.Result{}, ctx.Err()
 	}
 	setStatus(target, result)
+	target.Status.FederatedSubject = backupv1alpha1.TargetSubject(target.Name)
 	if err := r.Status().Patch(ctx, target, patch); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -66,6 +88,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.Recorder.Eventf(target, nil, kind, result.Reason, "Validate", "%s", result.Message)
 		}
 	}
+	if saErr != nil {
+		return ctrl.Result{}, saErr
+	}
 	return ctrl.Result{RequeueAfter: requeueAfter(target)}, nil
 }
 
@@ -76,10 +101,37 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
+// ensureServiceAccount applies target's ServiceAccount in lifeboat-system,
+// owned by the target so that it is deleted with it. Applied on every
+// reconcile, it also comes back when deleted, and follows a target deleted
+// and made again under the same name.
+func (r *Reconciler) ensureServiceAccount(ctx context.Context, t *backupv1alpha1.BackupTarget) error {
+	sa := &corev1.ServiceAccount{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: backupv1alpha1.TargetServiceAccountNamespace,
+			Name:      backupv1alpha1.TargetServiceAccount(t.Name),
+			Labels:    map[string]string{backupv1alpha1.LabelTarget: t.Name, "app.kubernetes.io/managed-by": "lifeboat-spoke"},
+		},
+		// Its tokens are minted for Entra ID only; no pod mounts them.
+		AutomountServiceAccountToken: new(false),
+	}
+	if err := controllerutil.SetOwnerReference(t, sa, r.Scheme()); err != nil {
+		return err
+	}
+	if err := r.Patch(ctx, sa, client.Apply, client.FieldOwner("lifeboat-spoke"), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying ServiceAccount %s/%s of the target: %w", sa.Namespace, sa.Name, err)
+	}
+	return nil
+}
+
 // untilDue is how long until target needs validating; zero or less means now.
+// A target last validated with another subject (before its ServiceAccount
+// existed) is validated now.
 func (r *Reconciler) untilDue(t *backupv1alpha1.BackupTarget, now time.Time) time.Duration {
 	st := t.Status
-	if st.ObservedGeneration != t.Generation || st.LastValidationTime == nil || st.Phase == "" {
+	if st.ObservedGeneration != t.Generation || st.LastValidationTime == nil || st.Phase == "" ||
+		st.FederatedSubject != backupv1alpha1.TargetSubject(t.Name) {
 		return 0
 	}
 	return st.LastValidationTime.Add(interval(t)).Sub(now)

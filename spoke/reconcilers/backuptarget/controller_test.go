@@ -14,7 +14,7 @@ import (
 func TestUntilDue(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	validated := func(gen, observed int64, ago time.Duration, every time.Duration) *backupv1alpha1.BackupTarget {
-		tgt := &backupv1alpha1.BackupTarget{ObjectMeta: metav1.ObjectMeta{Generation: gen}}
+		tgt := &backupv1alpha1.BackupTarget{ObjectMeta: metav1.ObjectMeta{Name: "nightly", Generation: gen}}
 		if every > 0 {
 			tgt.Spec.ValidationInterval = &metav1.Duration{Duration: every}
 		}
@@ -22,6 +22,7 @@ func TestUntilDue(t *testing.T) {
 		tgt.Status.ObservedGeneration = observed
 		tgt.Status.Phase = backupv1alpha1.TargetValid
 		tgt.Status.LastValidationTime = &last
+		tgt.Status.FederatedSubject = backupv1alpha1.TargetSubject("nightly")
 		return tgt
 	}
 	cases := []struct {
@@ -36,6 +37,8 @@ func TestUntilDue(t *testing.T) {
 		{"overdue", validated(1, 1, 2*time.Hour, time.Hour), -time.Hour},
 		{"invalid 10s ago: retried after InvalidRetry", invalid(validated(1, 1, 10*time.Second, time.Hour)), InvalidRetry - 10*time.Second},
 		{"invalid, interval shorter than InvalidRetry", invalid(validated(1, 1, 10*time.Second, 20*time.Second)), 10 * time.Second},
+		{"validated as the spoke's own subject, before the upgrade", withSubject(validated(1, 1, time.Minute, 0), ""), 0},
+		{"validated as another target's subject", withSubject(validated(1, 1, time.Minute, 0), backupv1alpha1.TargetSubject("other")), 0},
 	}
 	r := &Reconciler{}
 	for _, tc := range cases {
@@ -49,6 +52,11 @@ func TestUntilDue(t *testing.T) {
 			g.Expect(got).To(Equal(tc.want))
 		})
 	}
+}
+
+func withSubject(t *backupv1alpha1.BackupTarget, subject string) *backupv1alpha1.BackupTarget {
+	t.Status.FederatedSubject = subject
+	return t
 }
 
 func invalid(t *backupv1alpha1.BackupTarget) *backupv1alpha1.BackupTarget {

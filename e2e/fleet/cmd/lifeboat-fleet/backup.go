@@ -21,6 +21,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/hub/cli"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
 const (
@@ -36,18 +37,19 @@ const (
 // Restore of it on spoke-2 into another namespace.
 func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 	az, hub := f.Azure, f.Hub.Client
-	say("\nAzure: one managed identity, federated with every cluster's service-account issuer, may write container %q ...", demoContainer)
+	subject := backuplocation.FederatedSubject(demoTeam, demoLocation)
+	say("\nAzure: one managed identity, federated for the location's subject %s on every cluster's service-account issuer, may write container %q ...", subject, demoContainer)
 	id, err := az.NewIdentity("5a1f0c3e-8d2b-4e6f-9c1a-2b3d4e5f6a7b")
 	if err != nil {
 		return err
 	}
 	az.Grant(id, demoContainer, blobproxy.StorageBlobDataContributor)
 	for _, s := range f.Spokes {
-		if err := az.Federate(id, s); err != nil {
+		if err := az.Federate(id, s, subject); err != nil {
 			return err
 		}
 	}
-	if err := createContainer(ctx, az, id, f.Spokes[0]); err != nil {
+	if err := az.CreateContainer(ctx, demoContainer); err != nil {
 		return err
 	}
 
@@ -179,19 +181,6 @@ func runTime(start, end *metav1.Time) string {
 		return d.String()
 	}
 	return "under 1s"
-}
-
-func createContainer(ctx context.Context, az *fleet.Azure, id fleet.Identity, s *fleet.Spoke) error {
-	cred, err := az.Credential(id, s.TokenFile.Path)
-	if err != nil {
-		return err
-	}
-	blob, err := az.BlobClient(cred)
-	if err != nil {
-		return err
-	}
-	_, err = blob.CreateContainer(ctx, demoContainer, nil)
-	return err
 }
 
 // waitFor re-reads obj until phase() is final (neither empty, Pending nor InProgress).
