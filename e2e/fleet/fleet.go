@@ -63,6 +63,9 @@ type Fleet struct {
 	Azure  *Azure
 	// HubManager is the lifeboat-hub process, when Options.HubManager.
 	HubManager *proc.Process
+	// HubMetricsURL is where HubManager serves its metrics: HTTPS with a
+	// self-signed certificate, for callers the hub's API server authorizes.
+	HubMetricsURL string
 	// Images are the images the nodes run, with Options.Pods.
 	Images   NodeImages
 	opts     Options

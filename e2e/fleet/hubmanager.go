@@ -73,12 +73,17 @@ func (f *Fleet) startHubManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	metricsPort, err := proc.FreePort()
+	if err != nil {
+		return err
+	}
+	f.HubMetricsURL = fmt.Sprintf("https://127.0.0.1:%d/metrics", metricsPort)
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--hub-server=" + f.Hub.URL,
 		"--hub-ca-file=" + caFile,
 		"--leader-elect=false",
-		"--metrics-bind-address=0",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", port),
 		"--fleet-admin-namespaces=" + strings.Join(FleetAdminNamespaces, ","),
 	}
