@@ -1,6 +1,6 @@
 // Package fleet starts Lifeboat's local test fleet of real parts on loopback: a hub
-// control plane with OCM, a Gardener garden, spoke control planes with real OCM
-// work agents, Azurite behind an authorizing proxy, and the Entra ID stand-in.
+// control plane with OCM's hub controllers, a Gardener garden, spoke control
+// planes that join it with OCM's registration and work agents, Azurite behind an authorizing proxy, and the Entra ID stand-in.
 package fleet
 
 import (
