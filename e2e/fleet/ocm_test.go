@@ -6,17 +6,23 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	addonv1alpha1 "open-cluster-management.io/api/addon/v1alpha1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1alpha1 "open-cluster-management.io/api/cluster/v1alpha1"
+	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
+	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -25,7 +31,9 @@ import (
 // CSR; the registration controller approves it, kube-controller-manager signs
 // it with the hub CA; the agent keeps the ManagedCluster Joined and Available
 // by its lease; and the work agent applies ManifestWork with that certificate.
-// The bootstrap token itself cannot put a cluster on the hub.
+// The bootstrap token itself cannot put a cluster on the hub. OCM's placement
+// controller selects the joined cluster and the add-on manager installs an
+// add-on there by that placement.
 func TestSpokeJoinsByCSR(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -78,4 +86,44 @@ func TestSpokeJoinsByCSR(t *testing.T) {
 	intruder := &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: "intruder"}, Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: true}}
 	err = bootstrap.Create(ctx, intruder)
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the bootstrap token may not create a ManagedCluster, got %v", err)
+
+	// Placement: the registration controller keeps the "global" cluster set of
+	// every cluster; a Placement bound to it decides for the joined cluster.
+	ns := "ocm-placement"
+	g.Expect(hub.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	g.Expect(hub.Client.Create(ctx, &clusterv1beta2.ManagedClusterSetBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "global", Namespace: ns},
+		Spec:       clusterv1beta2.ManagedClusterSetBindingSpec{ClusterSet: "global"},
+	})).To(Succeed())
+	g.Expect(hub.Client.Create(ctx, &clusterv1beta1.Placement{ObjectMeta: metav1.ObjectMeta{Name: "all", Namespace: ns}})).To(Succeed())
+	g.Eventually(func() []string {
+		decisions := &clusterv1beta1.PlacementDecisionList{}
+		_ = hub.Client.List(ctx, decisions, client.InNamespace(ns), client.MatchingLabels{clusterv1beta1.PlacementLabel: "all"})
+		var clusters []string
+		for _, d := range decisions.Items {
+			for _, c := range d.Status.Decisions {
+				clusters = append(clusters, c.ClusterName)
+			}
+		}
+		slices.Sort(clusters)
+		return clusters
+	}, time.Minute, 500*time.Millisecond).Should(Equal([]string{s.Name}), "the placement controller decides for the joined cluster")
+
+	// The add-on manager installs an add-on on the placement's clusters.
+	g.Expect(hub.Client.Create(ctx, &addonv1alpha1.ClusterManagementAddOn{
+		ObjectMeta: metav1.ObjectMeta{Name: "fleet-probe"},
+		Spec: addonv1alpha1.ClusterManagementAddOnSpec{InstallStrategy: addonv1alpha1.InstallStrategy{
+			Type: addonv1alpha1.AddonInstallStrategyPlacements,
+			Placements: []addonv1alpha1.PlacementStrategy{{
+				PlacementRef:    addonv1alpha1.PlacementRef{Namespace: ns, Name: "all"},
+				RolloutStrategy: clusterv1alpha1.RolloutStrategy{Type: clusterv1alpha1.All},
+			}},
+		}},
+	})).To(Succeed())
+	g.Eventually(func() error {
+		return hub.Client.Get(ctx, client.ObjectKey{Namespace: s.Name, Name: "fleet-probe"}, &addonv1alpha1.ManagedClusterAddOn{})
+	}, time.Minute, 500*time.Millisecond).Should(Succeed(), "the add-on manager creates the ManagedClusterAddOn")
+	for _, p := range f.OCMHub {
+		g.Expect(p.Exited()).NotTo(BeClosed(), "%s exited:\n%s", p.Name, p.Tail(2000))
+	}
 }
