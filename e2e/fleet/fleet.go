@@ -124,6 +124,8 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		opts.Log("images built (%s)", time.Since(start).Round(time.Millisecond))
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	// Spokes join the hub as soon as OCM's hub controllers run.
+	ocmHubReady := make(chan struct{})
 	g.Go(func() error {
 		hub, err := StartControlPlane(gctx, "hub", filepath.Join(opts.Dir, "hub"), true)
 		f.Hub = hub
@@ -134,6 +136,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		if err := f.startOCMHub(gctx); err != nil {
 			return fmt.Errorf("OCM hub: %w", err)
 		}
+		close(ocmHubReady)
 		opts.Log("OCM registration, placement and add-on manager running on the hub (%s)", time.Since(start).Round(time.Millisecond))
 		if !opts.HubManager {
 			return nil
@@ -166,11 +169,29 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 				}
 				opts.Log("%s node %s Ready (%s)", name, f.Spokes[i].Node.IP, time.Since(start).Round(time.Millisecond))
 			}
-			if err := allowIssuerDiscovery(gctx, cp); err != nil || opts.HubManager {
-				// With lifeboat-hub, the agent ManifestWork installs the spoke CRDs.
+			if err := allowIssuerDiscovery(gctx, cp); err != nil {
 				return err
 			}
-			return installLifeboatCRDs(gctx, cp, spokeCRDs)
+			// With lifeboat-hub, the agent ManifestWork installs the spoke CRDs.
+			if !opts.HubManager {
+				if err := installLifeboatCRDs(gctx, cp, spokeCRDs); err != nil {
+					return err
+				}
+			}
+			select {
+			case <-ocmHubReady:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if !opts.HubManager {
+				if err := AcceptCluster(gctx, f.Hub, name); err != nil {
+					return err
+				}
+			}
+			if err := startRegistrationAgent(gctx, f.Hub, f.Spokes[i]); err != nil {
+				return fmt.Errorf("%s registration agent: %w", name, err)
+			}
+			return nil
 		})
 	}
 	if !opts.NoGarden {
@@ -198,16 +219,6 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		return nil, err
 	}
 
-	for _, s := range f.Spokes {
-		if !opts.HubManager {
-			if err := AcceptCluster(ctx, f.Hub, s.Name); err != nil {
-				return nil, err
-			}
-		}
-		if err := startRegistrationAgent(ctx, f.Hub, s); err != nil {
-			return nil, fmt.Errorf("%s registration agent: %w", s.Name, err)
-		}
-	}
 	for _, s := range f.Spokes {
 		if err := waitHubKubeconfig(ctx, s); err != nil {
 			return nil, err
