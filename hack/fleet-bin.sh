@@ -4,7 +4,8 @@
 #   hack/fleet-bin.sh [component...]   (default: all)
 # Components: kube (kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubelet and the OCM work agent, from one module so shared packages compile
-# once), etcd, wiwebhook (the Azure Workload Identity webhook), garden (Gardener
+# once), ocm (OCM's registration, placement and add-on manager, from the same
+# module dir, so they reuse the packages kube compiled), etcd, wiwebhook (the Azure Workload Identity webhook), garden (Gardener
 # test environment), azurite (npm).
 set -euo pipefail
 
@@ -36,6 +37,11 @@ kube() {
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
     open-cluster-management.io/ocm/cmd/work
 }
+ocm() {
+  build kube "$CACHE/ocm-$OCM_VERSION-kube-$KUBE_VERSION" "-s -w" \
+    open-cluster-management.io/ocm/cmd/registration open-cluster-management.io/ocm/cmd/placement \
+    open-cluster-management.io/ocm/cmd/addon
+}
 etcd() { build etcd "$CACHE/etcd-$ETCD_VERSION" "-s -w" .; }
 wiwebhook() { build wiwebhook "$CACHE/azure-wi-webhook-$WI_VERSION" "-s -w" github.com/Azure/azure-workload-identity/cmd/webhook; }
 garden() { build garden "$CACHE/garden-$GARDENER_VERSION" "-s -w" .; }
@@ -49,5 +55,5 @@ azurite() {
 }
 
 components=("$@")
-[[ ${#components[@]} -gt 0 ]] || components=(etcd kube wiwebhook garden azurite)
+[[ ${#components[@]} -gt 0 ]] || components=(etcd kube ocm wiwebhook garden azurite)
 for c in "${components[@]}"; do "$c"; done

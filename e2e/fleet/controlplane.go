@@ -118,6 +118,9 @@ func (cp *ControlPlane) writePKI() error {
 	if _, err := ca.WriteCA(cp.pkiPath(""), "ca"); err != nil {
 		return err
 	}
+	if _, err := ca.WriteKey(cp.pkiPath(""), "ca"); err != nil {
+		return err
+	}
 	serving, err := ca.Serving("kube-apiserver", "kubernetes", "kubernetes.default", "kubernetes.default.svc", pki.KubernetesServiceIP)
 	if err != nil {
 		return err
@@ -291,6 +294,11 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context) (err error) 
 		// shows it (every 30 s); a quota made before then waits for the next
 		// full resync (default 5 m) to admit anything.
 		"--resource-quota-sync-period=15s",
+		// Approved CertificateSigningRequests (OCM's registration agents
+		// joining the hub) are signed by the cluster CA, which the API server
+		// trusts for client certificates.
+		"--cluster-signing-cert-file="+cp.pkiPath("ca.crt"),
+		"--cluster-signing-key-file="+cp.pkiPath("ca.key"),
 	)
 	return err
 }

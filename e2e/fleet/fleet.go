@@ -34,9 +34,9 @@ type Options struct {
 	// onboarded spoke.
 	SpokeManagers bool
 	// HubManager runs lifeboat-hub, built from this repository, on the hub.
-	// Discovery then registers the spokes with OCM from their Shoots; the fleet
-	// only starts each spoke's work agent under its cluster name. Without it,
-	// the fleet registers every spoke itself.
+	// Discovery then creates and accepts the spokes' ManagedClusters from
+	// their Shoots. Without it, the fleet accepts every spoke's ManagedCluster
+	// itself. Either way each spoke's registration agent joins by CSR.
 	HubManager bool
 	// Pods gives every spoke a real node (containerd, kubelet) running the
 	// Azure Workload Identity webhook, and lifeboat-hub (HubManager) installs
@@ -66,22 +66,27 @@ type Fleet struct {
 	// HubMetricsURL is where HubManager serves its metrics: HTTPS with a
 	// self-signed certificate, for callers the hub's API server authorizes.
 	HubMetricsURL string
+	// OCMHub are OCM's hub controllers: registration, placement, add-on manager.
+	OCMHub []*proc.Process
 	// Images are the images the nodes run, with Options.Pods.
 	Images   NodeImages
 	opts     Options
 	spokeBin string
 }
 
-// Spoke is one spoke cluster: its control plane, registered with the hub, and the
-// OCM work agent that applies the hub's ManifestWork on it.
+// Spoke is one spoke cluster: its control plane and OCM's klusterlet agents,
+// the registration agent that joined it to the hub and the work agent that
+// applies the hub's ManifestWork on it.
 type Spoke struct {
 	// ControlPlane's Name is the spoke's cluster name in the fleet.
 	*ControlPlane
 	// Shoot is the name of the spoke's Shoot in the garden project.
 	Shoot string
-	// HubKubeconfig is the agent's credential for the hub (its cluster namespace).
-	HubKubeconfig string
-	WorkAgent     *proc.Process
+	// HubKubeconfig is the agents' credential for the hub, which the
+	// registration agent writes from the certificate the hub signed for it.
+	HubKubeconfig     string
+	RegistrationAgent *proc.Process
+	WorkAgent         *proc.Process
 	// TokenFile is the spoke manager's projected service-account token
 	// (audience api://AzureADTokenExchange), refreshed like the kubelet does;
 	// tests sign in with it (Azure.Federate with TokenFile.Subject).
@@ -123,6 +128,8 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		opts.Log("images built (%s)", time.Since(start).Round(time.Millisecond))
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	// Spokes join the hub as soon as OCM's hub controllers run.
+	ocmHubReady := make(chan struct{})
 	g.Go(func() error {
 		hub, err := StartControlPlane(gctx, "hub", filepath.Join(opts.Dir, "hub"), true)
 		f.Hub = hub
@@ -130,8 +137,13 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			return fmt.Errorf("hub: %w", err)
 		}
 		opts.Log("hub control plane ready at %s (%s)", hub.URL, time.Since(start).Round(time.Millisecond))
-		if err := installOCMHub(gctx, hub); err != nil || !opts.HubManager {
-			return err
+		if err := f.startOCMHub(gctx); err != nil {
+			return fmt.Errorf("OCM hub: %w", err)
+		}
+		close(ocmHubReady)
+		opts.Log("OCM registration, placement and add-on manager running on the hub (%s)", time.Since(start).Round(time.Millisecond))
+		if !opts.HubManager {
+			return nil
 		}
 		if err := f.startHubManager(gctx); err != nil {
 			return fmt.Errorf("lifeboat-hub: %w", err)
@@ -161,11 +173,29 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 				}
 				opts.Log("%s node %s Ready (%s)", name, f.Spokes[i].Node.IP, time.Since(start).Round(time.Millisecond))
 			}
-			if err := allowIssuerDiscovery(gctx, cp); err != nil || opts.HubManager {
-				// With lifeboat-hub, the agent ManifestWork installs the spoke CRDs.
+			if err := allowIssuerDiscovery(gctx, cp); err != nil {
 				return err
 			}
-			return installLifeboatCRDs(gctx, cp, spokeCRDs)
+			// With lifeboat-hub, the agent ManifestWork installs the spoke CRDs.
+			if !opts.HubManager {
+				if err := installLifeboatCRDs(gctx, cp, spokeCRDs); err != nil {
+					return err
+				}
+			}
+			select {
+			case <-ocmHubReady:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if !opts.HubManager {
+				if err := AcceptCluster(gctx, f.Hub, name); err != nil {
+					return err
+				}
+			}
+			if err := startRegistrationAgent(gctx, f.Hub, f.Spokes[i]); err != nil {
+				return fmt.Errorf("%s registration agent: %w", name, err)
+			}
+			return nil
 		})
 	}
 	if !opts.NoGarden {
@@ -194,15 +224,11 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	}
 
 	for _, s := range f.Spokes {
-		if opts.HubManager {
-			s.HubKubeconfig, err = AgentKubeconfig(f.Hub, s.Name)
-		} else {
-			s.HubKubeconfig, err = RegisterCluster(ctx, f.Hub, s.Name, nil)
-		}
-		if err != nil {
+		if err := waitHubKubeconfig(ctx, s); err != nil {
 			return nil, err
 		}
-		if s.WorkAgent, err = startWorkAgent(ctx, s.ControlPlane, s.Name, s.HubKubeconfig); err != nil {
+		opts.Log("%s: joined the hub by CSR (%s)", s.Name, time.Since(start).Round(time.Millisecond))
+		if s.WorkAgent, err = startWorkAgent(s.ControlPlane, s.Name, s.HubKubeconfig); err != nil {
 			return nil, fmt.Errorf("%s work agent: %w", s.Name, err)
 		}
 		tokenPath := filepath.Join(s.Dir, "identity", "azure-identity-token")
@@ -281,6 +307,9 @@ func (f *Fleet) Processes() []*proc.Process {
 		if s.WorkAgent != nil {
 			ps = append(ps, s.WorkAgent)
 		}
+		if s.RegistrationAgent != nil {
+			ps = append(ps, s.RegistrationAgent)
+		}
 		if s.Manager != nil {
 			ps = append(ps, s.Manager)
 		}
@@ -297,6 +326,7 @@ func (f *Fleet) Processes() []*proc.Process {
 	if f.HubManager != nil {
 		ps = append(ps, f.HubManager)
 	}
+	ps = append(ps, f.OCMHub...)
 	if f.Hub != nil {
 		ps = append(ps, f.Hub.Processes()...)
 	}
@@ -319,10 +349,13 @@ func (f *Fleet) Stop() {
 			if s.Manager != nil {
 				_ = s.Manager.Stop(5 * time.Second)
 			}
-			if s.WorkAgent != nil {
-				_ = s.WorkAgent.Stop(5 * time.Second)
+			for _, p := range []*proc.Process{s.WorkAgent, s.RegistrationAgent} {
+				_ = p.Stop(5 * time.Second)
 			}
 		}
+	}
+	for _, p := range f.OCMHub {
+		_ = p.Stop(5 * time.Second)
 	}
 	for _, s := range f.Spokes {
 		if s != nil && s.Node != nil {

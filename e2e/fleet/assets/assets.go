@@ -36,12 +36,19 @@ func CacheDir() string {
 // module (hack/fleetbin/kube) so that their shared packages compile once.
 const kubeDir = "kube-" + KubeVersion + "-ocm-" + OCMVersion
 
+// ocmDir holds OCM's registration (hub controller and agent), placement
+// controller and add-on manager, built from the same module as kubeDir.
+const ocmDir = "ocm-" + OCMVersion + "-kube-" + KubeVersion
+
 var binaries = map[string]string{
 	"kube-apiserver":          kubeDir,
 	"kube-controller-manager": kubeDir,
 	"kube-scheduler":          kubeDir,
 	"kubelet":                 kubeDir,
 	"work":                    kubeDir,
+	"registration":            ocmDir,
+	"placement":               ocmDir,
+	"addon":                   ocmDir,
 	"etcd":                    "etcd-" + EtcdVersion,
 	"webhook":                 "azure-wi-webhook-" + WorkloadIdentityVersion,
 	"garden":                  "garden-" + GardenerVersion,

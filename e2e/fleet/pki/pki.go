@@ -151,6 +151,18 @@ func (ca *CA) WriteCA(dir, name string) (string, error) {
 	return p, os.WriteFile(p, ca.CertPEM(), 0o600)
 }
 
+// WriteKey stores the CA's private key as dir/name.key, for a signer that
+// issues certificates from it (kube-controller-manager's CSR signer), and
+// returns its path.
+func (ca *CA) WriteKey(dir, name string) (string, error) {
+	der, err := x509.MarshalECPrivateKey(ca.Key)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, name+".key")
+	return p, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
+}
+
 func serial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {

@@ -38,7 +38,7 @@ func run(mode string, spokes int, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	say("Starting the local fleet: hub with lifeboat-hub, garden, %d spokes with OCM work agents, Azurite and the Entra ID stand-in ...", spokes)
+	say("Starting the local fleet: hub with lifeboat-hub, garden, %d spokes joined by OCM registration agents with work agents, Azurite and the Entra ID stand-in ...", spokes)
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	f, err := fleet.Start(startCtx, fleet.Options{
