@@ -480,6 +480,41 @@ func TestDirStore(t *testing.T) {
 	}
 }
 
+// Walk gives the names in lexical order, as Azure lists them ("b-c" before
+// "b/x" although the folder b sorts first in its directory), in pages of
+// dirStorePage, and stops at the first error of fn.
+func TestDirStoreWalk(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	s := NewDirStore(t.TempDir())
+	var want []string
+	for _, name := range []string{"w/b/x", "w/b-c", "w/b.d/y", "w/a", "other"} {
+		_, err := s.Put(ctx, name, strings.NewReader("x"))
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	want = append(want, "w/a", "w/b-c", "w/b.d/y", "w/b/x")
+	for i := range dirStorePage + 10 {
+		name := fmt.Sprintf("w/many/%05d", i)
+		_, err := s.Put(ctx, name, strings.NewReader("x"))
+		g.Expect(err).NotTo(HaveOccurred())
+		want = append(want, name)
+	}
+	var got []string
+	var pages []int
+	g.Expect(s.Walk(ctx, "w/", func(names []string) error {
+		got = append(got, names...)
+		pages = append(pages, len(names))
+		return nil
+	})).To(Succeed())
+	g.Expect(got).To(Equal(want))
+	g.Expect(pages).To(Equal([]int{dirStorePage, 14}))
+
+	stop := errors.New("stop")
+	calls := 0
+	g.Expect(s.Walk(ctx, "w/", func([]string) error { calls++; return stop })).To(MatchError(stop))
+	g.Expect(calls).To(Equal(1))
+}
+
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("broken pipe") }
