@@ -128,15 +128,9 @@ func TestDeleteWaitsWithoutValidClusterThenProceeds(t *testing.T) {
 func TestForceDeleteLeavesATombstoneWithoutValidCluster(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	loc := newLocationOn(t, g, "team-force", "primary", conn{"force-a", backupv1alpha1.TargetValid, "ValidationSucceeded", "ok"})
-	b := succeededBackup(t, g, loc, "force-a", "nightly")
-	setConnections(g, loc, conn{"force-a", backupv1alpha1.TargetInvalid, "AuthenticationFailed", "no federated credential"})
+	loc, b := unreachableBackup(t, g, "team-force", "force-a")
 	before := metav1.Now().Rfc3339Copy()
-
-	g.Expect(hubClient.Delete(ctx, b)).To(Succeed())
-	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.BackupDeletePending))
-	annotate(g, b, fleetv1alpha1.ForceDeleteAnnotation, "true")
-	g.Eventually(exists(b)).WithTimeout(timeout).Should(BeFalse())
+	forceDelete(g, b)
 
 	cur := &fleetv1alpha1.BackupLocation{}
 	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), cur)).To(Succeed())
@@ -162,9 +156,7 @@ func TestForceDeleteLeavesATombstoneWithoutValidCluster(t *testing.T) {
 func TestForceDeleteWithTombstonesFullLeavesNone(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	loc := newLocationOn(t, g, "team-full", "primary", conn{"full-a", backupv1alpha1.TargetValid, "ValidationSucceeded", "ok"})
-	b := succeededBackup(t, g, loc, "full-a", "nightly")
-	setConnections(g, loc, conn{"full-a", backupv1alpha1.TargetInvalid, "AuthenticationFailed", "no federated credential"})
+	loc, b := unreachableBackup(t, g, "team-full", "full-a")
 	g.Eventually(func() error {
 		cur := &fleetv1alpha1.BackupLocation{}
 		if err := hubClient.Get(ctx, client.ObjectKeyFromObject(loc), cur); err != nil {
@@ -182,10 +174,7 @@ func TestForceDeleteWithTombstonesFullLeavesNone(t *testing.T) {
 	more.Status.Tombstones = append(more.Status.Tombstones, fleetv1alpha1.Tombstone{SourceCluster: "full-a", BackupID: "one-more"})
 	g.Expect(hubClient.Status().Update(ctx, more)).To(MatchError(ContainSubstring("must have at most 1000 items")))
 
-	g.Expect(hubClient.Delete(ctx, b)).To(Succeed())
-	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.BackupDeletePending))
-	annotate(g, b, fleetv1alpha1.ForceDeleteAnnotation, "true")
-	g.Eventually(exists(b)).WithTimeout(timeout).Should(BeFalse())
+	forceDelete(g, b)
 	cur := &fleetv1alpha1.BackupLocation{}
 	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), cur)).To(Succeed())
 	g.Expect(cur.Status.Tombstones).To(HaveLen(fleetv1alpha1.MaxTombstones))
@@ -193,6 +182,24 @@ func TestForceDeleteWithTombstonesFullLeavesNone(t *testing.T) {
 	g.Expect(deletionWorkExists(b, "full-a")()).To(BeFalse(), "the data is not touched")
 	g.Eventually(eventMessages(b, fleetv1alpha1.ReasonForceDeleted)).WithTimeout(timeout).Should(ContainElement(And(
 		ContainSubstring("without a tombstone"), ContainSubstring("already holds 1000"), ContainSubstring("A sync imports the backup again"))))
+}
+
+// unreachableBackup is a succeeded Backup "nightly" of cluster in a location
+// of namespace whose only cluster has since lost its connection.
+func unreachableBackup(t *testing.T, g *WithT, namespace, cluster string) (*fleetv1alpha1.BackupLocation, *fleetv1alpha1.Backup) {
+	loc := newLocationOn(t, g, namespace, "primary", conn{cluster, backupv1alpha1.TargetValid, "ValidationSucceeded", "ok"})
+	b := succeededBackup(t, g, loc, cluster, "nightly")
+	setConnections(g, loc, conn{cluster, backupv1alpha1.TargetInvalid, "AuthenticationFailed", "no federated credential"})
+	return loc, b
+}
+
+// forceDelete deletes b, waits for DeletePending, forces it and waits until
+// b is gone.
+func forceDelete(g *WithT, b *fleetv1alpha1.Backup) {
+	g.Expect(hubClient.Delete(context.Background(), b)).To(Succeed())
+	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.BackupDeletePending))
+	annotate(g, b, fleetv1alpha1.ForceDeleteAnnotation, "true")
+	g.Eventually(exists(b)).WithTimeout(timeout).Should(BeFalse())
 }
 
 func TestForceDeleteIsRefusedWhileAClusterIsValid(t *testing.T) {
