@@ -79,7 +79,8 @@ type BackupClusterSpec struct {
 const MaxStatusLocations = 100
 
 // MaxConnectionMessage is the longest message of a LocationConnection, in
-// characters; the hub shortens longer ones.
+// characters; the hub shortens longer ones, and those a cluster feeds back
+// for a BackupLocation's status.clusters too.
 const MaxConnectionMessage = 1024
 
 // LocationConnection is this cluster's connection to one BackupLocation: the

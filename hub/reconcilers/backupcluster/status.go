@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -173,7 +172,7 @@ func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1al
 		for _, c := range loc.Status.Clusters {
 			if c.Cluster == cluster {
 				conn := fleetv1alpha1.LocationConnection{Namespace: loc.Namespace, Name: loc.Name, ValidationState: *c.ValidationState.DeepCopy()}
-				conn.Message = shorten(conn.Message, fleetv1alpha1.MaxConnectionMessage)
+				conn.Message = dispatch.Shorten(conn.Message, fleetv1alpha1.MaxConnectionMessage)
 				out = append(out, conn)
 				break
 			}
@@ -189,14 +188,6 @@ func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1al
 		return out, 0, nil
 	}
 	return out[:fleetv1alpha1.MaxStatusLocations], int32(len(out) - fleetv1alpha1.MaxStatusLocations), nil
-}
-
-// shorten cuts s to at most max characters, ending it with "…" when it cut.
-func shorten(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	return string([]rune(s)[:max-1]) + "…"
 }
 
 // writeStatus patches the BackupCluster's status after mutate, which must be
