@@ -151,7 +151,7 @@ func (r *Reconciler) sync(ctx context.Context, bs *backupv1alpha1.BackupSync) (r
 		return result{}, err
 	}
 	w := r.newPageWriter(hub, bs)
-	res, err := Scan(ctx, store, func(entry fleetv1alpha1.BackupSummary) error { return w.add(ctx, entry) })
+	res, err := scan(ctx, store, func(entry fleetv1alpha1.BackupSummary) error { return w.add(ctx, entry) })
 	if err != nil {
 		return res, err
 	}
@@ -159,12 +159,12 @@ func (r *Reconciler) sync(ctx context.Context, bs *backupv1alpha1.BackupSync) (r
 	return res, err
 }
 
-// maxFolderNames bounds the names Scan keeps of one backup folder. A
+// maxFolderNames bounds the names scan keeps of one backup folder. A
 // Lifeboat backup has four files, so a folder with more is not one; it is
 // counted as unreadable, whatever else it holds.
 const maxFolderNames = 1000
 
-// folder is what Scan has seen of one backup folder so far.
+// folder is what scan has seen of one backup folder so far.
 type folder struct {
 	dir      string
 	present  map[string]bool
@@ -172,7 +172,7 @@ type folder struct {
 	tooMany  bool
 }
 
-// Scan reads backup.json of every backup under the store's
+// scan reads backup.json of every backup under the store's
 // lifeboat/v1/backups/ and passes their summaries to fn, sorted by source
 // cluster and ID. Folders without backup.json and folders whose backup.json
 // fails archive.Open's checks are not passed; the result counts them. So are
@@ -181,10 +181,10 @@ type folder struct {
 // verified when a backup is restored.
 //
 // The listing is walked page by page; a folder's names are contiguous in it,
-// so Scan holds one page and the names of one folder (at most
+// so scan holds one page and the names of one folder (at most
 // maxFolderNames), whatever the bucket holds: blobs that someone with write
 // access to the container adds cost listing time, not memory.
-func Scan(ctx context.Context, store archive.Store, fn func(fleetv1alpha1.BackupSummary) error) (result, error) {
+func scan(ctx context.Context, store archive.Store, fn func(fleetv1alpha1.BackupSummary) error) (result, error) {
 	var res result
 	var cur *folder
 	err := store.Walk(ctx, backupsRoot, func(names []string) error {
