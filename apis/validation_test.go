@@ -347,6 +347,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"location prefix climbing out with ..",
 			with(location(), func(l *fleetv1alpha1.BackupLocation) { l.Spec.Azure.Prefix = "clusters/../other" }),
 			"prefix must not contain '.' or '..' path segments"},
+		{"location prefix inside another location's data",
+			with(location(), func(l *fleetv1alpha1.BackupLocation) { l.Spec.Azure.Prefix = "team/lifeboat/v1/backups/shoot-a" }),
+			"prefix must not contain a 'lifeboat' path segment: Lifeboat keeps its data under <prefix>/lifeboat/"},
 		{"location endpoint over plain http",
 			with(location(), func(l *fleetv1alpha1.BackupLocation) {
 				l.Spec.Azure.Endpoint = "http://lifeboatbackups.blob.core.windows.net"
@@ -517,6 +520,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"target prefix with trailing slash",
 			with(target(), func(t *backupv1alpha1.BackupTarget) { t.Spec.Azure.Prefix = "clusters/" }),
 			"prefix may contain only letters, digits"},
+		{"target prefix that is Lifeboat's data folder",
+			with(target(), func(t *backupv1alpha1.BackupTarget) { t.Spec.Azure.Prefix = "lifeboat" }),
+			"prefix must not contain a 'lifeboat' path segment"},
 		{"target endpoint that is not a URL",
 			with(target(), func(t *backupv1alpha1.BackupTarget) { t.Spec.Azure.Endpoint = "azurite:10000" }),
 			"endpoint must be an https URL"},

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -101,4 +102,14 @@ func value(f workv1.FieldValue) (Value, bool) {
 		return Value{}, false
 	}
 	return v, true
+}
+
+// Shorten cuts a message that a cluster fed back to at most max characters,
+// ending it with "…" when it cut, so that hub status lists of many clusters'
+// messages stay within etcd's object size.
+func Shorten(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	return string([]rune(s)[:max-1]) + "…"
 }

@@ -162,6 +162,9 @@ func TestPath(t *testing.T) {
 		{"a/../b", "spoke-1", "b1", "", "must not contain '.' or '..'"},
 		{"a/", "spoke-1", "b1", "", "no trailing '/'"},
 		{"a//b", "spoke-1", "b1", "", "single '/'"},
+		{"a/lifeboat/v1/backups/c1", "spoke-1", "b1", "", "must not contain a 'lifeboat' path segment"},
+		{"lifeboat", "spoke-1", "b1", "", "must not contain a 'lifeboat' path segment"},
+		{"team/lifeboats", "spoke-1", "b1", "team/lifeboats/lifeboat/v1/backups/spoke-1/b1", ""},
 		{"", "Spoke", "b1", "", `cluster "Spoke": must be a cluster name`},
 		{"", "spoke/1", "b1", "", "must be a cluster name"},
 		{"", "..", "b1", "", "must be a cluster name"},
@@ -475,6 +478,41 @@ func TestDirStore(t *testing.T) {
 		_, err := s.Put(ctx, bad, strings.NewReader("x"))
 		g.Expect(err).To(MatchError(ContainSubstring("invalid name")), bad)
 	}
+}
+
+// Walk gives the names in lexical order, as Azure lists them ("b-c" before
+// "b/x" although the folder b sorts first in its directory), in pages of
+// dirStorePage, and stops at the first error of fn.
+func TestDirStoreWalk(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	s := NewDirStore(t.TempDir())
+	var want []string
+	for _, name := range []string{"w/b/x", "w/b-c", "w/b.d/y", "w/a", "other"} {
+		_, err := s.Put(ctx, name, strings.NewReader("x"))
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	want = append(want, "w/a", "w/b-c", "w/b.d/y", "w/b/x")
+	for i := range dirStorePage + 10 {
+		name := fmt.Sprintf("w/many/%05d", i)
+		_, err := s.Put(ctx, name, strings.NewReader("x"))
+		g.Expect(err).NotTo(HaveOccurred())
+		want = append(want, name)
+	}
+	var got []string
+	var pages []int
+	g.Expect(s.Walk(ctx, "w/", func(names []string) error {
+		got = append(got, names...)
+		pages = append(pages, len(names))
+		return nil
+	})).To(Succeed())
+	g.Expect(got).To(Equal(want))
+	g.Expect(pages).To(Equal([]int{dirStorePage, 14}))
+
+	stop := errors.New("stop")
+	calls := 0
+	g.Expect(s.Walk(ctx, "w/", func([]string) error { calls++; return stop })).To(MatchError(stop))
+	g.Expect(calls).To(Equal(1))
 }
 
 type errReader struct{}

@@ -154,6 +154,14 @@ func (s *memStore) List(ctx context.Context, prefix string) ([]string, error) {
 	return names, nil
 }
 
+func (s *memStore) Walk(ctx context.Context, prefix string, fn func([]string) error) error {
+	names, err := s.List(ctx, prefix)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	return fn(names)
+}
+
 func (s *memStore) Delete(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"runtime/debug"
 	"testing"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/lifeboat-dev/lifeboat/internal/memtest"
 )
 
 // streamedItem makes the i-th of many ~4 KiB items on the fly, so that the
@@ -22,25 +23,6 @@ func streamedItem(rng *rand.Rand, i int) Item {
 	ref := named(configMaps, fmt.Sprintf("team-%d", i%40), fmt.Sprintf("settings-%06d", i))
 	return itemOf(ref, map[string]any{"payload": fmt.Sprintf("%x", payload)})
 }
-
-// heapPeak samples HeapInuse; sampling every so many items is enough to
-// see growth that scales with the backup.
-type heapPeak struct{ base, peak uint64 }
-
-func newHeapPeak() *heapPeak {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return &heapPeak{base: ms.HeapInuse}
-}
-
-func (h *heapPeak) sample() {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	h.peak = max(h.peak, ms.HeapInuse)
-}
-
-func (h *heapPeak) growth() int64 { return int64(h.peak) - int64(h.base) }
 
 // TestMemoryStaysBounded writes and reads 20,000 items (about 80 MB of JSON)
 // and checks that the heap grows by a small fraction of that: nothing holds
@@ -57,7 +39,7 @@ func TestMemoryStaysBounded(t *testing.T) {
 	// garbage waiting for the next cycle.
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 
-	heap := newHeapPeak()
+	heap := memtest.NewHeapPeak()
 	w, err := NewWriter(ctx, store, testDir, testMeta)
 	g.Expect(err).NotTo(HaveOccurred())
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -68,36 +50,36 @@ func TestMemoryStaysBounded(t *testing.T) {
 		g.Expect(w.Add(it)).To(Succeed())
 		w.Log(LevelInfo, new(it.Ref()), "Backed up the object")
 		if i%250 == 0 {
-			heap.sample()
+			heap.Sample()
 		}
 	}
 	m, err := w.Close(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	heap.sample()
-	writeGrowth := heap.growth()
+	heap.Sample()
+	writeGrowth := heap.Growth()
 	t.Logf("write: %d items, %.1f MB of objects, %.1f MB stored (resources %.1f MB); heap in use grew by at most %.1f MB",
 		n, mb(total), mb(m.Files[ResourcesFile].Size+m.Files[ResourceListFile].Size+m.Files[LogFile].Size), mb(m.Files[ResourcesFile].Size), mb(writeGrowth))
 	g.Expect(m.Counts.ObjectBytes).To(Equal(total))
 	g.Expect(writeGrowth).To(BeNumerically("<", total/8), "writing must not hold the backup in memory")
 
-	heap = newHeapPeak()
+	heap = memtest.NewHeapPeak()
 	r, err := Open(ctx, store, testDir)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.Verify(ctx)).To(Succeed())
-	heap.sample()
+	heap.Sample()
 	var read, count int64
 	g.Expect(r.Items(ctx, func(it Item) error {
 		read += int64(len(it.Object))
 		if count++; count%250 == 0 {
-			heap.sample()
+			heap.Sample()
 		}
 		return nil
 	})).To(Succeed())
-	heap.sample()
-	t.Logf("read: Verify and Items; heap in use grew by at most %.1f MB", mb(heap.growth()))
+	heap.Sample()
+	t.Logf("read: Verify and Items; heap in use grew by at most %.1f MB", mb(heap.Growth()))
 	g.Expect(read).To(Equal(total))
 	g.Expect(count).To(Equal(int64(n)))
-	g.Expect(heap.growth()).To(BeNumerically("<", total/8), "reading must not hold the backup in memory")
+	g.Expect(heap.Growth()).To(BeNumerically("<", total/8), "reading must not hold the backup in memory")
 }
 
 func mb(n int64) float64 { return float64(n) / 1e6 }

@@ -17,12 +17,17 @@ const (
 
 // backupsDir is the format's root under a location's prefix; the v1 is the
 // layout's version, not formatVersion, and changes only if the layout does.
-const backupsDir = "lifeboat/v1/backups"
+const backupsDir = dataDir + "/v1/backups"
+
+// dataDir is the folder under a target's prefix that holds all of Lifeboat's
+// data; no prefix has a segment of that name, so no target's prefix lies
+// inside another's data.
+const dataDir = "lifeboat"
 
 // Path returns the folder of a backup: <prefix>/lifeboat/v1/backups/<cluster>/<backupID>,
 // without a trailing slash. prefix may be empty.
 func Path(prefix, cluster, backupID string) (string, error) {
-	if err := validatePrefix(prefix); err != nil {
+	if err := ValidatePrefix(prefix); err != nil {
 		return "", err
 	}
 	if err := validateCluster(cluster); err != nil {
@@ -46,7 +51,7 @@ func ParsePath(dir string) (prefix, cluster, backupID string, err error) {
 		return "", "", "", fmt.Errorf("%q is not a backup folder: want <prefix>/%s/<cluster>/<backup-id>", dir, backupsDir)
 	}
 	prefix, cluster, backupID = strings.Join(segs[:n-5], "/"), segs[n-2], segs[n-1]
-	if err := validatePrefix(prefix); err != nil {
+	if err := ValidatePrefix(prefix); err != nil {
 		return "", "", "", err
 	}
 	if err := validateCluster(cluster); err != nil {
@@ -60,7 +65,10 @@ func ParsePath(dir string) (prefix, cluster, backupID string, err error) {
 
 // The messages are the ones the CRDs give for the same fields (docs/api.md).
 
-func validatePrefix(prefix string) error {
+// ValidatePrefix checks a target's prefix as the CRDs do: a relative path
+// of letters, digits, '.', '_', '~' and '-', without '.', '..' or lifeboat
+// segments. Empty is the container's root.
+func ValidatePrefix(prefix string) error {
 	if prefix == "" {
 		return nil
 	}
@@ -70,6 +78,9 @@ func validatePrefix(prefix string) error {
 	for _, seg := range strings.Split(prefix, "/") {
 		if seg == "." || seg == ".." {
 			return fmt.Errorf("prefix %q: prefix must not contain '.' or '..' path segments", prefix)
+		}
+		if seg == dataDir {
+			return fmt.Errorf("prefix %q: prefix must not contain a '%s' path segment: Lifeboat keeps its data under <prefix>/%s/, so such a prefix could lie inside another location's backups", prefix, dataDir, dataDir)
 		}
 		if seg == "" || strings.IndexFunc(seg, func(r rune) bool { return !isPrefixChar(r) }) >= 0 {
 			return fmt.Errorf("prefix %q: prefix may contain only letters, digits, '.', '_', '~' and '-', with single '/' between segments and no trailing '/'", prefix)

@@ -31,8 +31,13 @@ type Store interface {
 	// Get opens name for reading. A missing name gives an error that wraps
 	// ErrNotFound.
 	Get(ctx context.Context, name string) (io.ReadCloser, error)
-	// List returns the names that start with prefix, sorted.
+	// List returns the names that start with prefix, sorted. It holds them
+	// all: use it for one backup's folder, Walk for anything larger.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// Walk calls fn with the names that start with prefix, sorted, a page
+	// at a time, and stops at fn's first error, which it returns. Only one
+	// page is held at a time, so a bucket of millions of names can be read.
+	Walk(ctx context.Context, prefix string, fn func(names []string) error) error
 	// Delete removes name; deleting a name that does not exist is not an error.
 	Delete(ctx context.Context, name string) error
 }
@@ -118,47 +123,99 @@ func (s *DirStore) Get(ctx context.Context, name string) (io.ReadCloser, error) 
 
 // List implements Store.
 func (s *DirStore) List(ctx context.Context, prefix string) ([]string, error) {
-	// Walk only the deepest folder that the prefix names in full.
-	start := s.root
-	if i := strings.LastIndex(prefix, "/"); i >= 0 {
-		dir, err := s.file(prefix[:i])
-		if err != nil {
-			return nil, err
-		}
-		start = dir
-	}
 	var names []string
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(s.root, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel == dirStoreTemp {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if strings.HasPrefix(rel, prefix) {
-			names = append(names, rel)
-		}
+	err := s.Walk(ctx, prefix, func(page []string) error {
+		names = append(names, page...)
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	return names, err
+}
+
+// dirStorePage is how many names DirStore.Walk passes to fn at a time.
+const dirStorePage = 1000
+
+// Walk implements Store. It reads one directory at a time, so it holds the
+// entries of the largest directory on its way and a page of names.
+func (s *DirStore) Walk(ctx context.Context, prefix string, fn func(names []string) error) error {
+	// Start in the deepest folder that the prefix names in full.
+	start := ""
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		if _, err := s.file(prefix[:i]); err != nil {
+			return err
+		}
+		start = prefix[:i]
 	}
-	sort.Strings(names)
-	return names, nil
+	page := make([]string, 0, dirStorePage)
+	emit := func(name string) error {
+		page = append(page, name)
+		if len(page) < dirStorePage {
+			return nil
+		}
+		err := fn(page)
+		page = page[:0]
+		return err
+	}
+	if err := s.walkDir(ctx, start, prefix, emit); err != nil {
+		return err
+	}
+	if len(page) == 0 {
+		return nil
+	}
+	return fn(page)
+}
+
+// walkDir passes the files under dir (a name relative to the root, "" for
+// the root) that start with prefix to emit, in the lexical order of their
+// names: a folder's entries are sorted as "name/" so that "b-c" comes
+// before "b/x", as in Azure's listings.
+func (s *DirStore) walkDir(ctx context.Context, dir, prefix string, emit func(string) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.root, filepath.FromSlash(dir)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		name string
+		dir  bool
+	}
+	sorted := make([]entry, 0, len(entries))
+	for _, d := range entries {
+		name := d.Name()
+		if dir != "" {
+			name = dir + "/" + name
+		}
+		if name == dirStoreTemp {
+			continue
+		}
+		sorted = append(sorted, entry{name, d.IsDir()})
+	}
+	entries = nil
+	key := func(e entry) string {
+		if e.dir {
+			return e.name + "/"
+		}
+		return e.name
+	}
+	sort.Slice(sorted, func(i, j int) bool { return key(sorted[i]) < key(sorted[j]) })
+	for _, e := range sorted {
+		k := key(e)
+		switch {
+		case e.dir && (strings.HasPrefix(k, prefix) || strings.HasPrefix(prefix, k)):
+			if err := s.walkDir(ctx, e.name, prefix, emit); err != nil {
+				return err
+			}
+		case !e.dir && strings.HasPrefix(k, prefix):
+			if err := emit(e.name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Delete implements Store.

@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
 // Cloud names an Azure cloud. The values are those of the spoke API's AzureCloud.
@@ -227,16 +229,11 @@ func (r resolved) microsoftAuthority() bool {
 	return err == nil && microsoftAuthorities[strings.ToLower(u.Hostname())]
 }
 
-// cleanPrefix checks a target prefix: relative, '/'-separated, no empty, '.' or '..' segments.
+// cleanPrefix checks a target prefix as the CRDs do (archive.ValidatePrefix),
+// a trailing '/' aside.
 func cleanPrefix(p string) (string, error) {
 	p = strings.TrimSuffix(p, "/")
-	if p == "" {
-		return "", nil
-	}
-	if err := checkPath(p); err != nil {
-		return "", fmt.Errorf("prefix %q: %w", p, err)
-	}
-	return p, nil
+	return p, archive.ValidatePrefix(p)
 }
 
 // errBadName is wrapped by every refusal of a name.

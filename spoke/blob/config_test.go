@@ -79,6 +79,7 @@ func TestConfigErrors(t *testing.T) {
 		{"http authority", func(c *Config) { c.AuthorityHost = "http://127.0.0.1:1/" }, "AuthorityHost"},
 		{"absolute prefix", func(c *Config) { c.Prefix = "/abs" }, "Prefix"},
 		{"prefix with ..", func(c *Config) { c.Prefix = "a/../b" }, "Prefix"},
+		{"prefix inside another target's data", func(c *Config) { c.Prefix = "a/lifeboat/v1/backups/c1" }, "Prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -127,15 +127,17 @@ func (c *Client) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 // lists "b/1/x" and "b/10/x"; end it with '/' for one folder.
 func (c *Client) List(ctx context.Context, prefix string) ([]string, error) {
 	var names []string
-	err := c.each(ctx, prefix, func(page []string) error {
+	err := c.Walk(ctx, prefix, func(page []string) error {
 		names = append(names, page...)
 		return nil
 	})
 	return names, err
 }
 
-// each calls fn with every page of relative names under prefix.
-func (c *Client) each(ctx context.Context, prefix string, fn func([]string) error) error {
+// Walk calls fn with every page of names under prefix, relative to the
+// target's prefix, as Azure returns them (lexical order, up to 5,000 a page
+// unless SetPageSize chose fewer), and stops at fn's first error.
+func (c *Client) Walk(ctx context.Context, prefix string, fn func([]string) error) error {
 	full, err := c.listPrefix(prefix)
 	if err != nil {
 		return err
@@ -201,7 +203,7 @@ func (c *Client) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 		return 0, fmt.Errorf("%w: DeletePrefix needs a folder; it does not empty the whole target", ErrInvalidName)
 	}
 	var n atomic.Int64
-	err := c.each(ctx, folder+"/", func(names []string) error {
+	err := c.Walk(ctx, folder+"/", func(names []string) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(c.concurrency)
 		for _, name := range names {

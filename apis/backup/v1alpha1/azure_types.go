@@ -41,7 +41,10 @@ type AzureBlobLocation struct {
 
 	// prefix is the folder inside the container that holds Lifeboat's data, so
 	// one container can serve several locations. Empty means the container's root.
+	// Lifeboat keeps its data under <prefix>/lifeboat/, so a prefix has no
+	// segment named lifeboat: it could lie inside another location's data.
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)lifeboat(/|$)')",message="prefix must not contain a 'lifeboat' path segment: Lifeboat keeps its data under <prefix>/lifeboat/, so such a prefix could lie inside another location's backups"
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/')",message="prefix must be a relative path: remove the leading '/'"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="prefix must not contain '.' or '..' path segments"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$')",message="prefix may contain only letters, digits, '.', '_', '~' and '-', with single '/' between segments and no trailing '/'"

@@ -73,9 +73,20 @@ type BackupClusterSpec struct {
 	DiscoveredBy []backupv1alpha1.ObjectName `json:"discoveredBy,omitempty"`
 }
 
+// MaxStatusLocations is how many LocationConnections a BackupCluster's status
+// lists: the first by namespace and name. locationsOmitted counts the rest,
+// so that tenants' locations cannot grow this fleet-level object without bound.
+const MaxStatusLocations = 100
+
+// MaxConnectionMessage is the longest message of a LocationConnection, in
+// characters; the hub shortens longer ones, and those a cluster feeds back
+// for a BackupLocation's status.clusters too.
+const MaxConnectionMessage = 1024
+
 // LocationConnection is this cluster's connection to one BackupLocation: the
 // reverse of the location's per-cluster list. Names in status lists are plain
-// strings: the hub writes them, and unbounded lists cannot carry CEL rules.
+// strings: the hub writes them.
+// +kubebuilder:validation:XValidation:rule="!has(self.message) || size(self.message) <= 1024",message="message must be at most 1024 characters"
 type LocationConnection struct {
 	// namespace of the BackupLocation.
 	// +kubebuilder:validation:MaxLength=63
@@ -116,12 +127,21 @@ type BackupClusterStatus struct {
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
 
-	// locations are the cluster's connections to the BackupLocations it may use.
+	// locations are the cluster's connections to the BackupLocations it may
+	// use: the first 100 by namespace and name (locationsOmitted counts the rest).
 	// +listType=map
 	// +listMapKey=namespace
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=100
 	// +optional
 	Locations []LocationConnection `json:"locations,omitempty"`
+
+	// locationsOmitted is how many of the cluster's connections to
+	// BackupLocations are beyond the first 100 and not in locations; each
+	// location's own status lists them.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	LocationsOmitted int32 `json:"locationsOmitted,omitempty"`
 }
 
 // BackupCluster is one cluster of the fleet, named like its OCM ManagedCluster.

@@ -101,6 +101,9 @@ type ClusterConnection struct {
 	backupv1alpha1.ValidationState `json:",inline"`
 }
 
+// MaxTombstones is how many tombstones a BackupLocation's status holds.
+const MaxTombstones = 1000
+
 // Tombstone is a backup whose hub record was force-deleted while no cluster
 // could reach the location. A sync does not import it again, and its data is
 // deleted as soon as a cluster has a Valid connection.
@@ -174,10 +177,12 @@ type BackupLocationStatus struct {
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 
-	// tombstones are force-deleted backups whose data is still to be purged.
+	// tombstones are force-deleted backups whose data is still to be purged,
+	// at most 1000: a backup force-deleted beyond that gets no tombstone.
 	// +listType=map
 	// +listMapKey=sourceCluster
 	// +listMapKey=backupID
+	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Tombstones []Tombstone `json:"tombstones,omitempty"`
 }

@@ -198,8 +198,16 @@ func (r *Reconciler) forceDelete(ctx context.Context, b *fleetv1alpha1.Backup, l
 			SourceCluster: string(b.Spec.Cluster), BackupID: string(dataID(b)),
 			Backup: b.Name, BackupUID: b.UID, DeletionTime: &now,
 		}
-		if err := AddTombstone(ctx, r.Client, r.APIReader, client.ObjectKeyFromObject(loc), ts); err != nil {
+		added, err := AddTombstone(ctx, r.Client, r.APIReader, client.ObjectKeyFromObject(loc), ts)
+		if err != nil {
 			return err
+		}
+		if !added {
+			msg := fmt.Sprintf("the hub record was force-deleted and the data was left at %s without a tombstone: BackupLocation %q already holds %d, the most it keeps. "+
+				"A sync imports the backup again, and it can be deleted once a cluster has a Valid connection to the location", path, loc.Name, fleetv1alpha1.MaxTombstones)
+			ctrl.LoggerFrom(ctx).Info("Force-deleted the backup without a tombstone", "path", path)
+			r.event(b, "Warning", fleetv1alpha1.ReasonForceDeleted, "ForceDelete", msg)
+			return nil
 		}
 	}
 	msg := fmt.Sprintf("the hub record was force-deleted and the data was left at %s; it is purged once a cluster has a Valid connection to the location", path)
@@ -209,23 +217,31 @@ func (r *Reconciler) forceDelete(ctx context.Context, b *fleetv1alpha1.Backup, l
 }
 
 // AddTombstone adds ts to the status of location key, unless it holds one
-// for the same data. It patches with optimistic locking, so that tombstones
+// for the same data (added is then true too) or already holds MaxTombstones
+// (added is false). It patches with optimistic locking, so that tombstones
 // written at the same time are not lost, and re-reads with reader on conflict.
-func AddTombstone(ctx context.Context, c client.Client, reader client.Reader, key client.ObjectKey, ts fleetv1alpha1.Tombstone) error {
-	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+func AddTombstone(ctx context.Context, c client.Client, reader client.Reader, key client.ObjectKey, ts fleetv1alpha1.Tombstone) (added bool, err error) {
+	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		loc := &fleetv1alpha1.BackupLocation{}
 		if err := reader.Get(ctx, key, loc); err != nil {
 			return err
 		}
 		for _, t := range loc.Status.Tombstones {
 			if t.SourceCluster == ts.SourceCluster && t.BackupID == ts.BackupID {
+				added = true
 				return nil
 			}
 		}
+		if len(loc.Status.Tombstones) >= fleetv1alpha1.MaxTombstones {
+			added = false
+			return nil
+		}
 		patch := client.MergeFromWithOptions(loc.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		loc.Status.Tombstones = append(loc.Status.Tombstones, ts)
+		added = true
 		return c.Status().Patch(ctx, loc, patch)
 	})
+	return added, err
 }
 
 // DataPath is where a backup's data lies, for a person:

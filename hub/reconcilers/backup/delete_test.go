@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,15 +129,9 @@ func TestDeleteWaitsWithoutValidClusterThenProceeds(t *testing.T) {
 func TestForceDeleteLeavesATombstoneWithoutValidCluster(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	loc := newLocationOn(t, g, "team-force", "primary", conn{"force-a", backupv1alpha1.TargetValid, "ValidationSucceeded", "ok"})
-	b := succeededBackup(t, g, loc, "force-a", "nightly")
-	setConnections(g, loc, conn{"force-a", backupv1alpha1.TargetInvalid, "AuthenticationFailed", "no federated credential"})
+	loc, b := unreachableBackup(t, g, "team-force", "force-a")
 	before := metav1.Now().Rfc3339Copy()
-
-	g.Expect(hubClient.Delete(ctx, b)).To(Succeed())
-	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.BackupDeletePending))
-	annotate(g, b, fleetv1alpha1.ForceDeleteAnnotation, "true")
-	g.Eventually(exists(b)).WithTimeout(timeout).Should(BeFalse())
+	forceDelete(g, b)
 
 	cur := &fleetv1alpha1.BackupLocation{}
 	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), cur)).To(Succeed())
@@ -153,6 +148,59 @@ func TestForceDeleteLeavesATombstoneWithoutValidCluster(t *testing.T) {
 
 	g.Eventually(eventMessages(b, fleetv1alpha1.ReasonForceDeleted)).WithTimeout(timeout).Should(ContainElement(
 		ContainSubstring("backups/team-force/lifeboat/v1/backups/force-a/" + string(b.UID))))
+}
+
+// L5 of the security review: a location keeps at most MaxTombstones. A force
+// deletion beyond that still removes the hub record, leaves the data and
+// says that it left no tombstone, instead of failing the status write for
+// ever; the API refuses a longer list.
+func TestForceDeleteWithTombstonesFullLeavesNone(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	loc, b := unreachableBackup(t, g, "team-full", "full-a")
+	g.Eventually(func() error {
+		cur := &fleetv1alpha1.BackupLocation{}
+		if err := hubClient.Get(ctx, client.ObjectKeyFromObject(loc), cur); err != nil {
+			return err
+		}
+		cur.Status.Tombstones = nil
+		for i := range fleetv1alpha1.MaxTombstones {
+			cur.Status.Tombstones = append(cur.Status.Tombstones, fleetv1alpha1.Tombstone{SourceCluster: "full-a", BackupID: fmt.Sprintf("old-%04d", i)})
+		}
+		return hubClient.Status().Update(ctx, cur)
+	}).WithTimeout(timeout).Should(Succeed())
+
+	more := &fleetv1alpha1.BackupLocation{}
+	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), more)).To(Succeed())
+	more.Status.Tombstones = append(more.Status.Tombstones, fleetv1alpha1.Tombstone{SourceCluster: "full-a", BackupID: "one-more"})
+	g.Expect(hubClient.Status().Update(ctx, more)).To(MatchError(ContainSubstring("must have at most 1000 items")))
+
+	forceDelete(g, b)
+	cur := &fleetv1alpha1.BackupLocation{}
+	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), cur)).To(Succeed())
+	g.Expect(cur.Status.Tombstones).To(HaveLen(fleetv1alpha1.MaxTombstones))
+	g.Expect(cur.Status.Tombstones).NotTo(ContainElement(HaveField("BackupID", string(b.UID))))
+	g.Expect(deletionWorkExists(b, "full-a")()).To(BeFalse(), "the data is not touched")
+	g.Eventually(eventMessages(b, fleetv1alpha1.ReasonForceDeleted)).WithTimeout(timeout).Should(ContainElement(And(
+		ContainSubstring("without a tombstone"), ContainSubstring("already holds 1000"), ContainSubstring("A sync imports the backup again"))))
+}
+
+// unreachableBackup is a succeeded Backup "nightly" of cluster in a location
+// of namespace whose only cluster has since lost its connection.
+func unreachableBackup(t *testing.T, g *WithT, namespace, cluster string) (*fleetv1alpha1.BackupLocation, *fleetv1alpha1.Backup) {
+	loc := newLocationOn(t, g, namespace, "primary", conn{cluster, backupv1alpha1.TargetValid, "ValidationSucceeded", "ok"})
+	b := succeededBackup(t, g, loc, cluster, "nightly")
+	setConnections(g, loc, conn{cluster, backupv1alpha1.TargetInvalid, "AuthenticationFailed", "no federated credential"})
+	return loc, b
+}
+
+// forceDelete deletes b, waits for DeletePending, forces it and waits until
+// b is gone.
+func forceDelete(g *WithT, b *fleetv1alpha1.Backup) {
+	g.Expect(hubClient.Delete(context.Background(), b)).To(Succeed())
+	g.Eventually(status(b)).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.BackupDeletePending))
+	annotate(g, b, fleetv1alpha1.ForceDeleteAnnotation, "true")
+	g.Eventually(exists(b)).WithTimeout(timeout).Should(BeFalse())
 }
 
 func TestForceDeleteIsRefusedWhileAClusterIsValid(t *testing.T) {

@@ -122,7 +122,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// What the cluster owns on the hub goes with it; the agent work stays.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	locations, err := r.locations(ctx, bc.Name)
+	locations, omitted, err := r.locations(ctx, bc.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -132,7 +132,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		_, _, err := r.writeStatus(ctx, bc, func(bc *fleetv1alpha1.BackupCluster) {
 			setUnmanaged(bc)
-			bc.Status.Locations = locations
+			bc.Status.Locations, bc.Status.LocationsOmitted = locations, omitted
 		})
 		return ctrl.Result{}, err
 	}
@@ -166,7 +166,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	before, after, err := r.writeStatus(ctx, bc, func(bc *fleetv1alpha1.BackupCluster) {
 		offlineAt = r.setHealth(bc, rep, now)
 		last = bc.Status.LastHeartbeatTime
-		bc.Status.Locations = locations
+		bc.Status.Locations, bc.Status.LocationsOmitted = locations, omitted
 	})
 	if err != nil {
 		return ctrl.Result{}, err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -372,6 +374,35 @@ func TestReverseLinksToLocations(t *testing.T) {
 	g.Eventually(locationsOf("links-a")).WithTimeout(timeout).Should(Equal([]fleetv1alpha1.LocationConnection{
 		{Namespace: "links-x", Name: "primary", ValidationState: invalid},
 	}))
+}
+
+// L5 of the security review: any tenant can make locations that select a
+// cluster, and each connection's message may be 32 KiB. The fleet-level
+// BackupCluster lists the first 100 by namespace and name with messages cut
+// to 1024 characters, and counts the rest, instead of failing its status
+// writes (a 1.5 MB object) and with them the heartbeat.
+func TestLocationsAreCappedAndCounted(t *testing.T) {
+	g := NewWithT(t)
+	createCluster(t, g, "many-a", true)
+	long := backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetInvalid, Reason: "AuthenticationFailed", Message: strings.Repeat("é", 20000)}
+	const n = fleetv1alpha1.MaxStatusLocations + 30
+	for i := range n {
+		createLocation(t, g, fmt.Sprintf("many-x%d", i%3), fmt.Sprintf("loc-%03d", i), fleetv1alpha1.ClusterConnection{Cluster: "many-a", ValidationState: long})
+	}
+	g.Eventually(clusterStatus("many-a")).WithTimeout(timeout).Should(HaveField("LocationsOmitted", BeEquivalentTo(30)))
+	st := clusterStatus("many-a")()
+	g.Expect(st.Locations).To(HaveLen(fleetv1alpha1.MaxStatusLocations))
+	g.Expect(st.Locations[0]).To(And(HaveField("Namespace", "many-x0"), HaveField("Name", "loc-000")))
+	g.Expect(st.Locations[len(st.Locations)-1].Namespace).To(Equal("many-x2"))
+	for _, l := range st.Locations {
+		g.Expect(utf8.RuneCountInString(l.Message)).To(Equal(fleetv1alpha1.MaxConnectionMessage))
+		g.Expect(l.Message).To(HaveSuffix("é…"))
+	}
+
+	t.Log("the heartbeat still updates the status")
+	renewed := clock.Now()
+	simulateAgent(g, "many-a", metav1.ConditionTrue, "", &renewed, "v1.2.3")
+	g.Eventually(clusterStatus("many-a")).WithTimeout(timeout).Should(HaveField("Phase", fleetv1alpha1.ClusterOnline))
 }
 
 // createCluster creates a BackupCluster and its namespace, as discovery would.

@@ -158,17 +158,22 @@ func setUnmanaged(bc *fleetv1alpha1.BackupCluster) {
 }
 
 // locations are the cluster's connections to the BackupLocations whose
-// status lists it, sorted by namespace and name.
-func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1alpha1.LocationConnection, error) {
+// status lists it: the first MaxStatusLocations by namespace and name, their
+// messages cut to MaxConnectionMessage, and how many more there are. Any
+// tenant can make locations that select a cluster; this keeps the
+// fleet-level BackupCluster within etcd's object size whatever they do.
+func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1alpha1.LocationConnection, int32, error) {
 	list := &fleetv1alpha1.BackupLocationList{}
 	if err := r.List(ctx, list, client.MatchingFields{indexLocationClusters: cluster}); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []fleetv1alpha1.LocationConnection
 	for _, loc := range list.Items {
 		for _, c := range loc.Status.Clusters {
 			if c.Cluster == cluster {
-				out = append(out, fleetv1alpha1.LocationConnection{Namespace: loc.Namespace, Name: loc.Name, ValidationState: *c.ValidationState.DeepCopy()})
+				conn := fleetv1alpha1.LocationConnection{Namespace: loc.Namespace, Name: loc.Name, ValidationState: *c.ValidationState.DeepCopy()}
+				conn.Message = dispatch.Shorten(conn.Message, fleetv1alpha1.MaxConnectionMessage)
+				out = append(out, conn)
 				break
 			}
 		}
@@ -179,7 +184,10 @@ func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1al
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	return out, nil
+	if len(out) <= fleetv1alpha1.MaxStatusLocations {
+		return out, 0, nil
+	}
+	return out[:fleetv1alpha1.MaxStatusLocations], int32(len(out) - fleetv1alpha1.MaxStatusLocations), nil
 }
 
 // writeStatus patches the BackupCluster's status after mutate, which must be

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch/dispatchtest"
 
@@ -62,7 +63,7 @@ func TestLocationDispatchesTargetsAndAggregatesFeedback(t *testing.T) {
 	validated := time.Now().Truncate(time.Second)
 	simulateAgent(g, loc, "dispatch-a", loc.Generation, 1, 1, "Valid", "ValidationSucceeded", "probe blob written, read and deleted", validated)
 	simulateAgent(g, loc, "dispatch-b", loc.Generation, 1, 1, "Invalid", "AuthenticationFailed", "no federated credential for this issuer", validated)
-	simulateAgent(g, loc, "dispatch-c", loc.Generation, 1, 1, "Invalid", "AuthenticationFailed", "no federated credential for this issuer", validated)
+	simulateAgent(g, loc, "dispatch-c", loc.Generation, 1, 1, "Invalid", "AuthenticationFailed", strings.Repeat("no federated credential for this issuer; ", 700), validated)
 	g.Eventually(status(loc)).WithTimeout(timeout).Should(And(
 		HaveField("Phase", fleetv1alpha1.LocationLimitedAvailability),
 		HaveField("ValidClusters", BeEquivalentTo(1)),
@@ -75,6 +76,11 @@ func TestLocationDispatchesTargetsAndAggregatesFeedback(t *testing.T) {
 	g.Expect(b.ValidationState).To(HaveField("Phase", backupv1alpha1.TargetInvalid))
 	g.Expect(b.Reason).To(Equal("AuthenticationFailed"))
 	g.Expect(b.Message).To(Equal("no federated credential for this issuer"))
+	g.Eventually(func() string { return connection(loc, "dispatch-c")().Message }).WithTimeout(timeout).Should(
+		HavePrefix("no federated credential for this issuer; "), "a cluster's 28 KB message is cut (L5)")
+	c := connection(loc, "dispatch-c")()
+	g.Expect(utf8.RuneCountInString(c.Message)).To(Equal(fleetv1alpha1.MaxConnectionMessage))
+	g.Expect(c.Message).To(HaveSuffix("…"))
 	ready := meta.FindStatusCondition(status(loc)().Conditions, fleetv1alpha1.ConditionReady)
 	g.Expect(ready).To(HaveField("Reason", fleetv1alpha1.ReasonLimitedAvailability))
 	g.Expect(ready.Message).To(ContainSubstring("dispatch-b (Invalid: AuthenticationFailed)"))

@@ -34,10 +34,11 @@ var feedback = []dispatch.Field{
 }
 
 // refuseConflict reports a location that overlaps the storage of an older
-// location in another namespace, or whose BackupTarget name is an older
-// location's, removes whatever it had dispatched, and returns true. The older
-// location keeps working: a new tenant cannot take a container or a
-// BackupTarget away from an existing one.
+// location in another namespace, whose prefix lies inside the data of an
+// older location of its own namespace (or the other way round), or whose
+// BackupTarget name is an older location's, removes whatever it had
+// dispatched, and returns true. The older location keeps working: a new
+// tenant cannot take a container or a BackupTarget away from an existing one.
 func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.BackupLocation) (bool, error) {
 	all := &fleetv1alpha1.BackupLocationList{}
 	if err := r.List(ctx, all); err != nil {
@@ -46,7 +47,10 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 	var other *fleetv1alpha1.BackupLocation
 	for i := range all.Items {
 		o := &all.Items[i]
-		if o.Namespace == loc.Namespace || !o.DeletionTimestamp.IsZero() || !sharesStorage(loc, o) || !older(o, loc) {
+		if (o.Namespace == loc.Namespace && o.Name == loc.Name) || !o.DeletionTimestamp.IsZero() || !older(o, loc) {
+			continue
+		}
+		if o.Namespace == loc.Namespace && !nestedInData(loc, o) || o.Namespace != loc.Namespace && !sharesStorage(loc, o) {
 			continue
 		}
 		if other == nil || older(o, other) {
@@ -56,6 +60,10 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 	a := loc.Spec.Azure
 	var msg string
 	switch same := sameTargetName(loc, all.Items, TargetName); {
+	case other != nil && other.Namespace == loc.Namespace:
+		msg = fmt.Sprintf("prefix %q and the prefix %q of BackupLocation %s/%s in the same container lie one inside the other's lifeboat/ folder, "+
+			"so deleting a backup of one could delete the other's data; nothing was sent to any cluster. Use a prefix outside the other location's",
+			a.Prefix, other.Spec.Azure.Prefix, other.Namespace, other.Name)
 	case other != nil:
 		msg = fmt.Sprintf("storage account %q at %s, container %q, prefix %q overlaps BackupLocation %s/%s (prefix %q) of another namespace; "+
 			"nothing was sent to any cluster. Use another container or a prefix outside the other location's",
@@ -77,7 +85,7 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 	setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
 	setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
 	setCondition(loc, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
-	ctrl.LoggerFrom(ctx).Info("Refused location sharing storage with another namespace", "other", client.ObjectKeyFromObject(other))
+	ctrl.LoggerFrom(ctx).Info("Refused location sharing storage with an older location", "other", client.ObjectKeyFromObject(other))
 	return true, nil
 }
 
@@ -99,18 +107,42 @@ func sameTargetName(loc *fleetv1alpha1.BackupLocation, all []fleetv1alpha1.Backu
 	return oldest
 }
 
-// sharesStorage is true when a and b are the same container of the same
-// account, named alike or reached at the same service URL (endpoint, or the
-// account's URL in its cloud), and one prefix is the other or a folder
-// inside it.
+// sharesStorage is true when a and b are the same container (sameContainer)
+// and one prefix is the other or a folder inside it.
 func sharesStorage(a, b *fleetv1alpha1.BackupLocation) bool {
-	x, y := a.Spec.Azure, b.Spec.Azure
-	sameAccount := strings.EqualFold(x.StorageAccount, y.StorageAccount) || strings.EqualFold(x.ServiceURL(), y.ServiceURL())
-	if !sameAccount || x.Container != y.Container {
+	if !sameContainer(a, b) {
 		return false
 	}
-	p, q := normalizePrefix(x.Prefix), normalizePrefix(y.Prefix)
+	p, q := normalizePrefix(a.Spec.Azure.Prefix), normalizePrefix(b.Spec.Azure.Prefix)
 	return p == "" || q == "" || p == q || strings.HasPrefix(p, q+"/") || strings.HasPrefix(q, p+"/")
+}
+
+// nestedInData is true when a and b are the same container and one's prefix
+// lies inside the other's lifeboat/ folder, where a deletion through the
+// outer location could reach the inner one's data. The CRD refuses a
+// lifeboat segment in a prefix; this catches locations stored before it did.
+func nestedInData(a, b *fleetv1alpha1.BackupLocation) bool {
+	if !sameContainer(a, b) {
+		return false
+	}
+	inside := func(outer, inner string) bool {
+		data := "lifeboat"
+		if outer != "" {
+			data = outer + "/lifeboat"
+		}
+		return inner == data || strings.HasPrefix(inner, data+"/")
+	}
+	p, q := normalizePrefix(a.Spec.Azure.Prefix), normalizePrefix(b.Spec.Azure.Prefix)
+	return inside(p, q) || inside(q, p)
+}
+
+// sameContainer is true when a and b name the same container of the same
+// account, named alike or reached at the same service URL (endpoint, or the
+// account's URL in its cloud).
+func sameContainer(a, b *fleetv1alpha1.BackupLocation) bool {
+	x, y := a.Spec.Azure, b.Spec.Azure
+	sameAccount := strings.EqualFold(x.StorageAccount, y.StorageAccount) || strings.EqualFold(x.ServiceURL(), y.ServiceURL())
+	return sameAccount && x.Container == y.Container
 }
 
 func normalizePrefix(p string) string { return strings.Trim(p, "/") }

@@ -35,3 +35,32 @@ func TestSameTargetNameFlagsTheYoungerLocation(t *testing.T) {
 	g.Expect(sameTargetName(&other, all, collide)).To(BeNil())
 	g.Expect(sameTargetName(&attacker, all, TargetName)).To(BeNil(), "the real names differ")
 }
+
+// L4 of the security review: within one namespace, a location whose prefix
+// lies inside another's lifeboat/ folder (or the other way round) conflicts;
+// folders beside or below a prefix that are not its data do not. The CRD
+// refuses such prefixes since; this guards locations stored before.
+func TestNestedInDataWithinANamespace(t *testing.T) {
+	g := NewWithT(t)
+	loc := func(account, container, prefix string) *fleetv1alpha1.BackupLocation {
+		l := &fleetv1alpha1.BackupLocation{}
+		l.Spec.Azure.StorageAccount, l.Spec.Azure.Container, l.Spec.Azure.Prefix = account, container, prefix
+		return l
+	}
+	for _, tc := range []struct {
+		a, b   *fleetv1alpha1.BackupLocation
+		nested bool
+	}{
+		{loc("acct", "c", "a"), loc("acct", "c", "a/lifeboat/v1/backups/c1"), true},
+		{loc("acct", "c", "a/lifeboat/v1/backups/c1"), loc("acct", "c", "a"), true},
+		{loc("acct", "c", ""), loc("acct", "c", "lifeboat/v1"), true},
+		{loc("acct", "c", "a/"), loc("acct", "c", "a/lifeboat"), true},
+		{loc("acct", "c", "a"), loc("acct", "c", "a/b"), false},
+		{loc("acct", "c", "a"), loc("acct", "c", "a/lifeboats"), false},
+		{loc("acct", "c", "a"), loc("acct", "c", "a"), false},
+		{loc("acct", "c", "a"), loc("acct", "other", "a/lifeboat/v1"), false},
+		{loc("acct", "c", "a"), loc("other", "c", "a/lifeboat/v1"), false},
+	} {
+		g.Expect(nestedInData(tc.a, tc.b)).To(Equal(tc.nested), "%q and %q", tc.a.Spec.Azure.Prefix, tc.b.Spec.Azure.Prefix)
+	}
+}

@@ -121,7 +121,7 @@ func fedBack(mw *workv1.ManifestWork, generation int64) (backupv1alpha1.Validati
 	state := backupv1alpha1.ValidationState{
 		Phase:   backupv1alpha1.TargetPhase(phase),
 		Reason:  st.Values["reason"].String,
-		Message: st.Values["message"].String,
+		Message: dispatch.Shorten(st.Values["message"].String, fleetv1alpha1.MaxConnectionMessage),
 	}
 	if v, ok := st.Values["lastValidationTime"]; ok && v.String != "" {
 		if t, err := time.Parse(time.RFC3339, v.String); err == nil {

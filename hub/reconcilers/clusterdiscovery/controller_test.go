@@ -151,6 +151,46 @@ func TestDiscoverySkipsShootsNotReady(t *testing.T) {
 	g.Expect(meta.IsStatusConditionTrue(bc.Status.Conditions, fleetv1alpha1.ConditionShootReady)).To(BeTrue())
 }
 
+// L3 of the security review: a tenant who may create namespaces makes
+// <project>--<shoot> before the shoot is onboarded. Discovery refuses to
+// adopt it, says why on the ClusterDiscovery, and registers nothing for that
+// cluster; the other shoots are onboarded. Labelled as the cluster's
+// namespace by an admin, it is used.
+func TestDiscoveryRefusesANamespaceItDidNotMake(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	const project = "squat"
+	createProject(g, project)
+	createShoot(g, fleet.ShootOptions{Project: project, Name: "prod", Labels: selected})
+	createShoot(g, fleet.ShootOptions{Project: project, Name: "ok", Labels: selected})
+	squatted := discovery.ClusterName(project, "prod")
+	g.Expect(hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: squatted, Labels: map[string]string{"team": "payments"}}})).To(Succeed())
+	cd := newDiscovery(t, "squat", []string{project}, selected, nil)
+
+	g.Eventually(func(g Gomega) {
+		st := discoveryStatus(g, cd)
+		g.Expect(st.Phase).To(Equal(fleetv1alpha1.DiscoveryDegraded))
+		c := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(fleetv1alpha1.ReasonOnboardingFailed))
+		g.Expect(c.Message).To(ContainSubstring("namespace squat--prod already exists and is not this cluster's namespace (it lacks the label " +
+			ClusterNameLabel + "=squat--prod), so discovery does not adopt it"))
+	}).WithTimeout(timeout).Should(Succeed())
+	expectOnboarded(g, discovery.ClusterName(project, "ok"), cd)
+	g.Expect(hubClient.Get(ctx, client.ObjectKey{Name: squatted}, &fleetv1alpha1.BackupCluster{})).To(Satisfy(apierrors.IsNotFound))
+	g.Expect(hubClient.Get(ctx, client.ObjectKey{Name: squatted}, &clusterv1.ManagedCluster{})).To(Satisfy(apierrors.IsNotFound))
+	g.Expect(hubClient.Get(ctx, client.ObjectKey{Namespace: squatted, Name: WorkAgentRoleBinding(squatted)}, &rbacv1.RoleBinding{})).To(Satisfy(apierrors.IsNotFound))
+	ns := &corev1.Namespace{}
+	g.Expect(hubClient.Get(ctx, client.ObjectKey{Name: squatted}, ns)).To(Succeed())
+	g.Expect(ns.Labels).NotTo(HaveKey(ClusterNameLabel))
+
+	t.Log("an admin labels it as the cluster's namespace: the next run onboards the cluster")
+	ns.Labels[ClusterNameLabel] = squatted
+	g.Expect(hubClient.Update(ctx, ns)).To(Succeed())
+	g.Eventually(func(g Gomega) { expectOnboarded(g, squatted, cd) }).WithTimeout(timeout).Should(Succeed())
+}
+
 func TestDiscoveryKeepsClustersWhenTheGardenFails(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()

@@ -2,8 +2,10 @@ package clusterdiscovery
 
 import (
 	"context"
+	"fmt"
 	"maps"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,10 +62,10 @@ func (r *Reconciler) ensureWorkAgentRole(ctx context.Context) error {
 // onboarding label (and, when clusterSet is set, in that ManagedClusterSet
 // by OCM's exclusive label), and, when full, the cluster namespace and the work agent's
 // RoleBinding there (applied, so it costs nothing when they are in place).
+// It refuses a namespace that is not a cluster namespace (ensureNamespace).
 func (r *Reconciler) register(ctx context.Context, cluster, key, value, clusterSet string, full bool) error {
 	if full {
-		ns := corev1ac.Namespace(cluster).WithLabels(map[string]string{ClusterNameLabel: cluster})
-		if err := r.Apply(ctx, ns, fieldOwner, client.ForceOwnership); err != nil {
+		if err := r.ensureNamespace(ctx, cluster); err != nil {
 			return err
 		}
 		rb := rbacv1ac.RoleBinding(WorkAgentRoleBinding(cluster), cluster).
@@ -81,6 +83,33 @@ func (r *Reconciler) register(ctx context.Context, cluster, key, value, clusterS
 			mc.Labels[clusterv1beta2.ClusterSetLabel] = clusterSet
 		}
 	})
+}
+
+// ensureNamespace creates the cluster namespace, labelled with ClusterNameLabel,
+// or applies the label to one that has it already (made by discovery or by
+// OCM's registration). A namespace of the cluster's name without it was made
+// by someone else, maybe a tenant who may create namespaces: adopting it
+// would run whatever ManifestWorks it holds on the new cluster and hand the
+// cluster's agents and hub credential to it, so it is refused.
+func (r *Reconciler) ensureNamespace(ctx context.Context, cluster string) error {
+	existing := &corev1.Namespace{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Name: cluster}, existing)
+	switch {
+	case apierrors.IsNotFound(err):
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cluster, Labels: map[string]string{ClusterNameLabel: cluster}}}
+		// Created, not applied: one made meanwhile by someone else is not adopted.
+		if err := r.Create(ctx, ns, fieldOwner); err != nil {
+			return fmt.Errorf("creating the cluster namespace %s: %w", cluster, err)
+		}
+		return nil
+	case err != nil:
+		return err
+	case existing.Labels[ClusterNameLabel] != cluster:
+		return fmt.Errorf("namespace %s already exists and is not this cluster's namespace (it lacks the label %s=%s), so discovery does not adopt it: "+
+			"what it holds would reach the new cluster. Delete the namespace, or label it if it is the cluster's", cluster, ClusterNameLabel, cluster)
+	}
+	ns := corev1ac.Namespace(cluster).WithLabels(map[string]string{ClusterNameLabel: cluster})
+	return r.Apply(ctx, ns, fieldOwner, client.ForceOwnership)
 }
 
 // revoke stops accepting the cluster's agents: hubAcceptsClient false (what

@@ -43,6 +43,12 @@ func (s *PanickingStore) List(ctx context.Context, prefix string) ([]string, err
 	return s.Store.List(ctx, prefix)
 }
 
+// Walk panics as List does: both list.
+func (s *PanickingStore) Walk(ctx context.Context, prefix string, fn func([]string) error) error {
+	s.check("List", prefix)
+	return s.Store.Walk(ctx, prefix, fn)
+}
+
 func (s *PanickingStore) Delete(ctx context.Context, name string) error {
 	s.check("Delete", name)
 	return s.Store.Delete(ctx, name)

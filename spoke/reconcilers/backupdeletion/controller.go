@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -110,12 +109,8 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 	if err != nil {
 		return 0, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}
 	}
-	names, err := store.List(ctx, dir+"/")
-	if err != nil {
+	if empty, err := emptyFolder(ctx, store, dir); err != nil || empty {
 		return 0, err
-	}
-	if len(names) == 0 {
-		return 0, nil
 	}
 	if err := r.check(ctx, del, store, dir); err != nil {
 		return 0, err
@@ -124,22 +119,52 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 		if err := r.Runs.Abort(ctx, runs.Key(string(src.Cluster), string(src.BackupID))); err != nil {
 			return 0, err
 		}
-		// The aborted run may have written more before it stopped.
-		if names, err = store.List(ctx, dir+"/"); err != nil {
-			return 0, err
-		}
 	}
-	// backup.json goes first: a backup half deleted is never taken for a complete one.
+	// backup.json goes first: a backup half deleted is never taken for a
+	// complete one. The rest is deleted page by page as it is listed
+	// (including what an aborted run wrote before it stopped), so a folder
+	// of any size is deleted without holding its names.
 	manifest := dir + "/" + archive.ManifestFile
-	sort.SliceStable(names, func(i, j int) bool { return names[i] == manifest && names[j] != manifest })
 	var n int64
-	for _, name := range names {
-		if err := store.Delete(ctx, name); err != nil {
-			return n, err
-		}
+	switch rc, err := store.Get(ctx, manifest); {
+	case err == nil:
+		rc.Close()
 		n++
+	case !errors.Is(err, archive.ErrNotFound):
+		return 0, err
 	}
-	return n, nil
+	if err := store.Delete(ctx, manifest); err != nil {
+		return 0, err
+	}
+	err = store.Walk(ctx, dir+"/", func(names []string) error {
+		for _, name := range names {
+			if name == manifest {
+				continue
+			}
+			if err := store.Delete(ctx, name); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// errStop ends a Walk early.
+var errStop = errors.New("stop")
+
+// emptyFolder reports whether no blob lies under dir, reading one page.
+func emptyFolder(ctx context.Context, store archive.Store, dir string) (bool, error) {
+	empty := true
+	err := store.Walk(ctx, dir+"/", func(names []string) error {
+		empty = len(names) == 0
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return empty, err
 }
 
 // check refuses what a deletion may not do: a normal deletion needs a complete

@@ -3,7 +3,9 @@ package backupdeletion
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -139,6 +141,42 @@ func TestDeletesACompleteBackup(t *testing.T) {
 	again := e.run(targets.SystemNamespace, "b1", false)
 	e.g.Expect(again.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
 	e.g.Expect(again.Status.BlobsDeleted).To(BeZero())
+}
+
+// A forced deletion of a folder holding more names than a listing page
+// deletes them all, page by page, backup.json first, and counts each once
+// (L2 of the security review: it no longer holds the folder's names).
+func TestForceDeletesALargeFolderPageByPage(t *testing.T) {
+	e := newEnv(t)
+	e.namespace(targets.SystemNamespace, false)
+	dir := e.backup("big", hubOwner, true)
+	const junk = 2500
+	for i := range junk {
+		_, err := e.store.Put(e.ctx, fmt.Sprintf("%s/junk/%05d", dir, i), strings.NewReader(""))
+		e.g.Expect(err).NotTo(HaveOccurred())
+	}
+	pages := 0
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) {
+		return &walkCounter{Store: e.store, pages: &pages}, nil
+	}
+	del := e.run(targets.SystemNamespace, "big", true)
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(del.Status.BlobsDeleted).To(BeEquivalentTo(4 + junk))
+	e.g.Expect(e.files(dir)).To(BeEmpty())
+	e.g.Expect(pages).To(BeNumerically(">=", 3), "the folder was listed in pages")
+}
+
+// walkCounter counts the pages that Walk passes on.
+type walkCounter struct {
+	archive.Store
+	pages *int
+}
+
+func (s *walkCounter) Walk(ctx context.Context, prefix string, fn func([]string) error) error {
+	return s.Store.Walk(ctx, prefix, func(names []string) error {
+		*s.pages++
+		return fn(names)
+	})
 }
 
 func TestIncompleteBackupNeedsForce(t *testing.T) {

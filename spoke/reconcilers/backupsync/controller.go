@@ -88,7 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	ctrl.LoggerFrom(ctx).Info("Finished the sync", "phase", bs.Status.Phase, "found", res.found, "pages", res.pages,
-		"incomplete", res.incomplete, "unreadable", len(res.unreadable))
+		"incomplete", res.incomplete, "unreadable", res.unreadable)
 	if r.Recorder != nil {
 		c := meta.FindStatusCondition(bs.Status.Conditions, backupv1alpha1.ConditionCompleted)
 		kind := "Normal"
@@ -105,8 +105,21 @@ type result struct {
 	found, pages int32
 	// incomplete counts folders without backup.json: they are skipped.
 	incomplete int
-	// unreadable are folders whose backup.json failed the format's checks.
-	unreadable []string
+	// unreadable counts folders whose backup.json failed the format's
+	// checks; unreadableShown holds the first few reasons.
+	unreadable      int
+	unreadableShown []string
+}
+
+// unreadableShown is how many reasons for unreadable backups a result keeps
+// for the status message; the rest are counted.
+const unreadableShown = 3
+
+func (r *result) addUnreadable(reason string) {
+	r.unreadable++
+	if len(r.unreadableShown) < unreadableShown {
+		r.unreadableShown = append(r.unreadableShown, reason)
+	}
 }
 
 func (r result) message() string {
@@ -114,17 +127,16 @@ func (r result) message() string {
 	if r.incomplete > 0 {
 		msg += fmt.Sprintf("; skipped %d incomplete backups (no backup.json)", r.incomplete)
 	}
-	if n := len(r.unreadable); n > 0 {
-		shown := r.unreadable
-		if n > 3 {
-			shown = shown[:3]
+	if r.unreadable > 0 {
+		msg += fmt.Sprintf("; skipped %d backups whose backup.json is unreadable: %s", r.unreadable, strings.Join(r.unreadableShown, "; "))
+		if more := r.unreadable - len(r.unreadableShown); more > 0 {
+			msg += fmt.Sprintf("; and %d more", more)
 		}
-		msg += fmt.Sprintf("; skipped %d backups whose backup.json is unreadable: %s", n, strings.Join(shown, "; "))
 	}
 	return msg
 }
 
-// sync lists the target and writes the pages.
+// sync lists the target and writes the pages as it goes.
 func (r *Reconciler) sync(ctx context.Context, bs *backupv1alpha1.BackupSync) (result, error) {
 	target, err := targets.Resolve(ctx, r.Client, targets.SystemNamespace, string(bs.Spec.Target), nil)
 	if err != nil {
@@ -134,87 +146,119 @@ func (r *Reconciler) sync(ctx context.Context, bs *backupv1alpha1.BackupSync) (r
 	if err != nil {
 		return result{}, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}
 	}
-	entries, res, err := List(ctx, store)
-	if err != nil {
-		return res, err
-	}
 	hub, err := r.Hub(ctx)
 	if err != nil {
+		return result{}, err
+	}
+	w := r.newPageWriter(hub, bs)
+	res, err := scan(ctx, store, func(entry fleetv1alpha1.BackupSummary) error { return w.add(ctx, entry) })
+	if err != nil {
 		return res, err
 	}
-	res.pages, err = r.writePages(ctx, hub, bs, entries)
+	res.pages, err = w.finish(ctx)
 	return res, err
 }
 
-// List reads backup.json of every backup under the store's
-// lifeboat/v1/backups/ and returns their summaries, sorted by source cluster
-// and ID. Folders without backup.json and folders whose backup.json fails
-// archive.Open's checks are not entries; the result counts them. So are
+// maxFolderNames bounds the names scan keeps of one backup folder. A
+// Lifeboat backup has four files, so a folder with more is not one; it is
+// counted as unreadable, whatever else it holds.
+const maxFolderNames = 1000
+
+// folder is what scan has seen of one backup folder so far.
+type folder struct {
+	dir      string
+	present  map[string]bool
+	manifest bool
+	tooMany  bool
+}
+
+// scan reads backup.json of every backup under the store's
+// lifeboat/v1/backups/ and passes their summaries to fn, sorted by source
+// cluster and ID. Folders without backup.json and folders whose backup.json
+// fails archive.Open's checks are not passed; the result counts them. So are
 // folders that lack a file backup.json records (a run whose read-back failed,
 // or data deleted by hand). Only backup.json is read: the other files are
 // verified when a backup is restored.
-func List(ctx context.Context, store archive.Store) ([]fleetv1alpha1.BackupSummary, result, error) {
+//
+// The listing is walked page by page; a folder's names are contiguous in it,
+// so scan holds one page and the names of one folder (at most
+// maxFolderNames), whatever the bucket holds: blobs that someone with write
+// access to the container adds cost listing time, not memory.
+func scan(ctx context.Context, store archive.Store, fn func(fleetv1alpha1.BackupSummary) error) (result, error) {
 	var res result
-	names, err := store.List(ctx, backupsRoot)
-	if err != nil {
-		return nil, res, err
-	}
-	// Folders in order, and whether each has its commit marker.
-	complete, present := map[string]bool{}, make(map[string]bool, len(names))
-	var dirs []string
-	for _, name := range names {
-		present[name] = true
-		rest := strings.TrimPrefix(name, backupsRoot)
-		parts := strings.SplitN(rest, "/", 3)
-		if len(parts) < 3 {
-			continue
-		}
-		dir := backupsRoot + parts[0] + "/" + parts[1]
-		if _, seen := complete[dir]; !seen {
-			dirs = append(dirs, dir)
-			complete[dir] = false
-		}
-		if parts[2] == archive.ManifestFile {
-			complete[dir] = true
-		}
-	}
-	var out []fleetv1alpha1.BackupSummary
-	for _, dir := range dirs {
-		if !complete[dir] {
-			res.incomplete++
-			continue
-		}
-		reader, err := archive.Open(ctx, store, dir)
-		switch {
-		case errors.Is(err, archive.ErrIncomplete):
-			res.incomplete++
-			continue
-		case errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrNewerFormat):
-			res.unreadable = append(res.unreadable, err.Error())
-			continue
-		case err != nil:
-			if _, _, _, perr := archive.ParsePath(dir); perr != nil {
-				res.unreadable = append(res.unreadable, perr.Error())
+	var cur *folder
+	err := store.Walk(ctx, backupsRoot, func(names []string) error {
+		for _, name := range names {
+			parts := strings.SplitN(strings.TrimPrefix(name, backupsRoot), "/", 3)
+			if len(parts) < 3 {
 				continue
 			}
-			return nil, res, err
+			dir := backupsRoot + parts[0] + "/" + parts[1]
+			if cur == nil || cur.dir != dir {
+				if cur != nil {
+					if err := scanFolder(ctx, store, cur, &res, fn); err != nil {
+						return err
+					}
+				}
+				cur = &folder{dir: dir, present: map[string]bool{}}
+			}
+			if parts[2] == archive.ManifestFile {
+				cur.manifest = true
+			}
+			if len(cur.present) < maxFolderNames {
+				cur.present[parts[2]] = true
+			} else {
+				cur.tooMany = true
+			}
 		}
-		if missing := missingFiles(dir, reader.Manifest(), present); len(missing) > 0 {
-			res.unreadable = append(res.unreadable, fmt.Sprintf("%s: %s recorded in %s but not in the store", dir, strings.Join(missing, ", "), archive.ManifestFile))
-			continue
-		}
-		out = append(out, Summary(reader.Manifest()))
+		return nil
+	})
+	if err == nil && cur != nil {
+		err = scanFolder(ctx, store, cur, &res, fn)
 	}
-	res.found = int32(len(out))
-	return out, res, nil
+	return res, err
 }
 
-// missingFiles are the files of backup.json m that the listing does not
-// hold under dir, sorted.
-func missingFiles(dir string, m *archive.Manifest, present map[string]bool) []string {
+// scanFolder opens the backup in f and passes its summary to fn, or counts
+// it in res as incomplete or unreadable.
+func scanFolder(ctx context.Context, store archive.Store, f *folder, res *result, fn func(fleetv1alpha1.BackupSummary) error) error {
+	if !f.manifest {
+		res.incomplete++
+		return nil
+	}
+	if f.tooMany {
+		res.addUnreadable(fmt.Sprintf("%s: more than %d blobs, which no Lifeboat backup has", f.dir, maxFolderNames))
+		return nil
+	}
+	reader, err := archive.Open(ctx, store, f.dir)
+	switch {
+	case errors.Is(err, archive.ErrIncomplete):
+		res.incomplete++
+		return nil
+	case errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrNewerFormat):
+		res.addUnreadable(err.Error())
+		return nil
+	case err != nil:
+		if _, _, _, perr := archive.ParsePath(f.dir); perr != nil {
+			res.addUnreadable(perr.Error())
+			return nil
+		}
+		return err
+	}
+	if missing := missingFiles(reader.Manifest(), f.present); len(missing) > 0 {
+		res.addUnreadable(fmt.Sprintf("%s: %s recorded in %s but not in the store", f.dir, strings.Join(missing, ", "), archive.ManifestFile))
+		return nil
+	}
+	res.found++
+	return fn(Summary(reader.Manifest()))
+}
+
+// missingFiles are the files of backup.json m that the listing of its
+// folder does not hold, sorted.
+func missingFiles(m *archive.Manifest, present map[string]bool) []string {
 	var missing []string
 	for name := range m.Files {
-		if !present[dir+"/"+name] {
+		if !present[name] {
 			missing = append(missing, name)
 		}
 	}

@@ -22,36 +22,66 @@ func PageName(sync string, page int32) string {
 	return fmt.Sprintf("%s-p%05d", sync, page)
 }
 
-// writePages writes entries as pages of at most spec.pageSize into this
-// cluster's namespace on the hub, the last one marked final (one empty final
-// page when there are no entries), and deletes pages of an earlier attempt
-// beyond the last. It returns the number of pages.
-func (r *Reconciler) writePages(ctx context.Context, hub client.Client, bs *backupv1alpha1.BackupSync, entries []fleetv1alpha1.BackupSummary) (int32, error) {
+// pageWriter writes catalog entries, as they come, as pages of at most
+// spec.pageSize into this cluster's namespace on the hub, the last one
+// marked final (one empty final page when there are no entries). It holds
+// one page: a full page is written when the next entry shows it is not the
+// last.
+type pageWriter struct {
+	r       *Reconciler
+	hub     client.Client
+	bs      *backupv1alpha1.BackupSync
+	size    int
+	pending []fleetv1alpha1.BackupSummary
+	pages   int32
+}
+
+func (r *Reconciler) newPageWriter(hub client.Client, bs *backupv1alpha1.BackupSync) *pageWriter {
 	size := int(bs.Spec.PageSize)
 	if size <= 0 {
 		size = DefaultPageSize
 	}
-	var pages int32
-	for start := 0; start == 0 || start < len(entries); start += size {
-		end := min(start+size, len(entries))
-		page := r.page(bs, pages, entries[start:end], end == len(entries))
-		if err := put(ctx, hub, page); err != nil {
-			return pages, fmt.Errorf("write catalog page %s/%s to the hub: %w", page.Namespace, page.Name, err)
+	return &pageWriter{r: r, hub: hub, bs: bs, size: size}
+}
+
+func (w *pageWriter) add(ctx context.Context, entry fleetv1alpha1.BackupSummary) error {
+	if len(w.pending) == w.size {
+		if err := w.write(ctx, false); err != nil {
+			return err
 		}
-		pages++
+	}
+	w.pending = append(w.pending, entry)
+	return nil
+}
+
+func (w *pageWriter) write(ctx context.Context, final bool) error {
+	page := w.r.page(w.bs, w.pages, w.pending, final)
+	if err := put(ctx, w.hub, page); err != nil {
+		return fmt.Errorf("write catalog page %s/%s to the hub: %w", page.Namespace, page.Name, err)
+	}
+	w.pages++
+	w.pending = nil
+	return nil
+}
+
+// finish writes the final page, deletes pages of an earlier attempt beyond
+// it, and returns the number of pages.
+func (w *pageWriter) finish(ctx context.Context) (int32, error) {
+	if err := w.write(ctx, true); err != nil {
+		return w.pages, err
 	}
 	old := &fleetv1alpha1.BackupCatalogList{}
-	if err := hub.List(ctx, old, client.InNamespace(r.Cluster), client.MatchingLabels{fleetv1alpha1.LabelSyncUID: string(bs.Spec.Hub.UID)}); err != nil {
-		return pages, fmt.Errorf("list catalog pages on the hub: %w", err)
+	if err := w.hub.List(ctx, old, client.InNamespace(w.r.Cluster), client.MatchingLabels{fleetv1alpha1.LabelSyncUID: string(w.bs.Spec.Hub.UID)}); err != nil {
+		return w.pages, fmt.Errorf("list catalog pages on the hub: %w", err)
 	}
 	for i := range old.Items {
-		if old.Items[i].Spec.Page >= pages {
-			if err := hub.Delete(ctx, &old.Items[i]); ignoreNotFound(err) != nil {
-				return pages, err
+		if old.Items[i].Spec.Page >= w.pages {
+			if err := w.hub.Delete(ctx, &old.Items[i]); ignoreNotFound(err) != nil {
+				return w.pages, err
 			}
 		}
 	}
-	return pages, nil
+	return w.pages, nil
 }
 
 func (r *Reconciler) page(bs *backupv1alpha1.BackupSync, n int32, entries []fleetv1alpha1.BackupSummary, final bool) *fleetv1alpha1.BackupCatalog {
