@@ -158,7 +158,7 @@ func run(s settings) error {
 	if err := (&restore.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&backuplocation.Reconciler{Client: mgr.GetClient(), Tenancy: policy}).SetupWithManager(mgr); err != nil {
+	if err := (&backuplocation.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&backupsync.Reconciler{

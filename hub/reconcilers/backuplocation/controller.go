@@ -8,6 +8,7 @@ import (
 
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -39,6 +40,8 @@ type Reconciler struct {
 	Workers int
 	// Tenancy says which clusters the location's namespace may use.
 	Tenancy *tenancy.Policy
+	// Recorder records changes of validity (optional).
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch;patch
@@ -46,6 +49,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations/finalizers,verbs=update
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile refuses a location that would share storage with another
 // namespace, then dispatches a BackupTarget to every selected cluster that the
@@ -71,7 +75,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	defer func() {
 		if err := r.Status().Patch(ctx, loc, client.MergeFrom(base)); err != nil {
 			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+			return
 		}
+		recordChanges(r.Recorder, base, loc)
 	}()
 
 	// What the location's identities must federate, whatever the clusters say.

@@ -22,6 +22,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
 )
 
 const timeout = 15 * time.Second
@@ -85,6 +86,13 @@ func TestLocationDispatchesTargetsAndAggregatesFeedback(t *testing.T) {
 	g.Expect(ready).To(HaveField("Reason", fleetv1alpha1.ReasonLimitedAvailability))
 	g.Expect(ready.Message).To(ContainSubstring("dispatch-b (Invalid: AuthenticationFailed)"))
 
+	g.Eventually(eventstest.Notes(hubClient, loc, EventConnectionLost)).WithTimeout(timeout).Should(ConsistOf(
+		"Cluster dispatch-b cannot use the location: Invalid AuthenticationFailed: no federated credential for this issuer",
+		HavePrefix("Cluster dispatch-c cannot use the location: Invalid AuthenticationFailed: no federated credential")),
+		"a failed first validation is an Event; a successful one is not")
+	g.Eventually(eventstest.Notes(hubClient, loc, EventPhaseChanged)).WithTimeout(timeout).Should(ContainElement(
+		"The location is LimitedAvailability (was ValidationInProgress): 1 of 3 clusters Valid"))
+
 	t.Log("stale feedback (another generation) keeps the good entry")
 	simulateAgent(g, loc, "dispatch-a", loc.Generation+5, 1, 1, "Invalid", "Unreachable", "stale", time.Now())
 	g.Consistently(connection(loc, "dispatch-a")).WithTimeout(2 * time.Second).Should(HaveField("Phase", backupv1alpha1.TargetValid))
@@ -99,6 +107,8 @@ func TestLocationDispatchesTargetsAndAggregatesFeedback(t *testing.T) {
 		HaveField("Clusters", HaveLen(2)),
 		HaveField("ObservedGeneration", loc.Generation),
 	))
+	g.Eventually(eventstest.Notes(hubClient, loc, EventConnectionRestored)).WithTimeout(timeout).Should(ConsistOf(
+		"Cluster dispatch-b can use the location again (was Invalid)"))
 
 	t.Log("a cluster that starts matching later gets a work")
 	createCluster(t, g, "dispatch-d", map[string]string{"env": "prod"}, true)

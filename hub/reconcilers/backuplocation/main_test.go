@@ -17,6 +17,6 @@ var hubClient client.Client
 
 func TestMain(m *testing.M) {
 	os.Exit(fleet.RunHubReconcilerTests(m, "backuplocation", &hubClient, func(mgr ctrl.Manager) error {
-		return (&Reconciler{Client: mgr.GetClient(), Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr)
+		return (&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: tenancytest.Policy(mgr.GetClient())}).SetupWithManager(mgr)
 	}))
 }
