@@ -117,6 +117,10 @@ const (
 	// ReasonSuspended: a BackupSchedule is suspended; no new backups are made.
 	ReasonSuspended = "Suspended"
 
+	// ReasonPlacementNotFound: the OCM Placement that placementRef names does
+	// not exist in the object's namespace.
+	ReasonPlacementNotFound = "PlacementNotFound"
+
 	// ReasonInvalidSelector: a label selector has an invalid key, operator or value.
 	ReasonInvalidSelector = "InvalidSelector"
 
