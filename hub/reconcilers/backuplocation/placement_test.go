@@ -64,7 +64,9 @@ func TestLocationFollowsPlacementDecisions(t *testing.T) {
 	g.Eventually(connection(loc, clusters[230])).WithTimeout(timeout).Should(HaveField("Phase", backupv1alpha1.TargetPending))
 
 	t.Log("names in clusters are selected beside the Placement's")
-	patchLocation(g, loc, func(l *fleetv1alpha1.BackupLocation) { l.Spec.Clusters = []backupv1alpha1.ClusterName{backupv1alpha1.ClusterName(clusters[0])} })
+	patchLocation(g, loc, func(l *fleetv1alpha1.BackupLocation) {
+		l.Spec.Clusters = []backupv1alpha1.ClusterName{backupv1alpha1.ClusterName(clusters[0])}
+	})
 	g.Eventually(workClusters(loc)).WithTimeout(timeout).Should(ConsistOf(clusters))
 }
 
