@@ -33,8 +33,11 @@ func TestScheduleFollowsPlacementDecisions(t *testing.T) {
 		s.PlacementRef = &fleetv1alpha1.PlacementRef{Name: "fleet"}
 	})
 
+	// Every cluster is due a minute (the jitter) after each hourly run.
+	due := func(h int) time.Time { return s.CreationTimestamp.Add(time.Duration(h)*time.Hour + 2*time.Minute) }
+
 	t.Log("the Placement does not exist: not Ready, no Backups")
-	setClock(testClock.Now().Add(2 * time.Hour))
+	setClock(due(1))
 	poke(g, s)
 	g.Eventually(readyOf(s)).WithTimeout(timeout).Should(And(
 		HaveField("Status", metav1.ConditionFalse),
@@ -53,7 +56,7 @@ func TestScheduleFollowsPlacementDecisions(t *testing.T) {
 	t.Log("decisions over three pages (100, 100, 5): a run backs up exactly those clusters")
 	placementtest.Decide(g, hubClient, ns, "fleet", clusters[:205])
 	g.Eventually(scheduleStatus(s)).WithTimeout(timeout).Should(HaveField("Clusters", HaveLen(205)))
-	setClock(testClock.Now().Add(time.Hour))
+	setClock(due(2))
 	poke(g, s)
 	backedUp := func() []string { return sets.List(sets.New(clustersOf(backupsOf(g, s))...)) }
 	g.Eventually(backedUp).WithTimeout(timeout).Should(Equal(clusters[:205]))
@@ -61,7 +64,7 @@ func TestScheduleFollowsPlacementDecisions(t *testing.T) {
 	t.Log("a cluster the Placement decides for later is backed up from the next run on")
 	placementtest.Decide(g, hubClient, ns, "fleet", clusters)
 	g.Eventually(scheduleStatus(s)).WithTimeout(timeout).Should(HaveField("Clusters", HaveLen(206)))
-	setClock(testClock.Now().Add(time.Hour))
+	setClock(due(3))
 	poke(g, s)
 	g.Eventually(backedUp).WithTimeout(timeout).Should(Equal(clusters))
 }
