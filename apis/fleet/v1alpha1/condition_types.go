@@ -77,7 +77,8 @@ const (
 	// or no longer selected), so nothing is sent to it.
 	ReasonClusterUnmanaged = "ClusterUnmanaged"
 
-	// ReasonNoClustersSelected: a selector matches no cluster.
+	// ReasonNoClustersSelected: a selector matches no cluster, or a Placement
+	// decides for none.
 	ReasonNoClustersSelected = "NoClustersSelected"
 
 	// ReasonNoValidCluster: no cluster has a Valid connection to the location, so
