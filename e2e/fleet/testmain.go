@@ -111,12 +111,15 @@ func runHubReconcilerTests(m *testing.M, name string, withKCM bool, hub *client.
 			if err != nil {
 				return err
 			}
-			// ManifestWork, and what decides tenancy: ManagedClusters, sets, bindings.
+			// ManifestWork, what decides tenancy (ManagedClusters, sets,
+			// bindings) and Placements with their decisions.
 			if err := InstallCRDs(ctx, c,
 				filepath.Join(ocmDir, "work/v1/0000_00_work.open-cluster-management.io_manifestworks.crd.yaml"),
 				filepath.Join(ocmDir, "cluster/v1/0000_00_clusters.open-cluster-management.io_managedclusters.crd.yaml"),
 				filepath.Join(ocmDir, "cluster/v1beta2/0000_00_clusters.open-cluster-management.io_managedclustersets.crd.yaml"),
-				filepath.Join(ocmDir, "cluster/v1beta2/0000_01_clusters.open-cluster-management.io_managedclustersetbindings.crd.yaml")); err != nil {
+				filepath.Join(ocmDir, "cluster/v1beta2/0000_01_clusters.open-cluster-management.io_managedclustersetbindings.crd.yaml"),
+				filepath.Join(ocmDir, "cluster/v1beta1/0000_02_clusters.open-cluster-management.io_placements.crd.yaml"),
+				filepath.Join(ocmDir, "cluster/v1beta1/0000_03_clusters.open-cluster-management.io_placementdecisions.crd.yaml")); err != nil {
 				return err
 			}
 			log := io.Discard

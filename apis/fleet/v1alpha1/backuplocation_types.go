@@ -25,7 +25,8 @@ const (
 )
 
 // BackupLocationSpec is an Azure Blob container and the clusters that may use it.
-// +kubebuilder:validation:XValidation:rule="has(self.clusters) || has(self.clusterSelector)",message="set clusters, clusterSelector or both: a location must say which clusters may use it"
+// +kubebuilder:validation:XValidation:rule="has(self.clusters) || has(self.clusterSelector) || has(self.placementRef)",message="set clusters, clusterSelector or placementRef: a location must say which clusters may use it"
+// +kubebuilder:validation:XValidation:rule="!(has(self.clusterSelector) && has(self.placementRef))",message="set clusterSelector or placementRef, not both: the Placement already selects clusters by their labels"
 type BackupLocationSpec struct {
 	// StorageTarget is where the backups are and how the cluster reaches them.
 	backupv1alpha1.StorageTarget `json:",inline"`
@@ -41,6 +42,12 @@ type BackupLocationSpec struct {
 	// location, in addition to those in clusters. An empty selector selects all.
 	// +optional
 	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
+
+	// placementRef names an OCM Placement in the location's namespace: the
+	// clusters it decides for may use the location, in addition to those in
+	// clusters. Clusters the Placement decides for later are covered too.
+	// +optional
+	PlacementRef *PlacementRef `json:"placementRef,omitempty"`
 
 	// identities give groups of the selected clusters their own Entra ID
 	// identity instead of spec.identity, so that one location can cover more

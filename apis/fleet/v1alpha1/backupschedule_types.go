@@ -29,6 +29,8 @@ const (
 )
 
 // BackupScheduleSpec is what to back up, on which clusters, by which policy.
+// +kubebuilder:validation:XValidation:rule="has(self.clusterSelector) || has(self.placementRef)",message="set clusterSelector or placementRef: a schedule must say which clusters to back up"
+// +kubebuilder:validation:XValidation:rule="!(has(self.clusterSelector) && has(self.placementRef))",message="set clusterSelector or placementRef, not both"
 type BackupScheduleSpec struct {
 	// policy is the SchedulePolicy, in the same namespace, that says when backups
 	// run and how many are kept.
@@ -38,9 +40,15 @@ type BackupScheduleSpec struct {
 	// clusterSelector selects the BackupClusters to back up, by their labels; one
 	// Backup per cluster is created at each run. An empty selector selects the
 	// whole fleet. Clusters the template's location does not allow are reported,
-	// not backed up.
-	// +required
-	ClusterSelector *metav1.LabelSelector `json:"clusterSelector"`
+	// not backed up. Either clusterSelector or placementRef is set.
+	// +optional
+	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
+
+	// placementRef names an OCM Placement in the schedule's namespace whose
+	// decided clusters are backed up, instead of clusterSelector; clusters it
+	// decides for later are backed up from the next run on.
+	// +optional
+	PlacementRef *PlacementRef `json:"placementRef,omitempty"`
 
 	// template is the Backup to create for each selected cluster.
 	// +required
@@ -49,6 +57,14 @@ type BackupScheduleSpec struct {
 	// suspend stops new runs; running backups go on.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// PlacementRef names an OCM Placement (cluster.open-cluster-management.io)
+// in the namespace of the object that refers to it.
+type PlacementRef struct {
+	// name is the Placement's name.
+	// +required
+	Name backupv1alpha1.ObjectName `json:"name"`
 }
 
 // ScheduledCluster is a schedule's record of one selected cluster.

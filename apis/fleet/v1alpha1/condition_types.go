@@ -77,7 +77,8 @@ const (
 	// or no longer selected), so nothing is sent to it.
 	ReasonClusterUnmanaged = "ClusterUnmanaged"
 
-	// ReasonNoClustersSelected: a selector matches no cluster.
+	// ReasonNoClustersSelected: a selector matches no cluster, or a Placement
+	// decides for none.
 	ReasonNoClustersSelected = "NoClustersSelected"
 
 	// ReasonNoValidCluster: no cluster has a Valid connection to the location, so
@@ -116,6 +117,10 @@ const (
 
 	// ReasonSuspended: a BackupSchedule is suspended; no new backups are made.
 	ReasonSuspended = "Suspended"
+
+	// ReasonPlacementNotFound: the OCM Placement that placementRef names does
+	// not exist in the object's namespace.
+	ReasonPlacementNotFound = "PlacementNotFound"
 
 	// ReasonInvalidSelector: a label selector has an invalid key, operator or value.
 	ReasonInvalidSelector = "InvalidSelector"

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/placement"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
@@ -123,7 +124,8 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, loc *fleetv1alpha1.Bac
 // SetupWithManager watches BackupLocations (spec changes and deletion), their
 // ManifestWorks (feedback), BackupClusters (labels and managed, which change
 // what a selector selects), other locations on the same container (a
-// conflicting one going away lets a refused one in) and what decides tenancy.
+// conflicting one going away lets a refused one in), Placements and their
+// decisions, and what decides tenancy.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupLocation{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -137,9 +139,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 				DeleteFunc:  func(event.DeleteEvent) bool { return true },
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			}))
-	return tenancy.Watch(b, func(ctx context.Context, ns string) []reconcile.Request {
+	inNamespace := func(ctx context.Context, ns string) []reconcile.Request {
 		return tenancy.Requests(ctx, r, &fleetv1alpha1.BackupLocationList{}, ns)
-	}).
+	}
+	return placement.Watch(tenancy.Watch(b, inNamespace), inNamespace).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("backuplocation").
 		Complete(r)

@@ -2,6 +2,7 @@ package backuplocation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/sets"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/placement"
 )
 
 // Kind is the hub kind dispatch labels the ManifestWorks with.
@@ -155,12 +158,27 @@ func older(a, b *fleetv1alpha1.BackupLocation) bool {
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
-// selectedClusters are the managed BackupClusters that spec.clusters names or
-// spec.clusterSelector selects, by name, and the identity each uses.
+// selectedClusters are the managed BackupClusters that spec.clusters names,
+// spec.clusterSelector selects or spec.placementRef's Placement decides for,
+// by name, and the identity each uses. While the Placement does not exist
+// nothing is selected or changed: the location is not Ready for that reason.
 func (r *Reconciler) selectedClusters(ctx context.Context, loc *fleetv1alpha1.BackupLocation) ([]string, map[string]backupv1alpha1.AzureWorkloadIdentity, error) {
 	invalid := func(err error) error {
 		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonInvalidSelector, err.Error())
 		return reconcile.TerminalError(err)
+	}
+	var decided sets.Set[string]
+	if ref := loc.Spec.PlacementRef; ref != nil {
+		d, found, err := placement.Decided(ctx, r, loc.Namespace, string(ref.Name))
+		if err != nil {
+			return nil, nil, err
+		}
+		if !found {
+			msg := placement.NotFoundMessage(loc.Namespace, string(ref.Name)) + "; the location sends nothing to clusters and removes nothing until it exists"
+			setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonPlacementNotFound, msg)
+			return nil, nil, reconcile.TerminalError(errors.New(msg))
+		}
+		decided = d
 	}
 	var sel labels.Selector
 	if loc.Spec.ClusterSelector != nil {
@@ -185,7 +203,7 @@ func (r *Reconciler) selectedClusters(ctx context.Context, loc *fleetv1alpha1.Ba
 		if !c.Spec.Managed || !c.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if slices.Contains(loc.Spec.Clusters, backupv1alpha1.ClusterName(c.Name)) || (sel != nil && sel.Matches(labels.Set(c.Labels))) {
+		if slices.Contains(loc.Spec.Clusters, backupv1alpha1.ClusterName(c.Name)) || (sel != nil && sel.Matches(labels.Set(c.Labels))) || decided.Has(c.Name) {
 			names = append(names, c.Name)
 			identities[c.Name] = ids.of(c)
 		}

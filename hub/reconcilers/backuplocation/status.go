@@ -150,6 +150,9 @@ func aggregate(loc *fleetv1alpha1.BackupLocation) {
 	case total == 0:
 		loc.Status.Phase = fleetv1alpha1.LocationInvalid
 		msg := "no managed BackupCluster is named in clusters or matches clusterSelector"
+		if ref := loc.Spec.PlacementRef; ref != nil {
+			msg = fmt.Sprintf("Placement %s decides for no managed BackupCluster and none is named in clusters", ref.Name)
+		}
 		setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionFalse, fleetv1alpha1.ReasonNoClustersSelected, msg)
 		setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonNoClustersSelected, msg)
 	case valid == total:

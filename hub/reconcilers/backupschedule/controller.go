@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/placement"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
@@ -124,8 +125,8 @@ func (r *Reconciler) untilNextDue(s *fleetv1alpha1.BackupSchedule, now time.Time
 // annotation change makes the hub look again at once), their SchedulePolicies,
 // BackupClusters (a cluster onboarded later is backed up from the next run),
 // BackupLocations (which clusters a template's location allows) and the
-// scheduled Backups' phases (retention counts finished backups) and what
-// decides tenancy.
+// scheduled Backups' phases (retention counts finished backups), Placements
+// and their decisions, and what decides tenancy.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupSchedule{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -136,9 +137,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fleetv1alpha1.BackupLocation{}, handler.EnqueueRequestsFromMapFunc(r.schedulesOfLocation)).
 		Watches(&fleetv1alpha1.Backup{}, handler.EnqueueRequestsFromMapFunc(scheduleOfBackup),
 			builder.WithPredicates(backupPhaseChanged()))
-	return tenancy.Watch(b, func(ctx context.Context, ns string) []reconcile.Request {
+	inNamespace := func(ctx context.Context, ns string) []reconcile.Request {
 		return tenancy.Requests(ctx, r, &fleetv1alpha1.BackupScheduleList{}, ns)
-	}).
+	}
+	return placement.Watch(tenancy.Watch(b, inNamespace), inNamespace).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("backupschedule").
 		Complete(r)

@@ -2,6 +2,7 @@ package backupschedule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/sets"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -21,6 +23,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
+	"github.com/lifeboat-dev/lifeboat/hub/placement"
 )
 
 // plan reads the schedule's policy and makes its plan; nil, with the Ready
@@ -46,7 +49,7 @@ func (r *Reconciler) plan(ctx context.Context, s *fleetv1alpha1.BackupSchedule) 
 }
 
 // selectedClusters are the names of the managed BackupClusters the schedule's
-// clusterSelector selects, sorted.
+// clusterSelector selects or its placementRef's Placement decides for, sorted.
 func (r *Reconciler) selectedClusters(ctx context.Context, s *fleetv1alpha1.BackupSchedule) ([]string, error) {
 	sel := labels.Everything()
 	if s.Spec.ClusterSelector != nil {
@@ -57,13 +60,26 @@ func (r *Reconciler) selectedClusters(ctx context.Context, s *fleetv1alpha1.Back
 			return nil, reconcile.TerminalError(fmt.Errorf("%s", msg))
 		}
 	}
+	var decided sets.Set[string]
+	if ref := s.Spec.PlacementRef; ref != nil {
+		d, found, err := placement.Decided(ctx, r, s.Namespace, string(ref.Name))
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			msg := placement.NotFoundMessage(s.Namespace, string(ref.Name)) + "; no backups are made until it exists"
+			notReady(s, fleetv1alpha1.ReasonPlacementNotFound, msg)
+			return nil, reconcile.TerminalError(errors.New(msg))
+		}
+		decided = d
+	}
 	list := &fleetv1alpha1.BackupClusterList{}
 	if err := r.List(ctx, list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return nil, err
 	}
 	var names []string
 	for _, c := range list.Items {
-		if c.Spec.Managed && c.DeletionTimestamp.IsZero() {
+		if c.Spec.Managed && c.DeletionTimestamp.IsZero() && (decided == nil || decided.Has(c.Name)) {
 			names = append(names, c.Name)
 		}
 	}

@@ -78,8 +78,7 @@ func summarize(s *fleetv1alpha1.BackupSchedule, plan *Plan, sel selection, dues 
 		// allowedClusters said why.
 		s.Status.NextScheduleTime = nil
 	case len(sel.clusters) == 0:
-		setCondition(s, metav1.ConditionFalse, fleetv1alpha1.ReasonNoClustersSelected,
-			"clusterSelector selects no managed BackupCluster; clusters that match later are backed up from the next run on")
+		setCondition(s, metav1.ConditionFalse, fleetv1alpha1.ReasonNoClustersSelected, noneSelected(s))
 	case len(sel.notBound) > 0:
 		setCondition(s, metav1.ConditionFalse, fleetv1alpha1.ReasonClusterNotAllowed, fmt.Sprintf(
 			"%d of the %d selected clusters are not backed up, the namespace may not use them: %s (%s)",
@@ -98,6 +97,14 @@ func summarize(s *fleetv1alpha1.BackupSchedule, plan *Plan, sel selection, dues 
 		}
 		setCondition(s, metav1.ConditionTrue, fleetv1alpha1.ReasonScheduled, msg)
 	}
+}
+
+// noneSelected says, for a person, that the schedule selects no cluster.
+func noneSelected(s *fleetv1alpha1.BackupSchedule) string {
+	if ref := s.Spec.PlacementRef; ref != nil {
+		return fmt.Sprintf("Placement %s decides for no managed BackupCluster; clusters it decides for later are backed up from the next run on", ref.Name)
+	}
+	return "clusterSelector selects no managed BackupCluster; clusters that match later are backed up from the next run on"
 }
 
 func timeOrNil(t time.Time) *metav1.Time {
