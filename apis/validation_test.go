@@ -366,7 +366,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 			"tenantID must be a GUID"},
 		{"location without clusters or selector",
 			with(location(), func(l *fleetv1alpha1.BackupLocation) { l.Spec.Clusters = nil }),
-			"set clusters, clusterSelector or both"},
+			"set clusters, clusterSelector or placementRef: a location must say which clusters may use it"},
 		{"location cluster name with capitals",
 			with(location(), func(l *fleetv1alpha1.BackupLocation) { l.Spec.Clusters = []backupv1alpha1.ClusterName{"Prod_A"} }),
 			"must be a cluster name"},
@@ -472,7 +472,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		// BackupSchedule, ExecRule, ClusterDiscovery, BackupCluster, BackupSync, BackupCatalog.
 		{"schedule without cluster selector",
 			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.ClusterSelector = nil }),
-			"spec.clusterSelector: Required value"},
+			"set clusterSelector or placementRef: a schedule must say which clusters to back up"},
 		{"schedule template ttl too long",
 			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.Template.TTL = duration("100000h") }),
 			"ttl must be between 1h and 87600h"},
