@@ -387,6 +387,12 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"backup ttl below an hour",
 			with(backup(), func(b *fleetv1alpha1.Backup) { b.Spec.TTL = duration("5m") }),
 			"ttl must be between 1h and 87600h"},
+		{"backup timeout below a minute",
+			with(backup(), func(b *fleetv1alpha1.Backup) { b.Spec.Timeout = duration("10s") }),
+			"timeout must be between 1m and 168h"},
+		{"schedule template timeout above a week",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.Template.Timeout = duration("200h") }),
+			"timeout must be between 1m and 168h"},
 		{"backup namespace both included and excluded",
 			with(backup(), func(b *fleetv1alpha1.Backup) {
 				b.Spec.Selection = &backupv1alpha1.ResourceSelection{
@@ -581,6 +587,7 @@ func TestUnparsableDurationsAreRejected(t *testing.T) {
 		want  string
 	}{
 		{"backup ttl in days", backup(), `{"spec":{"ttl":"30d"}}`, "ttl must be a duration such as 720h or 90m"},
+		{"backup timeout in words", backup(), `{"spec":{"timeout":"soon"}}`, "timeout must be a duration such as 2h or 30m"},
 		{"location sync interval in words", location(), `{"spec":{"syncInterval":"hourly"}}`, "syncInterval must be a duration such as 30m or 6h"},
 		{"policy interval negative", with(schedulePolicy(), func(p *fleetv1alpha1.SchedulePolicy) {
 			p.Spec.Cron, p.Spec.Interval = "", duration("1h")
