@@ -393,6 +393,18 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"schedule template timeout above a week",
 			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.Template.Timeout = duration("200h") }),
 			"timeout must be between 1m and 168h"},
+		{"schedule concurrency policy unknown",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.ConcurrencyPolicy = "Queue" }),
+			`supported values: "Allow", "Forbid", "Replace"`},
+		{"schedule starting deadline under a minute",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.StartingDeadline = duration("30s") }),
+			"startingDeadline must be between 1m and 8760h"},
+		{"schedule successful history limit zero",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { zero := int32(0); s.Spec.SuccessfulHistoryLimit = &zero }),
+			"should be greater than or equal to 1"},
+		{"schedule failed history limit negative",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { neg := int32(-1); s.Spec.FailedHistoryLimit = &neg }),
+			"should be greater than or equal to 0"},
 		{"backup namespace both included and excluded",
 			with(backup(), func(b *fleetv1alpha1.Backup) {
 				b.Spec.Selection = &backupv1alpha1.ResourceSelection{

@@ -85,7 +85,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	dues := dueRuns(s.Namespace, s.Name, &base.Status, plan, sel.allowed, runs, now)
 	var errs []error
 	if !s.Spec.Suspend && sel.usable {
-		errs = append(errs, r.createDueBackups(ctx, s, dues, runs))
+		errs = append(errs, r.gate(ctx, s, dues, runs, now), r.createDueBackups(ctx, s, dues, runs))
 	}
 	errs = append(errs, r.applyRetention(ctx, s, retention, plan, runs))
 	summarize(s, plan, sel, dues, runs, now)
