@@ -402,6 +402,20 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"schedule successful history limit zero",
 			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { zero := int32(0); s.Spec.SuccessfulHistoryLimit = &zero }),
 			"should be greater than or equal to 1"},
+		{"schedule retry without attempts",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.Retry = &fleetv1alpha1.RetryPolicy{MaxRetry: 0} }),
+			"should be greater than or equal to 1"},
+		{"schedule retry delay under a minute",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) {
+				s.Spec.Retry = &fleetv1alpha1.RetryPolicy{MaxRetry: 3, Delay: duration("30s")}
+			}),
+			"delay must be between 1m and 24h"},
+		{"schedule retry with failed history limit zero",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) {
+				zero := int32(0)
+				s.Spec.Retry, s.Spec.FailedHistoryLimit = &fleetv1alpha1.RetryPolicy{MaxRetry: 3}, &zero
+			}),
+			"failedHistoryLimit must be at least 1 with retry"},
 		{"schedule failed history limit negative",
 			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { neg := int32(-1); s.Spec.FailedHistoryLimit = &neg }),
 			"should be greater than or equal to 0"},

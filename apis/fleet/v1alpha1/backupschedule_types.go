@@ -29,6 +29,7 @@ const (
 )
 
 // BackupScheduleSpec is what to back up, on which clusters, by which policy.
+// +kubebuilder:validation:XValidation:rule="!has(self.retry) || !has(self.failedHistoryLimit) || self.failedHistoryLimit >= 1",message="failedHistoryLimit must be at least 1 with retry: a failed run is kept until it is retried",fieldPath=".failedHistoryLimit"
 type BackupScheduleSpec struct {
 	// policy is the SchedulePolicy, in the same namespace, that says when backups
 	// run and how many are kept.
@@ -88,7 +89,41 @@ type BackupScheduleSpec struct {
 	// +kubebuilder:validation:Maximum=10000
 	// +optional
 	FailedHistoryLimit *int32 `json:"failedHistoryLimit,omitempty"`
+
+	// retry makes a new attempt of a run whose Backup Failed (a timeout
+	// included; Aborted runs were stopped on purpose and are not retried),
+	// as long as no later run started. Attempts are Backups named
+	// <run's Backup>-r<N>, labelled with the run's Backup. Only schedules
+	// retry: a Backup made by hand is not retried.
+	// +optional
+	Retry *RetryPolicy `json:"retry,omitempty"`
 }
+
+// RetryPolicy says how often and how soon a failed scheduled run is tried again.
+type RetryPolicy struct {
+	// maxRetry is how many attempts are made after the first one fails.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=9
+	// +required
+	MaxRetry int32 `json:"maxRetry"`
+
+	// delay is how long after an attempt failed the next one is made.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="delay must be a duration such as 5m or 1h (units h, m, s)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="delay must be between 1m and 24h"
+	// +kubebuilder:default="5m"
+	// +optional
+	Delay *metav1.Duration `json:"delay,omitempty"`
+}
+
+// Labels of a retry attempt, beside those of every scheduled Backup.
+const (
+	// LabelRetryOf names the Backup of the run that an attempt retries.
+	LabelRetryOf = "fleet.lifeboat.dev/retry-of"
+	// LabelAttempt is the attempt's number: 1 for the first retry.
+	LabelAttempt = "fleet.lifeboat.dev/attempt"
+)
 
 // ConcurrencyPolicy says what a schedule's run does for a cluster whose
 // previous Backup still runs.

@@ -84,15 +84,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	dues := dueRuns(s.Namespace, s.Name, &base.Status, plan, sel.allowed, runs, now)
 	var errs []error
+	var retryAt time.Time
 	if !s.Spec.Suspend && sel.usable {
 		errs = append(errs, r.gate(ctx, s, dues, runs, now), r.createDueBackups(ctx, s, dues, runs))
+		var err error
+		retryAt, err = r.retryFailed(ctx, s, sel.allowed, runs, now)
+		errs = append(errs, err)
 	}
 	errs = append(errs, r.applyRetention(ctx, s, retention, plan, runs))
 	summarize(s, plan, sel, dues, runs, now)
 	if err := kerrors.NewAggregate(errs); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: r.untilNextDue(s, now)}, nil
+	after := r.untilNextDue(s, now)
+	if !retryAt.IsZero() && (after == 0 || retryAt.Sub(now) < after) {
+		after = max(retryAt.Sub(now)+100*time.Millisecond, time.Second)
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 // untilNextDue is how long until the earliest nextRunTime of the status.
