@@ -13,6 +13,7 @@ import (
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
+	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 )
 
 // defaultRetryDelay is the delay of a retry policy that sets none (the API
@@ -65,6 +66,7 @@ func (r *Reconciler) retryFailed(ctx context.Context, s *fleetv1alpha1.BackupSch
 		made = append(made, fmt.Sprintf("%s (attempt %d of %d retries, after %s failed)", b.Name, attempt+1, rp.MaxRetry, last.Name))
 	}
 	if len(made) > 0 {
+		metrics.Retried(s.Namespace, s.Name, len(made))
 		sort.Strings(made)
 		msg := fmt.Sprintf("Retrying failed runs: created %s", abbreviate(made, 20))
 		ctrl.LoggerFrom(ctx).Info(msg)

@@ -13,6 +13,7 @@ import (
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	hubevents "github.com/lifeboat-dev/lifeboat/hub/events"
+	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 )
 
 // unfinished is true for a scheduled Backup whose run has not finished.
@@ -73,11 +74,13 @@ func (r *Reconciler) gate(ctx context.Context, s *fleetv1alpha1.BackupSchedule, 
 	}
 	at := tick.UTC().Format(time.RFC3339)
 	if len(late) > 0 {
+		metrics.Skipped(s.Namespace, s.Name, "StartingDeadline", len(late))
 		sort.Strings(late)
 		r.skipEvent(ctx, s, fmt.Sprintf("Skipped the run of %s on clusters %s: it was due more than its startingDeadline of %s ago",
 			at, abbreviate(late, 20), s.Spec.StartingDeadline.Duration))
 	}
 	if len(busy) > 0 {
+		metrics.Skipped(s.Namespace, s.Name, "ConcurrencyForbid", len(busy))
 		sort.Strings(busy)
 		r.skipEvent(ctx, s, fmt.Sprintf("Skipped the run of %s on clusters %s: the Backup of an earlier run is still running (concurrencyPolicy Forbid)",
 			at, abbreviate(busy, 20)))
