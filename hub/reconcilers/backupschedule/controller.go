@@ -36,6 +36,10 @@ type Reconciler struct {
 	Tenancy *tenancy.Policy
 	// Recorder records each run and each retention deletion on the schedule (optional).
 	Recorder events.EventRecorder
+	// APIReader reads the schedule around the cache, so that a run skipped
+	// by a reconcile whose status the cache has not seen yet is not reported
+	// twice (default: the manager's).
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupschedules,verbs=get;list;watch
@@ -135,6 +139,9 @@ func (r *Reconciler) untilNextDue(s *fleetv1alpha1.BackupSchedule, now time.Time
 // scheduled Backups' phases (retention counts finished backups) and what
 // decides tenancy.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupSchedule{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&fleetv1alpha1.SchedulePolicy{}, handler.EnqueueRequestsFromMapFunc(r.schedulesOfPolicy),

@@ -58,12 +58,15 @@ func (r *Reconciler) retryFailed(ctx context.Context, s *fleetv1alpha1.BackupSch
 			continue
 		}
 		b := retryBackup(s, last, rs[0].tick, attempt+1)
-		if cerr := r.Create(ctx, b); cerr != nil && !apierrors.IsAlreadyExists(cerr) {
+		cerr := r.Create(ctx, b)
+		if cerr != nil && !apierrors.IsAlreadyExists(cerr) {
 			err = fmt.Errorf("creating Backup %s to retry %s of cluster %s: %w", b.Name, last.Name, c, cerr)
 			break
 		}
 		runs[c] = append([]scheduled{{run: run{name: b.Name, tick: rs[0].tick}, backup: b}}, rs...)
-		made = append(made, fmt.Sprintf("%s (attempt %d of %d retries, after %s failed)", b.Name, attempt+1, rp.MaxRetry, last.Name))
+		if cerr == nil { // one that exists was made and reported by a reconcile the cache has not seen
+			made = append(made, fmt.Sprintf("%s (attempt %d of %d retries, after %s failed)", b.Name, attempt+1, rp.MaxRetry, last.Name))
+		}
 	}
 	if len(made) > 0 {
 		metrics.Retried(s.Namespace, s.Name, len(made))

@@ -31,6 +31,16 @@ func (r *Reconciler) gate(ctx context.Context, s *fleetv1alpha1.BackupSchedule, 
 	var late, busy, replaced []string
 	var tick time.Time
 	var errs []error
+	var recorded map[string]time.Time
+	// skip skips d's run and says whether it is news: the live status may
+	// record it already, written by a reconcile the cache has not seen.
+	skip := func(d *due) bool {
+		d.skipped, d.create = d.create, time.Time{}
+		if recorded == nil {
+			recorded = r.skippedRuns(ctx, s)
+		}
+		return recorded[d.cluster].Before(d.skipped)
+	}
 	for i := range dues {
 		d := &dues[i]
 		if d.create.IsZero() {
@@ -38,8 +48,9 @@ func (r *Reconciler) gate(ctx context.Context, s *fleetv1alpha1.BackupSchedule, 
 		}
 		tick = d.create
 		if dl := s.Spec.StartingDeadline; dl != nil && now.Sub(d.create.Add(d.offset)) > dl.Duration {
-			d.skipped, d.create = d.create, time.Time{}
-			late = append(late, d.cluster)
+			if skip(d) {
+				late = append(late, d.cluster)
+			}
 			continue
 		}
 		var active []scheduled
@@ -53,8 +64,9 @@ func (r *Reconciler) gate(ctx context.Context, s *fleetv1alpha1.BackupSchedule, 
 		}
 		switch s.Spec.ConcurrencyPolicy {
 		case fleetv1alpha1.ConcurrencyForbid:
-			d.skipped, d.create = d.create, time.Time{}
-			busy = append(busy, fmt.Sprintf("%s (%s)", d.cluster, active[0].name))
+			if skip(d) {
+				busy = append(busy, fmt.Sprintf("%s (%s)", d.cluster, active[0].name))
+			}
 		case fleetv1alpha1.ConcurrencyReplace:
 			var gone []string
 			for _, x := range active {
@@ -93,6 +105,23 @@ func (r *Reconciler) gate(ctx context.Context, s *fleetv1alpha1.BackupSchedule, 
 		hubevents.Record(r.Recorder, s, corev1.EventTypeNormal, "RunReplaced", "Schedule", msg)
 	}
 	return kerrors.NewAggregate(errs)
+}
+
+// skippedRuns are the runs the live schedule's status records skipped, by
+// cluster; none when it cannot be read (the skip is then reported again
+// rather than not at all).
+func (r *Reconciler) skippedRuns(ctx context.Context, s *fleetv1alpha1.BackupSchedule) map[string]time.Time {
+	out := map[string]time.Time{}
+	live := &fleetv1alpha1.BackupSchedule{}
+	if r.APIReader == nil || r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), live) != nil || live.UID != s.UID {
+		return out
+	}
+	for _, c := range live.Status.Clusters {
+		if c.LastSkippedTime != nil {
+			out[c.Cluster] = c.LastSkippedTime.Time
+		}
+	}
+	return out
 }
 
 func (r *Reconciler) skipEvent(ctx context.Context, s *fleetv1alpha1.BackupSchedule, msg string) {

@@ -32,6 +32,9 @@ func hourlySchedule(t *testing.T, g *WithT, ns, c, name string, retention bool, 
 	}
 	setClock(time.Now()) // not where an earlier test left it, which would make a run at creation
 	s := newSchedule(t, g, ns, name, "hourly", "tier", name, mutate)
+	t.Cleanup(func() {
+		_ = hubClient.DeleteAllOf(ctx, &fleetv1alpha1.Backup{}, client.InNamespace(ns), client.MatchingLabels{fleetv1alpha1.LabelSchedule: name})
+	})
 	return s, func(h int) time.Time { return s.CreationTimestamp.Add(time.Duration(h) * time.Hour) }
 }
 
@@ -59,7 +62,7 @@ func TestConcurrencyForbidSkipsAndReplaceReplaces(t *testing.T) {
 	g.Eventually(scheduleStatus(s)).WithTimeout(timeout).Should(HaveField("Clusters", ConsistOf(
 		HaveField("LastSkippedTime", HaveField("Time", BeTemporally("==", tick(1).Truncate(time.Second)))))))
 	g.Expect(names(backupsOf(g, s))).To(ConsistOf(BackupName(s.Name, c, tick(0))))
-	g.Expect(eventstest.Notes(hubClient, s, "RunSkipped")()).To(ConsistOf(And(
+	g.Eventually(eventstest.Notes(hubClient, s, "RunSkipped")).WithTimeout(timeout).Should(ConsistOf(And(
 		ContainSubstring("Skipped the run of "+tick(1).UTC().Format(time.RFC3339)), ContainSubstring(c+" ("+BackupName(s.Name, c, tick(0))+")"),
 		ContainSubstring("concurrencyPolicy Forbid"))))
 
@@ -105,7 +108,7 @@ func TestStartingDeadlineSkipsALateRun(t *testing.T) {
 	g.Eventually(scheduleStatus(s)).WithTimeout(timeout).Should(HaveField("Clusters", ConsistOf(
 		HaveField("LastSkippedTime", HaveField("Time", BeTemporally("==", tick(3).Truncate(time.Second)))))))
 	g.Consistently(func() []string { return names(backupsOf(g, s)) }).WithTimeout(2 * time.Second).Should(ConsistOf(BackupName(s.Name, c, tick(0))))
-	g.Expect(eventstest.Notes(hubClient, s, "RunSkipped")()).To(ConsistOf(
+	g.Eventually(eventstest.Notes(hubClient, s, "RunSkipped")).WithTimeout(timeout).Should(ConsistOf(
 		ContainSubstring("it was due more than its startingDeadline of 10m0s ago")))
 
 	t.Log("run 4, looked at within the deadline, is made")
@@ -139,7 +142,7 @@ func TestHistoryLimitsKeepWhatTheySay(t *testing.T) {
 	want := []string{BackupName(s.Name, c, tick(2)), BackupName(s.Name, c, tick(3)), BackupName(s.Name, c, tick(4)), BackupName(s.Name, c, tick(5))}
 	g.Eventually(func() []string { return names(backupsOf(g, s)) }).WithTimeout(timeout).Should(ConsistOf(want))
 	g.Consistently(func() []string { return names(backupsOf(g, s)) }).WithTimeout(2 * time.Second).Should(ConsistOf(want))
-	g.Expect(eventstest.Notes(hubClient, s, "HistoryLimitDeleted")()).To(ContainElement(ContainSubstring("are beyond the schedule's history limits")))
+	g.Eventually(eventstest.Notes(hubClient, s, "HistoryLimitDeleted")).WithTimeout(timeout).Should(ContainElement(ContainSubstring("are beyond the schedule's history limits")))
 }
 
 // A failed run is retried maxRetry times, each attempt delay after the
