@@ -387,6 +387,38 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"backup ttl below an hour",
 			with(backup(), func(b *fleetv1alpha1.Backup) { b.Spec.TTL = duration("5m") }),
 			"ttl must be between 1h and 87600h"},
+		{"backup timeout below a minute",
+			with(backup(), func(b *fleetv1alpha1.Backup) { b.Spec.Timeout = duration("10s") }),
+			"timeout must be between 1m and 168h"},
+		{"schedule template timeout above a week",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.Template.Timeout = duration("200h") }),
+			"timeout must be between 1m and 168h"},
+		{"schedule concurrency policy unknown",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.ConcurrencyPolicy = "Queue" }),
+			`supported values: "Allow", "Forbid", "Replace"`},
+		{"schedule starting deadline under a minute",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.StartingDeadline = duration("30s") }),
+			"startingDeadline must be between 1m and 8760h"},
+		{"schedule successful history limit zero",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { zero := int32(0); s.Spec.SuccessfulHistoryLimit = &zero }),
+			"should be greater than or equal to 1"},
+		{"schedule retry without attempts",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.Retry = &fleetv1alpha1.RetryPolicy{MaxRetry: 0} }),
+			"should be greater than or equal to 1"},
+		{"schedule retry delay under a minute",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) {
+				s.Spec.Retry = &fleetv1alpha1.RetryPolicy{MaxRetry: 3, Delay: duration("30s")}
+			}),
+			"delay must be between 1m and 24h"},
+		{"schedule retry with failed history limit zero",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) {
+				zero := int32(0)
+				s.Spec.Retry, s.Spec.FailedHistoryLimit = &fleetv1alpha1.RetryPolicy{MaxRetry: 3}, &zero
+			}),
+			"failedHistoryLimit must be at least 1 with retry"},
+		{"schedule failed history limit negative",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { neg := int32(-1); s.Spec.FailedHistoryLimit = &neg }),
+			"should be greater than or equal to 0"},
 		{"backup namespace both included and excluded",
 			with(backup(), func(b *fleetv1alpha1.Backup) {
 				b.Spec.Selection = &backupv1alpha1.ResourceSelection{
@@ -581,6 +613,7 @@ func TestUnparsableDurationsAreRejected(t *testing.T) {
 		want  string
 	}{
 		{"backup ttl in days", backup(), `{"spec":{"ttl":"30d"}}`, "ttl must be a duration such as 720h or 90m"},
+		{"backup timeout in words", backup(), `{"spec":{"timeout":"soon"}}`, "timeout must be a duration such as 2h or 30m"},
 		{"location sync interval in words", location(), `{"spec":{"syncInterval":"hourly"}}`, "syncInterval must be a duration such as 30m or 6h"},
 		{"policy interval negative", with(schedulePolicy(), func(p *fleetv1alpha1.SchedulePolicy) {
 			p.Spec.Cron, p.Spec.Interval = "", duration("1h")

@@ -38,6 +38,8 @@ const (
 	RunItems                    = "lifeboat_run_items_total"
 	RunBytes                    = "lifeboat_run_bytes_total"
 	DispatchLatency             = "lifeboat_dispatch_latency_seconds"
+	ScheduleRunsSkipped         = "lifeboat_schedule_runs_skipped_total"
+	ScheduleRetries             = "lifeboat_schedule_retries_total"
 )
 
 var (
@@ -83,12 +85,19 @@ var (
 		Help:    "Time from a Backup's or Restore's creation to its first dispatch to a cluster.",
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 14), // 50 ms to 7 min
 	}, []string{"kind"})
+	scheduleRunsSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: ScheduleRunsSkipped, Help: "Runs a schedule skipped for a cluster, by reason (StartingDeadline, ConcurrencyForbid).",
+	}, []string{"namespace", "schedule", "reason"})
+	scheduleRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: ScheduleRetries, Help: "Retry attempts a schedule created for failed runs.",
+	}, []string{"namespace", "schedule"})
 )
 
 // Register adds the collector reading r and the run series to
 // controller-runtime's registry.
 func Register(r client.Reader) {
-	crmetrics.Registry.MustRegister(&Collector{Reader: r}, runDuration, runItems, runBytes, dispatchLatency)
+	crmetrics.Registry.MustRegister(&Collector{Reader: r}, runDuration, runItems, runBytes, dispatchLatency,
+		scheduleRunsSkipped, scheduleRetries)
 }
 
 // Finished observes a run that ended (its duration, items and bytes).
@@ -105,6 +114,17 @@ func Finished(r events.Run) {
 // Dispatched observes the time from an object's creation to its first dispatch.
 func Dispatched(kind string, created time.Time) {
 	dispatchLatency.WithLabelValues(kind).Observe(time.Since(created).Seconds())
+}
+
+// Skipped counts n clusters for which schedule namespace/name skipped a run
+// for reason.
+func Skipped(namespace, name, reason string, n int) {
+	scheduleRunsSkipped.WithLabelValues(namespace, name, reason).Add(float64(n))
+}
+
+// Retried counts n retry attempts schedule namespace/name created.
+func Retried(namespace, name string, n int) {
+	scheduleRetries.WithLabelValues(namespace, name).Add(float64(n))
 }
 
 // Collector reports the hub objects' state at each scrape.

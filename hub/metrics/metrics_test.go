@@ -126,7 +126,8 @@ lifeboat_schedule_last_successful_backup_timestamp_seconds{cluster="m-1",namespa
 	g.Expect(testutil.GatherAndCount(reg, Restores)).To(Equal(0))
 }
 
-// A finished run adds its duration, items and bytes; a dispatch its latency.
+// A finished run adds its duration, items and bytes; a dispatch its
+// latency; a schedule's skipped runs and retries their counts.
 func TestRunsAreObserved(t *testing.T) {
 	g := NewWithT(t)
 	items, bytes := testutil.ToFloat64(runItems.WithLabelValues("Restore")), testutil.ToFloat64(runBytes.WithLabelValues("Restore"))
@@ -139,6 +140,10 @@ func TestRunsAreObserved(t *testing.T) {
 	g.Expect(testutil.CollectAndCount(runDuration, RunDuration)).To(BeNumerically(">=", 1))
 	Dispatched("Backup", time.Now().Add(-time.Second))
 	g.Expect(testutil.CollectAndCount(dispatchLatency, DispatchLatency)).To(Equal(1))
+	Skipped("team-a", "nightly", "ConcurrencyForbid", 2)
+	g.Expect(testutil.ToFloat64(scheduleRunsSkipped.WithLabelValues("team-a", "nightly", "ConcurrencyForbid"))).To(Equal(2.0))
+	Retried("team-a", "nightly", 1)
+	g.Expect(testutil.ToFloat64(scheduleRetries.WithLabelValues("team-a", "nightly"))).To(Equal(1.0))
 }
 
 // create creates obj, then sets its status with setStatus.

@@ -93,10 +93,22 @@ type BackupTemplate struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1h') && duration(self) <= duration('87600h'))",message="ttl must be between 1h and 87600h (10 years)"
 	// +optional
 	TTL *metav1.Duration `json:"ttl,omitempty"`
+
+	// timeout is how long the run may take once it was sent to the cluster.
+	// A run not finished by then is stopped (its ApplicationBackup is
+	// deleted, so the cluster aborts it and deletes what it wrote) and fails
+	// with reason Timeout, or ClusterOffline when its BackupCluster is not
+	// Available. Unset: no timeout.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="timeout must be a duration such as 2h or 30m (units h, m, s)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('168h'))",message="timeout must be between 1m and 168h (7 days)"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
-// BackupSpec is what to back up, on which cluster, and where to. Only ttl may
-// change after creation.
+// BackupSpec is what to back up, on which cluster, and where to. Only ttl and
+// timeout may change after creation.
 // +kubebuilder:validation:XValidation:rule="self.location == oldSelf.location",message="location is immutable; create a new Backup",fieldPath=".location"
 // +kubebuilder:validation:XValidation:rule="has(self.selection) == has(oldSelf.selection) && (!has(self.selection) || self.selection == oldSelf.selection)",message="selection is immutable; create a new Backup",fieldPath=".selection"
 // +kubebuilder:validation:XValidation:rule="has(self.execRules) == has(oldSelf.execRules) && (!has(self.execRules) || self.execRules == oldSelf.execRules)",message="execRules are immutable; create a new Backup",fieldPath=".execRules"

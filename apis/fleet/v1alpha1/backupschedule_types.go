@@ -31,6 +31,7 @@ const (
 // BackupScheduleSpec is what to back up, on which clusters, by which policy.
 // +kubebuilder:validation:XValidation:rule="has(self.clusterSelector) || has(self.placementRef)",message="set clusterSelector or placementRef: a schedule must say which clusters to back up"
 // +kubebuilder:validation:XValidation:rule="!(has(self.clusterSelector) && has(self.placementRef))",message="set clusterSelector or placementRef, not both"
+// +kubebuilder:validation:XValidation:rule="!has(self.retry) || !has(self.failedHistoryLimit) || self.failedHistoryLimit >= 1",message="failedHistoryLimit must be at least 1 with retry: a failed run is kept until it is retried",fieldPath=".failedHistoryLimit"
 type BackupScheduleSpec struct {
 	// policy is the SchedulePolicy, in the same namespace, that says when backups
 	// run and how many are kept.
@@ -57,6 +58,53 @@ type BackupScheduleSpec struct {
 	// suspend stops new runs; running backups go on.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// concurrencyPolicy says what a run does for a cluster whose Backup of an
+	// earlier run of this schedule has not finished (Pending or InProgress):
+	// Allow creates the new Backup beside it; Forbid skips the run for that
+	// cluster (status lastSkippedTime, Event RunSkipped); Replace deletes the
+	// running Backup (the hub stops its run and deletes what it wrote, as
+	// for any deleted Backup) and creates the new one.
+	// +kubebuilder:default=Allow
+	// +optional
+	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
+
+	// startingDeadline: a run that is due for a cluster (its offset in the
+	// jitter window included) more than this long ago is skipped for that
+	// cluster instead of being made late, e.g. when the hub was down. Unset:
+	// the latest missed run is made late, once.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="startingDeadline must be a duration such as 10m or 1h (units h, m, s)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('8760h'))",message="startingDeadline must be between 1m and 8760h"
+	// +optional
+	StartingDeadline *metav1.Duration `json:"startingDeadline,omitempty"`
+
+	// successfulHistoryLimit caps, per cluster, how many successful (Success
+	// or PartialSuccess) Backups of this schedule are kept: older ones are
+	// deleted even if the policy's retention keeps them. At least 1, so the
+	// newest successful Backup is never deleted. Unset: retention alone decides.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	SuccessfulHistoryLimit *int32 `json:"successfulHistoryLimit,omitempty"`
+
+	// failedHistoryLimit caps, per cluster, how many Failed or Aborted Backups
+	// of this schedule are kept, newest first; 0 deletes each once it ended.
+	// Unset: retention alone decides (it keeps the newest failure when nothing
+	// succeeded after it).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	FailedHistoryLimit *int32 `json:"failedHistoryLimit,omitempty"`
+
+	// retry makes a new attempt of a run whose Backup Failed (a timeout
+	// included; Aborted runs were stopped on purpose and are not retried),
+	// as long as no later run started. Attempts are Backups named
+	// <run's Backup>-r<N>, labelled with the run's Backup. Only schedules
+	// retry: a Backup made by hand is not retried.
+	// +optional
+	Retry *RetryPolicy `json:"retry,omitempty"`
 }
 
 // PlacementRef names an OCM Placement (cluster.open-cluster-management.io)
@@ -66,6 +114,44 @@ type PlacementRef struct {
 	// +required
 	Name backupv1alpha1.ObjectName `json:"name"`
 }
+
+// RetryPolicy says how often and how soon a failed scheduled run is tried again.
+type RetryPolicy struct {
+	// maxRetry is how many attempts are made after the first one fails.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=9
+	// +required
+	MaxRetry int32 `json:"maxRetry"`
+
+	// delay is how long after an attempt failed the next one is made.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="delay must be a duration such as 5m or 1h (units h, m, s)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="delay must be between 1m and 24h"
+	// +kubebuilder:default="5m"
+	// +optional
+	Delay *metav1.Duration `json:"delay,omitempty"`
+}
+
+// Labels of a retry attempt, beside those of every scheduled Backup.
+const (
+	// LabelRetryOf names the Backup of the run that an attempt retries.
+	LabelRetryOf = "fleet.lifeboat.dev/retry-of"
+	// LabelAttempt is the attempt's number: 1 for the first retry.
+	LabelAttempt = "fleet.lifeboat.dev/attempt"
+)
+
+// ConcurrencyPolicy says what a schedule's run does for a cluster whose
+// previous Backup still runs.
+// +kubebuilder:validation:Enum=Allow;Forbid;Replace
+type ConcurrencyPolicy string
+
+// Concurrency policies.
+const (
+	ConcurrencyAllow   ConcurrencyPolicy = "Allow"
+	ConcurrencyForbid  ConcurrencyPolicy = "Forbid"
+	ConcurrencyReplace ConcurrencyPolicy = "Replace"
+)
 
 // ScheduledCluster is a schedule's record of one selected cluster.
 type ScheduledCluster struct {
@@ -91,6 +177,12 @@ type ScheduledCluster struct {
 	// due, like lastRunTime.
 	// +optional
 	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+
+	// lastSkippedTime is the latest run that was skipped for the cluster
+	// (concurrencyPolicy Forbid or startingDeadline); the Event RunSkipped
+	// says why.
+	// +optional
+	LastSkippedTime *metav1.Time `json:"lastSkippedTime,omitempty"`
 
 	// nextRunTime is when the next Backup for the cluster is due, jitter included.
 	// +optional

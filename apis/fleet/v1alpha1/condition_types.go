@@ -72,6 +72,8 @@ const (
 
 	// ReasonClusterOffline: the cluster's work agent has not reported recently.
 	ReasonClusterOffline = "ClusterOffline"
+	// ReasonTimeout: a Backup's run did not finish within its timeout and was stopped.
+	ReasonTimeout = "Timeout"
 
 	// ReasonClusterUnmanaged: the cluster is no longer managed (its shoot is gone
 	// or no longer selected), so nothing is sent to it.

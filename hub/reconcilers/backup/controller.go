@@ -9,6 +9,7 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -55,6 +56,8 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Tenancy says what the Backup's namespace may do.
 	Tenancy *tenancy.Policy
+	// Clock is the time timeouts are measured with (default: the real clock).
+	Clock clock.PassiveClock
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups,verbs=get;list;watch;patch
@@ -62,13 +65,16 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations/status,verbs=get;patch
+// +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile runs the delete path for a Backup being deleted. Otherwise it
-// ensures the finalizer, only expires finished and synced backups (ttl), checks the
+// ensures the finalizer, only expires finished and synced backups (ttl) and
+// stops the run of one that timed out, checks the
 // location (until the backup is dispatched), dispatches the
-// ApplicationBackup, and mirrors its feedback, all in one status patch.
+// ApplicationBackup, mirrors its feedback and fails it past its timeout, all
+// in one status patch.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	b := &fleetv1alpha1.Backup{}
 	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
@@ -87,6 +93,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	// A synced Backup describes data that exists already: it is never sent
 	// to a cluster as a new backup. Finished and synced ones only expire.
 	if finished(b.Status.Phase) || synced(b) {
+		if err := r.stopTimedOut(ctx, b); err != nil {
+			return ctrl.Result{}, err
+		}
 		return r.expire(ctx, b)
 	}
 
@@ -131,7 +140,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	mirror(ctx, b, mw)
 	if !finished(b.Status.Phase) {
-		return ctrl.Result{RequeueAfter: wait.Jitter(runningRecheck, 0.1)}, nil
+		timedOut, err := r.timeOut(ctx, b)
+		if err != nil || timedOut {
+			// Back once the status is written, to stop the run.
+			return ctrl.Result{RequeueAfter: time.Second}, err
+		}
+		return ctrl.Result{RequeueAfter: r.untilDeadline(b, wait.Jitter(runningRecheck, 0.1))}, nil
 	}
 	ctrl.LoggerFrom(ctx).Info("Backup finished", "phase", b.Status.Phase, "itemsDone", itemsDone(b))
 	if b.Spec.TTL != nil {

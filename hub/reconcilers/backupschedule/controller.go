@@ -37,6 +37,10 @@ type Reconciler struct {
 	Tenancy *tenancy.Policy
 	// Recorder records each run and each retention deletion on the schedule (optional).
 	Recorder events.EventRecorder
+	// APIReader reads the schedule around the cache, so that a run skipped
+	// by a reconcile whose status the cache has not seen yet is not reported
+	// twice (default: the manager's).
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupschedules,verbs=get;list;watch
@@ -85,15 +89,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	dues := dueRuns(s.Namespace, s.Name, &base.Status, plan, sel.allowed, runs, now)
 	var errs []error
+	var retryAt time.Time
 	if !s.Spec.Suspend && sel.usable {
-		errs = append(errs, r.createDueBackups(ctx, s, dues, runs))
+		errs = append(errs, r.gate(ctx, s, dues, runs, now), r.createDueBackups(ctx, s, dues, runs))
+		var err error
+		retryAt, err = r.retryFailed(ctx, s, sel.allowed, runs, now)
+		errs = append(errs, err)
 	}
 	errs = append(errs, r.applyRetention(ctx, s, retention, plan, runs))
 	summarize(s, plan, sel, dues, runs, now)
 	if err := kerrors.NewAggregate(errs); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: r.untilNextDue(s, now)}, nil
+	after := r.untilNextDue(s, now)
+	if !retryAt.IsZero() && (after == 0 || retryAt.Sub(now) < after) {
+		after = max(retryAt.Sub(now)+100*time.Millisecond, time.Second)
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 // untilNextDue is how long until the earliest nextRunTime of the status.
@@ -128,6 +140,9 @@ func (r *Reconciler) untilNextDue(s *fleetv1alpha1.BackupSchedule, now time.Time
 // scheduled Backups' phases (retention counts finished backups), Placements
 // and their decisions, and what decides tenancy.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupSchedule{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&fleetv1alpha1.SchedulePolicy{}, handler.EnqueueRequestsFromMapFunc(r.schedulesOfPolicy),

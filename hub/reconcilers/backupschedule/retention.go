@@ -33,13 +33,7 @@ func expired(runs []run, r *fleetv1alpha1.Retention, loc *time.Location) []strin
 	if r == nil {
 		return nil
 	}
-	sorted := append([]run(nil), runs...)
-	sort.Slice(sorted, func(i, j int) bool {
-		if !sorted[i].tick.Equal(sorted[j].tick) {
-			return sorted[i].tick.After(sorted[j].tick)
-		}
-		return sorted[i].name > sorted[j].name
-	})
+	sorted := newestFirst(runs)
 	keep := map[string]bool{}
 	var good []run
 	for _, b := range sorted {
@@ -95,4 +89,43 @@ func keepBuckets(keep map[string]bool, runs []run, n int, bucket func(run) strin
 			n--
 		}
 	}
+}
+
+// newestFirst is a copy of runs sorted by run, newest first (by name among
+// runs of the same time).
+func newestFirst(runs []run) []run {
+	sorted := append([]run(nil), runs...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if !sorted[i].tick.Equal(sorted[j].tick) {
+			return sorted[i].tick.After(sorted[j].tick)
+		}
+		return sorted[i].name > sorted[j].name
+	})
+	return sorted
+}
+
+// overLimits picks, among one cluster's runs of one schedule, the successful
+// (Success, PartialSuccess) runs beyond the newest successful ones and the
+// Failed or Aborted runs beyond the newest failed ones. A nil limit caps
+// nothing. Runs that have not finished are never picked, and successful is
+// at least 1 (the schema says so), so the newest successful run is never
+// picked either.
+func overLimits(runs []run, successful, failed *int32) []string {
+	var out []string
+	seenGood, seenBad := int32(0), int32(0)
+	for _, b := range newestFirst(runs) {
+		switch {
+		case b.phase.Restorable():
+			seenGood++
+			if successful != nil && seenGood > max(*successful, 1) {
+				out = append(out, b.name)
+			}
+		case unsuccessful(b.phase):
+			seenBad++
+			if failed != nil && seenBad > *failed {
+				out = append(out, b.name)
+			}
+		}
+	}
+	return out
 }

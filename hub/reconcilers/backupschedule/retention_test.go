@@ -140,6 +140,35 @@ func TestNoRetentionKeepsAll(t *testing.T) {
 	NewWithT(t).Expect(expired(daily(ok, ok, failed, ok), nil, time.UTC)).To(BeEmpty())
 }
 
+// The history limits count what retention kept, newest first, and only ever
+// delete more: failedHistoryLimit 0 deletes the newest failure retention
+// keeps in sight; running runs are not counted; the newest successful run
+// is never picked.
+func TestOverLimits(t *testing.T) {
+	g := NewWithT(t)
+	two, zero := int32(2), int32(0)
+	runs := daily(running, failed, ok, partial, failed, ok, ok)
+	kept := map[string]bool{}
+	for _, r := range runs {
+		kept[r.name] = true
+	}
+	for _, n := range expired(runs, &fleetv1alpha1.Retention{KeepLast: 10}, time.UTC) {
+		delete(kept, n)
+	}
+	var left []run
+	for _, r := range runs {
+		if kept[r.name] {
+			left = append(left, r)
+		}
+	}
+	g.Expect(left).To(HaveLen(6), "retention deletes the older failure")
+	g.Expect(overLimits(left, &two, &zero)).To(ConsistOf(runs[1].name, runs[5].name, runs[6].name))
+	g.Expect(overLimits(left, nil, nil)).To(BeEmpty())
+	one := int32(1)
+	g.Expect(overLimits(daily(partial, ok), &one, nil)).To(ConsistOf(daily(partial, ok)[1].name), "the newest successful is PartialSuccess")
+	g.Expect(overLimits(daily(ok), &zero, nil)).To(BeEmpty(), "never the newest successful, whatever the limit")
+}
+
 func berlin() *time.Location {
 	l, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {

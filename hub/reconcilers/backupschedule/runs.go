@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/sets"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -194,13 +195,16 @@ type due struct {
 	create time.Time
 	// next is when the cluster's next Backup is due, jitter included.
 	next time.Time
+	// skipped is the run skipped for the cluster now (see gate); zero for none.
+	skipped time.Time
 }
 
 // dueRuns decides, for each allowed cluster, whether a Backup is due now and
 // when the next one is. Only the latest run counts: runs missed while the hub
 // was down are caught up once, by that run. A cluster is due at its offset in
 // the run's jitter window. A run is done for a cluster when it has a Backup
-// of it or a later one, when the status records a later run, and, for a
+// of it or a later one, when the status records a later run or skipped
+// this one or a later one, and, for a
 // cluster never backed up, when the run is before the first one the status
 // promised it (its nextRunTime) or, without one, started before the cluster
 // was selected and allowed. status is the schedule's status before this
@@ -219,6 +223,9 @@ func dueRuns(ns, name string, status *fleetv1alpha1.BackupScheduleStatus, plan *
 				return true
 			}
 			k := known[c]
+			if k != nil && k.LastSkippedTime != nil && !k.LastSkippedTime.Time.Before(t) {
+				return true
+			}
 			if k != nil && k.LastRunTime != nil {
 				return !k.LastRunTime.Time.Before(t)
 			}
@@ -298,11 +305,23 @@ func (r *Reconciler) createDueBackups(ctx context.Context, s *fleetv1alpha1.Back
 }
 
 // applyRetention deletes, per cluster, the finished Backups the policy's
-// retention does not keep, through the normal delete of a hub Backup.
+// retention does not keep, and then those beyond the schedule's history
+// limits, through the normal delete of a hub Backup.
 func (r *Reconciler) applyRetention(ctx context.Context, s *fleetv1alpha1.BackupSchedule, retention *fleetv1alpha1.Retention, plan *Plan, runs map[string][]scheduled) error {
-	if retention == nil {
-		return nil
+	byRetention := func(list []run) []string { return expired(list, retention, plan.Location()) }
+	byLimits := func(list []run) []string {
+		return overLimits(list, s.Spec.SuccessfulHistoryLimit, s.Spec.FailedHistoryLimit)
 	}
+	return kerrors.NewAggregate([]error{
+		r.deleteRuns(ctx, s, runs, byRetention, "RetentionDeleted", "Retention", "retention does not keep"),
+		r.deleteRuns(ctx, s, runs, byLimits, "HistoryLimitDeleted", "HistoryLimit", "are beyond the schedule's history limits"),
+	})
+}
+
+// deleteRuns deletes, per cluster, the Backups pick picks among its runs,
+// drops them from runs and records one Event for them all.
+func (r *Reconciler) deleteRuns(ctx context.Context, s *fleetv1alpha1.BackupSchedule, runs map[string][]scheduled,
+	pick func([]run) []string, reason, action, why string) error {
 	var mu sync.Mutex
 	var deleted []string
 	g, gctx := errgroup.WithContext(ctx)
@@ -314,11 +333,11 @@ func (r *Reconciler) applyRetention(ctx context.Context, s *fleetv1alpha1.Backup
 			list[i] = rs[i].run
 			byName[rs[i].name] = rs[i].backup
 		}
-		for _, name := range expired(list, retention, plan.Location()) {
+		for _, name := range pick(list) {
 			b := byName[name]
 			g.Go(func() error {
 				if err := r.Delete(gctx, b, client.Preconditions{UID: &b.UID}); client.IgnoreNotFound(err) != nil {
-					return fmt.Errorf("deleting Backup %s of cluster %s for retention: %w", name, cluster, err)
+					return fmt.Errorf("deleting Backup %s of cluster %s (%s): %w", name, cluster, why, err)
 				}
 				mu.Lock()
 				defer mu.Unlock()
@@ -331,8 +350,18 @@ func (r *Reconciler) applyRetention(ctx context.Context, s *fleetv1alpha1.Backup
 	if len(deleted) == 0 {
 		return err
 	}
+	dropRuns(runs, deleted)
+	sort.Strings(deleted)
+	ctrl.LoggerFrom(ctx).Info("Deleted scheduled backups", "why", why, "count", len(deleted), "backups", abbreviate(deleted, 5))
+	hubevents.Record(r.Recorder, s, corev1.EventTypeNormal, reason, action,
+		fmt.Sprintf("Deleted %s that %s: %s", countBackups(len(deleted)), why, abbreviate(deleted, 20)))
+	return err
+}
+
+// dropRuns removes the named Backups from runs.
+func dropRuns(runs map[string][]scheduled, names []string) {
 	gone := map[string]bool{}
-	for _, n := range deleted {
+	for _, n := range names {
 		gone[n] = true
 	}
 	for c, rs := range runs {
@@ -344,11 +373,6 @@ func (r *Reconciler) applyRetention(ctx context.Context, s *fleetv1alpha1.Backup
 		}
 		runs[c] = kept
 	}
-	sort.Strings(deleted)
-	ctrl.LoggerFrom(ctx).Info("Deleted backups retention does not keep", "count", len(deleted), "backups", abbreviate(deleted, 5))
-	hubevents.Record(r.Recorder, s, corev1.EventTypeNormal, "RetentionDeleted", "Retention",
-		fmt.Sprintf("Deleted %s that retention does not keep: %s", countBackups(len(deleted)), abbreviate(deleted, 20)))
-	return err
 }
 
 // countBackups is "1 Backup" or "n Backups".

@@ -65,6 +65,9 @@ func summarize(s *fleetv1alpha1.BackupSchedule, plan *Plan, sel selection, dues 
 				}
 			}
 		}
+		if ok && !d.skipped.IsZero() {
+			c.LastSkippedTime = &metav1.Time{Time: d.skipped}
+		}
 		c.NextRunTime = nil
 		if ok && !s.Spec.Suspend && sel.usable {
 			c.NextRunTime = timeOrNil(d.next)
