@@ -210,13 +210,7 @@ func (c *Collector) restores(ctx context.Context, ch chan<- prometheus.Metric) e
 	if err := c.list(ctx, list); err != nil {
 		return err
 	}
-	counts := map[key]int{}
-	for i := range list.Items {
-		counts[key{a: list.Items[i].Namespace, b: string(list.Items[i].Status.Phase)}]++
-	}
-	for k, n := range counts {
-		ch <- prometheus.MustNewConstMetric(restores, prometheus.GaugeValue, float64(n), k.a, k.b)
-	}
+	countPhases(ch, restores, list.Items, func(r *fleetv1alpha1.Restore) (string, string) { return r.Namespace, string(r.Status.Phase) })
 	return nil
 }
 
@@ -225,14 +219,21 @@ func (c *Collector) syncs(ctx context.Context, ch chan<- prometheus.Metric) erro
 	if err := c.list(ctx, list); err != nil {
 		return err
 	}
+	countPhases(ch, syncs, list.Items, func(s *fleetv1alpha1.BackupSync) (string, string) { return s.Namespace, string(s.Status.Phase) })
+	return nil
+}
+
+// countPhases reports desc: how many of items are in each namespace and
+// phase, as of says.
+func countPhases[T any](ch chan<- prometheus.Metric, desc *prometheus.Desc, items []T, of func(*T) (namespace, phase string)) {
 	counts := map[key]int{}
-	for i := range list.Items {
-		counts[key{a: list.Items[i].Namespace, b: string(list.Items[i].Status.Phase)}]++
+	for i := range items {
+		namespace, phase := of(&items[i])
+		counts[key{a: namespace, b: phase}]++
 	}
 	for k, n := range counts {
-		ch <- prometheus.MustNewConstMetric(syncs, prometheus.GaugeValue, float64(n), k.a, k.b)
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(n), k.a, k.b)
 	}
-	return nil
 }
 
 func (c *Collector) schedules(ctx context.Context, ch chan<- prometheus.Metric) error {
