@@ -79,10 +79,16 @@ func KernelTunables() map[string]string {
 // withTunablesLock runs fn with the path of the record file while holding an
 // exclusive lock that every fleet process on the host shares.
 func withTunablesLock(fn func(record string) error) error {
+	return withHostLock("lock", func() error { return fn(filepath.Join(tunablesDir, "kernel-tunables")) })
+}
+
+// withHostLock runs fn holding the exclusive flock on the file name in
+// tunablesDir, shared by every test process on the machine.
+func withHostLock(name string, fn func() error) error {
 	if err := os.MkdirAll(tunablesDir, 0o700); err != nil {
 		return err
 	}
-	lock, err := os.OpenFile(filepath.Join(tunablesDir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(filepath.Join(tunablesDir, name), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
@@ -91,5 +97,5 @@ func withTunablesLock(fn func(record string) error) error {
 		return err
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing unlocks too
-	return fn(filepath.Join(tunablesDir, "kernel-tunables"))
+	return fn()
 }

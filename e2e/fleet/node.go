@@ -331,10 +331,11 @@ fileCheckFrequency: 5s
 nodeStatusUpdateFrequency: 5s
 `, n.IP, certFile, keyFile, n.cp.pkiPath("ca.crt"), n.socket, resolv, filepath.Join(n.Dir, "pod-logs"))
 	cfgFile := filepath.Join(n.Dir, "kubelet", "config.yaml")
+	before := socketInode(devicePluginSocket)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	n.kubelet, err = proc.Start(n.Name+"-kubelet", filepath.Join(n.Dir, "logs"), bin, []string{
+	args := []string{
 		"--config=" + cfgFile,
 		"--kubeconfig=" + kubeconfig,
 		"--root-dir=" + filepath.Join(n.Dir, "kubelet"),
@@ -342,8 +343,14 @@ nodeStatusUpdateFrequency: 5s
 		"--hostname-override=" + n.Name,
 		"--node-ip=" + n.IP,
 		"--v=1",
-	})
-	if err != nil {
+	}
+	if err := withHostLock("kubelet-start", func() error {
+		n.kubelet, err = proc.Start(n.Name+"-kubelet", filepath.Join(n.Dir, "logs"), bin, args)
+		if err != nil {
+			return err
+		}
+		return n.waitDevicePluginSocket(ctx, before)
+	}); err != nil {
 		return err
 	}
 	return n.kubelet.WaitFor(ctx, "node "+n.Name+" Ready", func() error {
@@ -616,4 +623,46 @@ func NodeBridges() []string {
 		}
 	}
 	return out
+}
+
+// devicePluginSocket is where every kubelet serves device plugin
+// registration: a fixed path, not under --root-dir, so all nodes on the
+// machine share it. A starting kubelet removes the sockets there and then
+// listens; two kubelets doing that at once collide ("bind: address already
+// in use") and the loser exits. startKubelet therefore starts one kubelet at
+// a time across processes, each waiting for its own socket.
+const devicePluginSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
+
+// socketID tells one socket file from another: its inode and change time
+// (an inode number alone may be reused at once); zero if there is none.
+type socketID struct {
+	ino   uint64
+	ctime syscall.Timespec
+}
+
+func socketInode(path string) socketID {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
+		return socketID{}
+	}
+	return socketID{ino: st.Ino, ctime: st.Ctim}
+}
+
+// waitDevicePluginSocket waits until the kubelet has created a new device
+// plugin socket (an inode other than before), or has exited.
+func (n *Node) waitDevicePluginSocket(ctx context.Context, before socketID) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		if id := socketInode(devicePluginSocket); id != (socketID{}) && id != before {
+			return nil
+		}
+		select {
+		case <-n.kubelet.Exited():
+			return fmt.Errorf("kubelet %s exited while starting: %s", n.Name, n.kubelet.Tail(20))
+		case <-ctx.Done():
+			return fmt.Errorf("kubelet %s did not serve %s: %w", n.Name, devicePluginSocket, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
