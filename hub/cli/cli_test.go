@@ -410,7 +410,7 @@ func TestBackupCreate(t *testing.T) {
 	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--cluster", "mk-spoke", "--location", "weu", "--include-namespaces", "Bad_NS"), ExitUsage, `"Bad_NS" is not a namespace name`)
 	expectCode(t, run(t, "backup", "create", "shop-1", "-n", ns, "--cluster", "mk-spoke", "--location", "weu"), ExitError, `backup "shop-1" in namespace "mk-a" already exists`)
 	expectCode(t, run(t, "backup", "create", "Bad_Name", "-n", ns, "--cluster", "mk-spoke", "--location", "weu"), ExitError, "the hub rejected")
-	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--bogus"), ExitUsage, "flag provided but not defined: -bogus")
+	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--bogus"), ExitUsage, "unknown flag: --bogus")
 	for _, name := range []string{"x", "Bad_Name"} {
 		err := hub.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &fleetv1alpha1.Backup{})
 		if !apierrors.IsNotFound(err) {
@@ -696,7 +696,10 @@ func TestErrors(t *testing.T) {
 	// help goes to stdout and succeeds.
 	r = run(t, "help")
 	expectCode(t, r, ExitOK)
-	expectContains(t, r.out, "backup create NAME", "describe backup NAME", "sync", "-A, --all-namespaces")
+	expectContains(t, r.out, "backup", "describe", "sync", "completion", "-A, --all-namespaces", "--as string", "--token string")
+	r = run(t, "backup", "--help")
+	expectCode(t, r, ExitOK)
+	expectContains(t, r.out, "create", "delete")
 	r = run(t, "backup", "create", "--help")
 	expectCode(t, r, ExitOK)
 	expectContains(t, r.out, "--include-namespaces", "--wait")
@@ -737,8 +740,41 @@ func TestUnits(t *testing.T) {
 	if got := programName(); got != "lifeboat" {
 		t.Errorf("programName as lifeboat: %q", got)
 	}
-	words, rest := splitCommand([]string{"-n", "team", "backup", "--kubeconfig=x", "create", "shop", "-o", "yaml", "--wait"})
-	if strings.Join(words, " ") != "backup create" || strings.Join(rest, " ") != "-n team --kubeconfig=x shop -o yaml --wait" {
-		t.Errorf("splitCommand: %q %q", words, rest)
+}
+
+// TestKubectlFlagsAndPrinters checks what the command line takes from
+// kubectl (cli-runtime and kubectl's printers): -o jsonpath, custom-columns
+// and name, impersonation with --as, and generated shell completion.
+func TestKubectlFlagsAndPrinters(t *testing.T) {
+	ns := namespace(t, "kube-a")
+	seedBackups(t, ns)
+
+	out := mustRun(t, "backups", "-n", ns, "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.phase}{\"\\n\"}{end}")
+	if out != "db-failed=Failed\nshop-done=Success\nshop-running=InProgress\n" {
+		t.Errorf("-o jsonpath on a list: %q", out)
 	}
+	if out := mustRun(t, "describe", "backup", "shop-done", "-n", ns, "-o", "jsonpath={.spec.cluster}"); out != "spoke-1" {
+		t.Errorf("-o jsonpath on one object: %q", out)
+	}
+	tab := parseTables(t, mustRun(t, "backups", "-n", ns, "-o", "custom-columns=NAME:.metadata.name,ITEMS:.status.progress.itemsDone"))[0]
+	expectCells(t, tab.row(t, "shop-done"), map[string]string{"ITEMS": "42"})
+	if out := mustRun(t, "backups", "-n", ns, "--phase", "Success", "-o", "name"); out != "backup.fleet.lifeboat.dev/shop-done\n" {
+		t.Errorf("-o name: %q", out)
+	}
+	expectCode(t, run(t, "backups", "-n", ns, "-o", "jsonpath={.items[}"), ExitUsage, "-o jsonpath={.items[}")
+
+	// --as impersonates as kubectl does: the admin's kubeconfig acting as a
+	// user without RBAC is refused.
+	expectCode(t, run(t, "backups", "-n", ns, "--as", "nobody"), ExitError, `User "nobody" cannot list resource "backups"`)
+
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if out := mustRun(t, "completion", shell); !strings.Contains(out, "__start_lifeboat") && !strings.Contains(out, "__lifeboat_") && !strings.Contains(out, "_lifeboat") {
+			t.Errorf("completion %s does not complete lifeboat: %.200q", shell, out)
+		}
+	}
+	// Completion knows the commands and the Lifeboat --cluster flag.
+	out = mustRun(t, "__complete", "backup", "")
+	expectContains(t, out, "create", "delete")
+	out = mustRun(t, "__complete", "backups", "--")
+	expectContains(t, out, "--cluster", "--as", "--phase")
 }
