@@ -181,13 +181,19 @@ func dataPath(loc *fleetv1alpha1.BackupLocation, cluster string, id backupv1alph
 	return a.StorageAccount + "/" + path, a.ServiceURL() + "/" + path
 }
 
-func describeBackup(ctx context.Context, w io.Writer, c client.Client, b *fleetv1alpha1.Backup) error {
-	field := func(name, value string) {
+// fields returns a function writing one "Name:  value" line of a description
+// to w (<none> for an empty value).
+func fields(w io.Writer) func(name, value string) {
+	return func(name, value string) {
 		if value == "" {
 			value = none
 		}
 		fmt.Fprintf(w, "%-16s%s\n", name+":", value)
 	}
+}
+
+func describeBackup(ctx context.Context, w io.Writer, c client.Client, b *fleetv1alpha1.Backup) error {
+	field := fields(w)
 	field("Name", b.Name)
 	field("Namespace", b.Namespace)
 	field("Cluster", string(b.Spec.Cluster))

@@ -108,24 +108,28 @@ type commandFunc func() *command
 
 // commands maps the command words ("clusters", "backup create") to the commands.
 var commands = map[string]commandFunc{
-	"clusters":        clustersCommand,
-	"locations":       locationsCommand,
-	"backups":         backupsCommand,
-	"restores":        restoresCommand,
-	"describe backup": describeBackupCommand,
-	"backup create":   backupCreateCommand,
-	"backup delete":   backupDeleteCommand,
-	"restore create":  restoreCreateCommand,
-	"sync":            syncCommand,
+	"clusters":         clustersCommand,
+	"locations":        locationsCommand,
+	"backups":          backupsCommand,
+	"restores":         restoresCommand,
+	"describe backup":  describeBackupCommand,
+	"describe restore": describeRestoreCommand,
+	"schedules":        schedulesCommand,
+	"backup create":    backupCreateCommand,
+	"backup delete":    backupDeleteCommand,
+	"restore create":   restoreCreateCommand,
+	"sync":             syncCommand,
 }
 
 // aliases are other words for the same commands, as kubectl accepts them.
 var aliases = map[string][]string{
-	"clusters":        {"cluster", "bcl"},
-	"locations":       {"location", "bloc"},
-	"backups":         {"bkp", "backup list"},
-	"restores":        {"rst", "restore list"},
-	"describe backup": {"describe backups", "describe bkp"},
+	"clusters":         {"cluster", "bcl"},
+	"locations":        {"location", "bloc"},
+	"backups":          {"bkp", "backup list"},
+	"restores":         {"rst", "restore list"},
+	"describe backup":  {"describe backups", "describe bkp"},
+	"describe restore": {"describe restores", "describe rst"},
+	"schedules":        {"schedule", "bsched"},
 }
 
 // groups are the first words of two-word commands, with what they say when
@@ -135,8 +139,8 @@ var groups = map[string]struct{ short, missing, unknown string }{
 		"unknown subcommand %q of backup: use create or delete"},
 	"restore": {"Create restores", "restore needs a subcommand: create (or list restores with '%s restores')",
 		"unknown subcommand %q of restore: use create"},
-	"describe": {"Show one object in detail", "describe needs a kind and a name: describe backup NAME",
-		"cannot describe %q: only backup is supported"},
+	"describe": {"Show one object in detail", "describe needs a kind and a name: describe backup NAME or describe restore NAME",
+		"cannot describe %q: use backup or restore"},
 }
 
 // App runs the command line with its output streams. The zero value is not
