@@ -115,6 +115,7 @@ var commands = map[string]commandFunc{
 	"describe backup":  describeBackupCommand,
 	"describe restore": describeRestoreCommand,
 	"schedules":        schedulesCommand,
+	"dashboard":        dashboardCommand,
 	"backup create":    backupCreateCommand,
 	"backup delete":    backupDeleteCommand,
 	"restore create":   restoreCreateCommand,

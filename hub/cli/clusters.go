@@ -52,23 +52,84 @@ func PrintClusters(ctx context.Context, w io.Writer, c client.Client) error {
 // cellKey is one cell of the matrix.
 type cellKey struct{ cluster, location string }
 
-func printClusters(ctx context.Context, w, notes io.Writer, c client.Client, namespace string, wide bool) error {
+// matrix is the cluster × location matrix: what each cluster reports,
+// completed by what each location reports (a location lists every cluster
+// it selects, validated or not).
+type matrix struct {
+	clusters []fleetv1alpha1.BackupCluster
+	// locations are the columns, "namespace/name", sorted.
+	locations []string
+	cells     map[cellKey]backupv1alpha1.ValidationState
+}
+
+// cell is the matrix cell of cluster and location, as validityCell shows it.
+func (m *matrix) cell(cluster, location string) string {
+	st, ok := m.cells[cellKey{cluster, location}]
+	return validityCell(st, ok)
+}
+
+// loadMatrix reads the clusters and the locations of namespace ("" for all).
+func loadMatrix(ctx context.Context, c client.Client, namespace string) (*matrix, error) {
 	clusters := &fleetv1alpha1.BackupClusterList{}
 	if err := c.List(ctx, clusters); err != nil {
-		return apiError(err, "backup clusters")
+		return nil, apiError(err, "backup clusters")
 	}
-	if len(clusters.Items) == 0 {
+	sort.Slice(clusters.Items, func(i, j int) bool { return clusters.Items[i].Name < clusters.Items[j].Name })
+	m := &matrix{clusters: clusters.Items, cells: map[cellKey]backupv1alpha1.ValidationState{}}
+	columns := map[string]bool{}
+	for _, cl := range clusters.Items {
+		for _, l := range cl.Status.Locations {
+			if namespace != "" && l.Namespace != namespace {
+				continue
+			}
+			key := l.Namespace + "/" + l.Name
+			columns[key] = true
+			m.cells[cellKey{cl.Name, key}] = l.ValidationState
+		}
+	}
+	locations := &fleetv1alpha1.BackupLocationList{}
+	var opts []client.ListOption
+	if namespace != "" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if err := c.List(ctx, locations, opts...); err != nil {
+		// Someone allowed to list clusters but not every location still sees
+		// what the clusters report.
+		if !apierrors.IsForbidden(err) {
+			return nil, apiError(err, "backup locations")
+		}
+	}
+	for _, l := range locations.Items {
+		key := l.Namespace + "/" + l.Name
+		columns[key] = true
+		for _, cc := range l.Status.Clusters {
+			if _, ok := m.cells[cellKey{cc.Cluster, key}]; !ok {
+				m.cells[cellKey{cc.Cluster, key}] = cc.ValidationState
+			}
+		}
+	}
+	for k := range columns {
+		m.locations = append(m.locations, k)
+	}
+	sort.Strings(m.locations)
+	return m, nil
+}
+
+func printClusters(ctx context.Context, w, notes io.Writer, c client.Client, namespace string, wide bool) error {
+	m, err := loadMatrix(ctx, c, namespace)
+	if err != nil {
+		return err
+	}
+	if len(m.clusters) == 0 {
 		fmt.Fprintln(notes, "No clusters found: create a ClusterDiscovery or a BackupCluster on the hub.")
 		return nil
 	}
-	sort.Slice(clusters.Items, func(i, j int) bool { return clusters.Items[i].Name < clusters.Items[j].Name })
-
 	headers := []string{"NAME", "PHASE", "SHOOT", "REGION", "SPOKE VERSION", "HEARTBEAT"}
 	if wide {
 		headers = append(headers, "PROVIDER", "SEED", "MANAGED", "AGE")
 	}
 	t := newTable(w, headers...)
-	for _, cl := range clusters.Items {
+	for _, cl := range m.clusters {
 		shoot, region := "", ""
 		var sh fleetv1alpha1.ShootInfo
 		if cl.Spec.Shoot != nil {
@@ -84,57 +145,15 @@ func printClusters(ctx context.Context, w, notes io.Writer, c client.Client, nam
 	if err := t.flush(); err != nil {
 		return err
 	}
-
-	// The matrix: what each cluster reports, completed by what each location
-	// reports (a location lists every cluster it selects, validated or not).
-	cells := map[cellKey]backupv1alpha1.ValidationState{}
-	columns := map[string]bool{}
-	for _, cl := range clusters.Items {
-		for _, l := range cl.Status.Locations {
-			if namespace != "" && l.Namespace != namespace {
-				continue
-			}
-			key := l.Namespace + "/" + l.Name
-			columns[key] = true
-			cells[cellKey{cl.Name, key}] = l.ValidationState
-		}
-	}
-	locations := &fleetv1alpha1.BackupLocationList{}
-	var opts []client.ListOption
-	if namespace != "" {
-		opts = append(opts, client.InNamespace(namespace))
-	}
-	if err := c.List(ctx, locations, opts...); err != nil {
-		// Someone allowed to list clusters but not every location still sees
-		// what the clusters report.
-		if !apierrors.IsForbidden(err) {
-			return apiError(err, "backup locations")
-		}
-	}
-	for _, l := range locations.Items {
-		key := l.Namespace + "/" + l.Name
-		columns[key] = true
-		for _, cc := range l.Status.Clusters {
-			if _, ok := cells[cellKey{cc.Cluster, key}]; !ok {
-				cells[cellKey{cc.Cluster, key}] = cc.ValidationState
-			}
-		}
-	}
-	if len(columns) == 0 {
+	if len(m.locations) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(columns))
-	for k := range columns {
-		names = append(names, k)
-	}
-	sort.Strings(names)
 	fmt.Fprintln(w)
-	t = newTable(w, append([]string{"CLUSTER"}, names...)...)
-	for _, cl := range clusters.Items {
+	t = newTable(w, append([]string{"CLUSTER"}, m.locations...)...)
+	for _, cl := range m.clusters {
 		row := []string{cl.Name}
-		for _, n := range names {
-			st, ok := cells[cellKey{cl.Name, n}]
-			row = append(row, validityCell(st, ok))
+		for _, n := range m.locations {
+			row = append(row, m.cell(cl.Name, n))
 		}
 		t.row(row...)
 	}

@@ -3,7 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -168,7 +174,55 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 		return err
 	}
 	say("\n$ lifeboat backups -A")
-	return cli.PrintBackups(ctx, os.Stdout, hub, "")
+	if err := cli.PrintBackups(ctx, os.Stdout, hub, ""); err != nil {
+		return err
+	}
+	return showDashboard(ctx, f)
+}
+
+// showDashboard runs `lifeboat dashboard -A` for a moment: it loads the page
+// as a browser would and, where Chromium is installed, takes a screenshot.
+func showDashboard(ctx context.Context, f *fleet.Fleet) error {
+	say("\n$ lifeboat dashboard -A --address 127.0.0.1:0")
+	out := &fleet.LockedBuffer{}
+	dashCtx, stop := context.WithCancel(ctx)
+	done := make(chan int)
+	go func() {
+		done <- (&cli.App{Out: out, Err: os.Stderr}).Run(dashCtx,
+			[]string{"--kubeconfig", f.Hub.AdminKubeconfig, "dashboard", "-A", "--address", "127.0.0.1:0"})
+	}()
+	defer func() { stop(); <-done }()
+	url := regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/`)
+	var at string
+	for deadline := time.Now().Add(30 * time.Second); at == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		at = url.FindString(out.String())
+	}
+	if at == "" {
+		return fmt.Errorf("lifeboat dashboard did not start: %s", out.String())
+	}
+	say("  %s", strings.TrimSpace(out.String()))
+	resp, err := http.Get(at)
+	if err != nil {
+		return err
+	}
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	say("  GET / -> %s, %d bytes: %d clusters, %d Valid cluster x location cells, %d failures listed",
+		resp.Status, len(page), strings.Count(string(page), `<td class="phase-`), strings.Count(string(page), `<td class="cell ok">`),
+		strings.Count(string(page), `<td class="bad">`))
+	if _, err := exec.LookPath(fleet.Chromium); err != nil {
+		say("  (install Debian's chromium to get a screenshot of it here)")
+		return nil
+	}
+	shot := filepath.Join(os.TempDir(), "lifeboat-demo-dashboard.png")
+	if _, err := fleet.Browse(ctx, at, shot, 1400, 900); err != nil {
+		return err
+	}
+	say("  the page as headless Chromium shows it: %s", shot)
+	return nil
 }
 
 // runTime is how long a run took on its cluster, from its start and completion times.
