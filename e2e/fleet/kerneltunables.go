@@ -5,17 +5,26 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 )
 
-// kubeletTunables are the kernel settings a kubelet sets when it starts
-// (protectKernelDefaults: false; true would make it refuse to start on a host
-// with other values), under /proc/sys.
+// kubeletTunables are the kernel settings, under /proc/sys, that nodes
+// change: those a kubelet sets when it starts (protectKernelDefaults: false;
+// true would make it refuse to start on a host with other values), and the
+// raisedTunables.
 var kubeletTunables = []string{
 	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
+	"fs/inotify/max_user_instances",
 }
+
+// raisedTunables are limits the fleet raises while nodes run: every kubelet
+// and containerd takes inotify instances, and two fleets at once (test
+// packages run in parallel) exhaust Debian's default of 128 per user, so a
+// kubelet exits with "too many open files".
+var raisedTunables = map[string]int{"fs/inotify/max_user_instances": 1024}
 
 // tunablesDir holds the host's own values of kubeletTunables while any node
 // runs. It is on tmpfs, like the values themselves: a reboot resets both.
@@ -27,7 +36,7 @@ var tunablesDir = "/run/lifeboat-fleet"
 func recordKernelTunables() error {
 	return withTunablesLock(func(record string) error {
 		if exists(record) {
-			return nil // another node recorded the host's values
+			return raiseTunables() // another node recorded the host's values
 		}
 		var b strings.Builder
 		for _, t := range kubeletTunables {
@@ -37,8 +46,29 @@ func recordKernelTunables() error {
 			}
 			fmt.Fprintf(&b, "%s=%s\n", t, strings.TrimSpace(string(v)))
 		}
-		return os.WriteFile(record, []byte(b.String()), 0o600)
+		if err := os.WriteFile(record, []byte(b.String()), 0o600); err != nil {
+			return err
+		}
+		return raiseTunables()
 	})
+}
+
+// raiseTunables sets each of raisedTunables to its value where it is lower.
+func raiseTunables() error {
+	for t, want := range raisedTunables {
+		path := filepath.Join("/proc/sys", t)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if have, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && have >= want {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(strconv.Itoa(want)), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // restoreKernelTunables puts the recorded values back once no node bridge is

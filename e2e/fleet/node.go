@@ -659,7 +659,7 @@ func (n *Node) waitDevicePluginSocket(ctx context.Context, before socketID) erro
 		}
 		select {
 		case <-n.kubelet.Exited():
-			return fmt.Errorf("kubelet %s exited while starting: %s", n.Name, n.kubelet.Tail(20))
+			return fmt.Errorf("kubelet %s exited while starting: %s", n.Name, n.kubelet.Tail(2000))
 		case <-ctx.Done():
 			return fmt.Errorf("kubelet %s did not serve %s: %w", n.Name, devicePluginSocket, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
