@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"strings"
 	"time"
 
@@ -47,7 +47,7 @@ type waitFlags struct {
 	timeout time.Duration
 }
 
-func (wf *waitFlags) register(fs *flag.FlagSet, what string) {
+func (wf *waitFlags) register(fs *pflag.FlagSet, what string) {
 	fs.BoolVar(&wf.wait, "wait", false, "wait until the "+what+" ends, showing its progress")
 	fs.DurationVar(&wf.timeout, "timeout", 30*time.Minute, "how long --wait waits")
 }
@@ -106,7 +106,7 @@ func (s *session) followUp(obj client.Object) string {
 // created reports a created object, kubectl style, or prints it with -o.
 func (s *session) created(obj client.Object, resource string) error {
 	if s.structured() {
-		return printObject(s.out(), s.flags.output, obj)
+		return s.printObject(obj)
 	}
 	fmt.Fprintf(s.out(), "%s.fleet.lifeboat.dev/%s created\n", resource, obj.GetName())
 	return nil
@@ -121,7 +121,7 @@ func backupCreateCommand() *command {
 		short:   "Back up a cluster to a location (creates a hub Backup)",
 		example: "lifeboat backup create shop-1 -n team-a --cluster spoke-1 --location azure-weu --include-namespaces shop --wait",
 		args:    1,
-		flags: func(fs *flag.FlagSet) {
+		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&cluster, "cluster", "", "the cluster to back up (required)")
 			fs.StringVar(&location, "location", "", "the BackupLocation, in the namespace, to back up to (required)")
 			fs.StringVar(&include, "include-namespaces", "", "namespaces to back up, comma-separated (default: all)")
@@ -233,7 +233,7 @@ func backupDeleteCommand() *command {
 		example: "lifeboat backup delete shop-1 -n team-a\n  lifeboat backup delete shop-1 -n team-a --force   # stuck in DeletePending: " +
 			"no cluster can reach the location",
 		args: 1,
-		flags: func(fs *flag.FlagSet) {
+		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&force, "force", false, "set "+fleetv1alpha1.ForceDeleteAnnotation+"=true: remove the hub record even if no cluster can delete the data now; "+
 				"the location keeps a tombstone and the data is purged once a cluster can reach it")
 			wf.register(fs, "deletion")
@@ -338,7 +338,7 @@ func restoreCreateCommand() *command {
 		short:   "Restore a backup on its cluster or another one (creates a hub Restore)",
 		example: "lifeboat restore create shop-to-spoke-2 -n team-a --from-backup shop-1 --cluster spoke-2 --namespace-mapping shop:shop-copy --wait",
 		args:    1,
-		flags: func(fs *flag.FlagSet) {
+		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&from, "from-backup", "", "the Backup, in the namespace, to restore (required)")
 			fs.StringVar(&cluster, "cluster", "", "the cluster to restore to (default: the backup's cluster)")
 			fs.StringVar(&mappingFlag, "namespace-mapping", "", "restore namespaces under other names: old:new,...")
@@ -460,7 +460,7 @@ func syncCommand() *command {
 		use:     "sync --location L [--cluster C] [--wait]",
 		short:   "Import what a location's container holds (creates a hub BackupSync)",
 		example: "lifeboat sync -n team-a --location azure-weu --wait",
-		flags: func(fs *flag.FlagSet) {
+		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&location, "location", "", "the BackupLocation, in the namespace, to import (required)")
 			fs.StringVar(&cluster, "cluster", "", "the cluster that lists the container (default: any with a Valid connection)")
 			wf.register(fs, "sync")

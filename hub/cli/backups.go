@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"sort"
 	"strings"
@@ -27,7 +27,7 @@ func backupsCommand() *command {
 		use:     "backups [--cluster C] [--location L] [--phase P]",
 		short:   "List backups: cluster, location, phase, items, size, origin",
 		example: "lifeboat backups -n team-a --cluster spoke-1 --phase Success",
-		flags: func(fs *flag.FlagSet) {
+		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&cluster, "cluster", "", "only backups of this cluster")
 			fs.StringVar(&location, "location", "", "only backups to this location")
 			fs.StringVar(&phase, "phase", "", "only backups in this phase: "+phaseList())
@@ -63,7 +63,7 @@ func backupsCommand() *command {
 			}
 			list.Items = kept
 			if s.structured() {
-				return printObject(s.out(), s.flags.output, list)
+				return s.printObject(list)
 			}
 			if len(list.Items) == 0 {
 				s.note("No backups found %s.", inNamespace(ns))
@@ -161,7 +161,7 @@ func describeBackupCommand() *command {
 				return apiError(err, objectName("backup", s.namespace(), args[0]))
 			}
 			if s.structured() {
-				return printObject(s.out(), s.flags.output, b)
+				return s.printObject(b)
 			}
 			return describeBackup(ctx, s.out(), c, b)
 		},
@@ -181,13 +181,19 @@ func dataPath(loc *fleetv1alpha1.BackupLocation, cluster string, id backupv1alph
 	return a.StorageAccount + "/" + path, a.ServiceURL() + "/" + path
 }
 
-func describeBackup(ctx context.Context, w io.Writer, c client.Client, b *fleetv1alpha1.Backup) error {
-	field := func(name, value string) {
+// fields returns a function writing one "Name:  value" line of a description
+// to w (<none> for an empty value).
+func fields(w io.Writer) func(name, value string) {
+	return func(name, value string) {
 		if value == "" {
 			value = none
 		}
 		fmt.Fprintf(w, "%-16s%s\n", name+":", value)
 	}
+}
+
+func describeBackup(ctx context.Context, w io.Writer, c client.Client, b *fleetv1alpha1.Backup) error {
+	field := fields(w)
 	field("Name", b.Name)
 	field("Namespace", b.Namespace)
 	field("Cluster", string(b.Spec.Cluster))
@@ -341,7 +347,7 @@ func restoresCommand() *command {
 		use:     "restores [--backup B]",
 		short:   "List restores: backup, cluster, phase, items",
 		example: "lifeboat restores -n team-a --backup shop",
-		flags: func(fs *flag.FlagSet) {
+		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&backup, "backup", "", "only restores of this backup")
 		},
 		run: func(ctx context.Context, s *session, _ []string) error {
@@ -362,7 +368,7 @@ func restoresCommand() *command {
 			}
 			list.Items = kept
 			if s.structured() {
-				return printObject(s.out(), s.flags.output, list)
+				return s.printObject(list)
 			}
 			if len(list.Items) == 0 {
 				s.note("No restores found %s.", inNamespace(ns))

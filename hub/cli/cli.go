@@ -7,7 +7,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -65,28 +67,24 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-// globalFlags are kubectl's flags that every command takes.
+// globalFlags are the flags every command takes: kubectl's connection flags
+// (cli-runtime's ConfigFlags: --kubeconfig, --context, -n, --as, --token,
+// --server, ...) and -A and -o.
 type globalFlags struct {
-	kubeconfig    string
-	context       string
-	namespace     string
+	config        *genericclioptions.ConfigFlags
 	allNamespaces bool
 	output        string
 }
 
-// valueFlags are the global flags that take a value, for finding the command
-// words among the arguments.
-var valueFlags = map[string]bool{"kubeconfig": true, "context": true, "n": true, "namespace": true, "o": true, "output": true}
-
-func (g *globalFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.kubeconfig, "kubeconfig", "", "path to the kubeconfig file of the hub (default: $KUBECONFIG or ~/.kube/config)")
-	fs.StringVar(&g.context, "context", "", "kubeconfig context to use")
-	fs.StringVar(&g.namespace, "namespace", "", "namespace of the hub objects (default: the context's namespace, else default)")
-	fs.StringVar(&g.namespace, "n", "", "shorthand for --namespace")
-	fs.BoolVar(&g.allNamespaces, "all-namespaces", false, "list objects of every namespace")
-	fs.BoolVar(&g.allNamespaces, "A", false, "shorthand for --all-namespaces")
-	fs.StringVar(&g.output, "output", "", "output format: table (default), wide, yaml or json")
-	fs.StringVar(&g.output, "o", "", "shorthand for --output")
+func (g *globalFlags) register(fs *pflag.FlagSet) {
+	g.config = genericclioptions.NewConfigFlags(false)
+	// --cluster names a Lifeboat cluster in this command line, not a
+	// kubeconfig cluster (use --context to choose that).
+	g.config.ClusterName = nil
+	g.config.AddFlags(fs)
+	fs.BoolVarP(&g.allNamespaces, "all-namespaces", "A", false, "list objects of every namespace")
+	fs.StringVarP(&g.output, "output", "o", "",
+		"output format: table (default), wide, yaml, json, name, jsonpath=..., jsonpath-as-json=..., go-template=..., custom-columns=...")
 }
 
 // command is one command of the command line.
@@ -98,7 +96,7 @@ type command struct {
 	// example is a command line to show.
 	example string
 	// flags registers the command's own flags.
-	flags func(fs *flag.FlagSet)
+	flags func(fs *pflag.FlagSet)
 	// args is the number of positional arguments (names) it takes.
 	args int
 	// run runs it; args are the positional arguments.
@@ -110,26 +108,40 @@ type commandFunc func() *command
 
 // commands maps the command words ("clusters", "backup create") to the commands.
 var commands = map[string]commandFunc{
-	"clusters":        clustersCommand,
-	"locations":       locationsCommand,
-	"backups":         backupsCommand,
-	"restores":        restoresCommand,
-	"describe backup": describeBackupCommand,
-	"backup create":   backupCreateCommand,
-	"backup delete":   backupDeleteCommand,
-	"restore create":  restoreCreateCommand,
-	"sync":            syncCommand,
-	"protection":      protectionCommand,
+	"clusters":         clustersCommand,
+	"locations":        locationsCommand,
+	"backups":          backupsCommand,
+	"restores":         restoresCommand,
+	"describe backup":  describeBackupCommand,
+	"describe restore": describeRestoreCommand,
+	"schedules":        schedulesCommand,
+	"backup create":    backupCreateCommand,
+	"backup delete":    backupDeleteCommand,
+	"restore create":   restoreCreateCommand,
+	"sync":             syncCommand,
+	"protection":       protectionCommand,
 }
 
 // aliases are other words for the same commands, as kubectl accepts them.
-var aliases = map[string]string{
-	"cluster": "clusters", "bcl": "clusters",
-	"location": "locations", "bloc": "locations",
-	"bkp":          "backups",
-	"restore list": "restores", "rst": "restores",
-	"backup list":      "backups",
-	"describe backups": "describe backup", "describe bkp": "describe backup",
+var aliases = map[string][]string{
+	"clusters":         {"cluster", "bcl"},
+	"locations":        {"location", "bloc"},
+	"backups":          {"bkp", "backup list"},
+	"restores":         {"rst", "restore list"},
+	"describe backup":  {"describe backups", "describe bkp"},
+	"describe restore": {"describe restores", "describe rst"},
+	"schedules":        {"schedule", "bsched"},
+}
+
+// groups are the first words of two-word commands, with what they say when
+// the second word is missing or unknown.
+var groups = map[string]struct{ short, missing, unknown string }{
+	"backup": {"Create or delete backups", "backup needs a subcommand: create or delete (or list backups with '%s backups')",
+		"unknown subcommand %q of backup: use create or delete"},
+	"restore": {"Create restores", "restore needs a subcommand: create (or list restores with '%s restores')",
+		"unknown subcommand %q of restore: use create"},
+	"describe": {"Show one object in detail", "describe needs a kind and a name: describe backup NAME or describe restore NAME",
+		"cannot describe %q: use backup or restore"},
 }
 
 // App runs the command line with its output streams. The zero value is not
@@ -156,20 +168,27 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return (&App{Out: stdout, Err: stderr}).Run(ctx, args)
 }
 
+// runError is an error of a command that ran (as opposed to a command line
+// cobra could not parse, which is a usage error).
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
 // Run runs the command line args (without the program name) and returns the exit code.
 func (a *App) Run(ctx context.Context, args []string) int {
-	err := a.run(ctx, args)
+	root := a.root()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return ExitOK
-	}
-	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
 	fmt.Fprintf(a.Err, "Error: %v\n", err)
 	var ue *usageError
 	var ee *exitError
+	var re *runError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue) || !errors.As(err, &re):
 		fmt.Fprintf(a.Err, "Run '%s help' for usage.\n", programName())
 		return ExitUsage
 	case errors.As(err, &ee):
@@ -178,154 +197,119 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	return ExitError
 }
 
-func (a *App) run(ctx context.Context, args []string) error {
-	words, rest := splitCommand(args)
-	if len(words) == 0 || words[0] == "help" {
-		if len(words) == 0 && !hasHelpFlag(rest) && len(rest) > 0 {
-			return usagef("no command given")
-		}
-		a.usage(a.Out)
-		return nil
-	}
-	key, err := lookup(words)
-	if err != nil {
-		return err
-	}
-	cmd := commands[key]()
+// root builds the command tree: one cobra command per entry of commands,
+// under the group of its first word, with its aliases.
+func (a *App) root() *cobra.Command {
 	var g globalFlags
-	fs := flag.NewFlagSet(key, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	g.register(fs)
-	if cmd.flags != nil {
-		cmd.flags(fs)
+	root := &cobra.Command{
+		Use:   "lifeboat",
+		Short: "Show and drive the Lifeboat fleet from the hub",
+		Long: programName() + " shows and drives the Lifeboat fleet from the hub.\n\n" +
+			"Exit codes: 0 done, 1 error (refused, not found, unreachable), 2 bad command line,\n" +
+			"3 a waited-for backup, restore or sync ended unsuccessfully, 4 --wait timed out.",
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: programName()},
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	positional, err := parseInterspersed(fs, rest)
-	if errors.Is(err, flag.ErrHelp) {
-		a.commandUsage(a.Out, cmd, fs)
-		return err
+	root.SetOut(a.Out)
+	root.SetErr(a.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	g.register(root.PersistentFlags())
+	parents := map[string]*cobra.Command{"": root}
+	parent := func(path string) *cobra.Command {
+		if c, ok := parents[path]; ok {
+			return c
+		}
+		grp := groups[path]
+		c := &cobra.Command{
+			Use:   path + " SUBCOMMAND",
+			Short: grp.short,
+			Args:  cobra.ArbitraryArgs,
+			RunE: func(_ *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					return usagef(grp.missing, programName())
+				}
+				return usagef(grp.unknown, args[0])
+			},
+		}
+		root.AddCommand(c)
+		parents[path] = c
+		return c
 	}
-	if err != nil {
-		return usagef("%s: %v", key, err)
+	keys := make([]string, 0, len(commands))
+	for k := range commands {
+		keys = append(keys, k)
 	}
-	if len(positional) != cmd.args {
-		if cmd.args == 0 {
-			return usagef("%s takes no arguments, got %q", key, strings.Join(positional, " "))
-		}
-		if len(positional) == 0 {
-			return usagef("%s needs a NAME: %s %s", key, programName(), cmd.use)
-		}
-		return usagef("%s takes one NAME, got %q", key, strings.Join(positional, " "))
-	}
-	switch g.output {
-	case "", "table", "wide", "yaml", "json":
-	default:
-		return usagef("unknown output format %q: use table, wide, yaml or json", g.output)
-	}
-	s := &session{app: a, flags: g}
-	return cmd.run(ctx, s, positional)
-}
-
-// lookup finds the command for the command words.
-func lookup(words []string) (string, error) {
-	for _, n := range []int{2, 1} {
-		if len(words) < n {
-			continue
-		}
-		key := strings.Join(words[:n], " ")
-		if a, ok := aliases[key]; ok {
-			key = a
-		}
-		if _, ok := commands[key]; ok && len(words) == n {
-			return key, nil
-		}
-	}
-	switch words[0] {
-	case "backup":
-		if len(words) == 1 {
-			return "", usagef("backup needs a subcommand: create or delete (or list backups with '%s backups')", programName())
-		}
-		return "", usagef("unknown subcommand %q of backup: use create or delete", words[1])
-	case "restore":
-		if len(words) == 1 {
-			return "", usagef("restore needs a subcommand: create (or list restores with '%s restores')", programName())
-		}
-		return "", usagef("unknown subcommand %q of restore: use create", words[1])
-	case "describe":
-		if len(words) == 1 {
-			return "", usagef("describe needs a kind and a name: describe backup NAME")
-		}
-		return "", usagef("cannot describe %q: only backup is supported", words[1])
-	}
-	return "", usagef("unknown command %q", words[0])
-}
-
-// commandWords says how many words each first word of a command takes.
-func commandWords(first string) int {
-	switch first {
-	case "backup", "restore", "describe":
-		return 2
-	}
-	return 1
-}
-
-// splitCommand takes the command words out of args, skipping flags and the
-// values of global flags, so that flags may come before or after them as with
-// kubectl: `lifeboat -n team-a backup create x` and `lifeboat backup create x -n team-a`.
-func splitCommand(args []string) (words, rest []string) {
-	want := 0
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i:]...)
-			break
-		}
-		if strings.HasPrefix(a, "-") && a != "-" {
-			rest = append(rest, a)
-			name := strings.TrimLeft(a, "-")
-			if !strings.Contains(name, "=") && valueFlags[name] && i+1 < len(args) {
-				i++
-				rest = append(rest, args[i])
+	sort.Strings(keys)
+	for _, key := range keys {
+		group, _ := splitKey(key)
+		leaf := a.leaf(key, &g, commands[key]())
+		for _, alias := range aliases[key] {
+			ag, aw := splitKey(alias)
+			if ag == group {
+				leaf.Aliases = append(leaf.Aliases, aw)
+				continue
 			}
-			continue
+			other := a.leaf(key, &g, commands[key]())
+			other.Use, other.Hidden = aw+strings.TrimPrefix(other.Use, other.Name()), true
+			parent(ag).AddCommand(other)
 		}
-		if len(words) == 0 {
-			words = append(words, a)
-			want = commandWords(a)
-			continue
-		}
-		if len(words) < want {
-			words = append(words, a)
-			continue
-		}
-		rest = append(rest, a)
+		parent(group).AddCommand(leaf)
 	}
-	return words, rest
+	return root
 }
 
-func hasHelpFlag(args []string) bool {
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			return true
-		}
+// splitKey splits command words into the group and the last word:
+// "backup create" -> "backup", "create"; "clusters" -> "", "clusters".
+func splitKey(key string) (group, word string) {
+	if i := strings.LastIndex(key, " "); i >= 0 {
+		return key[:i], key[i+1:]
 	}
-	return false
+	return "", key
 }
 
-// parseInterspersed parses flags wherever they are among the positional
-// arguments, which it returns.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
+// leaf makes the cobra command for cmd, the command at words key.
+func (a *App) leaf(key string, g *globalFlags, cmd *command) *cobra.Command {
+	group, word := splitKey(key)
+	use := strings.TrimSpace(strings.TrimPrefix(cmd.use, group))
+	c := &cobra.Command{
+		Use:     use,
+		Short:   cmd.short,
+		Example: "  " + cmd.example,
+		Args: func(_ *cobra.Command, positional []string) error {
+			if len(positional) == cmd.args {
+				return nil
+			}
+			if cmd.args == 0 {
+				return usagef("%s takes no arguments, got %q", key, strings.Join(positional, " "))
+			}
+			if len(positional) == 0 {
+				return usagef("%s needs a NAME: %s %s", key, programName(), cmd.use)
+			}
+			return usagef("%s takes one NAME, got %q", key, strings.Join(positional, " "))
+		},
+		RunE: func(c *cobra.Command, positional []string) error {
+			if err := checkOutput(g.output); err != nil {
+				return err
+			}
+			s := &session{app: a, flags: *g}
+			if err := cmd.run(c.Context(), s, positional); err != nil {
+				var ue *usageError
+				if errors.As(err, &ue) {
+					return err
+				}
+				return &runError{err: err}
+			}
+			return nil
+		},
 	}
+	if !strings.HasPrefix(use, word) {
+		c.Use = word + " " + use
+	}
+	if cmd.flags != nil {
+		cmd.flags(c.Flags())
+	}
+	return c
 }
 
 // programName is how the user called us: "kubectl lifeboat" as a plugin.
@@ -343,67 +327,6 @@ func baseName(p string) string {
 	return p
 }
 
-func (a *App) usage(w io.Writer) {
-	p := programName()
-	fmt.Fprintf(w, "%s shows and drives the Lifeboat fleet from the hub.\n\nUsage:\n  %s [global flags] COMMAND [flags]\n\nCommands:\n", p, p)
-	keys := make([]string, 0, len(commands))
-	for k := range commands {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	tw := newTabWriter(w)
-	for _, k := range keys {
-		c := commands[k]()
-		name := k
-		if c.args > 0 {
-			name += " NAME"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\n", name, c.short)
-	}
-	_ = tw.Flush()
-	fmt.Fprintf(w, `
-Global flags (before or after the command):
-  --kubeconfig PATH        kubeconfig of the hub (default: $KUBECONFIG or ~/.kube/config)
-  --context NAME           kubeconfig context to use
-  -n, --namespace NS       namespace of the hub objects (default: the context's namespace)
-  -A, --all-namespaces     list objects of every namespace
-  -o, --output FORMAT      table (default), wide, yaml or json
-
-Exit codes: 0 done, 1 error (refused, not found, unreachable), 2 bad command line,
-3 a waited-for backup, restore or sync ended unsuccessfully, 4 --wait timed out.
-
-Run '%s COMMAND --help' for a command's flags.
-`, p)
-}
-
-func (a *App) commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
-	p := programName()
-	fmt.Fprintf(w, "%s\n\nUsage:\n  %s %s\n", c.short, p, c.use)
-	if c.example != "" {
-		fmt.Fprintf(w, "\nExample:\n  %s\n", c.example)
-	}
-	var own []*flag.Flag
-	global := map[string]bool{"kubeconfig": true, "context": true, "n": true, "namespace": true, "A": true, "all-namespaces": true, "o": true, "output": true}
-	fs.VisitAll(func(f *flag.Flag) {
-		if !global[f.Name] {
-			own = append(own, f)
-		}
-	})
-	if len(own) > 0 {
-		fmt.Fprintln(w, "\nFlags:")
-		tw := newTabWriter(w)
-		for _, f := range own {
-			def := ""
-			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0s" {
-				def = fmt.Sprintf(" (default %s)", f.DefValue)
-			}
-			fmt.Fprintf(tw, "  --%s\t%s%s\n", f.Name, f.Usage, def)
-		}
-		_ = tw.Flush()
-	}
-	fmt.Fprintf(w, "\nGlobal flags: --kubeconfig, --context, -n/--namespace, -A/--all-namespaces, -o/--output (see '%s help').\n", p)
-}
-
 // session is one run of a command: its global flags and, once needed, the
 // hub client.
 type session struct {
@@ -416,28 +339,20 @@ type session struct {
 	nsExplicit bool
 }
 
-// client connects to the hub as kubectl would, from the kubeconfig and context.
+// client connects to the hub as kubectl would, from the connection flags.
 func (s *session) client() (client.Client, error) {
 	if s.c != nil {
 		return s.c, nil
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if s.flags.kubeconfig != "" {
-		rules.ExplicitPath = s.flags.kubeconfig
-	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: s.flags.context}
-	if s.flags.namespace != "" {
-		overrides.Context.Namespace = s.flags.namespace
-	}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
-	cfg, err := cc.ClientConfig()
+	loader := s.flags.config.ToRawKubeConfigLoader()
+	cfg, err := loader.ClientConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
 			return nil, fmt.Errorf("no kubeconfig for the hub: set --kubeconfig or $KUBECONFIG")
 		}
 		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
-	ns, explicit, err := cc.Namespace()
+	ns, explicit, err := loader.Namespace()
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
@@ -448,7 +363,7 @@ func (s *session) client() (client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the hub: %w", err)
 	}
-	s.c, s.ns, s.nsExplicit = c, ns, explicit && s.flags.namespace != ""
+	s.c, s.ns, s.nsExplicit = c, ns, explicit && *s.flags.config.Namespace != ""
 	return c, nil
 }
 
@@ -465,7 +380,11 @@ func (s *session) listNamespace() string {
 
 func (s *session) wide() bool { return s.flags.output == "wide" }
 
-func (s *session) structured() bool { return s.flags.output == "yaml" || s.flags.output == "json" }
+// structured is true when the output is not a table: a printer prints the
+// objects themselves.
+func (s *session) structured() bool {
+	return s.flags.output != "" && s.flags.output != "table" && s.flags.output != "wide"
+}
 
 func (s *session) pollInterval() time.Duration {
 	if s.app.PollInterval > 0 {

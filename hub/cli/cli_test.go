@@ -354,7 +354,7 @@ func TestDescribeBackup(t *testing.T) {
 	r := run(t, "describe", "backup", "nope", "-n", ns)
 	expectCode(t, r, ExitError, `backup "nope" in namespace "desc-a" not found`)
 	expectCode(t, run(t, "describe", "backup", "-n", ns), ExitUsage, "needs a NAME")
-	expectCode(t, run(t, "describe", "restore", "x"), ExitUsage, `cannot describe "restore"`)
+	expectCode(t, run(t, "describe", "location", "x"), ExitUsage, `cannot describe "location"`)
 }
 
 func TestBackupCreate(t *testing.T) {
@@ -410,7 +410,7 @@ func TestBackupCreate(t *testing.T) {
 	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--cluster", "mk-spoke", "--location", "weu", "--include-namespaces", "Bad_NS"), ExitUsage, `"Bad_NS" is not a namespace name`)
 	expectCode(t, run(t, "backup", "create", "shop-1", "-n", ns, "--cluster", "mk-spoke", "--location", "weu"), ExitError, `backup "shop-1" in namespace "mk-a" already exists`)
 	expectCode(t, run(t, "backup", "create", "Bad_Name", "-n", ns, "--cluster", "mk-spoke", "--location", "weu"), ExitError, "the hub rejected")
-	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--bogus"), ExitUsage, "flag provided but not defined: -bogus")
+	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--bogus"), ExitUsage, "unknown flag: --bogus")
 	for _, name := range []string{"x", "Bad_Name"} {
 		err := hub.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &fleetv1alpha1.Backup{})
 		if !apierrors.IsNotFound(err) {
@@ -696,7 +696,10 @@ func TestErrors(t *testing.T) {
 	// help goes to stdout and succeeds.
 	r = run(t, "help")
 	expectCode(t, r, ExitOK)
-	expectContains(t, r.out, "backup create NAME", "describe backup NAME", "sync", "-A, --all-namespaces")
+	expectContains(t, r.out, "backup", "describe", "sync", "completion", "-A, --all-namespaces", "--as string", "--token string")
+	r = run(t, "backup", "--help")
+	expectCode(t, r, ExitOK)
+	expectContains(t, r.out, "create", "delete")
 	r = run(t, "backup", "create", "--help")
 	expectCode(t, r, ExitOK)
 	expectContains(t, r.out, "--include-namespaces", "--wait")
@@ -737,10 +740,122 @@ func TestUnits(t *testing.T) {
 	if got := programName(); got != "lifeboat" {
 		t.Errorf("programName as lifeboat: %q", got)
 	}
-	words, rest := splitCommand([]string{"-n", "team", "backup", "--kubeconfig=x", "create", "shop", "-o", "yaml", "--wait"})
-	if strings.Join(words, " ") != "backup create" || strings.Join(rest, " ") != "-n team --kubeconfig=x shop -o yaml --wait" {
-		t.Errorf("splitCommand: %q %q", words, rest)
+}
+
+// TestKubectlFlagsAndPrinters checks what the command line takes from
+// kubectl (cli-runtime and kubectl's printers): -o jsonpath, custom-columns
+// and name, impersonation with --as, and generated shell completion.
+func TestKubectlFlagsAndPrinters(t *testing.T) {
+	ns := namespace(t, "kube-a")
+	seedBackups(t, ns)
+
+	out := mustRun(t, "backups", "-n", ns, "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.phase}{\"\\n\"}{end}")
+	if out != "db-failed=Failed\nshop-done=Success\nshop-running=InProgress\n" {
+		t.Errorf("-o jsonpath on a list: %q", out)
 	}
+	if out := mustRun(t, "describe", "backup", "shop-done", "-n", ns, "-o", "jsonpath={.spec.cluster}"); out != "spoke-1" {
+		t.Errorf("-o jsonpath on one object: %q", out)
+	}
+	tab := parseTables(t, mustRun(t, "backups", "-n", ns, "-o", "custom-columns=NAME:.metadata.name,ITEMS:.status.progress.itemsDone"))[0]
+	expectCells(t, tab.row(t, "shop-done"), map[string]string{"ITEMS": "42"})
+	if out := mustRun(t, "backups", "-n", ns, "--phase", "Success", "-o", "name"); out != "backup.fleet.lifeboat.dev/shop-done\n" {
+		t.Errorf("-o name: %q", out)
+	}
+	expectCode(t, run(t, "backups", "-n", ns, "-o", "jsonpath={.items[}"), ExitUsage, "-o jsonpath={.items[}")
+
+	// --as impersonates as kubectl does: the admin's kubeconfig acting as a
+	// user without RBAC is refused.
+	expectCode(t, run(t, "backups", "-n", ns, "--as", "nobody"), ExitError, `User "nobody" cannot list resource "backups"`)
+
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if out := mustRun(t, "completion", shell); !strings.Contains(out, "__start_lifeboat") && !strings.Contains(out, "__lifeboat_") && !strings.Contains(out, "_lifeboat") {
+			t.Errorf("completion %s does not complete lifeboat: %.200q", shell, out)
+		}
+	}
+	// Completion knows the commands and the Lifeboat --cluster flag.
+	out = mustRun(t, "__complete", "backup", "")
+	expectContains(t, out, "create", "delete")
+	out = mustRun(t, "__complete", "backups", "--")
+	expectContains(t, out, "--cluster", "--as", "--phase")
+}
+
+// TestSchedules lists schedules with their policy's timing and how the last
+// runs of their clusters went.
+func TestSchedules(t *testing.T) {
+	ns := namespace(t, "sched-a")
+	create(t, &fleetv1alpha1.SchedulePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hourly"},
+		Spec: fleetv1alpha1.SchedulePolicySpec{Cron: "0 * * * *", Retention: &fleetv1alpha1.Retention{KeepLast: 3}}}, nil)
+	create(t, &fleetv1alpha1.SchedulePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "often"},
+		Spec: fleetv1alpha1.SchedulePolicySpec{Interval: &metav1.Duration{Duration: 90 * time.Minute}, Retention: &fleetv1alpha1.Retention{KeepLast: 3}}}, nil)
+	schedule := func(name, policy string) *fleetv1alpha1.BackupSchedule {
+		return &fleetv1alpha1.BackupSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: fleetv1alpha1.BackupScheduleSpec{Policy: backupv1alpha1.ObjectName(policy),
+				ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}},
+				Template:        fleetv1alpha1.BackupTemplate{Location: "weu"}}}
+	}
+	create(t, schedule("shop", "hourly"), func(s *fleetv1alpha1.BackupSchedule) {
+		s.Status.Phase = fleetv1alpha1.ScheduleActive
+		s.Status.Clusters = []fleetv1alpha1.ScheduledCluster{
+			{Cluster: "spoke-1", LastPhase: fleetv1alpha1.BackupSuccess, LastRunTime: ago(20 * time.Minute),
+				LastSuccessfulTime: ago(20 * time.Minute), NextRunTime: ago(-40 * time.Minute)},
+			{Cluster: "spoke-2", LastPhase: fleetv1alpha1.BackupFailed, LastRunTime: ago(20 * time.Minute),
+				LastSuccessfulTime: ago(3 * time.Hour), NextRunTime: ago(-40 * time.Minute)},
+		}
+	})
+	create(t, schedule("db", "often"), func(s *fleetv1alpha1.BackupSchedule) {
+		s.Status.Phase = fleetv1alpha1.ScheduleSuspended
+		s.Status.Clusters = []fleetv1alpha1.ScheduledCluster{{Cluster: "spoke-3"}}
+	})
+
+	tab := parseTables(t, mustRun(t, "schedules", "-n", ns))[0]
+	if got := strings.Join(tab.headers, "|"); got != "NAME|POLICY|SCHEDULE|PHASE|CLUSTERS|LAST OK|LAST RUN|NEXT RUN|AGE" {
+		t.Errorf("schedule headers %q", got)
+	}
+	expectCells(t, tab.row(t, "shop"), map[string]string{"POLICY": "hourly", "SCHEDULE": "0 * * * *", "PHASE": "Active",
+		"CLUSTERS": "2", "LAST OK": "1/2", "LAST RUN": "20m"})
+	if next := tab.row(t, "shop")["NEXT RUN"]; next != "in 39m" && next != "in 40m" {
+		t.Errorf("NEXT RUN of shop: %q", next)
+	}
+	expectCells(t, tab.row(t, "db"), map[string]string{"SCHEDULE": "every 1h30m", "PHASE": "Suspended", "LAST OK": "0/1",
+		"LAST RUN": none, "NEXT RUN": none})
+
+	wide := parseTables(t, mustRun(t, "schedules", "-n", ns, "-o", "wide"))[0]
+	expectCells(t, wide.row(t, "shop"), map[string]string{"CLUSTERS FROM": "env=prod", "OLDEST SUCCESS": "3h"})
+	expectCells(t, wide.row(t, "db"), map[string]string{"OLDEST SUCCESS": none})
+
+	if got := strings.Join(parseTables(t, mustRun(t, "schedules", "-n", ns, "--cluster", "spoke-3"))[0].keys(), ","); got != "db" {
+		t.Errorf("--cluster spoke-3: %s", got)
+	}
+	if out := mustRun(t, "schedules", "-n", ns, "-o", "jsonpath={.items[*].metadata.name}"); out != "db shop" {
+		t.Errorf("-o jsonpath: %q", out)
+	}
+	r := run(t, "schedules", "-n", ns, "--cluster", "nope")
+	expectCode(t, r, ExitOK, "No backup schedules found in namespace "+ns)
+}
+
+// TestDescribeRestore shows a restore with its backup, options and result.
+func TestDescribeRestore(t *testing.T) {
+	ns := namespace(t, "drs-a")
+	seedBackups(t, ns)
+	create(t, &fleetv1alpha1.Restore{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-copy"},
+		Spec: fleetv1alpha1.RestoreSpec{Backup: "shop-done", Cluster: "spoke-2",
+			RestoreOptions: backupv1alpha1.RestoreOptions{NamespaceMapping: backupv1alpha1.NamespaceMapping{"shop": "shop-copy"},
+				ExistingResourcePolicy: backupv1alpha1.ExistingResourceUpdate}}},
+		func(r *fleetv1alpha1.Restore) {
+			r.Status.Phase, r.Status.Cluster = backupv1alpha1.RestorePartialSuccess, "spoke-2"
+			r.Status.Progress = &backupv1alpha1.Progress{ItemsTotal: 34, ItemsDone: 26}
+			r.Status.Warnings, r.Status.Errors = 1, 7
+			r.Status.StartTime, r.Status.CompletionTime = ago(10*time.Minute), ago(9*time.Minute)
+		})
+	out := mustRun(t, "describe", "restore", "shop-copy", "-n", ns)
+	expectContains(t, out, "Backup:         shop-done (cluster spoke-1, backup ID 20261121-shop)", "Cluster:        spoke-2",
+		"Phase:          PartialSuccess", "Namespace map:  shop:shop-copy", "Existing:       Update",
+		"Progress:       26 of 34 items", "Warnings:       1", "Errors:         7", "took 60s")
+	if out := mustRun(t, "describe", "rst", "shop-copy", "-n", ns, "-o", "jsonpath={.spec.backup}"); out != "shop-done" {
+		t.Errorf("describe rst -o jsonpath: %q", out)
+	}
+	expectCode(t, run(t, "describe", "restore", "nope", "-n", ns), ExitError, `restore "nope" in namespace "drs-a" not found`)
+	expectCode(t, run(t, "describe", "schedule", "x"), ExitUsage, `cannot describe "schedule": use backup or restore`)
 }
 
 // protection shows each cluster's verdict counts and the namespaces that
@@ -784,5 +899,8 @@ func TestProtection(t *testing.T) {
 	}
 	if r := run(t, "protection", "--cluster", "pr-none"); r.code != ExitError || !strings.Contains(r.errOut, `backup cluster "pr-none" not found`) {
 		t.Errorf("unknown cluster: %+v", r)
+	}
+	if out := mustRun(t, "protection", "--cluster", "pr-one", "-o", "jsonpath={.items[0].status.protection.atRisk}"); out != "1" {
+		t.Errorf("protection -o jsonpath: %q", out)
 	}
 }

@@ -29,7 +29,7 @@ func clustersCommand() *command {
 				if err := c.List(ctx, list); err != nil {
 					return apiError(err, "backup clusters")
 				}
-				return printObject(s.out(), s.flags.output, list)
+				return s.printObject(list)
 			}
 			// Clusters are cluster-scoped; the matrix shows the locations of every
 			// namespace unless -n names one.
@@ -176,7 +176,7 @@ func locationsCommand() *command {
 				return apiError(err, "backup locations")
 			}
 			if s.structured() {
-				return printObject(s.out(), s.flags.output, list)
+				return s.printObject(list)
 			}
 			if len(list.Items) == 0 {
 				s.note("No backup locations found %s.", inNamespace(ns))

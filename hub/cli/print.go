@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,11 +11,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/kubectl/pkg/cmd/get"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	"sigs.k8s.io/yaml"
 )
 
 // none is what a table shows for a value that is not set, as kubectl does.
@@ -109,47 +112,78 @@ func timestamp(t *metav1.Time) string {
 	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), age(t))
 }
 
-// printObject prints one object, or a list as kubectl's kind List, as yaml or
-// json, with apiVersion and kind set and without managed fields.
-func printObject(w io.Writer, format string, obj runtime.Object) error {
-	var v any
+// printFlags are the -o formats printers handle (table and wide are
+// ours): cli-runtime's printers and kubectl's custom columns.
+func printFlags() (*genericclioptions.PrintFlags, *get.CustomColumnsPrintFlags) {
+	return genericclioptions.NewPrintFlags(""), get.NewCustomColumnsPrintFlags()
+}
+
+// checkOutput refuses an -o value no printer handles.
+func checkOutput(format string) error {
+	if format == "" || format == "table" || format == "wide" {
+		return nil
+	}
+	_, err := printerFor(format)
+	return err
+}
+
+// printerFor is the printer for an -o value other than table or wide.
+func printerFor(format string) (printers.ResourcePrinter, error) {
+	pf, cf := printFlags()
+	name, _, _ := strings.Cut(format, "=")
+	if slices.Contains(cf.AllowedFormats(), name) {
+		return cf.ToPrinter(format)
+	}
+	pf.OutputFormat = &format
+	p, err := pf.ToPrinter()
+	if genericclioptions.IsNoCompatiblePrinterError(err) {
+		return nil, usagef("unknown output format %q: use table, wide, %s or %s", format,
+			strings.Join(pf.AllowedFormats(), ", "), strings.Join(cf.AllowedFormats(), ", "))
+	}
+	if err != nil {
+		return nil, usagef("-o %s: %v", format, err)
+	}
+	return p, nil
+}
+
+// printObject prints one object, or a list as kubectl's kind List, with the
+// -o printer, with apiVersion and kind set and without managed fields.
+func (s *session) printObject(obj runtime.Object) error {
+	p, err := printerFor(s.flags.output)
+	if err != nil {
+		return err
+	}
+	var v runtime.Object
 	if meta.IsListType(obj) {
 		items, err := meta.ExtractList(obj)
 		if err != nil {
 			return err
 		}
-		list := map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}}
-		out := make([]any, 0, len(items))
+		list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}}}
 		for _, it := range items {
-			if err := prepare(it); err != nil {
+			u, err := toUnstructured(it)
+			if err != nil {
 				return err
 			}
-			out = append(out, it)
+			list.Items = append(list.Items, *u)
 		}
-		list["items"] = out
 		v = list
-	} else {
-		if err := prepare(obj); err != nil {
-			return err
-		}
-		v = obj
-	}
-	switch format {
-	case "json":
-		b, err := json.MarshalIndent(v, "", "    ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	default:
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
+	} else if v, err = toUnstructured(obj); err != nil {
 		return err
 	}
+	return p.PrintObj(v, s.out())
+}
+
+// toUnstructured is obj as printers want it: apiVersion and kind set.
+func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
+	if err := prepare(obj); err != nil {
+		return nil, err
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 // prepare sets apiVersion and kind, which typed clients leave empty, and drops managed fields.

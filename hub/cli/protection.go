@@ -2,11 +2,11 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
 
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
@@ -15,10 +15,10 @@ import (
 func protectionCommand() *command {
 	var cluster string
 	return &command{
-		use:     "protection",
+		use:     "protection [--cluster C]",
 		short:   "Show which namespaces of each cluster are Protected, AtRisk or Unprotected, and why",
 		example: "lifeboat protection --cluster spoke-1",
-		flags: func(fs *flag.FlagSet) {
+		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&cluster, "cluster", "", "only this cluster")
 		},
 		run: func(ctx context.Context, s *session, _ []string) error {
@@ -43,7 +43,7 @@ func protectionCommand() *command {
 				list.Items = kept
 			}
 			if s.structured() {
-				return printObject(s.out(), s.flags.output, list)
+				return s.printObject(list)
 			}
 			if len(list.Items) == 0 {
 				s.note("No clusters found: create a ClusterDiscovery or a BackupCluster on the hub.")

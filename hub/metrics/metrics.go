@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	kevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -108,8 +110,10 @@ func Register(r client.Reader) {
 		scheduleRunsSkipped, scheduleRetries)
 }
 
-// Finished observes a run that ended (its duration, items and bytes).
-func Finished(r events.Run) {
+// Finished reports a run that ended: its Event on obj (events.Finished) and
+// its duration, items and bytes.
+func Finished(rec kevents.EventRecorder, obj runtime.Object, r events.Run) {
+	events.Finished(rec, obj, r)
 	if r.Start != nil && r.End != nil {
 		runDuration.WithLabelValues(r.Kind, r.Phase).Observe(r.End.Sub(r.Start.Time).Seconds())
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -146,8 +147,10 @@ func TestRunsAreObserved(t *testing.T) {
 	items, bytes := testutil.ToFloat64(runItems.WithLabelValues("Restore")), testutil.ToFloat64(runBytes.WithLabelValues("Restore"))
 	start := metav1.NewTime(time.Now().Add(-90 * time.Second))
 	end := metav1.Now()
-	Finished(events.Run{Kind: "Restore", Phase: "Success", Success: true, Start: &start, End: &end,
+	rec := kevents.NewFakeRecorder(1)
+	Finished(rec, &backupv1alpha1.ApplicationRestore{}, events.Run{Kind: "Restore", Phase: "Success", Success: true, Start: &start, End: &end,
 		Progress: &backupv1alpha1.Progress{ItemsTotal: 40, ItemsDone: 40, BytesDone: 4096}})
+	g.Expect(<-rec.Events).To(HavePrefix("Normal RestoreSuccess"))
 	g.Expect(testutil.ToFloat64(runItems.WithLabelValues("Restore"))).To(Equal(items + 40))
 	g.Expect(testutil.ToFloat64(runBytes.WithLabelValues("Restore"))).To(Equal(bytes + 4096))
 	g.Expect(testutil.CollectAndCount(runDuration, RunDuration)).To(BeNumerically(">=", 1))

@@ -110,8 +110,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 				Success: b.Status.Phase == fleetv1alpha1.BackupSuccess, Cluster: b.Spec.Cluster,
 				Start: b.Status.StartTime, End: b.Status.CompletionTime, Progress: b.Status.Progress,
 				Warnings: b.Status.Warnings, Errors: b.Status.Errors, Conditions: b.Status.Conditions}
-			hubevents.Finished(r.Recorder, b, run)
-			metrics.Finished(run)
+			metrics.Finished(r.Recorder, b, run)
 		}
 	}()
 
@@ -160,6 +159,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fleetv1alpha1.Backup{}, indexCluster, backupCluster); err != nil {
+		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Backup{}, builder.WithPredicates(predicate.Or[client.Object](

@@ -99,8 +99,12 @@ func expiredText(b *fleetv1alpha1.Backup, exp *metav1.Time) string {
 // newerRestorable reports whether another restorable Backup of the same
 // cluster and selection, not being deleted, started after b in b's namespace.
 func (r *Reconciler) newerRestorable(ctx context.Context, b *fleetv1alpha1.Backup) (bool, error) {
+	// Only the cluster's own Backups, read from the cache without copies:
+	// a namespace may hold a Backup per cluster and day for thousands of
+	// clusters, and every expired one asks.
 	list := &fleetv1alpha1.BackupList{}
-	if err := r.List(ctx, list, client.InNamespace(b.Namespace)); err != nil {
+	if err := r.List(ctx, list, client.InNamespace(b.Namespace),
+		client.MatchingFields{indexCluster: string(b.Spec.Cluster)}, client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
 	for i := range list.Items {
@@ -113,6 +117,13 @@ func (r *Reconciler) newerRestorable(ctx context.Context, b *fleetv1alpha1.Backu
 		return true, nil
 	}
 	return false, nil
+}
+
+// indexCluster indexes Backups by spec.cluster.
+const indexCluster = "spec.cluster"
+
+func backupCluster(o client.Object) []string {
+	return []string{string(o.(*fleetv1alpha1.Backup).Spec.Cluster)}
 }
 
 // describeSelection names the namespaces a Backup selected, for messages.

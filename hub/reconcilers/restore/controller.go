@@ -89,8 +89,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 				Success: rs.Status.Phase == backupv1alpha1.RestoreSuccess, Cluster: rs.Status.Cluster,
 				Start: rs.Status.StartTime, End: rs.Status.CompletionTime, Progress: rs.Status.Progress,
 				Warnings: rs.Status.Warnings, Errors: rs.Status.Errors, Conditions: rs.Status.Conditions}
-			hubevents.Finished(r.Recorder, rs, run)
-			metrics.Finished(run)
+			metrics.Finished(r.Recorder, rs, run)
 		}
 	}()
 
