@@ -179,6 +179,3 @@ func (p *Plan) LongestGap(from time.Time) time.Duration {
 	}
 	return longest
 }
-
-// Jitter is how far after its tick a cluster's run may start.
-func (p *Plan) Jitter() time.Duration { return p.jitter }
