@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,13 +169,26 @@ func catalog() *fleetv1alpha1.BackupCatalog {
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace},
 		Spec: fleetv1alpha1.BackupCatalogSpec{
 			Cluster:  "shoot-a",
-			Sync:     backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "sync-1"},
-			Location: backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "blob"},
+			Sync:     &backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "sync-1"},
+			Location: &backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "blob"},
 			Entries: []fleetv1alpha1.BackupSummary{{
 				ID: "team-a-nightly-0001", SourceCluster: "shoot-a",
 				Hub:   &backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "nightly"},
 				Phase: backupv1alpha1.ApplicationBackupSuccess, Items: 120, SizeBytes: 1 << 20,
 			}},
+		},
+	}
+}
+
+func inventory() *fleetv1alpha1.BackupCatalog {
+	return &fleetv1alpha1.BackupCatalog{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fleetv1alpha1.InventoryPageName},
+		Spec: fleetv1alpha1.BackupCatalogSpec{
+			Cluster: "shoot-a",
+			Inventory: &fleetv1alpha1.NamespaceInventory{
+				Namespaces:   []fleetv1alpha1.InventoryNamespaceName{"default", "team-a"},
+				ObservedTime: metav1.Now(),
+			},
 		},
 	}
 }
@@ -234,13 +248,15 @@ func duration(s string) *metav1.Duration {
 func TestValidObjectsAreAccepted(t *testing.T) {
 	objects := []client.Object{
 		clusterDiscovery(), backupCluster(), location(), backup(), restore(), schedulePolicy(),
-		backupSchedule(), execRule(), hubSync(), catalog(),
+		backupSchedule(), execRule(), hubSync(), catalog(), inventory(),
 		target(), appBackup(), appRestore(), spokeSync(), deletion(),
 	}
 	for _, obj := range objects {
 		t.Run(fmt.Sprintf("%T", obj), func(t *testing.T) {
 			g := NewWithT(t)
-			obj.SetName("good")
+			if obj.GetName() == "" {
+				obj.SetName("good")
+			}
 			g.Expect(k8sClient.Create(context.Background(), obj)).To(Succeed())
 		})
 	}
@@ -544,6 +560,31 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"catalog negative page",
 			with(catalog(), func(c *fleetv1alpha1.BackupCatalog) { c.Spec.Page = -1 }),
 			"should be greater than or equal to 0"},
+		{"catalog page that is both a sync's page and an inventory",
+			with(catalog(), func(c *fleetv1alpha1.BackupCatalog) { c.Spec.Inventory = inventory().Spec.Inventory }),
+			"a page is either a sync's page (sync and location) or a namespace inventory (inventory alone)"},
+		{"catalog page without sync",
+			with(catalog(), func(c *fleetv1alpha1.BackupCatalog) { c.Spec.Sync = nil }),
+			"a page is either a sync's page (sync and location) or a namespace inventory (inventory alone)"},
+		{"inventory with a namespace name that is no DNS label",
+			with(inventory(), func(c *fleetv1alpha1.BackupCatalog) { c.Spec.Inventory.Namespaces[1] = "Team_B" }),
+			"should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"},
+		{"inventory with a namespace name over 63 characters",
+			with(inventory(), func(c *fleetv1alpha1.BackupCatalog) {
+				c.Spec.Inventory.Namespaces[1] = fleetv1alpha1.InventoryNamespaceName(strings.Repeat("a", 64))
+			}),
+			"may not be more than 63"},
+		{"inventory with more than 5000 namespaces",
+			with(inventory(), func(c *fleetv1alpha1.BackupCatalog) {
+				c.Spec.Inventory.Namespaces = nil
+				for i := range fleetv1alpha1.MaxInventoryNamespaces + 1 {
+					c.Spec.Inventory.Namespaces = append(c.Spec.Inventory.Namespaces, fleetv1alpha1.InventoryNamespaceName(fmt.Sprintf("ns-%d", i)))
+				}
+			}),
+			"must have at most 5000 items"},
+		{"inventory listing a namespace twice",
+			with(inventory(), func(c *fleetv1alpha1.BackupCatalog) { c.Spec.Inventory.Namespaces[1] = "default" }),
+			"Duplicate value"},
 
 		// Spoke kinds.
 		{"target storage account too long",

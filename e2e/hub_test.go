@@ -221,7 +221,7 @@ func TestSpokeHubCredentialIsScoped(t *testing.T) {
 		ref := backupv1alpha1.HubObjectReference{Namespace: "team-hub", Name: "primary"}
 		return &fleetv1alpha1.BackupCatalog{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-			Spec:       fleetv1alpha1.BackupCatalogSpec{Cluster: backupv1alpha1.ClusterName(spoke1.Name), Sync: ref, Location: ref, Page: 1, Final: true},
+			Spec:       fleetv1alpha1.BackupCatalogSpec{Cluster: backupv1alpha1.ClusterName(spoke1.Name), Sync: &ref, Location: &ref, Page: 1, Final: true},
 		}
 	}
 	own := page(spoke1.Name, "scope-"+rand.String(5))

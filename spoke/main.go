@@ -217,6 +217,9 @@ func run(s settings, factory *targets.Factory) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := mgr.Add(&backupsync.Inventory{Client: mgr.GetClient(), Hub: hub.Client, Cluster: s.clusterName}); err != nil {
+		return err
+	}
 	if err := mgr.Add(&heartbeat.Heartbeat{Client: mgr.GetClient(), Interval: s.heartbeatInterval, HubAccess: hub.CatalogAccess}); err != nil {
 		return err
 	}

@@ -100,8 +100,8 @@ func BenchmarkSync10000(b *testing.B) {
 				ObjectMeta: metav1.ObjectMeta{Namespace: cluster, Name: fmt.Sprintf("bench-p%05d", p), Labels: map[string]string{fleetv1alpha1.LabelSyncUID: string(s.UID)}},
 				Spec: fleetv1alpha1.BackupCatalogSpec{
 					Cluster: cluster, Page: int32(p), Final: p == total/pageSize-1, Entries: entries,
-					Sync:     backupv1alpha1.HubObjectReference{Namespace: tenant, Name: "bench", UID: s.UID},
-					Location: backupv1alpha1.HubObjectReference{Namespace: tenant, Name: locationName},
+					Sync:     &backupv1alpha1.HubObjectReference{Namespace: tenant, Name: "bench", UID: s.UID},
+					Location: &backupv1alpha1.HubObjectReference{Namespace: tenant, Name: locationName},
 				},
 			})
 		})

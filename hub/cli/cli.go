@@ -120,6 +120,7 @@ var commands = map[string]commandFunc{
 	"backup delete":    backupDeleteCommand,
 	"restore create":   restoreCreateCommand,
 	"sync":             syncCommand,
+	"protection":       protectionCommand,
 }
 
 // aliases are other words for the same commands, as kubectl accepts them.

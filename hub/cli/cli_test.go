@@ -857,3 +857,50 @@ func TestDescribeRestore(t *testing.T) {
 	expectCode(t, run(t, "describe", "restore", "nope", "-n", ns), ExitError, `restore "nope" in namespace "drs-a" not found`)
 	expectCode(t, run(t, "describe", "schedule", "x"), ExitUsage, `cannot describe "schedule": use backup or restore`)
 }
+
+// protection shows each cluster's verdict counts and the namespaces that
+// are not Protected, as the clusters' reports say.
+func TestProtection(t *testing.T) {
+	create(t, backupCluster("pr-one"), func(c *fleetv1alpha1.BackupCluster) {
+		c.Status.Protection = &fleetv1alpha1.ProtectionReport{
+			InventoryTime: ago(2 * time.Minute), Namespaces: 4, Protected: 2, AtRisk: 1, Unprotected: 1,
+			NotProtected: []fleetv1alpha1.NamespaceProtection{
+				{Namespace: "db", Verdict: fleetv1alpha1.AtRisk, LastSuccessfulBackup: "team-a/db-1", LastSuccessfulTime: ago(3 * time.Hour),
+					RPO: &metav1.Duration{Duration: 66 * time.Minute}, Schedule: "team-a/hourly"},
+				{Namespace: "scratch", Verdict: fleetv1alpha1.Unprotected},
+			},
+		}
+	})
+	create(t, backupCluster("pr-two"), func(c *fleetv1alpha1.BackupCluster) {
+		c.Status.Protection = &fleetv1alpha1.ProtectionReport{Reason: fleetv1alpha1.ReasonInventoryRejected,
+			Message: "The namespace inventory was not believed: the inventory lists namespace a twice"}
+	})
+
+	tables := parseTables(t, mustRun(t, "protection"))
+	if len(tables) != 2 {
+		t.Fatalf("want the counts and the namespaces not Protected, got %d tables", len(tables))
+	}
+	expectCells(t, tables[0].row(t, "pr-one"), map[string]string{"NAMESPACES": "4", "PROTECTED": "2", "AT RISK": "1", "UNPROTECTED": "1", "INVENTORY": "2m", "NOTE": none})
+	expectCells(t, tables[0].row(t, "pr-two"), map[string]string{"PROTECTED": none,
+		"NOTE": "InventoryRejected: The namespace inventory was not believed: the inventory lists namespace a twice"})
+	rows := map[string]map[string]string{}
+	for _, r := range tables[1].rows {
+		if r["CLUSTER"] == "pr-one" {
+			rows[r["NAMESPACE"]] = r
+		}
+	}
+	expectCells(t, rows["db"], map[string]string{"VERDICT": "AtRisk", "LAST SUCCESS": "3h ago", "BACKUP": "team-a/db-1", "RPO": "66m", "SCHEDULE": "team-a/hourly"})
+	expectCells(t, rows["scratch"], map[string]string{"VERDICT": "Unprotected", "LAST SUCCESS": none, "RPO": none})
+
+	// --cluster shows one cluster; an unknown one is an error.
+	one := parseTables(t, mustRun(t, "protection", "--cluster", "pr-two"))
+	if keys := one[0].keys(); len(one) != 1 || len(keys) != 1 || keys[0] != "pr-two" {
+		t.Errorf("protection --cluster pr-two: %v", one)
+	}
+	if r := run(t, "protection", "--cluster", "pr-none"); r.code != ExitError || !strings.Contains(r.errOut, `backup cluster "pr-none" not found`) {
+		t.Errorf("unknown cluster: %+v", r)
+	}
+	if out := mustRun(t, "protection", "--cluster", "pr-one", "-o", "jsonpath={.items[0].status.protection.atRisk}"); out != "1" {
+		t.Errorf("protection -o jsonpath: %q", out)
+	}
+}

@@ -42,6 +42,8 @@ const (
 	DispatchLatency             = "lifeboat_dispatch_latency_seconds"
 	ScheduleRunsSkipped         = "lifeboat_schedule_runs_skipped_total"
 	ScheduleRetries             = "lifeboat_schedule_retries_total"
+	ProtectionNamespaces        = "lifeboat_protection_namespaces"
+	ProtectionInventory         = "lifeboat_protection_inventory_timestamp_seconds"
 )
 
 var (
@@ -68,6 +70,12 @@ var (
 	discoveryClusters = prometheus.NewDesc(DiscoveryClusters,
 		"Clusters of the discovery's latest run, by state (current, discovered, unmanaged, remanaged, skipped, failed).",
 		[]string{"discovery", "state"}, nil)
+	protectionNamespaces = prometheus.NewDesc(ProtectionNamespaces,
+		"The cluster's namespaces by protection verdict (Protected, AtRisk, Unprotected), from its BackupCluster's status.protection.",
+		[]string{"cluster", "verdict"}, nil)
+	protectionInventory = prometheus.NewDesc(ProtectionInventory,
+		"When the cluster's spoke last listed its namespaces for the protection report (Unix seconds).",
+		[]string{"cluster"}, nil)
 )
 
 var (
@@ -139,7 +147,7 @@ type Collector struct {
 // Describe sends the descriptors of every series the collector reports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{locationClusterValid, locationLastSync, backups, restores, syncs,
-		clusterLastSuccessful, scheduleLastSuccessful, clusterAvailable, discoveryClusters} {
+		clusterLastSuccessful, scheduleLastSuccessful, clusterAvailable, discoveryClusters, protectionNamespaces, protectionInventory} {
 		ch <- d
 	}
 }
@@ -266,6 +274,17 @@ func (c *Collector) clusters(ctx context.Context, ch chan<- prometheus.Metric) e
 		bc := &list.Items[i]
 		ch <- prometheus.MustNewConstMetric(clusterAvailable, prometheus.GaugeValue,
 			boolValue(meta.IsStatusConditionTrue(bc.Status.Conditions, fleetv1alpha1.ConditionAvailable)), bc.Name)
+		p := bc.Status.Protection
+		if p == nil || p.Reason != "" {
+			continue
+		}
+		for verdict, n := range map[fleetv1alpha1.ProtectionVerdict]int32{fleetv1alpha1.Protected: p.Protected,
+			fleetv1alpha1.AtRisk: p.AtRisk, fleetv1alpha1.Unprotected: p.Unprotected} {
+			ch <- prometheus.MustNewConstMetric(protectionNamespaces, prometheus.GaugeValue, float64(n), bc.Name, string(verdict))
+		}
+		if p.InventoryTime != nil {
+			ch <- prometheus.MustNewConstMetric(protectionInventory, prometheus.GaugeValue, unix(p.InventoryTime.Time), bc.Name)
+		}
 	}
 	return nil
 }

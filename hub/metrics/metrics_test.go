@@ -87,6 +87,11 @@ func TestCollectorReportsTheFleetAsTheAPISaysIt(t *testing.T) {
 		bc := &fleetv1alpha1.BackupCluster{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fleetv1alpha1.BackupClusterSpec{Managed: true}}
 		create(g, bc, func() {
 			bc.Status.Conditions = []metav1.Condition{{Type: fleetv1alpha1.ConditionAvailable, Status: available, Reason: "Test", LastTransitionTime: metav1.Now()}}
+			// m-1's spoke reported 6 namespaces; m-2's none yet: no verdicts, no series.
+			bc.Status.Protection = &fleetv1alpha1.ProtectionReport{Reason: fleetv1alpha1.ReasonNoInventory}
+			if name == "m-1" {
+				bc.Status.Protection = &fleetv1alpha1.ProtectionReport{InventoryTime: at(6), Namespaces: 6, Protected: 3, AtRisk: 1, Unprotected: 2}
+			}
 		})
 	}
 
@@ -114,13 +119,21 @@ lifeboat_location_cluster_valid{cluster="m-2",location="primary",namespace="team
 # HELP lifeboat_location_last_sync_timestamp_seconds When a sync of the location last completed its import (Unix seconds).
 # TYPE lifeboat_location_last_sync_timestamp_seconds gauge
 lifeboat_location_last_sync_timestamp_seconds{location="primary",namespace="team-metrics"} `+unixText(at(5))+`
+# HELP lifeboat_protection_inventory_timestamp_seconds When the cluster's spoke last listed its namespaces for the protection report (Unix seconds).
+# TYPE lifeboat_protection_inventory_timestamp_seconds gauge
+lifeboat_protection_inventory_timestamp_seconds{cluster="m-1"} `+unixText(at(6))+`
+# HELP lifeboat_protection_namespaces The cluster's namespaces by protection verdict (Protected, AtRisk, Unprotected), from its BackupCluster's status.protection.
+# TYPE lifeboat_protection_namespaces gauge
+lifeboat_protection_namespaces{cluster="m-1",verdict="AtRisk"} 1
+lifeboat_protection_namespaces{cluster="m-1",verdict="Protected"} 3
+lifeboat_protection_namespaces{cluster="m-1",verdict="Unprotected"} 2
 # HELP lifeboat_restores Hub Restores by phase.
 # TYPE lifeboat_restores gauge
 lifeboat_restores{namespace="team-metrics",phase="Success"} 1
 # HELP lifeboat_schedule_last_successful_backup_timestamp_seconds When the schedule's newest restorable Backup of the cluster started (Unix seconds).
 # TYPE lifeboat_schedule_last_successful_backup_timestamp_seconds gauge
 lifeboat_schedule_last_successful_backup_timestamp_seconds{cluster="m-1",namespace="team-metrics",schedule="nightly"} `+unixText(at(3))+`
-`), Backups, ClusterAvailable, ClusterLastSuccessfulBackup, LocationClusterValid, LocationLastSync, Restores, ScheduleLastSuccessful)).To(Succeed())
+`), Backups, ClusterAvailable, ClusterLastSuccessfulBackup, LocationClusterValid, LocationLastSync, ProtectionInventory, ProtectionNamespaces, Restores, ScheduleLastSuccessful)).To(Succeed())
 
 	t.Log("a scrape says what the API says now")
 	g.Expect(hubClient.Delete(ctx, rs)).To(Succeed())

@@ -61,6 +61,7 @@ func labelSelector(sel *backupv1alpha1.ResourceSelection) (string, error) {
 //     CustomResourceDefinitions of its custom resources: never data of other
 //     namespaces, nor objects that only the cluster's admin manages.
 type selection struct {
+	spec        *backupv1alpha1.ResourceSelection
 	policy      backupv1alpha1.ClusterScopedResourcePolicy
 	selfService string
 	// named is true when the selection names its namespaces: then they are
@@ -82,6 +83,7 @@ func newSelection(sel *backupv1alpha1.ResourceSelection, selfService string, res
 		return nil, err
 	}
 	s := &selection{
+		spec:        sel,
 		policy:      sel.ClusterScopedResources,
 		selfService: selfService,
 		excludedNS:  map[string]bool{},
@@ -157,10 +159,7 @@ func (s *selection) takesNamespace(ns string) bool {
 	if s.selfService != "" {
 		return ns == s.selfService
 	}
-	if s.excludedNS[ns] {
-		return false
-	}
-	return !s.named || slices.Contains(s.namespaces, ns)
+	return s.spec.TakesNamespace(ns)
 }
 
 // task is one list: a resource in one namespace, or across all of them.

@@ -63,3 +63,27 @@ type ResourceSelection struct {
 	// +optional
 	ClusterScopedResources ClusterScopedResourcePolicy `json:"clusterScopedResources,omitempty"`
 }
+
+// TakesNamespace reports whether the namespace filters select namespace ns:
+// not excluded, and included when includedNamespaces names any. A nil
+// selection takes every namespace. (Self-service backups take only their
+// own namespace whatever the selection says; that is the caller's rule.)
+func (s *ResourceSelection) TakesNamespace(ns string) bool {
+	if s == nil {
+		return true
+	}
+	for _, n := range s.ExcludedNamespaces {
+		if string(n) == ns {
+			return false
+		}
+	}
+	if len(s.IncludedNamespaces) == 0 {
+		return true
+	}
+	for _, n := range s.IncludedNamespaces {
+		if string(n) == ns {
+			return true
+		}
+	}
+	return false
+}

@@ -16,7 +16,18 @@ const (
 	LabelSyncUID = "fleet.lifeboat.dev/sync-uid"
 	// LabelSyncName is the name of that BackupSync (hashed if too long for a label value).
 	LabelSyncName = "fleet.lifeboat.dev/sync-name"
+	// LabelInventory marks a cluster's namespace inventory page.
+	LabelInventory = "fleet.lifeboat.dev/inventory"
 )
+
+// InventoryPageName is the name of the one inventory page in a cluster's
+// namespace on the hub.
+const InventoryPageName = "inventory"
+
+// MaxInventoryNamespaces is how many namespaces an inventory page lists at
+// most; a spoke with more lists the first ones by name and counts the rest
+// in namespacesOmitted.
+const MaxInventoryNamespaces = 5000
 
 // Backup catalog phases.
 const (
@@ -91,25 +102,52 @@ type BackupSummary struct {
 	Tombstone bool `json:"tombstone,omitempty"`
 }
 
-// BackupCatalogSpec is one page of what a cluster found in a location's container.
+// InventoryNamespaceName is a namespace name in an inventory: a DNS-1123
+// label (an OpenAPI pattern rather than CEL: a page lists thousands).
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+type InventoryNamespaceName string
+
+// NamespaceInventory is the list of namespaces a spoke reports for its cluster.
+type NamespaceInventory struct {
+	// namespaces are the cluster's namespaces, sorted, at most 5000.
+	// +kubebuilder:validation:MaxItems=5000
+	// +listType=set
+	// +optional
+	Namespaces []InventoryNamespaceName `json:"namespaces,omitempty"`
+
+	// namespacesOmitted counts the cluster's namespaces beyond the first 5000.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	NamespacesOmitted int32 `json:"namespacesOmitted,omitempty"`
+
+	// observedTime is when the spoke listed the namespaces.
+	// +required
+	ObservedTime metav1.Time `json:"observedTime"`
+}
+
+// BackupCatalogSpec is one page of what a cluster found in a location's
+// container, or the cluster's namespace inventory.
+// +kubebuilder:validation:XValidation:rule="has(self.inventory) ? !has(self.sync) && !has(self.location) && !has(self.entries) : has(self.sync) && has(self.location)",message="a page is either a sync's page (sync and location) or a namespace inventory (inventory alone)"
 type BackupCatalogSpec struct {
 	// cluster is the cluster that wrote the page; it must be the cluster whose
 	// namespace the page is in.
 	// +required
 	Cluster backupv1alpha1.ClusterName `json:"cluster"`
 
-	// sync is the hub BackupSync the page answers.
-	// +required
-	Sync backupv1alpha1.HubObjectReference `json:"sync"`
+	// sync is the hub BackupSync the page answers (sync pages only).
+	// +optional
+	Sync *backupv1alpha1.HubObjectReference `json:"sync,omitempty"`
 
-	// location is the BackupLocation that was listed.
-	// +required
-	Location backupv1alpha1.HubObjectReference `json:"location"`
+	// location is the BackupLocation that was listed (sync pages only).
+	// +optional
+	Location *backupv1alpha1.HubObjectReference `json:"location,omitempty"`
 
 	// page numbers the pages of one sync from 0.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100000
-	// +required
+	// +optional
 	Page int32 `json:"page"`
 
 	// final marks the sync's last page.
@@ -123,6 +161,11 @@ type BackupCatalogSpec struct {
 	// +listMapKey=id
 	// +optional
 	Entries []BackupSummary `json:"entries,omitempty"`
+
+	// inventory is the cluster's namespaces, on the page named "inventory"
+	// that the spoke keeps up to date; the hub's protection report reads it.
+	// +optional
+	Inventory *NamespaceInventory `json:"inventory,omitempty"`
 }
 
 // BackupCatalogStatus is what the hub did with the page.

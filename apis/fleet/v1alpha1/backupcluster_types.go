@@ -142,6 +142,105 @@ type BackupClusterStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	LocationsOmitted int32 `json:"locationsOmitted,omitempty"`
+
+	// protection is how well the cluster's namespaces are protected, from
+	// the namespace inventory its spoke reports (see docs/operations.md).
+	// +optional
+	Protection *ProtectionReport `json:"protection,omitempty"`
+}
+
+// ProtectionVerdict says whether a namespace of a cluster is protected.
+// +kubebuilder:validation:Enum=Protected;AtRisk;Unprotected
+type ProtectionVerdict string
+
+// Protection verdicts.
+const (
+	// Protected: a BackupSchedule covers the namespace and its newest
+	// successful backup started within the schedule's RPO.
+	Protected ProtectionVerdict = "Protected"
+	// AtRisk: a BackupSchedule covers the namespace, but it has no successful
+	// backup, or the newest started longer ago than the RPO.
+	AtRisk ProtectionVerdict = "AtRisk"
+	// Unprotected: no BackupSchedule covers the namespace.
+	Unprotected ProtectionVerdict = "Unprotected"
+)
+
+// MaxProtectionNamespaces is how many namespaces a protection report names.
+const MaxProtectionNamespaces = 100
+
+// NamespaceProtection is the verdict on one namespace of a cluster.
+type NamespaceProtection struct {
+	// namespace on the cluster.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Namespace string `json:"namespace"`
+
+	// verdict on the namespace.
+	// +required
+	Verdict ProtectionVerdict `json:"verdict"`
+
+	// lastSuccessfulBackup is the newest restorable Backup (namespace/name)
+	// that took the whole namespace.
+	// +kubebuilder:validation:MaxLength=320
+	// +optional
+	LastSuccessfulBackup string `json:"lastSuccessfulBackup,omitempty"`
+
+	// lastSuccessfulTime is when that Backup started.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+
+	// rpo is the recovery point objective of the schedules covering the
+	// namespace: the shortest of their RPOs.
+	// +optional
+	RPO *metav1.Duration `json:"rpo,omitempty"`
+
+	// schedule is the covering BackupSchedule (namespace/name) whose RPO that is.
+	// +kubebuilder:validation:MaxLength=320
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+}
+
+// ProtectionReport counts the verdicts on a cluster's namespaces and names
+// the namespaces that are not Protected (the first 100: AtRisk before
+// Unprotected, each by name).
+type ProtectionReport struct {
+	// inventoryTime is when the spoke listed the cluster's namespaces.
+	// +optional
+	InventoryTime *metav1.Time `json:"inventoryTime,omitempty"`
+
+	// namespaces is how many namespaces the verdicts cover.
+	// +optional
+	Namespaces int32 `json:"namespaces"`
+
+	// namespacesOmitted is how many namespaces the spoke did not list (beyond
+	// its inventory's bound); they have no verdict.
+	// +optional
+	NamespacesOmitted int32 `json:"namespacesOmitted,omitempty"`
+
+	// protected, atRisk and unprotected count the verdicts.
+	// +optional
+	Protected int32 `json:"protected"`
+	// +optional
+	AtRisk int32 `json:"atRisk"`
+	// +optional
+	Unprotected int32 `json:"unprotected"`
+
+	// notProtected are the first 100 namespaces that are not Protected.
+	// +listType=map
+	// +listMapKey=namespace
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	NotProtected []NamespaceProtection `json:"notProtected,omitempty"`
+
+	// reason is why there are no verdicts, when there are none: NoInventory
+	// (the spoke reported none yet) or InventoryRejected (its page failed the
+	// hub's checks); message says more.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // BackupCluster is one cluster of the fleet, named like its OCM ManagedCluster.

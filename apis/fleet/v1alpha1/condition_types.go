@@ -45,6 +45,14 @@ const (
 	// ReasonLocationNotFound: the spec names a BackupLocation that does not exist.
 	ReasonLocationNotFound = "LocationNotFound"
 
+	// ReasonNoInventory: the cluster's spoke has not reported its namespaces
+	// yet, so its protection report has no verdicts.
+	ReasonNoInventory = "NoInventory"
+
+	// ReasonInventoryRejected: the cluster's namespace inventory failed the
+	// hub's checks; the report's message says which.
+	ReasonInventoryRejected = "InventoryRejected"
+
 	// ReasonLocationNotValid: the location is not Valid for the cluster; the
 	// condition's message carries the cluster's own reason.
 	ReasonLocationNotValid = "LocationNotValid"

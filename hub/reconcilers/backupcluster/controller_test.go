@@ -545,7 +545,7 @@ func catalog(namespace, name string) *fleetv1alpha1.BackupCatalog {
 	ref := backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "x"}
 	return &fleetv1alpha1.BackupCatalog{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec:       fleetv1alpha1.BackupCatalogSpec{Cluster: backupv1alpha1.ClusterName(namespace), Sync: ref, Location: ref, Page: 1, Final: true},
+		Spec:       fleetv1alpha1.BackupCatalogSpec{Cluster: backupv1alpha1.ClusterName(namespace), Sync: &ref, Location: &ref, Page: 1, Final: true},
 	}
 }
 

@@ -153,3 +153,29 @@ func BackupName(schedule, cluster string, tick time.Time) string {
 	}
 	return fmt.Sprintf("%s-%08x-%s", prefix, h.Sum32(), tick.UTC().Format("200601021504"))
 }
+
+// maxGapRuns bounds how many runs LongestGap looks at.
+const maxGapRuns = 1000
+
+// LongestGap is the longest time between two consecutive runs of the plan
+// among its runs in the year after from (at most 1,000 runs): an interval
+// plan's interval; for a cron, e.g. 24h for "0 2 * * *", 72h for
+// "0 2 * * 1-5" (Friday to Monday), 31 days for "@monthly". Zero when the
+// plan runs at most once in that year.
+func (p *Plan) LongestGap(from time.Time) time.Duration {
+	if p.cron == nil {
+		return p.interval
+	}
+	var longest time.Duration
+	until := from.AddDate(1, 0, 1)
+	prev := p.cron.Next(from.In(p.loc))
+	for i := 0; i < maxGapRuns && !prev.IsZero() && prev.Before(until); i++ {
+		next := p.cron.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		longest = max(longest, next.Sub(prev))
+		prev = next
+	}
+	return longest
+}

@@ -159,7 +159,7 @@ func (r *Reconciler) syncOfWork(ctx context.Context, obj client.Object) []reconc
 
 func (r *Reconciler) syncOfPage(_ context.Context, obj client.Object) []reconcile.Request {
 	page, ok := obj.(*fleetv1alpha1.BackupCatalog)
-	if !ok || page.Spec.Sync.Namespace == "" || page.Spec.Sync.Name == "" {
+	if !ok || page.Spec.Sync == nil || page.Spec.Sync.Namespace == "" || page.Spec.Sync.Name == "" {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: string(page.Spec.Sync.Namespace), Name: string(page.Spec.Sync.Name)}}}

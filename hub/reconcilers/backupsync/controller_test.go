@@ -79,6 +79,8 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	ss := getBackup("team-import", ImportName("spoke-i1", "ss-1"))()
 	g.Expect(ss).NotTo(BeNil())
 	g.Expect(ss.Status.Origin).To(Equal(fleetv1alpha1.OriginSelfService))
+	g.Expect(ss.Spec.Selection).To(HaveField("IncludedNamespaces", []backupv1alpha1.NamespaceName{"shop"}), "a self-service backup took its own namespace only")
+	g.Expect(b.Spec.Selection).To(BeNil(), "what another hub's backup took is not known")
 	g.Expect(getBackup("team-import", ImportName("other-hub-c1", "tomb-1"))()).To(BeNil(), "tombstones are not imported")
 	g.Expect(getBackup("team-import", ImportName("other-hub-c1", "failed-1"))()).To(BeNil())
 	g.Expect(getBackup("team-import", ImportName("other-hub-c2", "sneaky"))()).To(BeNil())

@@ -143,8 +143,8 @@ func writePage(g *WithT, s *fleetv1alpha1.BackupSync, cluster, location string, 
 		},
 		Spec: fleetv1alpha1.BackupCatalogSpec{
 			Cluster:  backupv1alpha1.ClusterName(cluster),
-			Sync:     backupv1alpha1.HubObjectReference{Namespace: backupv1alpha1.NamespaceName(s.Namespace), Name: backupv1alpha1.ObjectName(s.Name), UID: s.UID},
-			Location: backupv1alpha1.HubObjectReference{Namespace: backupv1alpha1.NamespaceName(s.Namespace), Name: backupv1alpha1.ObjectName(location)},
+			Sync:     &backupv1alpha1.HubObjectReference{Namespace: backupv1alpha1.NamespaceName(s.Namespace), Name: backupv1alpha1.ObjectName(s.Name), UID: s.UID},
+			Location: &backupv1alpha1.HubObjectReference{Namespace: backupv1alpha1.NamespaceName(s.Namespace), Name: backupv1alpha1.ObjectName(location)},
 			Page:     n, Final: final, Entries: entries,
 		},
 	}

@@ -227,6 +227,8 @@ func (r *Reconciler) pageProblem(s *fleetv1alpha1.BackupSync, p *fleetv1alpha1.B
 	switch {
 	case string(p.Spec.Cluster) != p.Namespace || p.Namespace != string(s.Status.Cluster):
 		return fmt.Sprintf("written for cluster %q into namespace %s, but cluster %s was asked to list", p.Spec.Cluster, p.Namespace, s.Status.Cluster)
+	case p.Spec.Sync == nil || p.Spec.Location == nil:
+		return "is no sync's page (it names no sync or no location)"
 	case string(p.Spec.Sync.Namespace) != s.Namespace || string(p.Spec.Sync.Name) != s.Name || p.Spec.Sync.UID != s.UID:
 		return fmt.Sprintf("answers BackupSync %s/%s (uid %s), not this one", p.Spec.Sync.Namespace, p.Spec.Sync.Name, p.Spec.Sync.UID)
 	case string(p.Spec.Location.Namespace) != s.Namespace || p.Spec.Location.Name != s.Spec.Location:
@@ -327,6 +329,10 @@ func (r *Reconciler) createBackup(ctx context.Context, s *fleetv1alpha1.BackupSy
 		},
 	}
 	b.Annotations = map[string]string{fleetv1alpha1.ImportedByAnnotation: string(s.UID)}
+	if e.SelfServiceNamespace != "" {
+		// A self-service backup takes its own namespace and nothing else.
+		b.Spec.Selection = &backupv1alpha1.ResourceSelection{IncludedNamespaces: []backupv1alpha1.NamespaceName{e.SelfServiceNamespace}}
+	}
 	if err := r.Create(ctx, b); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
 			return false, "", err

@@ -46,6 +46,10 @@ func (r *Pages) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	if err := r.Get(ctx, req.NamespacedName, page); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if page.Spec.Sync == nil {
+		ctrl.LoggerFrom(ctx).Info("Deleted a catalog page that carries a sync's label but names no sync")
+		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, page, client.Preconditions{UID: ptr.To(page.UID)}))
+	}
 	key := client.ObjectKey{Namespace: string(page.Spec.Sync.Namespace), Name: string(page.Spec.Sync.Name)}
 	// Read afresh: the cache may lag behind a sync just sent to its cluster.
 	s := &fleetv1alpha1.BackupSync{}

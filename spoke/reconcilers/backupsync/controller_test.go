@@ -147,8 +147,8 @@ func TestListsCompleteBackupsIntoPages(t *testing.T) {
 		byName[p.Name] = p
 		all = append(all, p.Spec.Entries...)
 		e.g.Expect(p.Spec.Cluster).To(BeEquivalentTo(e.cluster))
-		e.g.Expect(p.Spec.Sync).To(Equal(bs.Spec.Hub))
-		e.g.Expect(p.Spec.Location).To(Equal(backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "primary"}))
+		e.g.Expect(p.Spec.Sync).To(Equal(&bs.Spec.Hub))
+		e.g.Expect(p.Spec.Location).To(Equal(&backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "primary"}))
 	}
 	e.g.Expect(byName).To(HaveKey(PageName(bs.Name, 0)))
 	e.g.Expect(byName).To(HaveKey(PageName(bs.Name, 1)))

@@ -102,8 +102,8 @@ func (r *Reconciler) page(bs *backupv1alpha1.BackupSync, n int32, entries []flee
 		},
 		Spec: fleetv1alpha1.BackupCatalogSpec{
 			Cluster:  backupv1alpha1.ClusterName(r.Cluster),
-			Sync:     hubRef,
-			Location: loc,
+			Sync:     &hubRef,
+			Location: &loc,
 			Page:     n,
 			Final:    final,
 			Entries:  entries,
