@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -149,12 +150,24 @@ type dashboardView struct {
 	Locations []string
 	Running   []runView
 	Failures  []runView
+	// NotProtected are the namespaces the clusters' reports name as AtRisk
+	// or Unprotected.
+	NotProtected []namespaceView
 }
 
 type clusterView struct {
 	Name, Phase, Shoot, Heartbeat string
 	// Cells are the matrix row: one per location.
 	Cells []string
+	// Protection is the cluster's protection report, nil before the first.
+	Protection *fleetv1alpha1.ProtectionReport
+	// Inventory is the age of the namespace inventory the report is from.
+	Inventory string
+}
+
+// namespaceView is a namespace that is not Protected.
+type namespaceView struct {
+	Cluster, Namespace, Verdict, LastSuccess, Backup, RPO, Schedule string
 }
 
 type runView struct {
@@ -178,6 +191,17 @@ func (d *dashboard) load(ctx context.Context) dashboardView {
 			}
 			for _, l := range m.locations {
 				cv.Cells = append(cv.Cells, m.cell(cl.Name, l))
+			}
+			if p := cl.Status.Protection; p != nil {
+				cv.Protection, cv.Inventory = p, age(p.InventoryTime)
+				for _, n := range p.NotProtected {
+					nv := namespaceView{Cluster: cl.Name, Namespace: n.Namespace, Verdict: string(n.Verdict),
+						LastSuccess: age(n.LastSuccessfulTime), Backup: n.LastSuccessfulBackup, Schedule: n.Schedule}
+					if n.RPO != nil {
+						nv.RPO = duration.HumanDuration(n.RPO.Duration)
+					}
+					v.NotProtected = append(v.NotProtected, nv)
+				}
 			}
 			v.Clusters = append(v.Clusters, cv)
 		}

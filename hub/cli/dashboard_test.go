@@ -68,6 +68,12 @@ func TestDashboard(t *testing.T) {
 		})
 	create(t, &fleetv1alpha1.BackupCluster{ObjectMeta: metav1.ObjectMeta{Name: "dash-spoke"}}, func(c *fleetv1alpha1.BackupCluster) {
 		c.Status.Phase = fleetv1alpha1.ClusterOnline
+		c.Status.Protection = &fleetv1alpha1.ProtectionReport{InventoryTime: ago(time.Minute), Namespaces: 5, Protected: 3, AtRisk: 1, Unprotected: 1,
+			NotProtected: []fleetv1alpha1.NamespaceProtection{
+				{Namespace: "billing", Verdict: fleetv1alpha1.AtRisk, LastSuccessfulBackup: ns + "/billing-1", LastSuccessfulTime: ago(3 * time.Hour),
+					RPO: &metav1.Duration{Duration: 66 * time.Minute}, Schedule: ns + "/hourly"},
+				{Namespace: "scratch", Verdict: fleetv1alpha1.Unprotected},
+			}}
 		c.Status.Locations = []fleetv1alpha1.LocationConnection{{Namespace: ns, Name: "weu",
 			ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid}}}
 	})
@@ -81,7 +87,11 @@ func TestDashboard(t *testing.T) {
 		`<td class="cell ok">Valid</td>`, // dash-spoke's own report
 		`<td class="name">shop-running</td>`, `<progress value="10" max="40"></progress> 10/40`,
 		`<td class="name">db-failed</td>`, `<td class="name">shop-forged</td>`, "BackupCorrupt",
-		"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;")
+		"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;",
+		// The protection map: counts, then the namespaces not Protected.
+		`<td>5</td><td class="ok">3</td><td class="pending">1</td><td class="bad">1</td>`,
+		`<td class="name">billing</td><td class="pending">AtRisk</td>`, "3h ago", ns+"/billing-1", "66m", ns+"/hourly",
+		`<td class="name">scratch</td><td class="bad">Unprotected</td>`)
 	if strings.Contains(page, "<script>") {
 		t.Error("a condition message was not escaped")
 	}
