@@ -13,6 +13,7 @@ import (
 	"maps"
 	"strings"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -105,7 +106,7 @@ func New(cfg *rest.Config, opts Options) (agent.AgentAddon, error) {
 		WithAgentInstallNamespace(installNamespace).
 		WithAgentRegistrationOption(&agent.RegistrationOption{
 			CSRConfigurations:     agent.KubeClientSignerConfigurations(Name, agentName),
-			CSRApproveCheck:       utils.DefaultCSRApprover(agentName),
+			CSRApproveCheck:       approve,
 			PermissionConfig:      permission(kube),
 			AgentInstallNamespace: installNamespace,
 		}).
@@ -115,6 +116,17 @@ func New(cfg *rest.Config, opts Options) (agent.AgentAddon, error) {
 		return nil, err
 	}
 	return orphaning{a}, nil
+}
+
+// approve is the framework's default approver (the CSR's subject is the
+// cluster's add-on user and groups, asked for by a user whose name starts
+// with system:open-cluster-management:<cluster>), but the requester must be
+// that cluster's registration agent, system:open-cluster-management:<cluster>:<id>:
+// the default's bare prefix also admits the agent of a cluster whose name
+// merely starts with this one's (prod--eu-1 and prod--eu-10).
+func approve(cluster *clusterv1.ManagedCluster, addon *addonv1alpha1.ManagedClusterAddOn, csr *certificatesv1.CertificateSigningRequest) bool {
+	return strings.HasPrefix(csr.Spec.Username, "system:open-cluster-management:"+cluster.Name+":") &&
+		utils.DefaultCSRApprover(agentName)(cluster, addon, csr)
 }
 
 // permission is the spoke's hub RBAC in its cluster namespace: Role

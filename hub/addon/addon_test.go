@@ -1,10 +1,17 @@
 package addon
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -12,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"open-cluster-management.io/addon-framework/pkg/addonfactory"
+	"open-cluster-management.io/addon-framework/pkg/agent"
 	addonv1alpha1 "open-cluster-management.io/api/addon/v1alpha1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 )
@@ -135,4 +143,30 @@ func TestDeploymentConfigValues(t *testing.T) {
 func renderWith(t *testing.T, values addonfactory.Values, cluster string) []runtime.Object {
 	t.Helper()
 	return render(t, Options{SpokeImage: "img:1", SpokeValues: values}, cluster)
+}
+
+// A CSR is approved only for the cluster's own add-on identity and only when
+// that cluster's registration agent asks, not the agent of a cluster whose
+// name starts with the same letters.
+func TestApprove(t *testing.T) {
+	g := NewWithT(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	g.Expect(err).NotTo(HaveOccurred())
+	request := func(cluster string) []byte {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{
+			CommonName:   agent.DefaultUser(cluster, Name, agentName),
+			Organization: agent.DefaultGroups(cluster, Name),
+		}}, key)
+		g.Expect(err).NotTo(HaveOccurred())
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	}
+	csr := func(username, cluster string) *certificatesv1.CertificateSigningRequest {
+		return &certificatesv1.CertificateSigningRequest{Spec: certificatesv1.CertificateSigningRequestSpec{Username: username, Request: request(cluster)}}
+	}
+	mc := &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: "prod--eu-1"}}
+	mca := &addonv1alpha1.ManagedClusterAddOn{ObjectMeta: metav1.ObjectMeta{Namespace: "prod--eu-1", Name: Name}}
+	g.Expect(approve(mc, mca, csr("system:open-cluster-management:prod--eu-1:x7k2p", "prod--eu-1"))).To(BeTrue())
+	g.Expect(approve(mc, mca, csr("system:open-cluster-management:prod--eu-10:x7k2p", "prod--eu-1"))).To(BeFalse(), "another cluster's agent")
+	g.Expect(approve(mc, mca, csr("system:open-cluster-management:prod--eu-1:x7k2p", "prod--eu-2"))).To(BeFalse(), "another cluster's identity")
+	g.Expect(approve(mc, mca, csr("system:serviceaccount:default:intruder", "prod--eu-1"))).To(BeFalse(), "not an agent")
 }
