@@ -119,11 +119,14 @@ type BackupClusterStatus struct {
 	// +optional
 	Phase BackupClusterPhase `json:"phase,omitempty"`
 
-	// agentVersion is the version of the Lifeboat spoke running on the cluster.
+	// agentVersion was the version the spoke's heartbeat reported. The hub no
+	// longer sets it: the lifeboat add-on's Lease carries no version.
 	// +optional
 	AgentVersion string `json:"agentVersion,omitempty"`
 
-	// lastHeartbeatTime is when the cluster's work agent last reported.
+	// lastHeartbeatTime was when the spoke's heartbeat was last renewed. The
+	// hub no longer sets it: OCM's registration agent reads the add-on's Lease
+	// on the cluster and reports only the ManagedClusterAddOn's Available.
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
 

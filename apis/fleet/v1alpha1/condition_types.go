@@ -19,11 +19,11 @@ const (
 	// Management (ManagedCluster accepted, cluster namespace and RBAC in place).
 	ConditionRegistered = "Registered"
 
-	// ConditionAvailable is True on a BackupCluster whose work agent reported recently.
+	// ConditionAvailable is True on a BackupCluster whose lifeboat add-on is Available.
 	ConditionAvailable = "Available"
 
-	// ConditionHubAccess is True on a BackupCluster whose spoke reported, with
-	// its last heartbeat, that its hub credential works.
+	// ConditionHubAccess is True on a BackupCluster whose spoke OCM registered
+	// with the hub: its permissions applied and its certificate issued.
 	ConditionHubAccess = "HubAccess"
 
 	// ConditionDeleting is set on a Backup being deleted; False with reason
