@@ -30,6 +30,10 @@ const (
 //go:embed all:lifeboat-hub all:lifeboat-spoke
 var files embed.FS
 
+// FS is the embedded charts, each under its name (e.g. lifeboat-spoke/Chart.yaml):
+// the hub's add-on manager renders the spoke chart from it.
+func FS() embed.FS { return files }
+
 // Load loads chart name from the files embedded in the binary.
 func Load(name string) (*chart.Chart, error) {
 	var chartFiles []*loader.BufferedFile

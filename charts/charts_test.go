@@ -32,9 +32,8 @@ func TestLint(t *testing.T) {
 		{name: "spoke", chart: Spoke, namespace: spokeNamespace, values: map[string]any{"clusterName": "lint"}},
 		{name: "spoke for the agent work", chart: Spoke, namespace: spokeNamespace,
 			values: map[string]any{"clusterName": "lint", "createNamespace": true, "image": map[string]any{"ref": "registry.example/spoke@sha256:0123"}}},
-		{name: "hub", chart: Hub, namespace: "lifeboat-system", values: map[string]any{"hubServer": "https://hub.example:6443"}},
-		{name: "hub with its CA", chart: Hub, namespace: "lifeboat", values: map[string]any{"hubServer": "https://hub.example:6443",
-			"hubCA": map[string]any{"configMap": "hub-ca"}}},
+		{name: "hub", chart: Hub, namespace: "lifeboat-system"},
+		{name: "hub in another namespace", chart: Hub, namespace: "lifeboat"},
 		// Lint only logs what `required` and `fail` report; TestRenderErrors
 		// checks those. A template that is not YAML is an error.
 		{name: "a broken template", chart: Spoke, namespace: spokeNamespace, values: map[string]any{"clusterName": "lint"},
@@ -163,7 +162,7 @@ func TestRenderSpokeValues(t *testing.T) {
 		"tolerations":       []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "system", "effect": "NoSchedule"}},
 		"affinity":          map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{"a"}}}}}}}},
 		"priorityClassName": "system-cluster-critical",
-		"extraArgs":         []any{"--heartbeat-interval=10s", "--zap-log-level=debug"},
+		"extraArgs":         []any{"--hub-server=https://hub.example:6443", "--zap-log-level=debug"},
 		"extraEnv":          []any{map[string]any{"name": "AZURE_AUTHORITY_HOST", "value": "https://login.example/"}},
 		"imagePullSecrets":  []any{"pull"},
 		"serviceAccount":    map[string]any{"annotations": map[string]any{"azure.workload.identity/client-id": "00000000-0000-0000-0000-00000000000a"}},
@@ -205,7 +204,7 @@ func TestRenderSpokeValues(t *testing.T) {
 		"--max-restores=3",
 		"--max-self-service-restores=2",
 		"--restore-max-items=1000000",
-		"--heartbeat-interval=10s",
+		"--hub-server=https://hub.example:6443",
 		"--zap-log-level=debug",
 	}))
 	g.Expect(c.Env).To(Equal([]corev1.EnvVar{{Name: "AZURE_AUTHORITY_HOST", Value: "https://login.example/"}}))
@@ -229,9 +228,7 @@ func TestRenderErrors(t *testing.T) {
 		{name: "spoke without a cluster name", chart: Spoke, namespace: spokeNamespace, want: "clusterName is required"},
 		{name: "spoke outside lifeboat-system", chart: Spoke, namespace: "default", values: map[string]any{"clusterName": "a"},
 			want: `the spoke runs in namespace lifeboat-system`},
-		{name: "hub without its server", chart: Hub, namespace: "lifeboat", want: "hubServer is required"},
-		{name: "hub with two CAs", chart: Hub, namespace: "lifeboat", want: "hubCA: set configMap or secret, not both",
-			values: map[string]any{"hubServer": "https://hub", "hubCA": map[string]any{"configMap": "a", "secret": "b"}}},
+		{name: "hub without a spoke image", chart: Hub, namespace: "lifeboat", values: map[string]any{"spokeImage": ""}, want: "spokeImage is required"},
 		{name: "no such chart", chart: "lifeboat-other", namespace: "lifeboat", want: "chart lifeboat-other"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,7 +242,7 @@ func TestRenderErrors(t *testing.T) {
 func TestRenderHubDefaults(t *testing.T) {
 	g := NewWithT(t)
 	const ns = "lifeboat"
-	objs, err := Render(Hub, map[string]any{"hubServer": "https://hub.example:6443"}, ns)
+	objs, err := Render(Hub, nil, ns)
 	g.Expect(err).NotTo(HaveOccurred())
 
 	t.Log("the fleet CRDs first, then the manager's objects")
@@ -268,7 +265,6 @@ func TestRenderHubDefaults(t *testing.T) {
 	g.Expect(c.Image).To(Equal("lifeboat.dev/lifeboat-hub:0.1.0-dev"))
 	g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
 	g.Expect(c.Args).To(Equal([]string{
-		"--hub-server=https://hub.example:6443",
 		"--spoke-image=lifeboat.dev/lifeboat-spoke:0.1.0-dev",
 		"--leader-elect=true",
 		"--leader-election-namespace=" + ns,
@@ -286,15 +282,13 @@ func TestRenderHubValues(t *testing.T) {
 	g := NewWithT(t)
 	const ns = "lifeboat"
 	objs, err := Render(Hub, map[string]any{
-		"hubServer":            "https://hub.example:6443",
-		"hubCA":                map[string]any{"secret": "hub-ca", "key": "bundle.pem"},
 		"spokeImage":           "registry.example/spoke:2.0.0",
 		"image":                map[string]any{"repository": "registry.example/hub", "tag": "2.0.0", "pullPolicy": "Always"},
 		"resources":            map[string]any{"requests": map[string]any{"cpu": "1", "memory": "2Gi"}},
 		"nodeSelector":         map[string]any{"pool": "system"},
 		"tolerations":          []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
 		"priorityClassName":    "system-cluster-critical",
-		"extraArgs":            []any{"--credential-lifetime=12h"},
+		"extraArgs":            []any{"--catalog-pages-per-cluster=50"},
 		"fleetAdminNamespaces": []any{"lifeboat", "platform-*"},
 		"serviceAccount":       map[string]any{"annotations": map[string]any{"example.com/owner": "platform"}},
 		"podLabels":            map[string]any{"team": "platform"},
@@ -320,11 +314,9 @@ func TestRenderHubValues(t *testing.T) {
 	c := pod.Containers[0]
 	g.Expect(c.Image).To(Equal("registry.example/hub:2.0.0"))
 	g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullAlways))
-	g.Expect(c.Args).To(ContainElements("--hub-ca-file=/etc/lifeboat/hub-ca/bundle.pem", "--spoke-image=registry.example/spoke:2.0.0", "--credential-lifetime=12h",
+	g.Expect(c.Args).To(ContainElements("--spoke-image=registry.example/spoke:2.0.0", "--catalog-pages-per-cluster=50",
 		"--fleet-admin-namespaces=lifeboat,platform-*"))
 	g.Expect(c.Resources.Requests).To(Equal(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi")}))
-	g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "hub-ca", MountPath: "/etc/lifeboat/hub-ca", ReadOnly: true}))
-	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "hub-ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "hub-ca"}}}))
 	g.Expect(pod.NodeSelector).To(Equal(map[string]string{"pool": "system"}))
 	g.Expect(pod.Tolerations).To(Equal([]corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}))
 	g.Expect(pod.PriorityClassName).To(Equal("system-cluster-critical"))
@@ -489,7 +481,7 @@ func matches(list []string, s string) bool {
 // review tokens and access for their metrics endpoints.
 func TestRBACIsScoped(t *testing.T) {
 	g := NewWithT(t)
-	hub, err := Render(Hub, map[string]any{"hubServer": "https://hub.example:6443"}, "lifeboat")
+	hub, err := Render(Hub, nil, "lifeboat")
 	g.Expect(err).NotTo(HaveOccurred())
 	for role, rules := range rulesOf(g, hub) {
 		for _, rule := range rules {

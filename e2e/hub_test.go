@@ -8,12 +8,13 @@ import (
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	"github.com/google/uuid"
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/tools/clientcmd"
+	addonv1alpha1 "open-cluster-management.io/api/addon/v1alpha1"
 	workv1 "open-cluster-management.io/api/work/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -23,46 +24,99 @@ import (
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
+	"github.com/lifeboat-dev/lifeboat/spoke/hubcredential"
 )
 
 // The shoots of the fleet's garden project are discovered by lifeboat-hub
-// and become Online clusters; a shoot added later is onboarded without a
-// restart; removing its label makes it Unmanaged, and adding it back
-// re-manages it.
+// and become Online clusters through the lifeboat OCM add-on. A shoot added
+// later goes the whole way without a restart: its Shoot is created, discovery
+// makes its ManagedCluster, its klusterlet joins by CSR, the add-on's
+// placement selects it, the add-on installs the spoke pod, the
+// ManagedClusterAddOn is Available, and a hub Backup there succeeds; the
+// time from the Shoot to that backup is logged. Removing the shoot's label
+// makes it Unmanaged, and adding it back re-manages it.
 func TestDiscoveryOnboardsShoots(t *testing.T) {
 	g := NewWithT(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	hub := testFleet.Hub.Client
+	hub, az := testFleet.Hub.Client, testFleet.Azure
 
 	for _, s := range onboarded() {
 		bc := waitClusterPhase(g, ctx, s, fleetv1alpha1.ClusterOnline)
 		g.Expect(bc.Spec.Shoot).To(Equal(&fleetv1alpha1.ShootInfo{Project: fleet.GardenProject, Name: s.Shoot, Seed: bc.Spec.Shoot.Seed, Provider: "azure", Region: bc.Spec.Shoot.Region}))
 		g.Expect(bc.Spec.DiscoveredBy).To(ConsistOf(backupv1alpha1.ObjectName(fleet.DiscoveryName)))
-		g.Expect(bc.Status.AgentVersion).NotTo(BeEmpty())
-		g.Expect(bc.Status.LastHeartbeatTime).NotTo(BeNil())
-		agent := &workv1.ManifestWork{}
-		g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: s.Name, Name: "lifeboat-agent"}, agent)).To(Succeed())
-		g.Expect(meta.IsStatusConditionTrue(agent.Status.Conditions, workv1.WorkApplied)).To(BeTrue(), "the agent work is applied on %s", s.Name)
+		g.Expect(meta.FindStatusCondition(bc.Status.Conditions, fleetv1alpha1.ConditionAvailable)).To(HaveField("Reason", fleetv1alpha1.ReasonAddOnAvailable))
+		mca := &addonv1alpha1.ManagedClusterAddOn{}
+		g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: s.Name, Name: fleetv1alpha1.AddOnName}, mca)).To(Succeed())
+		g.Expect(meta.IsStatusConditionTrue(mca.Status.Conditions, addonv1alpha1.ManagedClusterAddOnConditionAvailable)).To(BeTrue(), "the add-on is Available on %s", s.Name)
+		g.Expect(mca.Status.Namespace).To(Equal(fleetv1alpha1.AddOnNamespace))
+		works := &workv1.ManifestWorkList{}
+		g.Expect(hub.List(ctx, works, client.InNamespace(s.Name), client.MatchingLabels{"open-cluster-management.io/addon-name": fleetv1alpha1.AddOnName})).To(Succeed())
+		g.Expect(works.Items).NotTo(BeEmpty(), "the add-on framework's ManifestWork installs the spoke on %s", s.Name)
+		for _, w := range works.Items {
+			g.Expect(meta.IsStatusConditionTrue(w.Status.Conditions, workv1.WorkApplied)).To(BeTrue(), "%s is applied on %s", w.Name, s.Name)
+		}
+		g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: s.Name, Name: "lifeboat-agent"}, &workv1.ManifestWork{})).NotTo(Succeed(), "no hand-made agent work")
 		g.Eventually(func() *metav1.Condition {
 			bc, _ := testFleet.BackupCluster(ctx, s)
 			return meta.FindStatusCondition(bc.Status.Conditions, fleetv1alpha1.ConditionHubAccess)
 		}, time.Minute, 250*time.Millisecond).Should(And(Not(BeNil()), HaveField("Status", metav1.ConditionTrue)),
-			"the spoke on %s reads its hub credential from the agent work and the hub accepts it", s.Name)
-		t.Logf("%s: %s, agent %s, heartbeat %s", s.Name, bc.Status.Phase, bc.Status.AgentVersion, bc.Status.LastHeartbeatTime)
+			"OCM registered the spoke on %s with the hub", s.Name)
+		t.Logf("%s: %s, add-on %s", s.Name, bc.Status.Phase, meta.FindStatusCondition(mca.Status.Conditions, addonv1alpha1.ManagedClusterAddOnConditionAvailable).Message)
 	}
 	late := testFleet.Spokes[2]
 	g.Expect(apierrors.IsNotFound(hub.Get(ctx, client.ObjectKey{Name: late.Name}, &fleetv1alpha1.BackupCluster{}))).To(BeTrue(), "%s has no Shoot yet", late.Name)
 
+	t.Log("a location for the late cluster, its identity federated there, before its Shoot exists")
+	const team, container = "team-late", "late-backups"
+	id, err := az.NewIdentity(uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(az.Federate(id, late, backuplocation.FederatedSubject(team, "primary"))).To(Succeed())
+	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
+	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())
+	ensureNamespace(g, ctx, hub, team, nil)
+	loc := &fleetv1alpha1.BackupLocation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "primary"},
+		Spec: fleetv1alpha1.BackupLocationSpec{
+			StorageTarget: backupv1alpha1.StorageTarget{
+				Azure:    backupv1alpha1.AzureBlobLocation{StorageAccount: fleet.StorageAccount, Container: container, Prefix: team, Endpoint: az.SpokeBlobEndpoint()},
+				Identity: backupv1alpha1.AzureWorkloadIdentity{ClientID: id.ClientID, TenantID: fleet.TenantID},
+			},
+			Clusters: fleet.ClusterNames(late),
+		},
+	}
+	g.Expect(hub.Create(ctx, loc)).To(Succeed())
+	ns := "late-" + rand.String(4)
+	ensureNamespace(g, ctx, late.Client, ns, nil)
+	createConfigMaps(g, ctx, late.Client, ns, 10, 1<<10)
+
 	start := time.Now()
 	g.Expect(testFleet.Onboard(ctx, late)).To(Succeed())
+	installed := time.Since(start)
+	// The backup needs the spoke running, not its add-on Available: it is
+	// created once the location is Valid there.
+	g.Eventually(locationOn(ctx, late, loc), 2*time.Minute, 100*time.Millisecond).Should(HaveField("Phase", backupv1alpha1.TargetValid))
+	b := hubBackup(team, "first", late, loc.Name, ns)
+	g.Expect(hub.Create(ctx, b)).To(Succeed())
+	g.Eventually(func() fleetv1alpha1.BackupPhase {
+		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())
+		return b.Status.Phase
+	}, 3*time.Minute, 100*time.Millisecond).Should(BeElementOf(fleetv1alpha1.BackupSuccess, fleetv1alpha1.BackupFailed, fleetv1alpha1.BackupPartialSuccess))
+	g.Expect(b.Status.Phase).To(Equal(fleetv1alpha1.BackupSuccess), "conditions: %+v", b.Status.Conditions)
+	first := time.Since(start)
 	waitClusterPhase(g, ctx, late, fleetv1alpha1.ClusterOnline)
-	t.Logf("%s onboarded and Online %s after its Shoot was created", late.Name, time.Since(start).Round(time.Millisecond))
+	online := time.Since(start)
+	mca := &addonv1alpha1.ManagedClusterAddOn{}
+	g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: late.Name, Name: fleetv1alpha1.AddOnName}, mca)).To(Succeed())
+	g.Expect(meta.IsStatusConditionTrue(mca.Status.Conditions, addonv1alpha1.ManagedClusterAddOnConditionAvailable)).To(BeTrue())
+	t.Logf("%s: Shoot created -> spoke pod installed by the add-on and leading %s -> first successful backup %s (goal < 60s) -> ManagedClusterAddOn Available, BackupCluster Online %s",
+		late.Name, installed.Round(time.Millisecond), first.Round(time.Millisecond), online.Round(time.Millisecond))
 
 	setShootLabel(g, ctx, late, "disabled")
 	bc := waitClusterPhase(g, ctx, late, fleetv1alpha1.ClusterUnmanaged)
 	g.Expect(bc.Spec.Managed).To(BeFalse())
 	g.Expect(hub.Get(ctx, client.ObjectKey{Name: late.Name}, &corev1.Namespace{})).To(Succeed(), "an unmanaged cluster keeps its namespace and backups")
+	g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed(), "and its Backups")
 
 	setShootLabel(g, ctx, late, "enabled")
 	waitClusterPhase(g, ctx, late, fleetv1alpha1.ClusterOnline)
@@ -200,22 +254,26 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 	t.Logf("hub Restore to %s: %d items", rs.Status.Cluster, rs.Status.Progress.ItemsDone)
 }
 
-// The spoke's credential for the hub, applied by the agent work, may create a
+// The spoke's credential for the hub, the client certificate OCM's
+// registration agent obtained for the lifeboat add-on by CSR, may create a
 // BackupCatalog in its own cluster namespace and nothing else.
 func TestSpokeHubCredentialIsScoped(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	spoke1, spoke2 := testFleet.Spokes[0], testFleet.Spokes[1]
-	secret := &corev1.Secret{}
-	g.Eventually(func() error {
-		return spoke1.Client.Get(ctx, client.ObjectKey{Namespace: "lifeboat-system", Name: "lifeboat-hub-credential"}, secret)
+	// The Secret as the spoke reads it; the test uses the kubeconfig's own
+	// address, the hub's loopback one, from the host.
+	src := &hubcredential.Source{Reader: spoke1.Client, ClusterNamespace: spoke1.Name, Scheme: testFleet.Hub.Client.Scheme()}
+	var c client.Client
+	g.Eventually(func() (err error) {
+		c, err = src.Client(ctx)
+		return err
 	}, time.Minute, 250*time.Millisecond).Should(Succeed())
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(secret.Data["kubeconfig"])
-	g.Expect(err).NotTo(HaveOccurred())
-	cfg.Host = fleet.HostURL(cfg.Host) // the test uses it from the host, not from the spoke's pod
-	c, err := client.New(cfg, client.Options{Scheme: testFleet.Hub.Client.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(src.CatalogAccess(ctx)).To(Succeed())
+	review := &authenticationv1.SelfSubjectReview{}
+	g.Expect(c.Create(ctx, review)).To(Succeed())
+	g.Expect(review.Status.UserInfo.Username).To(HavePrefix("system:open-cluster-management:cluster:"+spoke1.Name+":addon:lifeboat:agent:"), "a certificate OCM issued for the add-on")
 
 	page := func(namespace, name string) *fleetv1alpha1.BackupCatalog {
 		ref := backupv1alpha1.HubObjectReference{Namespace: "team-hub", Name: "primary"}
@@ -228,11 +286,12 @@ func TestSpokeHubCredentialIsScoped(t *testing.T) {
 	g.Expect(c.Create(ctx, own)).To(Succeed(), "a catalog page in its own cluster namespace")
 	g.Expect(c.Delete(ctx, own)).To(Succeed())
 
-	err = c.Create(ctx, page(spoke2.Name, own.Name))
+	err := c.Create(ctx, page(spoke2.Name, own.Name))
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "not in another cluster's namespace: %v", err)
 	g.Expect(apierrors.IsForbidden(c.List(ctx, &corev1.SecretList{}, client.InNamespace(spoke1.Name)))).To(BeTrue(), "no secrets")
 	g.Expect(apierrors.IsForbidden(c.List(ctx, &workv1.ManifestWorkList{}, client.InNamespace(spoke1.Name)))).To(BeTrue(), "no ManifestWork")
 	g.Expect(apierrors.IsForbidden(c.List(ctx, &fleetv1alpha1.BackupList{}, client.InNamespace("team-hub")))).To(BeTrue(), "no hub Backups")
+	g.Expect(apierrors.IsForbidden(c.List(ctx, &addonv1alpha1.ManagedClusterAddOnList{}, client.InNamespace(spoke2.Name)))).To(BeTrue(), "not another cluster's add-on")
 }
 
 func hubBackup(namespace, name string, s *fleet.Spoke, location, ns string) *fleetv1alpha1.Backup {

@@ -1,6 +1,7 @@
 // Command lifeboat-hub is the manager on the backup cluster: it discovers the
-// fleet's clusters and turns fleet admins' resources into OCM ManifestWork,
-// one per object and cluster.
+// fleet's clusters, runs the lifeboat OCM add-on that installs the spoke on
+// them, and turns fleet admins' resources into OCM ManifestWork, one per
+// object and cluster.
 package main
 
 import (
@@ -10,13 +11,16 @@ import (
 	"regexp"
 	"strings"
 
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	addonv1alpha1 "open-cluster-management.io/api/addon/v1alpha1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
@@ -26,11 +30,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/addon"
 	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupcluster"
@@ -54,6 +60,7 @@ func init() {
 	utilruntime.Must(clusterv1beta1.Install(scheme))
 	utilruntime.Must(clusterv1beta2.Install(scheme))
 	utilruntime.Must(workv1.Install(scheme))
+	utilruntime.Must(addonv1alpha1.Install(scheme))
 	utilruntime.Must(fleetv1alpha1.AddToScheme(scheme))
 }
 
@@ -61,12 +68,13 @@ func init() {
 type settings struct {
 	metricsAddr, probeAddr, leaderNamespace string
 	leaderElect                             bool
-	hubCAFile, spokeValuesFile              string
+	spokeValuesFile                         string
 	systemNamespace                         string
 	fleetAdminNamespaces                    string
 	qps                                     float64
 	burst                                   int
-	agent                                   backupcluster.Options
+	addon                                   addon.Options
+	clusters                                backupcluster.Options
 }
 
 func main() {
@@ -75,16 +83,11 @@ func main() {
 	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
 	flag.BoolVar(&s.leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
 	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
-	flag.StringVar(&s.agent.HubServer, "hub-server", "", "URL of this hub's API server as the spokes reach it (required): it goes into their hub credential")
-	flag.StringVar(&s.hubCAFile, "hub-ca-file", "", "PEM file of the CA that spokes trust for --hub-server (default: the CA this manager trusts for its own API server)")
-	flag.StringVar(&s.agent.SpokeImage, "spoke-image", images.Ref(images.Spoke.Name), "image of the spoke manager that the agent ManifestWork installs on every cluster")
-	flag.StringVar(&s.spokeValuesFile, "spoke-values", "", "YAML file of lifeboat-spoke chart values for the spoke on every cluster (resources, nodeSelector, tolerations, extraArgs, extraVolumes, ...); the hub sets clusterName, the hub credential, the namespace and the image itself")
-	flag.DurationVar(&s.agent.CredentialLifetime, "credential-lifetime", backupcluster.DefaultCredentialLifetime,
-		"lifetime of a spoke's hub token (at least 10m); it is replaced when less than 20% is left")
-	flag.IntVar(&s.agent.CatalogPages, "catalog-pages-per-cluster", backupcluster.DefaultCatalogPages,
+	flag.StringVar(&s.addon.SpokeImage, "spoke-image", images.Ref(images.Spoke.Name), "image of the spoke manager that the lifeboat add-on installs on every cluster")
+	flag.StringVar(&s.spokeValuesFile, "spoke-values", "", "YAML file of lifeboat-spoke chart values for the spoke on every cluster (resources, nodeSelector, tolerations, extraArgs, extraVolumes, ...); "+
+		"an AddOnDeploymentConfig overrides node placement, resources and image registries per cluster, and the hub sets clusterName, the hub credential, the namespace and the image itself")
+	flag.IntVar(&s.clusters.CatalogPages, "catalog-pages-per-cluster", backupcluster.DefaultCatalogPages,
 		"how many BackupCatalog pages a cluster's namespace may hold at once (a ResourceQuota there refuses more)")
-	flag.DurationVar(&s.agent.OfflineGrace, "offline-grace", backupcluster.DefaultOfflineGrace,
-		"how long past its heartbeat Lease a cluster stays Online before it is Offline")
 	flag.StringVar(&s.systemNamespace, "system-namespace", backupsync.DefaultSystemNamespace, "namespace of the hub's own objects, such as the Leases that let one sync per storage container run at a time")
 	flag.StringVar(&s.fleetAdminNamespaces, "fleet-admin-namespaces", "lifeboat-system",
 		"comma-separated hub namespaces of the fleet admins (names, or prefixes ending in '*'): their objects may use every cluster, every spoke namespace, "+
@@ -106,20 +109,12 @@ func main() {
 
 func run(s settings) error {
 	cfg := ctrl.GetConfigOrDie()
-	if s.agent.HubServer == "" {
-		return fmt.Errorf("--hub-server is required: spokes reach the hub at that URL")
-	}
-	ca, err := hubCA(s.hubCAFile, cfg.CAData, cfg.CAFile)
-	if err != nil {
-		return err
-	}
-	s.agent.HubCA = ca
 	if s.spokeValuesFile != "" {
 		raw, err := os.ReadFile(s.spokeValuesFile)
 		if err != nil {
 			return fmt.Errorf("--spoke-values: %w", err)
 		}
-		if err := yaml.Unmarshal(raw, &s.agent.SpokeValues); err != nil {
+		if err := yaml.Unmarshal(raw, &s.addon.SpokeValues); err != nil {
 			return fmt.Errorf("--spoke-values %s: %w", s.spokeValuesFile, err)
 		}
 	}
@@ -182,9 +177,12 @@ func run(s settings) error {
 	if err := (&backupcluster.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Options:   s.agent,
+		Options:   s.clusters,
 		Recorder:  mgr.GetEventRecorder("lifeboat-hub"),
 	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := addSpokeAddOn(mgr, cfg, s); err != nil {
 		return err
 	}
 	if err := (&backupschedule.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("lifeboat-hub"), Tenancy: policy}).SetupWithManager(mgr); err != nil {
@@ -207,42 +205,33 @@ func run(s settings) error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-// spokeIdentities limits the cache of ServiceAccounts, Roles, RoleBindings
-// and ResourceQuotas to the spokes' hub identities (backupcluster.LabelCluster):
-// the hub reads no others through its cache, and a busy hub has many. And
-// it limits the cache of BackupCatalogs to the pages of syncs.
+// spokeIdentities limits the cache of ResourceQuotas to those that bound
+// the spokes' BackupCatalogs (backupcluster.LabelCluster): the hub reads no
+// others through its cache, and a busy hub has many. And it limits the
+// cache of BackupCatalogs to the pages of syncs.
 func spokeIdentities() map[client.Object]cache.ByObject {
 	req, err := labels.NewRequirement(backupcluster.LabelCluster, selection.Exists, nil)
 	if err != nil {
 		panic(err)
 	}
-	sel := labels.NewSelector().Add(*req)
 	return map[client.Object]cache.ByObject{
-		&corev1.ServiceAccount{}: {Label: sel},
-		&rbacv1.Role{}:           {Label: sel},
-		&rbacv1.RoleBinding{}:    {Label: sel},
-		&corev1.ResourceQuota{}:  {Label: sel},
+		&corev1.ResourceQuota{}: {Label: labels.NewSelector().Add(*req)},
 		// Only pages that name their sync; backupsync.Pages deletes those
 		// of syncs that do not run.
 		&fleetv1alpha1.BackupCatalog{}: backupsync.PageCache(),
 	}
 }
 
-// hubCA is the CA bundle spokes trust for the hub: the file named by
-// --hub-ca-file, else the CA of this manager's own connection to the hub
-// (empty when that uses the system roots).
-func hubCA(file string, data []byte, dataFile string) ([]byte, error) {
-	if file == "" {
-		file = dataFile
-	}
-	if file == "" {
-		return data, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("hub CA: %w", err)
-	}
-	return b, nil
+// addSpokeAddOn runs, on the leader, the lifeboat add-on: it first creates the
+// default ClusterManagementAddOn and Placement in the system namespace unless
+// they exist, then runs the add-on framework's manager.
+func addSpokeAddOn(mgr ctrl.Manager, cfg *rest.Config, s settings) error {
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if err := addon.Ensure(ctx, mgr.GetClient(), s.systemNamespace); err != nil {
+			return err
+		}
+		return addon.Run(ctx, cfg, s.addon)
+	}))
 }
 
 // fleetAdminPatterns parses --fleet-admin-namespaces.

@@ -4,28 +4,32 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"open-cluster-management.io/addon-framework/pkg/lease"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
-	"github.com/lifeboat-dev/lifeboat/spoke/heartbeat"
 	"github.com/lifeboat-dev/lifeboat/spoke/hubcredential"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationbackup"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationrestore"
@@ -55,8 +59,8 @@ type settings struct {
 	leaderElect            bool
 	leaderNamespace        string
 	caBundle, clusterName  string
-	heartbeatInterval      time.Duration
 	hubCredentialSecret    string
+	hubServer              string
 	restoreServiceAccount  string
 
 	// Limits: run slots, and what one restore may take.
@@ -66,7 +70,7 @@ type settings struct {
 	restoreSpoolSize                    string
 }
 
-// The heartbeat Lease and the hub credential Secret are in the spoke's own namespace.
+// The add-on Lease and the hub credential Secret are in the spoke's own namespace.
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=lifeboat-system
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=lifeboat-system
 
@@ -83,10 +87,10 @@ func main() {
 	flag.Var(&factory.AllowedEndpoints, "allowed-blob-endpoint", "private blob endpoint (exact https URL, e.g. https://10.0.0.5:10000/myaccount) that BackupTargets may name besides their storage account's own URL; repeat the flag or separate URLs with commas")
 	flag.StringVar(&s.clusterName, "cluster-name", os.Getenv("LIFEBOAT_CLUSTER_NAME"), "this cluster's name in the fleet: backups are stored under it")
 	flag.StringVar(&s.caBundle, "ca-bundle", "", "PEM file of CAs to trust for Entra ID and Blob Storage instead of the system roots (private clouds, tests)")
-	flag.DurationVar(&s.heartbeatInterval, "heartbeat-interval", heartbeat.DefaultInterval,
-		"how often the heartbeat Lease "+heartbeat.Namespace+"/"+heartbeat.LeaseName+" is renewed; it lasts three intervals")
 	flag.StringVar(&s.hubCredentialSecret, "hub-credential-secret", hubcredential.DefaultSecretName,
-		"Secret in "+hubcredential.Namespace+" holding the hub's kubeconfig (key "+hubcredential.Key+"), delivered and rotated by the hub")
+		"Secret in "+hubcredential.Namespace+" holding the hub's kubeconfig (key "+hubcredential.Key+" and the client certificate's files), written and renewed by OCM's registration agent for the lifeboat add-on")
+	flag.StringVar(&s.hubServer, "hub-server", "",
+		"the hub API server's URL as this spoke reaches it, when that differs from the one in the hub kubeconfig (the address OCM's klusterlet uses)")
 	flag.StringVar(&s.restoreServiceAccount, "restore-service-account", "lifeboat-spoke-restore",
 		"ServiceAccount in "+targets.SystemNamespace+" that restores write as (the spoke's own only reads)")
 	flag.IntVar(&s.maxBackups, "max-backups", applicationbackup.DefaultMaxRunning,
@@ -116,9 +120,6 @@ func main() {
 func run(s settings, factory *targets.Factory) error {
 	if s.clusterName == "" {
 		return fmt.Errorf("--cluster-name (or LIFEBOAT_CLUSTER_NAME) is required: backups are stored under the cluster's name")
-	}
-	if s.heartbeatInterval <= 0 {
-		return fmt.Errorf("--heartbeat-interval must be positive")
 	}
 	for flag, n := range map[string]int64{"max-backups": int64(s.maxBackups), "max-self-service-backups": int64(s.maxSelfServiceBackups),
 		"max-restores": int64(s.maxRestores), "max-self-service-restores": int64(s.maxSelfServiceRestores), "restore-max-items": s.restoreMaxItems} {
@@ -204,10 +205,7 @@ func run(s settings, factory *targets.Factory) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	// The heartbeat writes without reading, so it needs no cache of Leases.
-	// With every beat it checks that the hub credential the hub delivered
-	// works, so the hub sees a spoke that cannot reach it.
-	hub := &hubcredential.Source{Reader: mgr.GetAPIReader(), Name: s.hubCredentialSecret, Scheme: hubScheme}
+	hub := &hubcredential.Source{Reader: mgr.GetAPIReader(), Name: s.hubCredentialSecret, ClusterNamespace: s.clusterName, Server: s.hubServer, Scheme: hubScheme}
 	if err := (&backupsync.Reconciler{
 		Client:   mgr.GetClient(),
 		Targets:  factory,
@@ -220,7 +218,7 @@ func run(s settings, factory *targets.Factory) error {
 	if err := mgr.Add(&backupsync.Inventory{Client: mgr.GetClient(), Hub: hub.Client, Cluster: s.clusterName}); err != nil {
 		return err
 	}
-	if err := mgr.Add(&heartbeat.Heartbeat{Client: mgr.GetClient(), Interval: s.heartbeatInterval, HubAccess: hub.CatalogAccess}); err != nil {
+	if err := addAddOnLease(mgr, hub); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -229,9 +227,60 @@ func run(s settings, factory *targets.Factory) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("Starting the spoke manager", "cluster", s.clusterName, "version", heartbeat.Version(),
+	ctrl.Log.WithName("setup").Info("Starting the spoke manager", "cluster", s.clusterName, "version", Version(),
 		"hubCredentialSecret", hubcredential.Namespace+"/"+s.hubCredentialSecret)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// addAddOnLease renews, on the leader, the lifeboat add-on's Lease with the
+// add-on framework's lease updater, while the spoke's hub credential is
+// accepted and may write BackupCatalogs in its cluster namespace: OCM's
+// registration agent makes the ManagedClusterAddOn Available from it, and
+// the hub the cluster Online.
+func addAddOnLease(mgr ctrl.Manager, hub *hubcredential.Source) error {
+	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	log := ctrl.Log.WithName("addon-lease")
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		hubAccess := func() bool {
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			if err := hub.CatalogAccess(cctx); err != nil {
+				log.Info("Not renewing the add-on Lease: the hub credential does not work", "error", err.Error())
+				return false
+			}
+			return true
+		}
+		// The updater renews once a minute; the first renewal waits for the
+		// credential OCM is still issuing, so that the add-on turns Available
+		// as soon as the credential works rather than a minute later.
+		_ = wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			return hub.CatalogAccess(cctx) == nil, nil
+		})
+		lease.NewLeaseUpdater(kube, fleetv1alpha1.AddOnName, fleetv1alpha1.AddOnNamespace, hubAccess).Start(ctx)
+		return nil
+	}))
+}
+
+// version is the spoke's version, set at build time with
+// -ldflags "-X main.version=v0.2.0".
+var version string
+
+// Version is the spoke's version: the one set at build time, else the main
+// module's version from the build information (set by go install of a
+// tagged module), else "dev".
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
 }
 
 // The metrics endpoint asks the API server who a caller is and whether they may get /metrics.

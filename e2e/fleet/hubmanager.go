@@ -61,10 +61,6 @@ func (f *Fleet) startHubManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	caFile := filepath.Join(f.Hub.Dir, "pki", "hub-ca.pem")
-	if err := os.WriteFile(caFile, f.Hub.CA.CertPEM(), 0o600); err != nil {
-		return err
-	}
 	bin, err := buildManager(filepath.Join(f.Dir, "bin"), "./hub", "lifeboat-hub")
 	if err != nil {
 		return err
@@ -80,8 +76,6 @@ func (f *Fleet) startHubManager(ctx context.Context) error {
 	f.HubMetricsURL = fmt.Sprintf("https://127.0.0.1:%d/metrics", metricsPort)
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
-		"--hub-server=" + f.Hub.URL,
-		"--hub-ca-file=" + caFile,
 		"--leader-elect=false",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", port),
@@ -92,8 +86,7 @@ func (f *Fleet) startHubManager(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// The spokes' pods reach the hub at HostAddress.
-		args = append(args, "--hub-server="+podURL(f.Hub.URL), "--spoke-image="+f.Images.Spoke.Ref, "--spoke-values="+values)
+		args = append(args, "--spoke-image="+f.Images.Spoke.Ref, "--spoke-values="+values)
 	}
 	f.HubManager, err = proc.Start("lifeboat-hub", f.Hub.logDir(), bin, args)
 	if err != nil {

@@ -55,17 +55,13 @@ func TestHubChartInstallsARunningHub(t *testing.T) {
 	node, err := StartNode(ctx, cp, pause, hub)
 	g.Expect(err).NotTo(HaveOccurred())
 	defer node.Stop()
-	// Spokes' pods reach the hub's API server at hubServer; expose it on this
-	// node too, so that the URL the hub hands out is one a pod can use.
-	g.Expect(node.Expose(cp.Port())).To(Succeed())
 	t.Logf("control plane and node %s Ready in %s", node.Name, time.Since(start).Round(time.Millisecond))
 
 	cs, err := kubernetes.NewForConfig(cp.Config)
 	g.Expect(err).NotTo(HaveOccurred())
 	const releaseName = "lifeboat-hub"
 	values := map[string]any{
-		"hubServer": fmt.Sprintf("https://%s:%d", HostAddress, cp.Port()),
-		"image":     map[string]any{"ref": hub.Ref, "pullPolicy": string(corev1.PullNever)},
+		"image": map[string]any{"ref": hub.Ref, "pullPolicy": string(corev1.PullNever)},
 	}
 	diagnose := func() string { return DescribePods(ctx, cp, HubNamespace) + managerLogs(ctx, cs) }
 

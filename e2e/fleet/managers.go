@@ -51,8 +51,6 @@ func (f *Fleet) startSpokeManager(ctx context.Context, s *Spoke) error {
 		"--azure-authority-host=" + f.Azure.Entra.AuthorityHost(),
 		"--ca-bundle=" + bundle,
 		"--allowed-blob-endpoint=" + f.Azure.BlobEndpoint(),
-		// Tests wait for what the heartbeat reports; beat more often than in production.
-		"--heartbeat-interval=5s",
 	})
 	if err != nil {
 		return err

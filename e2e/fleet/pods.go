@@ -87,12 +87,13 @@ func (f *Fleet) preparePods(ctx context.Context, s *Spoke) error {
 
 // spokeValues writes the spoke chart values lifeboat-hub gives every cluster
 // in the fleet (--spoke-values): the image from the node's containerd, the
-// fleet's CAs, the blob proxy as an allowed endpoint, and a faster heartbeat
-// for tests.
+// fleet's CAs, the blob proxy as an allowed endpoint, and the hub's address
+// as pods reach it (the hub kubeconfig OCM writes has the loopback address
+// the registration agent uses).
 func (f *Fleet) spokeValues() (string, error) {
 	values := map[string]any{
 		"image":     map[string]any{"pullPolicy": "Never"},
-		"extraArgs": []string{"--ca-bundle=" + fleetCADir + "/ca.pem", "--heartbeat-interval=5s"},
+		"extraArgs": []string{"--ca-bundle=" + fleetCADir + "/ca.pem", "--hub-server=" + podURL(f.Hub.URL)},
 		// Azurite's proxy is a private endpoint the spoke's admin allows.
 		"allowedBlobEndpoints": []string{podURL(f.Azure.BlobEndpoint())},
 		"extraVolumes": []map[string]any{{

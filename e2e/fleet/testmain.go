@@ -112,8 +112,9 @@ func runHubReconcilerTests(m *testing.M, name string, withKCM bool, hub *client.
 				return err
 			}
 			// ManifestWork, what decides tenancy (ManagedClusters, sets,
-			// bindings) and Placements with their decisions.
+			// bindings), Placements with their decisions, and add-ons.
 			if err := InstallCRDs(ctx, c,
+				filepath.Join(ocmDir, "addon/v1alpha1/0000_01_addon.open-cluster-management.io_managedclusteraddons.crd.yaml"),
 				filepath.Join(ocmDir, "work/v1/0000_00_work.open-cluster-management.io_manifestworks.crd.yaml"),
 				filepath.Join(ocmDir, "cluster/v1/0000_00_clusters.open-cluster-management.io_managedclusters.crd.yaml"),
 				filepath.Join(ocmDir, "cluster/v1beta2/0000_00_clusters.open-cluster-management.io_managedclustersets.crd.yaml"),

@@ -40,13 +40,14 @@ func TestClusters(t *testing.T) {
 	one.Spec.Shoot = &fleetv1alpha1.ShootInfo{Project: "prod", Name: "shop", Region: "westeurope", Provider: "azure", Seed: "aks-weu"}
 	create(t, one, func(c *fleetv1alpha1.BackupCluster) {
 		c.Status.Phase = fleetv1alpha1.ClusterOnline
-		c.Status.AgentVersion = "v0.3.0"
-		c.Status.LastHeartbeatTime = ago(5*time.Minute + 10*time.Second)
+		c.Status.Conditions = []metav1.Condition{{Type: fleetv1alpha1.ConditionAvailable, Status: metav1.ConditionTrue,
+			Reason: fleetv1alpha1.ReasonAddOnAvailable, Message: "available", LastTransitionTime: *ago(5*time.Minute + 10*time.Second)}}
 		c.Status.Locations = []fleetv1alpha1.LocationConnection{{Namespace: nsA, Name: "weu", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid}}}
 	})
 	create(t, backupCluster("mx-two"), func(c *fleetv1alpha1.BackupCluster) {
 		c.Status.Phase = fleetv1alpha1.ClusterOffline
-		c.Status.LastHeartbeatTime = ago(2*time.Hour + time.Minute)
+		c.Status.Conditions = []metav1.Condition{{Type: fleetv1alpha1.ConditionAvailable, Status: metav1.ConditionFalse,
+			Reason: fleetv1alpha1.ReasonAddOnUnavailable, Message: "lease expired", LastTransitionTime: *ago(2*time.Hour + time.Minute)}}
 		c.Status.Locations = []fleetv1alpha1.LocationConnection{{Namespace: nsA, Name: "weu",
 			ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetInvalid, Reason: backupv1alpha1.ReasonAuthorizationFailed}}}
 	})
@@ -58,12 +59,12 @@ func TestClusters(t *testing.T) {
 	if len(tables) != 2 {
 		t.Fatalf("want the clusters table and the matrix, got %d tables", len(tables))
 	}
-	if got := strings.Join(tables[0].headers, "|"); got != "NAME|PHASE|SHOOT|REGION|SPOKE VERSION|HEARTBEAT" {
+	if got := strings.Join(tables[0].headers, "|"); got != "NAME|PHASE|SHOOT|REGION|ADD-ON|SINCE" {
 		t.Errorf("cluster headers %q", got)
 	}
-	expectCells(t, tables[0].row(t, "mx-one"), map[string]string{"PHASE": "Online", "SHOOT": "prod/shop", "REGION": "westeurope", "SPOKE VERSION": "v0.3.0", "HEARTBEAT": "5m"})
-	expectCells(t, tables[0].row(t, "mx-two"), map[string]string{"PHASE": "Offline", "SHOOT": none, "HEARTBEAT": "2h"})
-	expectCells(t, tables[0].row(t, "mx-three"), map[string]string{"PHASE": "Pending", "HEARTBEAT": none})
+	expectCells(t, tables[0].row(t, "mx-one"), map[string]string{"PHASE": "Online", "SHOOT": "prod/shop", "REGION": "westeurope", "ADD-ON": "AddOnAvailable", "SINCE": "5m"})
+	expectCells(t, tables[0].row(t, "mx-two"), map[string]string{"PHASE": "Offline", "SHOOT": none, "ADD-ON": "AddOnUnavailable", "SINCE": "2h"})
+	expectCells(t, tables[0].row(t, "mx-three"), map[string]string{"PHASE": "Pending", "ADD-ON": none, "SINCE": none})
 
 	matrix := tables[1]
 	if matrix.headers[0] != "CLUSTER" {
@@ -112,7 +113,7 @@ func TestClusters(t *testing.T) {
 		if c.Kind != "BackupCluster" || c.APIVersion != "fleet.lifeboat.dev/v1alpha1" {
 			t.Errorf("item %s has apiVersion %q kind %q", c.Name, c.APIVersion, c.Kind)
 		}
-		if c.Name == "mx-one" && c.Status.AgentVersion != "v0.3.0" {
+		if c.Name == "mx-one" && condition(c.Status.Conditions, fleetv1alpha1.ConditionAvailable) == nil {
 			t.Errorf("mx-one from json: %+v", c.Status)
 		}
 	}

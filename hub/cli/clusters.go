@@ -124,7 +124,7 @@ func printClusters(ctx context.Context, w, notes io.Writer, c client.Client, nam
 		fmt.Fprintln(notes, "No clusters found: create a ClusterDiscovery or a BackupCluster on the hub.")
 		return nil
 	}
-	headers := []string{"NAME", "PHASE", "SHOOT", "REGION", "SPOKE VERSION", "HEARTBEAT"}
+	headers := []string{"NAME", "PHASE", "SHOOT", "REGION", "ADD-ON", "SINCE"}
 	if wide {
 		headers = append(headers, "PROVIDER", "SEED", "MANAGED", "AGE")
 	}
@@ -136,7 +136,8 @@ func printClusters(ctx context.Context, w, notes io.Writer, c client.Client, nam
 			sh = *cl.Spec.Shoot
 			shoot, region = sh.Project+"/"+sh.Name, sh.Region
 		}
-		cells := []string{cl.Name, string(cl.Status.Phase), shoot, region, cl.Status.AgentVersion, age(cl.Status.LastHeartbeatTime)}
+		addon, since := addOnState(&cl)
+		cells := []string{cl.Name, string(cl.Status.Phase), shoot, region, addon, since}
 		if wide {
 			cells = append(cells, sh.Provider, sh.Seed, fmt.Sprint(cl.Spec.Managed), age(&cl.CreationTimestamp))
 		}
@@ -158,6 +159,17 @@ func printClusters(ctx context.Context, w, notes io.Writer, c client.Client, nam
 		t.row(row...)
 	}
 	return t.flush()
+}
+
+// addOnState is the cluster's lifeboat add-on as its Available condition
+// says (AddOnAvailable, AddOnUnavailable, AddOnNotInstalled, ...) and how
+// long it has said so.
+func addOnState(cl *fleetv1alpha1.BackupCluster) (state, since string) {
+	c := condition(cl.Status.Conditions, fleetv1alpha1.ConditionAvailable)
+	if c == nil {
+		return "", ""
+	}
+	return c.Reason, age(&c.LastTransitionTime)
 }
 
 // validityCell is one cell of the matrix: Valid, Invalid(reason), Failed(reason)

@@ -156,7 +156,7 @@ type dashboardView struct {
 }
 
 type clusterView struct {
-	Name, Phase, Shoot, Heartbeat string
+	Name, Phase, Shoot, AddOn, Since string
 	// Cells are the matrix row: one per location.
 	Cells []string
 	// Protection is the cluster's protection report, nil before the first.
@@ -185,7 +185,8 @@ func (d *dashboard) load(ctx context.Context) dashboardView {
 	} else {
 		v.Locations = m.locations
 		for _, cl := range m.clusters {
-			cv := clusterView{Name: cl.Name, Phase: string(cl.Status.Phase), Heartbeat: age(cl.Status.LastHeartbeatTime)}
+			cv := clusterView{Name: cl.Name, Phase: string(cl.Status.Phase)}
+			cv.AddOn, cv.Since = addOnState(&cl)
 			if cl.Spec.Shoot != nil {
 				cv.Shoot = cl.Spec.Shoot.Project + "/" + cl.Spec.Shoot.Name
 			}

@@ -119,14 +119,6 @@ type BackupClusterStatus struct {
 	// +optional
 	Phase BackupClusterPhase `json:"phase,omitempty"`
 
-	// agentVersion is the version of the Lifeboat spoke running on the cluster.
-	// +optional
-	AgentVersion string `json:"agentVersion,omitempty"`
-
-	// lastHeartbeatTime is when the cluster's work agent last reported.
-	// +optional
-	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
-
 	// locations are the cluster's connections to the BackupLocations it may
 	// use: the first 100 by namespace and name (locationsOmitted counts the rest).
 	// +listType=map
@@ -254,8 +246,7 @@ type ProtectionReport struct {
 // +kubebuilder:printcolumn:name="Shoot",type=string,JSONPath=".spec.shoot.name"
 // +kubebuilder:printcolumn:name="Region",type=string,JSONPath=".spec.shoot.region"
 // +kubebuilder:printcolumn:name="Managed",type=boolean,JSONPath=".spec.managed"
-// +kubebuilder:printcolumn:name="Agent",type=string,JSONPath=".status.agentVersion",priority=1
-// +kubebuilder:printcolumn:name="Heartbeat",type=date,JSONPath=".status.lastHeartbeatTime",priority=1
+// +kubebuilder:printcolumn:name="Add-on",type=string,JSONPath=".status.conditions[?(@.type=='Available')].reason",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type BackupCluster struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -19,11 +19,11 @@ const (
 	// Management (ManagedCluster accepted, cluster namespace and RBAC in place).
 	ConditionRegistered = "Registered"
 
-	// ConditionAvailable is True on a BackupCluster whose work agent reported recently.
+	// ConditionAvailable is True on a BackupCluster whose lifeboat add-on is Available.
 	ConditionAvailable = "Available"
 
-	// ConditionHubAccess is True on a BackupCluster whose spoke reported, with
-	// its last heartbeat, that its hub credential works.
+	// ConditionHubAccess is True on a BackupCluster whose spoke OCM registered
+	// with the hub: its permissions applied and its certificate issued.
 	ConditionHubAccess = "HubAccess"
 
 	// ConditionDeleting is set on a Backup being deleted; False with reason
@@ -216,31 +216,27 @@ const (
 	ReasonOnboardingFailed = "OnboardingFailed"
 )
 
-// Reasons of a BackupCluster's Available condition, read from the spoke's
-// heartbeat Lease that its agent ManifestWork feeds back.
+// Reasons of a BackupCluster's Available condition, read from the cluster's
+// lifeboat ManagedClusterAddOn (OCM's add-on framework: Available while the
+// spoke renews its add-on Lease).
 const (
-	// ReasonAgentReporting: the spoke renewed its heartbeat recently; the
-	// cluster is Online.
-	ReasonAgentReporting = "AgentReporting"
-	// ReasonHeartbeatStale: the last heartbeat is older than its Lease plus a
-	// grace period: the OCM work agent or the Lifeboat spoke manager is not
-	// running. The cluster is Offline.
-	ReasonHeartbeatStale = "HeartbeatStale"
-	// ReasonAgentNotApplied: the work agent could not apply the agent
-	// ManifestWork; the message quotes its Applied condition.
-	ReasonAgentNotApplied = "AgentNotApplied"
-	// ReasonWaitingForAgent: the agent ManifestWork was sent and no heartbeat
-	// has come back yet; the cluster is Pending.
+	// ReasonAddOnAvailable: the add-on is Available; the cluster is Online.
+	ReasonAddOnAvailable = "AddOnAvailable"
+	// ReasonAddOnUnavailable: the add-on is not Available (its message is
+	// quoted); the cluster is Offline, or Pending if it never was Online.
+	ReasonAddOnUnavailable = "AddOnUnavailable"
+	// ReasonAddOnNotInstalled: the cluster has no lifeboat
+	// ManagedClusterAddOn: the add-on's placement does not select it.
+	ReasonAddOnNotInstalled = "AddOnNotInstalled"
+	// ReasonWaitingForAgent: the add-on is installed and has not reported
+	// yet; the cluster is Pending.
 	ReasonWaitingForAgent = "WaitingForAgent"
-	// ReasonHubAccessGranted: the spoke's hub credential is accepted and may
-	// write BackupCatalogs in the cluster namespace.
+	// ReasonHubAccessGranted: OCM registered the spoke with the hub: its hub
+	// credential is issued and may write BackupCatalogs in the cluster namespace.
 	ReasonHubAccessGranted = "HubAccessGranted"
-	// ReasonHubAccessDenied: the spoke cannot use its hub credential; the
-	// message quotes the spoke's error.
+	// ReasonHubAccessDenied: the spoke's registration with the hub is not
+	// (or no longer) in place; the message quotes the add-on's condition.
 	ReasonHubAccessDenied = "HubAccessDenied"
-	// ReasonHubAccessNotReported: the spoke's heartbeat says nothing about
-	// its hub credential.
-	ReasonHubAccessNotReported = "HubAccessNotReported"
 )
 
 // ShootLabelsAnnotation on a BackupCluster lists the label keys discovery

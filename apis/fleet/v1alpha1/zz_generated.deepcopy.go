@@ -255,10 +255,6 @@ func (in *BackupClusterStatus) DeepCopyInto(out *BackupClusterStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
-	if in.LastHeartbeatTime != nil {
-		in, out := &in.LastHeartbeatTime, &out.LastHeartbeatTime
-		*out = (*in).DeepCopy()
-	}
 	if in.Locations != nil {
 		in, out := &in.Locations, &out.Locations
 		*out = make([]LocationConnection, len(*in))

@@ -19,7 +19,7 @@ import (
 // before the deadline it keeps running.
 func TestRunPastTimeoutFailsAndIsStopped(t *testing.T) {
 	g := NewWithT(t)
-	newBackupCluster(t, g, "to-online", metav1.ConditionTrue, fleetv1alpha1.ReasonAgentReporting, "heartbeat renewed")
+	newBackupCluster(t, g, "to-online", metav1.ConditionTrue, fleetv1alpha1.ReasonAddOnAvailable, "heartbeat renewed")
 	st, b := runningBackupWithTimeout(t, g, "team-timeout", "to-online")
 	sent := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionDispatched).LastTransitionTime.Time
 
@@ -51,7 +51,7 @@ func TestRunPastTimeoutFailsAndIsStopped(t *testing.T) {
 // ClusterOffline, naming why the cluster is not Available.
 func TestRunOnOfflineClusterFailsWithClusterOffline(t *testing.T) {
 	g := NewWithT(t)
-	newBackupCluster(t, g, "to-offline", metav1.ConditionFalse, fleetv1alpha1.ReasonHeartbeatStale, "No heartbeat since yesterday")
+	newBackupCluster(t, g, "to-offline", metav1.ConditionFalse, fleetv1alpha1.ReasonAddOnUnavailable, "No heartbeat since yesterday")
 	st, b := runningBackupWithTimeout(t, g, "team-timeout-offline", "to-offline")
 	sent := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionDispatched).LastTransitionTime.Time
 

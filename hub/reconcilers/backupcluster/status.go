@@ -5,155 +5,105 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	workv1 "open-cluster-management.io/api/work/v1"
+	addonv1alpha1 "open-cluster-management.io/api/addon/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/addon"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
-	"github.com/lifeboat-dev/lifeboat/spoke/heartbeat"
 )
 
 // maxWriteAttempts bounds the retries of a status write that met a newer object.
 const maxWriteAttempts = 4
 
-// fallbackLeaseDuration is the heartbeat Lease's duration when the work has
-// none to report (e.g. the work was made anew): the spoke's default.
-var fallbackLeaseDuration = time.Duration(heartbeat.LeaseDuration(heartbeat.DefaultInterval)) * time.Second
-
-// report is what the agent work says about the spoke.
-type report struct {
-	// renewed is the heartbeat Lease's renewTime; nil when none was fed back.
-	renewed       *metav1.Time
-	leaseDuration time.Duration
-	version       string
-	// hubAccess is the spoke's check of its hub credential: "ok" or why not;
-	// empty when the spoke did not report one.
-	hubAccess string
-	// applied is the work's Applied condition; nil until the agent sets it.
-	applied *metav1.Condition
-	work    string
-}
-
-// readReport reads the heartbeat Lease's feedback and the Applied condition
-// from the agent work.
-func readReport(mw *workv1.ManifestWork) report {
-	rep := report{work: mw.Namespace + "/" + mw.Name}
-	rep.applied = meta.FindStatusCondition(mw.Status.Conditions, workv1.WorkApplied)
-	for _, m := range mw.Status.ResourceStatus.Manifests {
-		rm := m.ResourceMeta
-		if rm.Kind != "Lease" || rm.Namespace != SpokeNamespace || rm.Name != heartbeat.LeaseName {
-			continue
-		}
-		for _, fv := range m.StatusFeedbacks.Values {
-			v := fv.Value
-			switch {
-			case fv.Name == feedbackRenewTime && v.Type == workv1.String && v.String != nil:
-				rep.renewed = dispatch.Time(dispatch.Value{Type: v.Type, String: *v.String})
-			case fv.Name == feedbackLeaseDuration && v.Type == workv1.Integer && v.Integer != nil && *v.Integer > 0:
-				rep.leaseDuration = time.Duration(*v.Integer) * time.Second
-			case fv.Name == feedbackVersion && v.Type == workv1.String && v.String != nil:
-				rep.version = *v.String
-			case fv.Name == feedbackHubAccess && v.Type == workv1.String && v.String != nil:
-				rep.hubAccess = *v.String
-			}
-		}
-	}
-	return rep
-}
-
-// setHealth sets, from the work's report, the last heartbeat, the spoke's
-// version, the Available condition and (while the cluster is managed) the
-// phase: Online while the heartbeat Lease plus grace has not run out,
-// Offline after that, Pending while no heartbeat ever came. It returns when
-// an Online cluster turns Offline unless a heartbeat comes first (zero
-// otherwise).
-func (r *Reconciler) setHealth(bc *fleetv1alpha1.BackupCluster, rep report, now time.Time) (offlineAt time.Time) {
+// setHealth sets, from the cluster's lifeboat ManagedClusterAddOn (nil when
+// there is none), the Available and HubAccess conditions and the phase:
+// Online while the add-on is Available, Offline once it is not (or is gone)
+// after having been Online, Pending before.
+func setHealth(bc *fleetv1alpha1.BackupCluster, mca *addonv1alpha1.ManagedClusterAddOn) {
 	st := &bc.Status
-	if rep.renewed != nil && (st.LastHeartbeatTime == nil || rep.renewed.After(st.LastHeartbeatTime.Time)) {
-		st.LastHeartbeatTime = rep.renewed.DeepCopy()
+	seen := st.Phase == fleetv1alpha1.ClusterOnline || st.Phase == fleetv1alpha1.ClusterOffline
+	lost := fleetv1alpha1.ClusterPending
+	if seen {
+		lost = fleetv1alpha1.ClusterOffline
 	}
-	if rep.version != "" {
-		st.AgentVersion = rep.version
-	}
-	lease := rep.leaseDuration
-	if lease == 0 {
-		lease = fallbackLeaseDuration
-	}
-	notApplied := rep.applied != nil && rep.applied.Status == metav1.ConditionFalse
 	cond := metav1.Condition{Type: fleetv1alpha1.ConditionAvailable, ObservedGeneration: bc.Generation}
 	var phase fleetv1alpha1.BackupClusterPhase
-	switch last := st.LastHeartbeatTime; {
-	case last == nil && notApplied:
-		phase = fleetv1alpha1.ClusterPending
-		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonAgentNotApplied
-		cond.Message = fmt.Sprintf("The work agent could not apply ManifestWork %s, so the spoke is not installed: %s", rep.work, rep.applied.Message)
-	case last == nil:
-		phase = fleetv1alpha1.ClusterPending
+	var available *metav1.Condition
+	if mca != nil {
+		available = meta.FindStatusCondition(mca.Status.Conditions, addonv1alpha1.ManagedClusterAddOnConditionAvailable)
+	}
+	switch {
+	case mca == nil || !mca.DeletionTimestamp.IsZero():
+		phase = lost
+		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonAddOnNotInstalled
+		cond.Message = fmt.Sprintf("The cluster has no ManagedClusterAddOn %s: the placement of ClusterManagementAddOn %s does not select it, so the spoke is not installed", addon.Name, addon.Name)
+	case available == nil || (available.Status == metav1.ConditionUnknown && !seen):
+		phase = lost
 		cond.Status, cond.Reason = metav1.ConditionUnknown, fleetv1alpha1.ReasonWaitingForAgent
-		cond.Message = fmt.Sprintf("Waiting for the spoke's first heartbeat through ManifestWork %s", rep.work)
-	case now.Before(last.Add(lease + r.offlineGrace())):
-		phase = fleetv1alpha1.ClusterOnline
-		offlineAt = last.Add(lease + r.offlineGrace())
-		cond.Status, cond.Reason = metav1.ConditionTrue, fleetv1alpha1.ReasonAgentReporting
-		cond.Message = fmt.Sprintf("The spoke (version %s) renewed its heartbeat at %s", orUnknown(st.AgentVersion), last.UTC().Format(time.RFC3339))
-		if notApplied {
-			cond.Message += fmt.Sprintf("; but the work agent could not apply the latest ManifestWork %s: %s", rep.work, rep.applied.Message)
+		cond.Message = fmt.Sprintf("ManagedClusterAddOn %s/%s is installed and not yet Available", mca.Namespace, mca.Name)
+		if available != nil {
+			cond.Message += ": " + available.Message
 		}
-	case notApplied:
-		phase = fleetv1alpha1.ClusterOffline
-		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonAgentNotApplied
-		cond.Message = fmt.Sprintf("No heartbeat since %s, and the work agent could not apply ManifestWork %s: %s",
-			last.UTC().Format(time.RFC3339), rep.work, rep.applied.Message)
+	case available.Status == metav1.ConditionTrue:
+		phase = fleetv1alpha1.ClusterOnline
+		cond.Status, cond.Reason = metav1.ConditionTrue, fleetv1alpha1.ReasonAddOnAvailable
+		cond.Message = fmt.Sprintf("ManagedClusterAddOn %s/%s is Available: %s", mca.Namespace, mca.Name, available.Message)
 	default:
-		phase = fleetv1alpha1.ClusterOffline
-		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonHeartbeatStale
-		cond.Message = fmt.Sprintf("No heartbeat since %s (its Lease of %s and %s of grace ran out at %s): the OCM work agent or the Lifeboat spoke manager is not running on the cluster",
-			last.UTC().Format(time.RFC3339), lease, r.offlineGrace(), last.Add(lease+r.offlineGrace()).UTC().Format(time.RFC3339))
+		phase = lost
+		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonAddOnUnavailable
+		cond.Message = fmt.Sprintf("ManagedClusterAddOn %s/%s is not Available (%s): %s", mca.Namespace, mca.Name, available.Reason, available.Message)
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
-	setHubAccess(bc, rep)
-	if bc.Spec.Managed {
-		st.Phase = phase
-		st.ObservedGeneration = bc.Generation
-	} else {
-		offlineAt = time.Time{}
-	}
-	return offlineAt
+	setHubAccess(bc, mca)
+	st.Phase = phase
+	st.ObservedGeneration = bc.Generation
 }
 
-// setHubAccess sets the HubAccess condition from the spoke's own check of
-// its hub credential, as its last heartbeat reported it.
-func setHubAccess(bc *fleetv1alpha1.BackupCluster, rep report) {
+// setHubAccess sets the HubAccess condition from the add-on's registration:
+// OCM applied the spoke's hub permissions and issued its certificate.
+func setHubAccess(bc *fleetv1alpha1.BackupCluster, mca *addonv1alpha1.ManagedClusterAddOn) {
 	cond := metav1.Condition{Type: fleetv1alpha1.ConditionHubAccess, ObservedGeneration: bc.Generation}
-	switch rep.hubAccess {
-	case "":
-		if rep.renewed == nil {
-			return
-		}
-		cond.Status, cond.Reason = metav1.ConditionUnknown, fleetv1alpha1.ReasonHubAccessNotReported
-		cond.Message = "The spoke does not report whether its hub credential works (an older spoke version?)"
-	case "ok":
-		cond.Status, cond.Reason = metav1.ConditionTrue, fleetv1alpha1.ReasonHubAccessGranted
-		cond.Message = "The spoke reaches the hub with its credential and may write BackupCatalogs in its cluster namespace"
-	default:
+	var registered, issued *metav1.Condition
+	if mca != nil {
+		registered = meta.FindStatusCondition(mca.Status.Conditions, addonv1alpha1.ManagedClusterAddOnRegistrationApplied)
+		issued = meta.FindStatusCondition(mca.Status.Conditions, clusterCertificateRotated)
+	}
+	switch {
+	case mca == nil:
 		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonHubAccessDenied
-		cond.Message = "The spoke cannot use its hub credential, so its catalogs cannot reach the hub: " + rep.hubAccess
+		cond.Message = "The spoke has no hub credential: the lifeboat add-on is not installed on the cluster"
+	case registered != nil && registered.Status == metav1.ConditionTrue && issued != nil && issued.Status == metav1.ConditionTrue:
+		cond.Status, cond.Reason = metav1.ConditionTrue, fleetv1alpha1.ReasonHubAccessGranted
+		cond.Message = "OCM registered the spoke: its hub certificate is issued (" + issued.Message + ") and may write BackupCatalogs in the cluster namespace"
+	case registered != nil && registered.Status == metav1.ConditionFalse:
+		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonHubAccessDenied
+		cond.Message = "The spoke's registration with the hub failed: " + registered.Message
+	case issued != nil && issued.Status == metav1.ConditionFalse:
+		cond.Status, cond.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonHubAccessDenied
+		cond.Message = "The spoke's hub certificate is not issued: " + issued.Message
+	default:
+		cond.Status, cond.Reason = metav1.ConditionUnknown, fleetv1alpha1.ReasonWaitingForAgent
+		cond.Message = "Waiting for OCM to register the spoke and issue its hub certificate"
 	}
 	meta.SetStatusCondition(&bc.Status.Conditions, cond)
 }
+
+// clusterCertificateRotated is the condition OCM's registration agent sets on
+// a ManagedClusterAddOn when it holds a signed certificate for it.
+const clusterCertificateRotated = "ClusterCertificateRotated"
 
 // setUnmanaged marks the Available condition of an unmanaged cluster; its
 // phase is discovery's (Unmanaged) and stays.
 func setUnmanaged(bc *fleetv1alpha1.BackupCluster) {
 	meta.SetStatusCondition(&bc.Status.Conditions, metav1.Condition{
 		Type: fleetv1alpha1.ConditionAvailable, Status: metav1.ConditionUnknown, Reason: fleetv1alpha1.ReasonClusterUnmanaged, ObservedGeneration: bc.Generation,
-		Message: "The cluster is unmanaged: its hub credential is revoked and its heartbeat is no longer read; the agent ManifestWork stays as it was",
+		Message: "The cluster is unmanaged; its spoke stays installed only while the lifeboat add-on's placement selects it (the default placement selects the clusters discovery onboards)",
 	})
 }
 
@@ -214,6 +164,14 @@ func (r *Reconciler) writeStatus(ctx context.Context, bc *fleetv1alpha1.BackupCl
 			return "", "", client.IgnoreNotFound(err)
 		}
 	}
+}
+
+// availableMessage is the message of bc's Available condition.
+func availableMessage(bc *fleetv1alpha1.BackupCluster) string {
+	if c := meta.FindStatusCondition(bc.Status.Conditions, fleetv1alpha1.ConditionAvailable); c != nil {
+		return c.Message
+	}
+	return ""
 }
 
 func orUnknown(s string) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -53,11 +54,14 @@ func demo(ctx context.Context, f *fleet.Fleet) error {
 	}
 	say("  every cluster Online %s after the ClusterDiscovery was created:", time.Since(start).Round(time.Millisecond))
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "  CLUSTER\tPHASE\tPROJECT\tSHOOT\tPROVIDER\tREGION\tSPOKE VERSION\tHEARTBEAT")
+	fmt.Fprintln(w, "  CLUSTER\tPHASE\tPROJECT\tSHOOT\tPROVIDER\tREGION\tADD-ON")
 	for _, c := range clusters.Items {
 		shoot := ptr.Deref(c.Spec.Shoot, fleetv1alpha1.ShootInfo{})
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Status.Phase, shoot.Project, shoot.Name, shoot.Provider, shoot.Region,
-			c.Status.AgentVersion, c.Status.LastHeartbeatTime.Format(time.TimeOnly))
+		addon := ""
+		if a := meta.FindStatusCondition(c.Status.Conditions, fleetv1alpha1.ConditionAvailable); a != nil {
+			addon = a.Reason
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Status.Phase, shoot.Project, shoot.Name, shoot.Provider, shoot.Region, addon)
 	}
 	_ = w.Flush()
 	return backupAndMigrate(ctx, f)
