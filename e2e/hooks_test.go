@@ -180,7 +180,7 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 func marker(ns, name string) []string {
 	body := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"%s"},"data":{"uptime":"'"$up"'"}}`, name)
 	script := fmt.Sprintf(`up=$(cut -d" " -f1 /proc/uptime); echo "marker %s $up"; `+
-		`wget -q -O /dev/null --no-check-certificate --header "Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)" `+
+		`wget -O /dev/null --no-check-certificate --header "Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)" `+
 		`--header "Content-Type: application/json" --post-data '%s' "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/%s/configmaps"`,
 		name, body, ns)
 	return []string{"/busybox", "sh", "-c", script}

@@ -202,8 +202,14 @@ func (r *Runner) record(stage backupv1alpha1.BackupStage, i int, a backupv1alpha
 	if failure == "" {
 		return nil
 	}
+	if excerpt := out.excerpt(maxExcerpt); excerpt != "" {
+		failure += fmt.Sprintf(" (output: %q)", excerpt)
+	}
 	return errors.New(failure)
 }
+
+// maxExcerpt bounds the output a failure's message quotes, in status.
+const maxExcerpt = 200
 
 func describeEnd(code int, failure string) string {
 	if failure != "" {
@@ -390,6 +396,13 @@ func (b *boundedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
+}
+
+// excerpt is the last n bytes kept, where a failing command usually says why.
+func (b *boundedBuffer) excerpt(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.ToValidUTF8(string(b.buf[max(0, len(b.buf)-n):]), "")
 }
 
 func (b *boundedBuffer) describe() string {
