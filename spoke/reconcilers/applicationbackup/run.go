@@ -201,6 +201,11 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 			message: fmt.Sprintf("post action %s failed: %s", f.Name, f.Message)}
 	}
 	if failure != nil {
+		if ctx.Err() != nil {
+			// Stopped (aborted, deleted, the spoke stopping): say so, not what the stop broke.
+			stopped := r.failed(ctx, rn, st, context.Cause(ctx), failure.reason, "the backup")
+			failure = &stopped
+		}
 		failure.progress = st.progressNow()
 		failure.message += describePost(ran)
 		return *failure
