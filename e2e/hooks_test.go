@@ -2,17 +2,21 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -35,28 +39,19 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	loc, id := validTeamLocation(g, ctx, team, container, spoke)
 	ns := "db-" + rand.String(4)
 
-	t.Log("a database pod whose service account may create ConfigMaps: the hooks leave markers the backup's resources show")
+	t.Log("a database pod on the spoke's node; what the hooks append to /markers/log is its log")
 	ensureNamespace(g, ctx, spoke.Client, ns, nil)
-	for _, o := range []client.Object{
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "markers", Namespace: ns},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "markers", Namespace: ns},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "markers"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "db", Namespace: ns}}},
-		&corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: "db-0", Namespace: ns, Labels: map[string]string{"app": "db"}},
-			Spec: corev1.PodSpec{
-				ServiceAccountName: "db",
-				Containers: []corev1.Container{{
-					Name: "db", Image: testFleet.Images.Busybox.Ref, ImagePullPolicy: corev1.PullNever,
-					Command: []string{"/busybox", "sh", "-c", "echo started; exec sleep 100000"},
-				}},
-			},
+	g.Expect(spoke.Client.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "db-0", Namespace: ns, Labels: map[string]string{"app": "db"}},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{
+				Name: "db", Image: testFleet.Images.Busybox.Ref, ImagePullPolicy: corev1.PullNever,
+				Command:      []string{"/busybox", "sh", "-c", "touch /markers/log; exec tail -f /markers/log"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "markers", MountPath: "/markers"}},
+			}},
+			Volumes: []corev1.Volume{{Name: "markers", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 		},
-	} {
-		g.Expect(spoke.Client.Create(ctx, o)).To(Succeed(), "creating %T %s", o, o.GetName())
-	}
+	})).To(Succeed())
 	g.Eventually(func() corev1.PodPhase {
 		pod := &corev1.Pod{}
 		g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db-0"}, pod)).To(Succeed())
@@ -65,14 +60,16 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 
 	db := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}
 	rules := []*fleetv1alpha1.ExecRule{
-		execRule(team, "freeze", backupv1alpha1.ExecAction{Name: "freeze", PodSelector: *db, Command: marker(ns, "frozen")}),
-		execRule(team, "thaw", backupv1alpha1.ExecAction{Name: "thaw", PodSelector: *db, Command: marker(ns, "thawed"), MaxRetry: 1}),
+		// The freeze marks, then holds for a second before the resources are
+		// read; the thaw waits a second after them, then marks.
+		execRule(team, "freeze", backupv1alpha1.ExecAction{Name: "freeze", PodSelector: *db, Command: marker("frozen", 0, 1)}),
+		execRule(team, "thaw", backupv1alpha1.ExecAction{Name: "thaw", PodSelector: *db, Command: marker("thawed", 1, 0), MaxRetry: 1}),
 		execRule(team, "broken-freeze", backupv1alpha1.ExecAction{Name: "broken-freeze", PodSelector: *db, OnError: backupv1alpha1.ExecErrorFail,
 			Command: []string{"/busybox", "sh", "-c", "echo 'fsfreeze: /data: Operation not permitted' >&2; exit 3"}}),
 		execRule(team, "cleanup", backupv1alpha1.ExecAction{Name: "thaw-always", PodSelector: *db, ExecutionPolicy: backupv1alpha1.ExecAlways,
-			Command: marker(ns, "thawed-after-failure")},
+			Command: marker("thawed-after-failure", 0, 0)},
 			backupv1alpha1.ExecAction{Name: "report-success", PodSelector: *db, ExecutionPolicy: backupv1alpha1.ExecOnSuccess,
-				Command: marker(ns, "should-not-exist")}),
+				Command: marker("should-not-run", 0, 0)}),
 	}
 	for _, r := range rules {
 		g.Expect(hub.Create(ctx, r)).To(Succeed())
@@ -95,14 +92,13 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: fleet.SpokeNamespace, Name: backup.Name(team, missing.Name)}, &backupv1alpha1.ApplicationBackup{})).
 		NotTo(Succeed(), "no ApplicationBackup reached the cluster")
 
-	t.Log("freeze, back up, thaw: Success, with the freeze's marker in the backup and the thaw's not")
+	t.Log("freeze, back up, thaw: Success; a ConfigMap the test sets to the node's uptime every 100 ms dates the reading of the resources")
+	stopClock := runUptimeClock(g, ctx, spoke.Client, ns)
 	ok := hubBackup(team, "frozen", spoke, loc.Name, ns)
 	ok.Spec.ExecRules = &fleetv1alpha1.ExecRuleReferences{Pre: []backupv1alpha1.ObjectName{"freeze"}, Post: []backupv1alpha1.ObjectName{"thaw"}}
 	g.Expect(hub.Create(ctx, ok)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, hub, ok, hubBackupPhase, 3*time.Minute)).To(Equal("Success"), "%+v", ok.Status.Conditions)
-	for _, name := range []string{"frozen", "thawed"} {
-		g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{})).To(Succeed(), "the hook created ConfigMap %s", name)
-	}
+	stopClock()
 	ab := &backupv1alpha1.ApplicationBackup{}
 	g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: fleet.SpokeNamespace, Name: backup.Name(team, ok.Name)}, ab)).To(Succeed())
 	g.Expect(ab.Status.Hooks).To(ConsistOf(
@@ -116,29 +112,33 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	rd, err := archive.Open(ctx, store, dir)
 	g.Expect(err).NotTo(HaveOccurred())
-	list, err := rd.ResourceList(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	var configMaps []string
-	for _, item := range list {
-		if item.Resource == "configmaps" && item.Namespace == ns {
-			configMaps = append(configMaps, item.Name)
+	read := -1.0
+	g.Expect(rd.Items(ctx, func(it archive.Item) error {
+		if it.Resource == "configmaps" && it.Namespace == ns && it.Name == "clock" {
+			cm := &corev1.ConfigMap{}
+			g.Expect(json.Unmarshal(it.Object, cm)).To(Succeed())
+			read = uptime(g, cm.Data["uptime"])
 		}
-	}
-	g.Expect(configMaps).To(ContainElement("frozen"), "the pre hook ran before the resources were read")
-	g.Expect(configMaps).NotTo(ContainElement("thawed"), "the post hook ran after the resources were read")
+		return nil
+	})).To(Succeed())
+	g.Expect(read).To(BeNumerically(">", 0), "the backup holds the clock ConfigMap")
 	logs, err := rd.Log(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	var hookLines []string
 	for _, l := range logs {
-		if strings.Contains(l.Message, "action") {
+		if strings.Contains(l.Message, " action ") {
 			hookLines = append(hookLines, l.Message)
 		}
 	}
 	t.Logf("hook lines in the backup's log:\n%s", strings.Join(hookLines, "\n"))
 	g.Expect(hookLines).To(ContainElements(
-		And(HavePrefix("pre action freeze in pod "+ns+"/db-0 container db: exit code 0"), ContainSubstring("marker frozen")),
-		And(HavePrefix("post action thaw in pod "+ns+"/db-0 container db: exit code 0"), ContainSubstring("marker thawed")),
+		And(HavePrefix("pre action freeze in pod "+ns+"/db-0 container db: exit code 0"), ContainSubstring("marker frozen ")),
+		And(HavePrefix("post action thaw in pod "+ns+"/db-0 container db: exit code 0"), ContainSubstring("marker thawed ")),
 	))
+	frozen, thawed := markerIn(g, hookLines, "frozen"), markerIn(g, hookLines, "thawed")
+	t.Logf("node uptime: freeze marked %.2f s, resources read at %.2f s, thaw marked %.2f s", frozen, read, thawed)
+	g.Expect(frozen).To(BeNumerically("<", read), "the pre hook ran before the resources were read")
+	g.Expect(thawed).To(BeNumerically(">", read), "the post hook ran after the resources were read")
 
 	t.Log("a freeze that fails (onError Fail) fails the backup before any resource is read; the thaw (Always) runs, the OnSuccess action does not")
 	bad := hubBackup(team, "broken", spoke, loc.Name, ns)
@@ -149,8 +149,6 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	t.Logf("failed: %s: %s", ready.Reason, ready.Message)
 	g.Expect(ready.Reason).To(Equal(backupv1alpha1.ReasonExecRuleFailed))
 	g.Expect(ready.Message).To(And(ContainSubstring("broken-freeze"), ContainSubstring("exit code 3"), ContainSubstring("thaw-always (Succeeded)")))
-	g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "thawed-after-failure"}, &corev1.ConfigMap{})).To(Succeed(), "the Always post action ran")
-	g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "should-not-exist"}, &corev1.ConfigMap{})).NotTo(Succeed(), "the OnSuccess post action did not run")
 	failedAB := &backupv1alpha1.ApplicationBackup{}
 	g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: fleet.SpokeNamespace, Name: backup.Name(team, bad.Name)}, failedAB)).To(Succeed())
 	g.Expect(failedAB.Status.Progress.ItemsDone).To(BeZero(), "no resource was read")
@@ -160,30 +158,67 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 		And(HaveField("Name", "report-success"), HaveField("Outcome", backupv1alpha1.ExecSkipped)),
 	))
 
-	t.Log("the markers' uptimes (the node's clock) are in order: freeze, thaw, then the failed run's thaw")
-	last := 0.0
-	for _, name := range []string{"frozen", "thawed", "thawed-after-failure"} {
-		cm := &corev1.ConfigMap{}
-		g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cm)).To(Succeed())
-		var up float64
-		_, err := fmt.Sscan(cm.Data["uptime"], &up)
-		g.Expect(err).NotTo(HaveOccurred(), "uptime %q", cm.Data["uptime"])
-		t.Logf("marker %s at uptime %.2f s", name, up)
-		g.Expect(up).To(BeNumerically(">", last), "%s after the markers before it", name)
-		last = up
-	}
+	t.Log("the pod's own log has the markers in order: freeze, thaw, the failed run's thaw, and not the OnSuccess action's")
+	cs, err := kubernetes.NewForConfig(spoke.ControlPlane.Config)
+	g.Expect(err).NotTo(HaveOccurred())
+	var podLog string
+	g.Eventually(func() string {
+		raw, err := cs.CoreV1().Pods(ns).GetLogs("db-0", &corev1.PodLogOptions{}).DoRaw(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		podLog = string(raw)
+		return podLog
+	}, 30*time.Second, time.Second).Should(ContainSubstring("marker thawed-after-failure "))
+	t.Logf("pod log:\n%s", podLog)
+	lines := strings.Split(strings.TrimSpace(podLog), "\n")
+	g.Expect(lines).To(HaveExactElements(HavePrefix("marker frozen "), HavePrefix("marker thawed "), HavePrefix("marker thawed-after-failure ")))
 }
 
-// marker is a hook command that prints "marker <name> <uptime>" and creates
-// ConfigMap name in ns, holding the node's uptime, through the pod's own
-// service account: whether the backup holds it tells when the hook ran.
-func marker(ns, name string) []string {
-	body := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"%s"},"data":{"uptime":"'"$up"'"}}`, name)
-	script := fmt.Sprintf(`up=$(cut -d" " -f1 /proc/uptime); echo "marker %s $up"; `+
-		`wget -O /dev/null --no-check-certificate --header "Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)" `+
-		`--header "Content-Type: application/json" --post-data '%s' "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/%s/configmaps"`,
-		name, body, ns)
-	return []string{"/busybox", "sh", "-c", script}
+// marker is a hook command that sleeps before seconds, prints "marker <name>
+// <node uptime>" and appends it to /markers/log, then sleeps after seconds.
+func marker(name string, before, after int) []string {
+	return []string{"/busybox", "sh", "-c", fmt.Sprintf(
+		`sleep %d; echo "marker %s $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log; sleep %d`, before, name, after)}
+}
+
+// markerIn is the uptime in the marker line of name among the log lines.
+func markerIn(g Gomega, lines []string, name string) float64 {
+	re := regexp.MustCompile(`marker ` + regexp.QuoteMeta(name) + ` ([0-9.]+)`)
+	for _, l := range lines {
+		if m := re.FindStringSubmatch(l); m != nil {
+			return uptime(g, m[1])
+		}
+	}
+	g.Expect(lines).To(ContainElement(ContainSubstring("marker " + name + " ")))
+	return 0
+}
+
+func uptime(g Gomega, s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	g.Expect(err).NotTo(HaveOccurred(), "uptime %q", s)
+	return v
+}
+
+// runUptimeClock sets ConfigMap clock in ns to the node's uptime (the pods
+// share the host's kernel, so it is the clock the hooks read) every 100 ms
+// until the returned function is called.
+func runUptimeClock(g Gomega, ctx context.Context, c client.Client, ns string) func() {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "clock", Namespace: ns}}
+	g.Expect(c.Create(ctx, cm)).To(Succeed())
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for cctx.Err() == nil {
+			raw, err := os.ReadFile("/proc/uptime")
+			if err == nil {
+				base := cm.DeepCopy()
+				cm.Data = map[string]string{"uptime": strings.Fields(string(raw))[0]}
+				_ = c.Patch(cctx, cm, client.MergeFrom(base))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func execRule(namespace, name string, actions ...backupv1alpha1.ExecAction) *fleetv1alpha1.ExecRule {
