@@ -62,7 +62,11 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	rules := []*fleetv1alpha1.ExecRule{
 		// The freeze marks, then holds for a second before the resources are
 		// read; the thaw waits a second after them, then marks.
-		execRule(team, "freeze", backupv1alpha1.ExecAction{Name: "freeze", PodSelector: *db, Command: marker("frozen", 0, 1)}),
+		// Then a background action holds a lock until its input closes, which
+		// the spoke does once the resources are read.
+		execRule(team, "freeze", backupv1alpha1.ExecAction{Name: "freeze", PodSelector: *db, Command: marker("frozen", 0, 1)},
+			backupv1alpha1.ExecAction{Name: "hold", PodSelector: *db, Background: true, Command: []string{"/busybox", "sh", "-c",
+				`echo "marker held $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log; read _; echo "marker released $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log`}}),
 		execRule(team, "thaw", backupv1alpha1.ExecAction{Name: "thaw", PodSelector: *db, Command: marker("thawed", 1, 0), MaxRetry: 1}),
 		execRule(team, "broken-freeze", backupv1alpha1.ExecAction{Name: "broken-freeze", PodSelector: *db, OnError: backupv1alpha1.ExecErrorFail,
 			Command: []string{"/busybox", "sh", "-c", "echo 'fsfreeze: /data: Operation not permitted' >&2; exit 3"}}),
@@ -103,6 +107,7 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	g.Expect(spoke.Client.Get(ctx, client.ObjectKey{Namespace: fleet.SpokeNamespace, Name: backup.Name(team, ok.Name)}, ab)).To(Succeed())
 	g.Expect(ab.Status.Hooks).To(ConsistOf(
 		And(HaveField("Stage", backupv1alpha1.StagePreExecRule), HaveField("Name", "freeze"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
+		And(HaveField("Stage", backupv1alpha1.StagePreExecRule), HaveField("Name", "hold"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
 		And(HaveField("Stage", backupv1alpha1.StagePostExecRule), HaveField("Name", "thaw"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
 	))
 
@@ -135,10 +140,14 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 		And(HavePrefix("pre action freeze in pod "+ns+"/db-0 container db: exit code 0"), ContainSubstring("marker frozen ")),
 		And(HavePrefix("post action thaw in pod "+ns+"/db-0 container db: exit code 0"), ContainSubstring("marker thawed ")),
 	))
-	frozen, thawed := markerIn(g, hookLines, "frozen"), markerIn(g, hookLines, "thawed")
-	t.Logf("node uptime: freeze marked %.2f s, resources read at %.2f s, thaw marked %.2f s", frozen, read, thawed)
+	g.Expect(hookLines).To(ContainElement(And(HavePrefix("pre action hold in pod "+ns+"/db-0 container db: exit code 0"),
+		ContainSubstring("marker held "), ContainSubstring("marker released "))))
+	frozen, held, released, thawed := markerIn(g, hookLines, "frozen"), markerIn(g, hookLines, "held"), markerIn(g, hookLines, "released"), markerIn(g, hookLines, "thawed")
+	t.Logf("node uptime: freeze marked %.2f s, lock held %.2f s, resources read at %.2f s, lock released %.2f s, thaw marked %.2f s", frozen, held, read, released, thawed)
 	g.Expect(frozen).To(BeNumerically("<", read), "the pre hook ran before the resources were read")
-	g.Expect(thawed).To(BeNumerically(">", read), "the post hook ran after the resources were read")
+	g.Expect(held).To(BeNumerically("<", read), "the background hook held its lock before the resources were read")
+	g.Expect(released).To(BeNumerically(">", read), "and released it after")
+	g.Expect(thawed).To(BeNumerically(">", released), "the post hook ran after the background hook ended")
 
 	t.Log("a freeze that fails (onError Fail) fails the backup before any resource is read; the thaw (Always) runs, the OnSuccess action does not")
 	bad := hubBackup(team, "broken", spoke, loc.Name, ns)
@@ -158,7 +167,7 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 		And(HaveField("Name", "report-success"), HaveField("Outcome", backupv1alpha1.ExecSkipped)),
 	))
 
-	t.Log("the pod's own log has the markers in order: freeze, thaw, the failed run's thaw, and not the OnSuccess action's")
+	t.Log("the pod's own log has the markers in order: freeze, lock held and released, thaw, the failed run's thaw, and not the OnSuccess action's")
 	cs, err := kubernetes.NewForConfig(spoke.ControlPlane.Config)
 	g.Expect(err).NotTo(HaveOccurred())
 	var podLog string
@@ -170,7 +179,8 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	}, 30*time.Second, time.Second).Should(ContainSubstring("marker thawed-after-failure "))
 	t.Logf("pod log:\n%s", podLog)
 	lines := strings.Split(strings.TrimSpace(podLog), "\n")
-	g.Expect(lines).To(HaveExactElements(HavePrefix("marker frozen "), HavePrefix("marker thawed "), HavePrefix("marker thawed-after-failure ")))
+	g.Expect(lines).To(HaveExactElements(HavePrefix("marker frozen "), HavePrefix("marker held "), HavePrefix("marker released "),
+		HavePrefix("marker thawed "), HavePrefix("marker thawed-after-failure ")))
 }
 
 // marker is a hook command that sleeps before seconds, prints "marker <name>
