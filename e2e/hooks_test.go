@@ -67,7 +67,10 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 		execRule(team, "freeze", backupv1alpha1.ExecAction{Name: "freeze", PodSelector: *db, Command: marker("frozen", 0, 1)},
 			backupv1alpha1.ExecAction{Name: "hold", PodSelector: *db, Background: true, Command: []string{"/busybox", "sh", "-c",
 				`echo "marker held $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log; read _; echo "marker released $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log`}}),
-		execRule(team, "thaw", backupv1alpha1.ExecAction{Name: "thaw", PodSelector: *db, Command: marker("thawed", 1, 0), MaxRetry: 1}),
+		// flaky fails its first try and succeeds on its retry.
+		execRule(team, "thaw", backupv1alpha1.ExecAction{Name: "thaw", PodSelector: *db, Command: marker("thawed", 1, 0)},
+			backupv1alpha1.ExecAction{Name: "flaky", PodSelector: *db, MaxRetry: 2, Command: []string{"/busybox", "sh", "-c",
+				`if [ -e /markers/tried ]; then echo second try; else touch /markers/tried; echo first try >&2; exit 1; fi`}}),
 		execRule(team, "broken-freeze", backupv1alpha1.ExecAction{Name: "broken-freeze", PodSelector: *db, OnError: backupv1alpha1.ExecErrorFail,
 			Command: []string{"/busybox", "sh", "-c", "echo 'fsfreeze: /data: Operation not permitted' >&2; exit 3"}}),
 		execRule(team, "cleanup", backupv1alpha1.ExecAction{Name: "thaw-always", PodSelector: *db, ExecutionPolicy: backupv1alpha1.ExecAlways,
@@ -109,6 +112,7 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 		And(HaveField("Stage", backupv1alpha1.StagePreExecRule), HaveField("Name", "freeze"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
 		And(HaveField("Stage", backupv1alpha1.StagePreExecRule), HaveField("Name", "hold"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
 		And(HaveField("Stage", backupv1alpha1.StagePostExecRule), HaveField("Name", "thaw"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
+		And(HaveField("Stage", backupv1alpha1.StagePostExecRule), HaveField("Name", "flaky"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
 	))
 
 	account := backupv1alpha1.TargetServiceAccount(backuplocation.TargetName(team, loc.Name))
@@ -139,6 +143,8 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	g.Expect(hookLines).To(ContainElements(
 		And(HavePrefix("pre action freeze in pod "+ns+"/db-0 container db: exit code 0"), ContainSubstring("marker frozen ")),
 		And(HavePrefix("post action thaw in pod "+ns+"/db-0 container db: exit code 0"), ContainSubstring("marker thawed ")),
+		And(HavePrefix("post action flaky in pod "+ns+"/db-0 container db: exit code 1"), ContainSubstring("first try")),
+		And(HavePrefix("post action flaky in pod "+ns+"/db-0 container db (retry 1 of 2): exit code 0"), ContainSubstring("second try")),
 	))
 	g.Expect(hookLines).To(ContainElement(And(HavePrefix("pre action hold in pod "+ns+"/db-0 container db: exit code 0"),
 		ContainSubstring("marker held "), ContainSubstring("marker released "))))
