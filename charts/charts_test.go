@@ -74,7 +74,7 @@ func TestRenderSpokeDefaults(t *testing.T) {
 	g.Expect(kinds(objs)).To(Equal([]string{
 		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
 		"ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Role", "RoleBinding",
-		"Service", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+		"Service", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding",
 	}))
 	g.Expect(objs[0].GetName()).To(Equal("applicationbackups.backup.lifeboat.dev"))
 

@@ -13,6 +13,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -250,3 +252,40 @@ func execRule(namespace, name string, actions ...backupv1alpha1.ExecAction) *fle
 }
 
 func hubBackupPhase(b *fleetv1alpha1.Backup) string { return string(b.Status.Phase) }
+
+// A team's own ApplicationBackup with hooks runs commands in the team's pods
+// as the spoke: the API server admits one only from a user who may exec into
+// those pods himself.
+func TestSelfServiceHooksNeedExecRights(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spoke := testFleet.Spokes[0]
+	ns := "team-hooks-" + rand.String(4)
+	ensureNamespace(g, ctx, spoke.Client, ns, nil)
+	const user = "carol@team-hooks"
+	g.Expect(spoke.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backuper"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{backupv1alpha1.GroupVersion.Group}, Resources: []string{"applicationbackups"}, Verbs: []string{"create", "get"}}}})).To(Succeed())
+	bindUser(g, ctx, spoke.Client, ns, user, "Role", "backuper")
+	carol := impersonating(g, spoke, user)
+
+	withHooks := func(name string) *backupv1alpha1.ApplicationBackup {
+		ab := appBackup(name, "team-backups", ns)
+		ab.Namespace = ns
+		ab.Spec.Hooks = &backupv1alpha1.ExecHooks{Pre: []backupv1alpha1.ExecAction{{Name: "freeze",
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, Command: []string{"/bin/true"}}}}
+		return ab
+	}
+	err := carol.Create(ctx, withHooks("refused"))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+	g.Expect(err.Error()).To(ContainSubstring("spec.hooks run commands in the pods of namespace " + ns + ", and " + user + " may not exec into them"))
+	plain := appBackup("plain", "team-backups", ns)
+	plain.Namespace = ns
+	g.Expect(carol.Create(ctx, plain)).To(Succeed(), "without hooks she may")
+
+	g.Expect(spoke.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "exec"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}}}})).To(Succeed())
+	bindUser(g, ctx, spoke.Client, ns, user, "Role", "exec")
+	g.Eventually(func() error { return carol.Create(ctx, withHooks("allowed")) }, 30*time.Second, 500*time.Millisecond).Should(Succeed(),
+		"once she may exec into the pods")
+}
