@@ -536,6 +536,12 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"exec rule timeout over an hour",
 			with(execRule(), func(r *fleetv1alpha1.ExecRule) { r.Spec.Actions[0].Timeout = duration("2h") }),
 			"timeout must be between 1s and 1h"},
+		{"exec rule unknown executionPolicy",
+			with(execRule(), func(r *fleetv1alpha1.ExecRule) { r.Spec.Actions[0].ExecutionPolicy = "Sometimes" }),
+			`supported values: "Always", "OnSuccess", "OnFailure"`},
+		{"exec rule maxRetry above 5",
+			with(execRule(), func(r *fleetv1alpha1.ExecRule) { r.Spec.Actions[0].MaxRetry = 6 }),
+			"should be less than or equal to 5"},
 		{"discovery interval below a minute",
 			with(clusterDiscovery(), func(d *fleetv1alpha1.ClusterDiscovery) { d.Spec.Interval = duration("30s") }),
 			"interval must be between 1m and 24h"},
@@ -606,6 +612,20 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 				b.Spec.Hooks = &backupv1alpha1.ExecHooks{Pre: []backupv1alpha1.ExecAction{a}}
 			}),
 			"command must name the program to run"},
+		{"application backup pre hook with an executionPolicy",
+			with(appBackup(), func(b *backupv1alpha1.ApplicationBackup) {
+				a := execAction()
+				a.ExecutionPolicy = backupv1alpha1.ExecOnFailure
+				b.Spec.Hooks = &backupv1alpha1.ExecHooks{Pre: []backupv1alpha1.ExecAction{a}}
+			}),
+			"executionPolicy is for post actions: pre actions always run"},
+		{"application backup background post hook",
+			with(appBackup(), func(b *backupv1alpha1.ApplicationBackup) {
+				a := execAction()
+				a.Background = true
+				b.Spec.Hooks = &backupv1alpha1.ExecHooks{Post: []backupv1alpha1.ExecAction{a}}
+			}),
+			"background is for pre actions"},
 		{"application backup namespace with underscore",
 			with(appBackup(), func(b *backupv1alpha1.ApplicationBackup) {
 				b.Spec.Selection = &backupv1alpha1.ResourceSelection{IncludedNamespaces: []backupv1alpha1.NamespaceName{"kube_system"}}

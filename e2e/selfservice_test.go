@@ -127,10 +127,20 @@ func teamMember(g Gomega, ctx context.Context, spoke *fleet.Spoke, namespace, us
 	g.Expect(client.IgnoreAlreadyExists(spoke.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "restorer"},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{backupv1alpha1.GroupVersion.Group}, Resources: []string{"applicationrestores"}, Verbs: []string{"create", "get"}}}}))).To(Succeed())
 	for role, kind := range map[string]string{"admin": "ClusterRole", "restorer": "Role"} {
-		g.Expect(client.IgnoreAlreadyExists(spoke.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: user + "-" + role},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: role},
-			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}}))).To(Succeed())
+		bindUser(g, ctx, spoke.Client, namespace, user, kind, role)
 	}
+	return impersonating(g, spoke, user)
+}
+
+// bindUser binds role (of kind Role or ClusterRole) in namespace to user.
+func bindUser(g Gomega, ctx context.Context, c client.Client, namespace, user, kind, role string) {
+	g.Expect(client.IgnoreAlreadyExists(c.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: user + "-" + role},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: role},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}}))).To(Succeed())
+}
+
+// impersonating is a client of spoke acting as user.
+func impersonating(g Gomega, spoke *fleet.Spoke, user string) client.Client {
 	cfg := rest.CopyConfig(spoke.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	c, err := client.New(cfg, client.Options{Scheme: spoke.Client.Scheme()})

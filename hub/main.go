@@ -44,6 +44,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupschedule"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/clusterdiscovery"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/execrule"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/protection"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/restore"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/tombstone"
@@ -192,6 +193,9 @@ func run(s settings) error {
 		return err
 	}
 	if err := (&protection.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&execrule.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	metrics.Register(mgr.GetClient())

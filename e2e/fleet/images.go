@@ -19,10 +19,16 @@ type NodeImages struct {
 	WorkloadIdentityWebhook PodImage
 	// Spoke is lifeboat-spoke, built from the tree.
 	Spoke PodImage
+	// Busybox is Debian's busybox-static as /busybox, for test workloads:
+	// run ["/busybox", "sh", "-c", "..."].
+	Busybox PodImage
 }
 
 // probeImage is the fleet's test image of lifeboat-podprobe.
 var probeImage = images.Image{Name: "lifeboat-podprobe", Package: "./e2e/fleet/cmd/lifeboat-podprobe"}
+
+// busyboxImage is the fleet's workload image: the host's static busybox.
+var busyboxImage = images.Image{Name: "busybox", Binary: "/bin/busybox"}
 
 // TestImages builds the node images into out.
 func TestImages(ctx context.Context, out string) (NodeImages, error) {
@@ -34,7 +40,7 @@ func TestImages(ctx context.Context, out string) (NodeImages, error) {
 	built, err := images.Build(ctx, images.Options{
 		Root:   RepoRoot(),
 		Out:    out,
-		Images: []images.Image{images.Pause, images.Spoke, probeImage, wiImage},
+		Images: []images.Image{images.Pause, images.Spoke, probeImage, wiImage, busyboxImage},
 	})
 	if err != nil {
 		return NodeImages{}, err
@@ -43,8 +49,8 @@ func TestImages(ctx context.Context, out string) (NodeImages, error) {
 	for _, b := range built {
 		byName[b.Name] = PodImage{Ref: b.Ref, Tarball: b.Path}
 	}
-	imgs := NodeImages{Pause: byName[images.Pause.Name], Probe: byName[probeImage.Name], WorkloadIdentityWebhook: byName[wiImage.Name], Spoke: byName[images.Spoke.Name]}
-	if imgs.Pause.Tarball == "" || imgs.Probe.Tarball == "" || imgs.WorkloadIdentityWebhook.Tarball == "" || imgs.Spoke.Tarball == "" {
+	imgs := NodeImages{Pause: byName[images.Pause.Name], Probe: byName[probeImage.Name], WorkloadIdentityWebhook: byName[wiImage.Name], Spoke: byName[images.Spoke.Name], Busybox: byName[busyboxImage.Name]}
+	if imgs.Pause.Tarball == "" || imgs.Probe.Tarball == "" || imgs.WorkloadIdentityWebhook.Tarball == "" || imgs.Spoke.Tarball == "" || imgs.Busybox.Tarball == "" {
 		return NodeImages{}, fmt.Errorf("images built: %v", built)
 	}
 	return imgs, nil

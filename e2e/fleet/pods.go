@@ -53,7 +53,7 @@ func HostURL(u string) string {
 
 // startSpokeNode gives spoke s its node, with the images its pods run.
 func (f *Fleet) startSpokeNode(ctx context.Context, s *Spoke) (err error) {
-	s.Node, err = StartNode(ctx, s.ControlPlane, f.Images.Pause, f.Images.Spoke, f.Images.WorkloadIdentityWebhook)
+	s.Node, err = StartNode(ctx, s.ControlPlane, f.Images.Pause, f.Images.Spoke, f.Images.WorkloadIdentityWebhook, f.Images.Busybox)
 	return err
 }
 

@@ -158,6 +158,12 @@ type ApplicationBackupStatus struct {
 
 	// BackupResult is what the run has produced so far.
 	BackupResult `json:",inline"`
+
+	// hooks says how each exec action of spec.hooks went.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Hooks []ExecResult `json:"hooks,omitempty"`
 }
 
 // ApplicationBackup backs up Kubernetes resources of this cluster to a BackupTarget.

@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // ExecErrorPolicy says what a failing exec action does to the backup that runs it.
 // +kubebuilder:validation:Enum=Fail;Continue
@@ -25,6 +29,20 @@ const (
 	ExecInOnePod ExecPods = "One"
 	// ExecInAllPods runs the action in every selected pod.
 	ExecInAllPods ExecPods = "All"
+)
+
+// ExecPolicy says after which outcome of the earlier stages a post action runs.
+// +kubebuilder:validation:Enum=Always;OnSuccess;OnFailure
+type ExecPolicy string
+
+// Execution policies of post actions.
+const (
+	// ExecAlways runs the post action whatever happened before it.
+	ExecAlways ExecPolicy = "Always"
+	// ExecOnSuccess runs it only when the pre actions and the resources succeeded.
+	ExecOnSuccess ExecPolicy = "OnSuccess"
+	// ExecOnFailure runs it only when a pre action or the resources failed.
+	ExecOnFailure ExecPolicy = "OnFailure"
 )
 
 // ExecAction is a command run inside application pods around a backup, e.g. to
@@ -80,9 +98,33 @@ type ExecAction struct {
 	// +kubebuilder:default=All
 	// +optional
 	Pods ExecPods `json:"pods,omitempty"`
+
+	// executionPolicy says when a post action runs: Always (the default),
+	// OnSuccess (the pre actions and the resources succeeded) or OnFailure.
+	// Pre actions always run and may not set it.
+	// +optional
+	ExecutionPolicy ExecPolicy `json:"executionPolicy,omitempty"`
+
+	// maxRetry is how many more times a failed action is tried, in each pod,
+	// before it counts as failed. Background actions are not retried.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=5
+	// +optional
+	MaxRetry int32 `json:"maxRetry,omitempty"`
+}
+
+// NameAt is the action's name, or #n for the n-th action (i+1) of its list,
+// as status and logs name it.
+func (a ExecAction) NameAt(i int) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return fmt.Sprintf("#%d", i+1)
 }
 
 // ExecHooks are the exec actions a spoke runs before and after it backs up resources.
+// +kubebuilder:validation:XValidation:rule="!has(self.pre) || self.pre.all(a, !has(a.executionPolicy))",message="executionPolicy is for post actions: pre actions always run"
+// +kubebuilder:validation:XValidation:rule="!has(self.post) || self.post.all(a, !has(a.background) || !a.background)",message="background is for pre actions: a post action has nothing after it to hold a lock for"
 type ExecHooks struct {
 	// pre actions run, in order, before any resource is read.
 	// +kubebuilder:validation:MaxItems=16
@@ -96,4 +138,44 @@ type ExecHooks struct {
 	// +listType=atomic
 	// +optional
 	Post []ExecAction `json:"post,omitempty"`
+}
+
+// ExecOutcome is how an exec action ended.
+// +kubebuilder:validation:Enum=Succeeded;Failed;Skipped
+type ExecOutcome string
+
+// Exec action outcomes.
+const (
+	// ExecSucceeded: the action exited 0 in every pod it ran in.
+	ExecSucceeded ExecOutcome = "Succeeded"
+	// ExecFailed: the action failed, timed out or found no pod to run in.
+	ExecFailed ExecOutcome = "Failed"
+	// ExecSkipped: the action did not run, by its executionPolicy.
+	ExecSkipped ExecOutcome = "Skipped"
+)
+
+// ExecResult is how one exec action of a backup went. Its output is in the
+// backup's log.
+type ExecResult struct {
+	// stage is PreExecRule or PostExecRule.
+	// +required
+	Stage BackupStage `json:"stage"`
+
+	// name is the action's name, or #n for the n-th action of its stage.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Name string `json:"name"`
+
+	// outcome says how the action ended.
+	// +required
+	Outcome ExecOutcome `json:"outcome"`
+
+	// pods is the number of pods the action ran in.
+	// +optional
+	Pods int32 `json:"pods,omitempty"`
+
+	// message says, for an action that failed or was skipped, why.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
 }

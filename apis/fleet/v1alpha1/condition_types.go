@@ -112,6 +112,14 @@ const (
 	// ReasonExecRuleNotFound: a Backup names an ExecRule that does not exist.
 	ReasonExecRuleNotFound = "ExecRuleNotFound"
 
+	// ReasonExecRuleInvalid: an ExecRule cannot be used as written (e.g. an
+	// invalid pod selector), or not where a Backup uses it (an executionPolicy
+	// in a pre rule, more than 16 actions in a stage).
+	ReasonExecRuleInvalid = "ExecRuleInvalid"
+
+	// ReasonExecRuleValid: an ExecRule can be used.
+	ReasonExecRuleValid = "ExecRuleValid"
+
 	// ReasonPolicyNotFound: a BackupSchedule names a SchedulePolicy that does not exist.
 	ReasonPolicyNotFound = "PolicyNotFound"
 
@@ -256,9 +264,6 @@ const (
 	// ReasonWaitingForLocation: the location has not finished validating on
 	// the cluster; the backup starts when it is Valid, and fails if it is not.
 	ReasonWaitingForLocation = "WaitingForLocation"
-	// ReasonExecRulesNotSupported: the Backup names exec rules, which the hub
-	// cannot send to a cluster yet; it fails rather than run without them.
-	ReasonExecRulesNotSupported = "ExecRulesNotSupported"
 	// ReasonWaitingForCluster: the ApplicationBackup was sent, and the cluster
 	// has not reported on it yet.
 	ReasonWaitingForCluster = "WaitingForCluster"

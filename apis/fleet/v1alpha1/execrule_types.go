@@ -34,6 +34,13 @@ type ExecRuleStatus struct {
 	// with an invalid label value.
 	// +optional
 	Phase ConfigPhase `json:"phase,omitempty"`
+
+	// usedBy names the BackupSchedules of this namespace whose template refers
+	// to the rule (at most 32).
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	UsedBy []backupv1alpha1.ObjectName `json:"usedBy,omitempty"`
 }
 
 // ExecRule is a list of commands to run in application pods before or after a

@@ -2,11 +2,14 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -15,6 +18,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/execrule"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
 
@@ -32,9 +36,11 @@ var feedback = append([]dispatch.Field{
 // reason, or, while the location is still validating there, leaves it
 // Pending; both return false.
 func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup, tenant *tenancy.Tenant) (bool, error) {
-	if b.Spec.ExecRules != nil && len(b.Spec.ExecRules.Pre)+len(b.Spec.ExecRules.Post) > 0 {
-		fail(ctx, b, fleetv1alpha1.ReasonExecRulesNotSupported, "exec rules cannot be sent to a cluster yet; the backup was not started. Remove spec.execRules to back up without them")
-		return false, nil
+	if _, refused, err := execrule.Resolve(ctx, r.APIReader, b.Namespace, b.Spec.ExecRules); err != nil || refused != nil {
+		if refused != nil {
+			fail(ctx, b, refused.Reason, refused.Message)
+		}
+		return false, err
 	}
 	if refused := tenant.Backup(string(b.Spec.Cluster), b.Spec.Selection); refused != nil {
 		fail(ctx, b, refused.Reason, refused.Message)
@@ -59,7 +65,11 @@ func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup,
 // already holds the same spec, and returns the work as the hub has it.
 func (r *Reconciler) dispatchBackup(ctx context.Context, b *fleetv1alpha1.Backup, tenant *tenancy.Tenant) (*workv1.ManifestWork, error) {
 	owner := dispatch.HubObject{Kind: Kind, Namespace: b.Namespace, Name: b.Name, UID: b.UID, Generation: b.Generation}
-	mw, err := dispatch.Work(string(b.Spec.Cluster), owner, applicationBackup(b, tenant.Spoke()), feedback, dispatch.WithResource("applicationbackups"))
+	hooks, err := r.hooks(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	mw, err := dispatch.Work(string(b.Spec.Cluster), owner, applicationBackup(b, tenant.Spoke(), hooks), feedback, dispatch.WithResource("applicationbackups"))
 	if err != nil {
 		return nil, reconcile.TerminalError(err)
 	}
@@ -83,10 +93,35 @@ func (r *Reconciler) dispatchBackup(ctx context.Context, b *fleetv1alpha1.Backup
 	return mw, nil
 }
 
-// applicationBackup is the spoke's copy of the Backup, held to tenancy. Its
-// backupID is the hub Backup's UID, so the data's folder is known before the
-// run starts.
-func applicationBackup(b *fleetv1alpha1.Backup, tenancy *backupv1alpha1.Tenancy) *backupv1alpha1.ApplicationBackup {
+// hooks are the actions of the Backup's exec rules: as sent already, once
+// the ApplicationBackup is on its way (its hooks are immutable, and an
+// ExecRule edited since must not change a backup that has started), else as
+// the rules say now.
+func (r *Reconciler) hooks(ctx context.Context, b *fleetv1alpha1.Backup) (*backupv1alpha1.ExecHooks, error) {
+	mw := &workv1.ManifestWork{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: string(b.Spec.Cluster), Name: dispatch.Name(Kind, b.Namespace, b.Name)}, mw)
+	switch {
+	case err == nil && len(mw.Spec.Workload.Manifests) > 0:
+		sent := &backupv1alpha1.ApplicationBackup{}
+		if err := json.Unmarshal(mw.Spec.Workload.Manifests[0].Raw, sent); err != nil {
+			return nil, reconcile.TerminalError(fmt.Errorf("reading the ApplicationBackup sent in ManifestWork %s: %w", mw.Name, err))
+		}
+		return sent.Spec.Hooks, nil
+	case err != nil && !apierrors.IsNotFound(err):
+		return nil, err
+	}
+	hooks, refused, err := execrule.Resolve(ctx, r.APIReader, b.Namespace, b.Spec.ExecRules)
+	if refused != nil {
+		// The rule changed since checkLocation: try again, to fail the Backup there.
+		return nil, fmt.Errorf("exec rules: %s", refused.Message)
+	}
+	return hooks, err
+}
+
+// applicationBackup is the spoke's copy of the Backup, held to tenancy, with
+// the actions of its exec rules. Its backupID is the hub Backup's UID, so the
+// data's folder is known before the run starts.
+func applicationBackup(b *fleetv1alpha1.Backup, tenancy *backupv1alpha1.Tenancy, hooks *backupv1alpha1.ExecHooks) *backupv1alpha1.ApplicationBackup {
 	return &backupv1alpha1.ApplicationBackup{
 		TypeMeta: metav1.TypeMeta{APIVersion: backupv1alpha1.GroupVersion.String(), Kind: "ApplicationBackup"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -103,6 +138,7 @@ func applicationBackup(b *fleetv1alpha1.Backup, tenancy *backupv1alpha1.Tenancy)
 			Target:    backupv1alpha1.ObjectName(backuplocation.TargetName(b.Namespace, string(b.Spec.Location))),
 			BackupID:  backupID(b),
 			Selection: b.Spec.Selection.DeepCopy(),
+			Hooks:     hooks,
 			TTL:       b.Spec.TTL.DeepCopy(),
 			Hub: &backupv1alpha1.HubObjectReference{
 				Namespace: backupv1alpha1.NamespaceName(b.Namespace),

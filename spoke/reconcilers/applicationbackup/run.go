@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/backup"
+	"github.com/lifeboat-dev/lifeboat/spoke/hooks"
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
@@ -149,10 +151,12 @@ func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
 }
 
 // backUp runs the stages Initial → PreExecRule → Resources → Volumes →
-// PostExecRule → Final. Exec rules and volume data come later: their stages
-// are recorded and skipped, and skipped exec rules are logged as warnings.
-// The backup succeeds only once backup.json is written and the whole backup
-// has been read back and verified.
+// PostExecRule → Final. A pre action that fails with onError Fail stops the
+// backup before any resource is read; the post actions run whatever happened
+// before them (as their executionPolicy says), also when the run is being
+// stopped, so that nothing is left frozen. Volume data comes later: its stage
+// is recorded and logged. The backup succeeds only once backup.json is
+// written and the whole backup has been read back and verified.
 func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store) outcome {
 	w, err := archive.NewWriter(ctx, store, rn.dir, r.meta(ab))
 	if err != nil {
@@ -160,30 +164,52 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	}
 	defer w.Abort(context.WithoutCancel(ctx)) // deletes what was written, unless committed
 
-	st.setStage(backupv1alpha1.StagePreExecRule)
-	skipExecRules(w, "pre", ab.Spec.Hooks)
-
-	st.setStage(backupv1alpha1.StageResources)
-	progress, err := backup.Run(ctx, backup.Options{
-		Config:    r.RESTConfig,
-		Selection: selection(ab),
-		Namespace: rn.selfService,
-		Writer:    w,
-		Progress:  st.setProgress,
-	})
-	st.setProgress(progress)
-	switch {
-	case errors.Is(err, backup.ErrWrite):
-		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "writing the resources")
-	case err != nil:
-		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonClusterReadFailed, "reading the resources")
+	spec := ab.Spec.Hooks
+	if spec == nil {
+		spec = &backupv1alpha1.ExecHooks{}
+	}
+	hk, err := hooks.NewRunner(r.RESTConfig, hookScope(ab, rn.selfService), func(level archive.Level, msg string) { w.Log(level, nil, msg) })
+	if err != nil {
+		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonInternalError, "preparing the exec actions")
+	}
+	var ran []hooks.Result
+	record := func(results []hooks.Result) {
+		ran = append(ran, results...)
+		st.setHooks(results)
 	}
 
-	st.setStage(backupv1alpha1.StageVolumes)
-	w.Log(archive.LevelInfo, nil, "volume data is not backed up by this version of Lifeboat: PersistentVolumeClaims and PersistentVolumes are in the backup as objects only")
+	st.setStage(backupv1alpha1.StagePreExecRule)
+	record(hk.Pre(ctx, spec.Pre))
+	var failure *outcome
+	if f := fatal(ran); f != nil {
+		failure = &outcome{phase: backupv1alpha1.ApplicationBackupFailed, reason: backupv1alpha1.ReasonExecRuleFailed,
+			message: fmt.Sprintf("pre action %s failed: %s; no resource was read", f.Name, f.Message)}
+	} else {
+		failure = r.backUpResources(ctx, rn, ab, st, w)
+	}
+	// The background actions (a freeze) guarded the stages above.
+	record(hk.StopBackground())
+	if f := fatal(ran); f != nil && failure == nil {
+		failure = &outcome{phase: backupv1alpha1.ApplicationBackupFailed, reason: backupv1alpha1.ReasonExecRuleFailed,
+			message: fmt.Sprintf("background pre action %s failed: %s", f.Name, f.Message)}
+	}
 
 	st.setStage(backupv1alpha1.StagePostExecRule)
-	skipExecRules(w, "post", ab.Spec.Hooks)
+	record(hk.Post(context.WithoutCancel(ctx), spec.Post, failure != nil)) // bounded by each action's timeout
+	if f := fatalIn(ran, backupv1alpha1.StagePostExecRule); f != nil && failure == nil {
+		failure = &outcome{phase: backupv1alpha1.ApplicationBackupFailed, reason: backupv1alpha1.ReasonExecRuleFailed,
+			message: fmt.Sprintf("post action %s failed: %s", f.Name, f.Message)}
+	}
+	if failure != nil {
+		if ctx.Err() != nil {
+			// Stopped (aborted, deleted, the spoke stopping): say so, not what the stop broke.
+			stopped := r.failed(ctx, rn, st, context.Cause(ctx), failure.reason, "the backup")
+			failure = &stopped
+		}
+		failure.progress = st.progressNow()
+		failure.message += describePost(ran)
+		return *failure
+	}
 
 	st.setStage(backupv1alpha1.StageFinal)
 	m, err := w.Close(ctx)
@@ -202,10 +228,112 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
 		out.message += fmt.Sprintf("; %d items or resources could not be backed up: the backup's log names them", m.Counts.Errors)
 	}
+	if failed := failedNames(ran); len(failed) > 0 {
+		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
+		out.message += fmt.Sprintf("; exec actions failed with onError Continue: %s (the backup's log has their output)", strings.Join(failed, ", "))
+	}
 	if m.Counts.Warnings > 0 {
 		out.message += fmt.Sprintf("; %d warnings in the backup's log", m.Counts.Warnings)
 	}
 	return out
+}
+
+// backUpResources runs the Resources and Volumes stages; a non-nil outcome
+// says how they failed.
+func (r *Reconciler) backUpResources(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, w *archive.Writer) *outcome {
+	st.setStage(backupv1alpha1.StageResources)
+	progress, err := backup.Run(ctx, backup.Options{
+		Config:    r.RESTConfig,
+		Selection: selection(ab),
+		Namespace: rn.selfService,
+		Writer:    w,
+		Progress:  st.setProgress,
+	})
+	st.setProgress(progress)
+	var out outcome
+	switch {
+	case errors.Is(err, backup.ErrWrite):
+		out = r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "writing the resources")
+	case err != nil:
+		out = r.failed(ctx, rn, st, err, backupv1alpha1.ReasonClusterReadFailed, "reading the resources")
+	default:
+		st.setStage(backupv1alpha1.StageVolumes)
+		w.Log(archive.LevelInfo, nil, "volume data is not backed up by this version of Lifeboat: PersistentVolumeClaims and PersistentVolumes are in the backup as objects only")
+		return nil
+	}
+	return &out
+}
+
+// hookScope is where a backup's exec actions may run: the namespaces it backs
+// up. A team's own backup runs them only in its namespace; a tenant's only in
+// the namespaces it names, which checkTenancy has checked against its grant.
+func hookScope(ab *backupv1alpha1.ApplicationBackup, selfService string) hooks.Scope {
+	if selfService != "" {
+		return hooks.Scope{Namespaces: []string{selfService}}
+	}
+	var scope hooks.Scope
+	sel := ab.Spec.Selection
+	if sel == nil {
+		return scope
+	}
+	for _, ns := range sel.ExcludedNamespaces {
+		scope.Excluded = append(scope.Excluded, string(ns))
+	}
+	for _, ns := range sel.IncludedNamespaces {
+		if !slices.Contains(scope.Excluded, string(ns)) {
+			scope.Namespaces = append(scope.Namespaces, string(ns))
+		}
+	}
+	if len(sel.IncludedNamespaces) > 0 && len(scope.Namespaces) == 0 {
+		scope.Namespaces = []string{""} // named, all excluded: no pod matches
+	}
+	return scope
+}
+
+// fatal is the first action that failed with onError Fail.
+func fatal(results []hooks.Result) *hooks.Result {
+	for i := range results {
+		if results[i].Fatal {
+			return &results[i]
+		}
+	}
+	return nil
+}
+
+func fatalIn(results []hooks.Result, stage backupv1alpha1.BackupStage) *hooks.Result {
+	return fatal(slices.DeleteFunc(slices.Clone(results), func(r hooks.Result) bool { return r.Stage != stage }))
+}
+
+// failedNames names the actions that failed, by stage.
+func failedNames(results []hooks.Result) []string {
+	var names []string
+	for _, r := range results {
+		if r.Failed() && !slices.Contains(names, stageName(r)) {
+			names = append(names, stageName(r))
+		}
+	}
+	return names
+}
+
+func stageName(r hooks.Result) string {
+	if r.Stage == backupv1alpha1.StagePostExecRule {
+		return "post " + r.Name
+	}
+	return "pre " + r.Name
+}
+
+// describePost says, for a failed run, which post actions ran.
+func describePost(results []hooks.Result) string {
+	var ran []string
+	for _, r := range results {
+		if r.Stage == backupv1alpha1.StagePostExecRule && r.Outcome != backupv1alpha1.ExecSkipped {
+			ran = append(ran, fmt.Sprintf("%s (%s)", r.Name, r.Outcome))
+		}
+	}
+	if len(ran) == 0 {
+		return ""
+	}
+	return "; post actions run: " + strings.Join(ran, ", ")
 }
 
 // failed turns an error into an outcome; a run that was stopped says why it
@@ -252,28 +380,6 @@ func (r *Reconciler) meta(ab *backupv1alpha1.ApplicationBackup) archive.Meta {
 		m.StartTimestamp = ab.Status.StartTime.Time
 	}
 	return m
-}
-
-// skipExecRules logs exec actions that this version does not run.
-func skipExecRules(w *archive.Writer, when string, hooks *backupv1alpha1.ExecHooks) {
-	if hooks == nil {
-		return
-	}
-	actions := hooks.Pre
-	if when == "post" {
-		actions = hooks.Post
-	}
-	if len(actions) == 0 {
-		return
-	}
-	names := make([]string, len(actions))
-	for i, a := range actions {
-		names[i] = a.Name
-		if names[i] == "" {
-			names[i] = fmt.Sprintf("#%d", i+1)
-		}
-	}
-	w.Log(archive.LevelWarning, nil, fmt.Sprintf("exec rules are not run by this version of Lifeboat: the %s actions %s were skipped", when, strings.Join(names, ", ")))
 }
 
 // readBack opens the backup as a restore would and checks every byte.

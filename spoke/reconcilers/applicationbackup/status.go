@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/backup"
+	"github.com/lifeboat-dev/lifeboat/spoke/hooks"
 )
 
 // statusWriter writes a running backup's stage and progress, at most once per
@@ -32,6 +34,7 @@ type statusWriter struct {
 	stage    backupv1alpha1.BackupStage
 	progress backup.Progress
 	bytes    *atomic.Int64 // uploaded so far
+	hooks    []backupv1alpha1.ExecResult
 
 	last    *backupv1alpha1.ApplicationBackup // as last written
 	done    chan struct{}
@@ -56,6 +59,25 @@ func (s *statusWriter) setProgress(p backup.Progress) {
 	s.progress = p
 	s.mu.Unlock()
 }
+
+// setHooks records how exec actions went; a later result for the same action
+// (a background action that was ended) replaces the earlier one.
+func (s *statusWriter) setHooks(results []hooks.Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, res := range results {
+		i := slices.IndexFunc(s.hooks, func(h backupv1alpha1.ExecResult) bool { return h.Stage == res.Stage && h.Name == res.Name })
+		switch {
+		case i >= 0:
+			s.hooks[i] = res.ExecResult
+		case len(s.hooks) < maxHookResults:
+			s.hooks = append(s.hooks, res.ExecResult)
+		}
+	}
+}
+
+// maxHookResults is the schema's bound on status.hooks: 16 pre and 16 post actions.
+const maxHookResults = 32
 
 func (s *statusWriter) progressNow() backup.Progress {
 	s.mu.Lock()
@@ -85,6 +107,7 @@ func (s *statusWriter) flush() {
 	obj.Status.Stage = s.stage
 	obj.Status.Progress = toProgress(s.progress, s.bytes.Load())
 	obj.Status.Warnings, obj.Status.Errors = int32(s.progress.Warnings), int32(s.progress.Errors)
+	obj.Status.Hooks = slices.Clone(s.hooks)
 	s.mu.Unlock()
 	if equality.Semantic.DeepEqual(obj.Status, s.last.Status) {
 		return
@@ -112,6 +135,7 @@ func (s *statusWriter) finish(ctx context.Context, out outcome) {
 	s.mu.Lock()
 	obj.Status.Stage = s.stage
 	obj.Status.Progress = toProgress(out.progress, s.bytes.Load())
+	obj.Status.Hooks = slices.Clone(s.hooks)
 	s.mu.Unlock()
 	obj.Status.Warnings, obj.Status.Errors = int32(out.progress.Warnings), int32(out.progress.Errors)
 	if m := out.manifest; m != nil {
