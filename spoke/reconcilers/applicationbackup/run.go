@@ -39,7 +39,9 @@ type run struct {
 	name   types.NamespacedName
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	finish func()
+	// finish ends the run's hold on the backup, its slot and reserved.
+	finish   func()
+	reserved *runs.Reservation
 }
 
 // plan checks what the backup needs before it starts; a *targets.Refusal
@@ -219,7 +221,7 @@ func (r *Reconciler) failed(ctx context.Context, rn *run, st *statusWriter, err 
 		out.message = "the backup was aborted: a BackupDeletion with force: true is deleting its data"
 	case errors.Is(cause, errDeleted):
 		out.phase, out.reason, out.message = backupv1alpha1.ApplicationBackupAborted, backupv1alpha1.ReasonAborted, cause.Error()
-	case errors.Is(cause, errStopping):
+	case errors.Is(cause, runs.ErrStopping):
 		out.reason = backupv1alpha1.ReasonInterrupted
 		out.message = "the spoke stopped while the backup ran; what it had written was deleted; create a new ApplicationBackup to try again"
 	case errors.Is(err, archive.ErrExists):

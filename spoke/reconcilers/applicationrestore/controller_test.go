@@ -2,9 +2,11 @@ package applicationrestore
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,8 +16,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -222,21 +226,28 @@ func TestRestoreRunsOnceInTheBackground(t *testing.T) {
 	g.Expect(store.manifestReads.Load()).To(BeEquivalentTo(1))
 
 	release()
-	r.runs.wg.Wait()
+	r.runs.group.Wait()
 	g.Expect(get(t, ctx, ar).Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess))
 	g.Expect(store.manifestReads.Load()).To(BeEquivalentTo(1))
 }
 
 // Under a manager: restores start from watch events, report events, and
 // those still running when the manager stops end as Interrupted.
+// managerRuns numbers the runs of TestUnderAManager.
+var managerRuns atomic.Int32
+
 func TestUnderAManager(t *testing.T) {
 	ctx := testCtx(t)
 	g := NewWithT(t)
-	store := makeTarget(t, ctx, "managed", true, false)
-	writeBackup(t, store, "b1", hubOwner, ns("managed-app"), cm("managed-app", "a", nil))
-	writeBackup(t, store, "b2", hubOwner, ns("managed-slow"), cm("managed-slow", "a", nil))
+	// Names of their own in each run, so that -count=N repeats the test.
+	name := fmt.Sprintf("managed-%d", managerRuns.Add(1))
+	app, slowApp := name+"-app", name+"-slow"
+	store := makeTarget(t, ctx, name, true, false)
+	writeBackup(t, store, "b1", hubOwner, ns(app), cm(app, "a", nil))
+	writeBackup(t, store, "b2", hubOwner, ns(slowApp), cm(slowApp, "a", nil))
 
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: fleet.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: fleet.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
 	g.Expect(err).NotTo(HaveOccurred())
 	r := &Reconciler{Client: mgr.GetClient(), Stores: buckets.get, Recorder: mgr.GetEventRecorder("lifeboat-spoke")}
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
@@ -248,16 +259,16 @@ func TestUnderAManager(t *testing.T) {
 		<-done
 	}()
 
-	ar := newRestore(targets.SystemNamespace, "managed", "managed", "b1")
+	ar := newRestore(targets.SystemNamespace, name, name, "b1")
 	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
 	g.Eventually(func() backupv1alpha1.RestorePhase { return get(t, ctx, ar).Status.Phase }).WithTimeout(time.Minute).Should(Equal(backupv1alpha1.RestoreSuccess))
-	g.Expect(exists(ctx, &corev1.ConfigMap{}, "managed-app", "a")).To(BeTrue())
+	g.Expect(exists(ctx, &corev1.ConfigMap{}, app, "a")).To(BeTrue())
 	g.Eventually(func() []string {
 		var list eventsv1.EventList
 		g.Expect(cp.Client.List(ctx, &list, client.InNamespace(targets.SystemNamespace))).To(Succeed())
 		var reasons []string
 		for _, e := range list.Items {
-			if e.Regarding.Name == "managed" {
+			if e.Regarding.Name == name {
 				reasons = append(reasons, e.Reason)
 			}
 		}
@@ -267,7 +278,7 @@ func TestUnderAManager(t *testing.T) {
 	// Stop the manager while a restore waits for the store.
 	release := store.hold()
 	defer release()
-	slow := newRestore(targets.SystemNamespace, "managed-slow", "managed", "b2")
+	slow := newRestore(targets.SystemNamespace, slowApp, name, "b2")
 	g.Expect(cp.Client.Create(ctx, slow)).To(Succeed())
 	g.Eventually(func() backupv1alpha1.RestorePhase { return get(t, ctx, slow).Status.Phase }).WithTimeout(time.Minute).Should(Equal(backupv1alpha1.RestoreInProgress))
 	stop()
@@ -277,7 +288,7 @@ func TestUnderAManager(t *testing.T) {
 	slow = get(t, ctx, slow)
 	g.Expect(slow.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
 	g.Expect(condition(slow, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonInterrupted))
-	g.Expect(exists(ctx, &corev1.Namespace{}, "", "managed-slow")).To(BeFalse())
+	g.Expect(exists(ctx, &corev1.Namespace{}, "", slowApp)).To(BeFalse())
 }
 
 func flipByte(g *WithT, store *gatedStore, name string) {

@@ -209,7 +209,7 @@ func reconcile(t *testing.T, ctx context.Context, r *Reconciler, ar *backupv1alp
 	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
 	_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
 	g.Expect(err).NotTo(HaveOccurred())
-	r.runs.wg.Wait()
+	r.runs.group.Wait()
 	return get(t, ctx, ar)
 }
 

@@ -18,20 +18,23 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
+	spokeruns "github.com/lifeboat-dev/lifeboat/spoke/runs"
 )
 
 // runs are the restores running in this process, one at most per
-// ApplicationRestore. As a manager Runnable it cancels them when the
-// manager stops, and waits until each has recorded that.
+// ApplicationRestore. Its group, a manager Runnable, cancels them when the
+// manager stops and waits until each has recorded that.
 type runs struct {
 	mu     sync.Mutex
 	active map[types.NamespacedName]*active
-	wg     sync.WaitGroup
+	group  spokeruns.Group
 }
 
 type active struct {
 	uid    types.UID
+	ctx    context.Context
 	cancel context.CancelFunc
+	rv     *spokeruns.Reservation
 }
 
 func (rs *runs) running(key types.NamespacedName, uid types.UID) bool {
@@ -41,27 +44,43 @@ func (rs *runs) running(key types.NamespacedName, uid types.UID) bool {
 	return ok && a.uid == uid
 }
 
-// start runs fn in a goroutine under a context that cancel and Start's end cancel.
-func (rs *runs) start(key types.NamespacedName, uid types.UID, fn func(context.Context)) {
-	ctx, cancel := context.WithCancel(context.Background())
+// reserve registers the restore of key before its status says InProgress,
+// so that a manager stopping in between waits for it; ok is false when the
+// manager stopped. Exactly one of launch and abandon ends the reservation.
+func (rs *runs) reserve(key types.NamespacedName, uid types.UID) (a *active, ok bool) {
+	rv, ok := rs.group.Reserve()
+	if !ok {
+		return nil, false
+	}
+	ctx, cancel := context.WithCancel(rs.group.Context())
+	a = &active{uid: uid, ctx: ctx, cancel: cancel, rv: rv}
 	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	if rs.active == nil {
 		rs.active = map[types.NamespacedName]*active{}
 	}
-	a := &active{uid: uid, cancel: cancel}
 	rs.active[key] = a
-	rs.wg.Add(1)
+	return a, true
+}
+
+// launch runs fn in a goroutine under a context that cancel and the
+// manager's end cancel.
+func (rs *runs) launch(key types.NamespacedName, a *active, fn func(context.Context)) {
+	a.rv.Go(func() {
+		defer rs.abandon(key, a)
+		fn(a.ctx)
+	})
+}
+
+// abandon forgets the restore of key.
+func (rs *runs) abandon(key types.NamespacedName, a *active) {
+	a.cancel()
+	rs.mu.Lock()
+	if rs.active[key] == a {
+		delete(rs.active, key)
+	}
 	rs.mu.Unlock()
-	go func() {
-		defer rs.wg.Done()
-		defer cancel()
-		fn(ctx)
-		rs.mu.Lock()
-		if rs.active[key] == a {
-			delete(rs.active, key)
-		}
-		rs.mu.Unlock()
-	}()
+	a.rv.Cancel()
 }
 
 // cancel stops the restore of key, if one runs.
@@ -71,19 +90,6 @@ func (rs *runs) cancel(key types.NamespacedName) {
 	if a, ok := rs.active[key]; ok {
 		a.cancel()
 	}
-}
-
-// Start implements manager.Runnable: at the manager's end it cancels every
-// restore and waits for them.
-func (rs *runs) Start(ctx context.Context) error {
-	<-ctx.Done()
-	rs.mu.Lock()
-	for _, a := range rs.active {
-		a.cancel()
-	}
-	rs.mu.Unlock()
-	rs.wg.Wait()
-	return nil
 }
 
 // maxFirstErrors is how many item errors the status message quotes.
