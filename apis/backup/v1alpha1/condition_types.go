@@ -73,6 +73,11 @@ const (
 	// ReasonPartiallySucceeded: the work ended, but some items failed; the log names them.
 	ReasonPartiallySucceeded = "PartiallySucceeded"
 
+	// ReasonNothingRestored: a restore ended without restoring anything of a
+	// backup that holds objects: each was left out or failed; the restore's
+	// log says why for each.
+	ReasonNothingRestored = "NothingRestored"
+
 	// ReasonTargetNotFound: the spec names a BackupTarget that does not exist.
 	ReasonTargetNotFound = "TargetNotFound"
 

@@ -71,6 +71,60 @@ func TestRestoreSucceeds(t *testing.T) {
 	g.Expect(get(t, ctx, ar).ResourceVersion).To(Equal(before))
 }
 
+// Every restore keeps its log, one result per item with the reason, in the
+// bucket beside the backup, and counts in its status that add up; an
+// object that exists is skipped with a warning that names it.
+func TestRestoreKeepsAResultPerItem(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "logged", true, false)
+	dir := writeBackup(t, store, "b1", hubOwner, ns("logged-app"), cm("logged-app", "a", nil), cm("logged-app", "b", nil),
+		cm("logged-app", "kube-root-ca.crt", nil))
+	makeNamespace(t, ctx, "logged-app", nil)
+	g.Expect(cp.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "logged-app", Name: "a"}})).To(Succeed())
+
+	r := newReconciler()
+	ar := reconcile(t, ctx, r, newRestore(targets.SystemNamespace, "logged", "logged", "b1"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), message(ar))
+	g.Expect(message(ar)).To(HavePrefix("Restored 1 of 4 objects; 2 existed and were left as they are, 1 were left out, 0 failed (2 warnings)"))
+	g.Expect(ar.Status.Items).To(Equal(&backupv1alpha1.RestoreItemCounts{Created: 1, Existed: 2, LeftOut: 1}))
+	g.Expect(ar.Status.Warnings).To(BeEquivalentTo(2))
+	g.Expect(ar.Status.Log).To(Equal(archive.RestoreLogPath(dir, "spoke-1", targets.SystemNamespace, "logged", string(ar.UID))))
+
+	lines, err := archive.ReadRestoreLog(ctx, store, ar.Status.Log, 1<<20)
+	g.Expect(err).NotTo(HaveOccurred())
+	results := map[string]string{}
+	for _, l := range lines {
+		if l.Result != "" {
+			results[l.Item.Name] = fmt.Sprintf("%s %s: %s", l.Level, l.Result, l.Message)
+		}
+	}
+	g.Expect(results).To(Equal(map[string]string{
+		"logged-app":       "warning existed: Skipped: Namespace logged-app exists and is left as it is (existingResourcePolicy Skip)",
+		"a":                "warning existed: Skipped: ConfigMap logged-app/a exists and is left as it is (existingResourcePolicy Skip)",
+		"b":                "info created: Created",
+		"kube-root-ca.crt": "info leftOut: Left out: the kube-root-ca.crt ConfigMaps, which every cluster publishes in every namespace",
+	}))
+	g.Expect(lines[len(lines)-1].Message).To(HavePrefix("Restored 1 of 4 objects"))
+}
+
+// A restore that restored nothing of a backup that holds objects is not a
+// success, whatever the reason each was left out.
+func TestNothingRestoredFails(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "nothing", true, true)
+	makeNamespace(t, ctx, "team-n", map[string]string{"selfservice": "nothing"})
+	writeBackup(t, store, "b1", hubOwner, ns("team-m"), cm("team-m", "a", nil), cm("team-m", "b", nil))
+
+	ar := reconcile(t, ctx, newReconciler(), newRestore("team-n", "other-namespace", "nothing", "b1"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed), message(ar))
+	g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonNothingRestored))
+	g.Expect(message(ar)).To(HavePrefix("Nothing was restored: Restored 0 of 3 objects; 0 existed and were left as they are, 3 were left out"))
+	g.Expect(ar.Status.Items).To(Equal(&backupv1alpha1.RestoreItemCounts{LeftOut: 3}))
+	g.Expect(ar.Status.Log).NotTo(BeEmpty())
+}
+
 func TestItemErrorsMakeAPartialSuccess(t *testing.T) {
 	ctx := testCtx(t)
 	g := NewWithT(t)

@@ -95,11 +95,16 @@ func (rs *runs) cancel(key types.NamespacedName) {
 // maxFirstErrors is how many item errors the status message quotes.
 const maxFirstErrors = 3
 
-// execute runs one restore and records its outcome.
+// execute runs one restore and records its outcome, and keeps its log in
+// the bucket beside the backup's.
 func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) {
 	log := ctrl.LoggerFrom(ctx)
 	var mu sync.Mutex
 	var firstErrors []string
+	rlog, logErr := archive.NewRestoreLog(r.spoolDir())
+	if logErr == nil {
+		defer rlog.Remove()
+	}
 	opts := restore.Options{
 		Config:                 r.writeConfig(ar),
 		Reader:                 j.reader,
@@ -117,26 +122,34 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		Progress: func(res restore.Result) {
 			r.patchProgress(ctx, ar, res)
 		},
-		Log: func(level archive.Level, item *archive.ItemRef, msg string) {
-			kv := []any{"level", level}
-			if item != nil {
-				kv = append(kv, "item", item.String())
+		Log: func(e restore.Entry) {
+			if rlog != nil {
+				rlog.Add(archive.RestoreLogEntry{LogEntry: archive.LogEntry{Level: e.Level, Item: e.Item, Message: e.Message},
+					Result: string(e.Outcome), Target: e.Target})
 			}
-			switch level {
+			kv := []any{"level", e.Level}
+			if e.Item != nil {
+				kv = append(kv, "item", e.Item.String())
+			}
+			if e.Outcome != "" {
+				kv = append(kv, "result", e.Outcome)
+			}
+			switch e.Level {
 			case archive.LevelError:
-				log.Error(nil, msg, kv...)
+				log.Info(e.Message, kv...)
 				mu.Lock()
 				if len(firstErrors) < maxFirstErrors {
-					if item != nil {
-						msg = item.String() + ": " + msg
+					msg := e.Message
+					if e.Item != nil {
+						msg = e.Item.String() + ": " + msg
 					}
 					firstErrors = append(firstErrors, msg)
 				}
 				mu.Unlock()
 			case archive.LevelWarning:
-				log.Info(msg, kv...)
+				log.Info(e.Message, kv...)
 			default:
-				log.V(1).Info(msg, kv...)
+				log.V(1).Info(e.Message, kv...)
 			}
 		},
 	}
@@ -166,9 +179,22 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	}
 	log.Info("Finished the restore", "restored", res.Restored, "skipped", res.Skipped, "excluded", res.Excluded,
 		"failed", res.Failed, "warnings", res.Warnings, "errors", res.Errors, "reason", reason)
+	if reason != "" && rlog != nil {
+		rlog.Add(archive.RestoreLogEntry{LogEntry: archive.LogEntry{Level: archive.LevelError, Message: message}})
+	}
+	logPath := archive.RestoreLogPath(j.dir, r.Cluster, ar.Namespace, ar.Name, string(ar.UID))
+	if logErr == nil {
+		logErr = rlog.Commit(finalCtx, j.store, logPath)
+	}
+	if logErr != nil {
+		log.Info("Could not keep the restore's log in the bucket", "error", logErr.Error())
+		logPath = ""
+	}
 	if err := r.patchOutcome(finalCtx, ar, func(ar *backupv1alpha1.ApplicationRestore) {
+		setCounts(&ar.Status, res)
+		ar.Status.Log = logPath
+		defer noteLogError(ar, logErr)
 		if reason != "" {
-			setCounts(&ar.Status, res)
 			r.setFailed(ar, reason, message)
 			return
 		}

@@ -190,8 +190,8 @@ func scan(ctx context.Context, store archive.Store, fn func(fleetv1alpha1.Backup
 	err := store.Walk(ctx, backupsRoot, func(names []string) error {
 		for _, name := range names {
 			parts := strings.SplitN(strings.TrimPrefix(name, backupsRoot), "/", 3)
-			if len(parts) < 3 {
-				continue
+			if len(parts) < 3 || strings.HasPrefix(parts[2], archive.RestoresDir+"/") {
+				continue // restores' logs are not part of the backup
 			}
 			dir := backupsRoot + parts[0] + "/" + parts[1]
 			if cur == nil || cur.dir != dir {

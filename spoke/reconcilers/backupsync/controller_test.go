@@ -126,6 +126,12 @@ func TestListsCompleteBackupsIntoPages(t *testing.T) {
 	// A committed backup.json over data that is gone is not listed (L1).
 	e.backup("spoke-1", "hollow", hubOwner, true)
 	e.g.Expect(e.store.Delete(e.ctx, "lifeboat/v1/backups/spoke-1/hollow/"+archive.ResourcesFile)).To(Succeed())
+	// Restores' logs beside a backup, however many, leave it as it is.
+	for i := range maxFolderNames + 1 {
+		_, err = e.store.Put(e.ctx, archive.RestoreLogPath("lifeboat/v1/backups/spoke-1/b0", "spoke-3", "lifeboat-system", fmt.Sprintf("r%d", i), "u"),
+			bytes.NewReader(nil))
+		e.g.Expect(err).NotTo(HaveOccurred())
+	}
 
 	bs := e.run(4)
 	e.g.Expect(bs.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
