@@ -117,6 +117,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.runs.abandon(req.NamespacedName, run)
 			j.free()
 		}
+		if apierrors.IsConflict(err) {
+			// Read from a cache behind the API server (the work agent
+			// writes the object right after it made it): expected, not an
+			// error; the next reconcile reads the newer object.
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
 		return ctrl.Result{}, err
 	}
 	if ar.Status.Phase == backupv1alpha1.RestorePending {

@@ -234,6 +234,49 @@ func TestSelfService(t *testing.T) {
 	})
 }
 
+// staleClient reads an ApplicationRestore as it was, as a cache behind the
+// API server does.
+type staleClient struct {
+	client.Client
+	old *backupv1alpha1.ApplicationRestore
+}
+
+func (c staleClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if ar, ok := obj.(*backupv1alpha1.ApplicationRestore); ok && key == client.ObjectKeyFromObject(c.old) {
+		c.old.DeepCopyInto(ar)
+		return nil
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// A restore read from a stale cache is not started (the optimistic lock
+// refuses the patch), and that is no error: it is retried shortly.
+func TestStaleReadIsRetriedWithoutAnError(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "stale", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("stale-app"), cm("stale-app", "a", nil))
+	ar := newRestore(targets.SystemNamespace, "stale", "stale", "b1")
+	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
+	old := ar.DeepCopy()
+	ar.Labels = map[string]string{"changed": "yes"}
+	g.Expect(cp.Client.Update(ctx, ar)).To(Succeed())
+
+	r := newReconciler()
+	r.Client = staleClient{Client: cp.Client, old: old}
+	res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+	r.runs.group.Wait()
+	g.Expect(get(t, ctx, ar).Status.Phase).To(BeEmpty())
+
+	r.Client = cp.Client
+	_, err = r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
+	g.Expect(err).NotTo(HaveOccurred())
+	r.runs.group.Wait()
+	g.Expect(get(t, ctx, ar).Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess))
+}
+
 // A restore found InProgress that does not run here was interrupted by a
 // restart.
 func TestInterruptedRestoreFails(t *testing.T) {
