@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/internal/cut"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
 )
@@ -89,7 +90,7 @@ func noteLogError(ar *backupv1alpha1.ApplicationRestore, err error) {
 	for i := range ar.Status.Conditions {
 		c := &ar.Status.Conditions[i]
 		if c.Type == backupv1alpha1.ConditionReady || c.Type == backupv1alpha1.ConditionCompleted {
-			c.Message = cut(c.Message + ". The restore's log could not be kept in the bucket: " + err.Error())
+			c.Message = cut.Bytes(c.Message+". The restore's log could not be kept in the bucket: "+err.Error(), maxMessage)
 		}
 	}
 }
@@ -101,17 +102,9 @@ func clamp(n int64) int32 {
 // maxMessage keeps condition messages within the API's limit.
 const maxMessage = 32 << 10
 
-// cut keeps a condition message within maxMessage.
-func cut(message string) string {
-	if len(message) > maxMessage {
-		return message[:maxMessage-3] + "..."
-	}
-	return message
-}
-
 // setConditions sets Ready and Completed with the same reason and message.
 func setConditions(ar *backupv1alpha1.ApplicationRestore, ready, completed metav1.ConditionStatus, reason, message string) {
-	message = cut(message)
+	message = cut.Bytes(message, maxMessage)
 	for typ, status := range map[string]metav1.ConditionStatus{backupv1alpha1.ConditionReady: ready, backupv1alpha1.ConditionCompleted: completed} {
 		meta.SetStatusCondition(&ar.Status.Conditions, metav1.Condition{
 			Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: ar.Generation,
