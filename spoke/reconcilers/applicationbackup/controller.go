@@ -52,6 +52,9 @@ type Reconciler struct {
 	// Runs are the backups running in this process, shared with BackupDeletion
 	// so that a forced deletion can abort one.
 	Runs *runs.Registry
+	// Revalidation, when set, is asked to validate a target again at once
+	// when a backup failed on its storage.
+	Revalidation *targets.Revalidation
 	// Cluster is this cluster's name in the fleet; backups are stored under it.
 	Cluster  string
 	Recorder events.EventRecorder

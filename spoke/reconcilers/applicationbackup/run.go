@@ -235,6 +235,9 @@ func (r *Reconciler) failed(ctx context.Context, rn *run, st *statusWriter, err 
 		out.message = fmt.Sprintf("%s failed: %v; the spoke kept running", doing, err)
 	default:
 		out.message = fmt.Sprintf("%s failed: %v", doing, err)
+		if reason == backupv1alpha1.ReasonStorageError {
+			r.Revalidation.Request(rn.target.Name)
+		}
 	}
 	return out
 }

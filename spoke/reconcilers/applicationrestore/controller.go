@@ -45,6 +45,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// Stores gives the store of a target (default: Targets.Client).
 	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+	// Revalidation, when set, is asked to validate a target again at once
+	// when a restore failed on its storage.
+	Revalidation *targets.Revalidation
 
 	// MaxRunning bounds the hub's restores (in lifeboat-system) that run at
 	// once (default 2), MaxSelfServiceRunning teams' restores (default 1):

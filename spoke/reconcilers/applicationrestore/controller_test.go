@@ -2,6 +2,7 @@ package applicationrestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,6 +107,28 @@ func TestRestoreKeepsAResultPerItem(t *testing.T) {
 		"kube-root-ca.crt": "info leftOut: Left out: the kube-root-ca.crt ConfigMaps, which every cluster publishes in every namespace",
 	}))
 	g.Expect(lines[len(lines)-1].Message).To(HavePrefix("Restored 1 of 4 objects"))
+}
+
+// A restore that fails on storage says so in one sentence and has its
+// target validated again at once.
+func TestStorageFailureRevalidatesTheTarget(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "failing", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("failing-app"), cm("failing-app", "a", nil))
+	store.mu.Lock()
+	store.fail = errors.New("the storage service answered HTTP 502 Bad Gateway")
+	store.mu.Unlock()
+
+	r := newReconciler()
+	r.Revalidation = targets.NewRevalidation()
+	ar := reconcile(t, ctx, r, newRestore(targets.SystemNamespace, "failing", "failing", "b1"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed), message(ar))
+	g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonStorageError))
+	g.Expect(message(ar)).To(And(HavePrefix("Reading the backup failed; nothing was changed in the cluster: "),
+		ContainSubstring("HTTP 502 Bad Gateway"), Not(ContainSubstring("\n"))))
+	g.Expect(r.Revalidation.Take("failing")).To(BeTrue(), "the target is validated again at once")
+	g.Expect(exists(ctx, &corev1.Namespace{}, "", "failing-app")).To(BeFalse())
 }
 
 // A restore that restored nothing of a backup that holds objects is not a

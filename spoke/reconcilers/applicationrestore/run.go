@@ -168,6 +168,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		reason, message = unreadableReason(err), "The backup cannot be restored; nothing was changed in the cluster: "+re.Err.Error()
 	case errors.As(err, &re) && ctx.Err() == nil:
 		reason, message = backupv1alpha1.ReasonStorageError, "Reading the backup failed; nothing was changed in the cluster: "+re.Err.Error()
+		r.Revalidation.Request(j.target.Name)
 	case errors.Is(err, restore.ErrTooManyItems):
 		reason, message = backupv1alpha1.ReasonTooManyItems, "The restore stopped before it changed the cluster: "+err.Error()
 	case errors.Is(err, restore.ErrSpoolFull):
