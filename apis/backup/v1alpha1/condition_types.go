@@ -53,6 +53,11 @@ const (
 	// ReasonInProgress: the work is running.
 	ReasonInProgress = "InProgress"
 
+	// ReasonWaitingForStorage: a running backup has had no answer from the
+	// storage service for a while; it goes on when storage answers, or fails
+	// with StorageError.
+	ReasonWaitingForStorage = "WaitingForStorage"
+
 	// ReasonWaiting: the work may run but waits, Pending, for a run slot
 	// (the spoke's --max-* flags) or for room in the restore spool; the
 	// message says which.

@@ -68,6 +68,9 @@ type Reconciler struct {
 	// StatusInterval is how often a running backup writes its progress
 	// (default 1s).
 	StatusInterval time.Duration
+	// StorageWait is how long a storage request may not move before the
+	// status says the backup waits for storage (default 10s).
+	StorageWait time.Duration
 
 	mu      sync.Mutex
 	running map[types.NamespacedName]*run
@@ -305,6 +308,13 @@ func positive(n, def int) int {
 		return n
 	}
 	return def
+}
+
+func (r *Reconciler) storageWait() time.Duration {
+	if r.StorageWait > 0 {
+		return r.StorageWait
+	}
+	return 10 * time.Second
 }
 
 func (r *Reconciler) statusInterval() time.Duration {

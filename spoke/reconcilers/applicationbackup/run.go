@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -139,8 +137,8 @@ func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
 	log := ctrl.Log.WithName("applicationbackup").WithValues("applicationbackup", rn.name, "backupID", rn.id)
 	ctx := ctrl.LoggerInto(rn.ctx, log)
 	started := time.Now()
-	store := &countingStore{Store: rn.store}
-	st := r.newStatusWriter(rn, ab, &store.n)
+	store := newWatchedStore(rn.store)
+	st := r.newStatusWriter(rn, ab, store)
 	out, err := panics.Call(ctx, func() (outcome, error) { return r.backUp(ctx, rn, ab, st, store), nil })
 	if err != nil {
 		out = r.failed(ctx, rn, st, err, backupv1alpha1.ReasonInternalError, "the backup")
@@ -192,7 +190,7 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	if err != nil {
 		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "finishing the backup")
 	}
-	if err := readBack(ctx, rn.store, rn.dir); err != nil {
+	if err := readBack(ctx, store, rn.dir); err != nil {
 		// Committed but unreadable: take it back, so that nothing imports it.
 		deleteFolder(context.WithoutCancel(ctx), rn.store, rn.dir)
 		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "reading the written backup back")
@@ -311,25 +309,4 @@ func deleteFolder(ctx context.Context, store archive.Store, dir string) (int, er
 		deleted++
 	}
 	return deleted, nil
-}
-
-// countingStore counts the bytes uploaded, for status.progress.bytesDone.
-type countingStore struct {
-	archive.Store
-	n atomic.Int64
-}
-
-func (s *countingStore) Put(ctx context.Context, name string, r io.Reader) (int64, error) {
-	return s.Store.Put(ctx, name, &countingReader{r: r, n: &s.n})
-}
-
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }
