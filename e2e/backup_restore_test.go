@@ -248,6 +248,13 @@ func TestBackupDeleteRestoreAndMigrate(t *testing.T) {
 	r := appRestore("shop-back", "shop-backups", spoke1.Name, string(b.Status.BackupID), nil)
 	g.Expect(spoke1.Client.Create(ctx, r)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, spoke1.Client, r, restorePhase, 2*time.Minute)).To(Equal("Success"), "conditions: %+v", r.Status.Conditions)
+	// Every item has a result, counted in the status and kept in the bucket beside the backup.
+	g.Expect(r.Status.Items).NotTo(BeNil())
+	it := r.Status.Items
+	g.Expect(it.Created + it.Updated + it.Existed + it.LeftOut + it.Failed).To(Equal(r.Status.Progress.ItemsTotal))
+	g.Expect(it.Created).To(BeNumerically(">=", len(original)))
+	g.Expect(r.Status.Log).To(Equal(fmt.Sprintf("lifeboat/v1/backups/%s/%s/restores/%s/%s/%s-%s.jsonl.gz",
+		spoke1.Name, b.Status.BackupID, spoke1.Name, r.Namespace, r.Name, r.UID)))
 	restored := snapshot(g, ctx, spoke1.Client, ns)
 	for key, want := range original {
 		g.Expect(restored[key]).To(Equal(want), "%s restored on spoke-1 equals the original", key)

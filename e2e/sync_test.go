@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -102,8 +103,34 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	writeForeign(foreignID, team)
 	writeForeign(othersID, "tenant-east")
 
+	t.Log("folders the spoke cannot list: an unreadable backup.json, a newer format, a backup.json copied into another source cluster's folder")
+	put := func(name string, data []byte) {
+		_, err := store.Put(ctx, name, bytes.NewReader(data))
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	readManifest := func(id string) []byte {
+		rc, err := store.Get(ctx, "lifeboat/v1/backups/other-hub-east/"+id+"/"+archive.ManifestFile)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer rc.Close()
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(rc)
+		g.Expect(err).NotTo(HaveOccurred())
+		return buf.Bytes()
+	}
+	unreadableID, futureID := "unreadable-"+rand.String(6), "future-"+rand.String(6)
+	writeForeign(unreadableID, team)
+	put("lifeboat/v1/backups/other-hub-east/"+unreadableID+"/"+archive.ManifestFile, []byte("{not json"))
+	writeForeign(futureID, team)
+	future := map[string]any{}
+	g.Expect(json.Unmarshal(readManifest(futureID), &future)).To(Succeed())
+	future["formatVersion"] = 99
+	raw, err := json.Marshal(future)
+	g.Expect(err).NotTo(HaveOccurred())
+	put("lifeboat/v1/backups/other-hub-east/"+futureID+"/"+archive.ManifestFile, raw)
+	put("lifeboat/v1/backups/other-hub-west/"+foreignID+"/"+archive.ManifestFile, readManifest(foreignID))
+
 	t.Log("a folder without backup.json, and the hub Backup's blobs removed by hand")
-	_, err := store.Put(ctx, "lifeboat/v1/backups/other-hub-east/half-done/"+archive.ResourcesFile, bytes.NewReader([]byte("partial")))
+	_, err = store.Put(ctx, "lifeboat/v1/backups/other-hub-east/half-done/"+archive.ResourcesFile, bytes.NewReader([]byte("partial")))
 	g.Expect(err).NotTo(HaveOccurred())
 	doomedDir, err := archive.Path("", spoke1.Name, string(doomed.Status.BackupID))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -193,6 +220,14 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	g.Expect(completed.Reason).To(Equal(fleetv1alpha1.ReasonForeignNamespace))
 	g.Expect(completed.Message).To(ContainSubstring("entry other-hub-east/" + othersID + " (made for Backup tenant-east/nightly)"))
 	g.Expect(apierrors.IsNotFound(hub.Get(ctx, client.ObjectKey{Namespace: team, Name: backupsync.ImportName("other-hub-east", othersID)}, &fleetv1alpha1.Backup{}))).To(BeTrue())
+	// What spoke-1 could not read, the hub lists with the reasons.
+	g.Expect(a.Status.Skipped).To(BeEquivalentTo(3), "%q", a.Status.Rejections)
+	g.Expect(a.Status.Rejections).To(ContainElements(
+		And(HavePrefix("folder lifeboat/v1/backups/other-hub-east/"+unreadableID+" (cluster "+spoke1.Name+" reports): "), ContainSubstring("backup.json")),
+		And(HavePrefix("folder lifeboat/v1/backups/other-hub-east/"+futureID+" (cluster "+spoke1.Name+" reports): "), ContainSubstring("newer")),
+		HavePrefix("folder lifeboat/v1/backups/other-hub-west/"+foreignID+" (cluster "+spoke1.Name+" reports): "),
+	))
+	g.Expect(completed.Message).To(ContainSubstring("The cluster skipped 3 folders it could not read as backups"))
 
 	foreign := &fleetv1alpha1.Backup{}
 	g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: team, Name: backupsync.ImportName("other-hub-east", foreignID)}, foreign)).To(Succeed())

@@ -164,10 +164,13 @@ func run(s settings, factory *targets.Factory) error {
 		return err
 	}
 	factory.Tokens = tokens
+	// A run that fails on storage has its target validated again at once.
+	revalidation := targets.NewRevalidation()
 	if err := (&backuptarget.Reconciler{
-		Client:   mgr.GetClient(),
-		Targets:  factory,
-		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
+		Client:       mgr.GetClient(),
+		Targets:      factory,
+		Recorder:     mgr.GetEventRecorder("lifeboat-spoke"),
+		Revalidation: revalidation,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -176,6 +179,7 @@ func run(s settings, factory *targets.Factory) error {
 		Client:                mgr.GetClient(),
 		Targets:               factory,
 		Runs:                  registry,
+		Revalidation:          revalidation,
 		Cluster:               s.clusterName,
 		Recorder:              mgr.GetEventRecorder("lifeboat-spoke"),
 		MaxRunning:            s.maxBackups,
@@ -188,6 +192,7 @@ func run(s settings, factory *targets.Factory) error {
 		Cluster:               s.clusterName,
 		Identity:              &restore.Identity{Tokens: tokens, Namespace: targets.SystemNamespace, Name: s.restoreServiceAccount},
 		Targets:               factory,
+		Revalidation:          revalidation,
 		Recorder:              mgr.GetEventRecorder("lifeboat-spoke"),
 		MaxRunning:            s.maxRestores,
 		MaxSelfServiceRunning: s.maxSelfServiceRestores,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,6 +16,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/internal/cut"
 )
 
 // maxNote is the longest note events.k8s.io/v1 accepts (in bytes).
@@ -29,14 +29,7 @@ func Record(rec events.EventRecorder, obj runtime.Object, eventtype, reason, act
 	if rec == nil {
 		return
 	}
-	if len(note) > maxNote {
-		cut := maxNote - len("...")
-		for cut > 0 && !utf8.RuneStart(note[cut]) {
-			cut--
-		}
-		note = note[:cut] + "..."
-	}
-	rec.Eventf(obj, nil, eventtype, reason, action, "%s", note)
+	rec.Eventf(obj, nil, eventtype, reason, action, "%s", cut.Bytes(note, maxNote))
 }
 
 // Run is what a finished backup or restore reports.

@@ -260,7 +260,7 @@ func (r *Reader) walkResources(ctx context.Context, res, list *sourceFile, fn fu
 	}
 	defer zr.Close()
 	tarIn := &boundedReader{r: zr, max: r.Limits.MaxResourcesSize,
-		err: r.corrupt(nil, "%s decompresses to more than %d bytes (Limits.MaxResourcesSize)", ResourcesFile, r.Limits.MaxResourcesSize)}
+		err: r.corrupt(nil, "%s decompresses to more than %d bytes, the most Lifeboat reads of it", ResourcesFile, r.Limits.MaxResourcesSize)}
 	tr := tar.NewReader(tarIn)
 	// streamErr reports a failure to read the stream; past the size limit,
 	// the limit is the reason, whatever tar or zstd made of it.
@@ -400,7 +400,7 @@ func (r *Reader) walkLog(f *sourceFile, keep bool) ([]LogEntry, error) {
 	}
 	defer gz.Close()
 	sc := bufio.NewScanner(&boundedReader{r: gz, max: r.Limits.MaxListSize,
-		err: r.corrupt(nil, "%s decompresses to more than %d bytes (Limits.MaxListSize)", LogFile, r.Limits.MaxListSize)})
+		err: r.corrupt(nil, "%s decompresses to more than %d bytes, the most Lifeboat reads of it", LogFile, r.Limits.MaxListSize)})
 	sc.Buffer(make([]byte, 0, 64<<10), maxLogLine)
 	var entries []LogEntry
 	var line, warnings, errs int64
@@ -453,7 +453,7 @@ func (r *Reader) newListDecoder(f *sourceFile) (*listDecoder, error) {
 		return nil, r.corrupt(err, "%s: %v", ResourceListFile, err)
 	}
 	in := &boundedReader{r: gz, max: r.Limits.MaxListSize,
-		err: r.corrupt(nil, "%s decompresses to more than %d bytes (Limits.MaxListSize)", ResourceListFile, r.Limits.MaxListSize)}
+		err: r.corrupt(nil, "%s decompresses to more than %d bytes, the most Lifeboat reads of it", ResourceListFile, r.Limits.MaxListSize)}
 	return &listDecoder{r: r, gz: gz, dec: json.NewDecoder(in)}, nil
 }
 

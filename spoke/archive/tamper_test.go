@@ -368,7 +368,7 @@ func TestCraftedBackups(t *testing.T) {
 			},
 			list:   []ItemRef{cm},
 			limits: func(l *Limits) { l.MaxResourcesSize = 1 << 20 },
-			err:    "backup b1: resources.tar.zst decompresses to more than 1048576 bytes (Limits.MaxResourcesSize)",
+			err:    "backup b1: resources.tar.zst decompresses to more than 1048576 bytes, the most Lifeboat reads of it",
 		},
 		{
 			name:    "object is not JSON",

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -78,7 +79,7 @@ func (c *Client) Upload(ctx context.Context, name string, r io.Reader) (int64, e
 		Concurrency: c.concurrency,
 	})
 	if err != nil {
-		return cr.n.Load(), fmt.Errorf("uploading %s: %w", name, err)
+		return cr.n.Load(), &OpError{Op: "uploading", Name: name, Err: err}
 	}
 	return cr.n.Load(), nil
 }
@@ -157,7 +158,7 @@ func (c *Client) Walk(ctx context.Context, prefix string, fn func([]string) erro
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("listing %q: %w", prefix, err)
+			return &OpError{Op: "listing", Name: prefix, Err: err}
 		}
 		names := make([]string, 0, len(page.Segment.BlobItems))
 		for _, item := range page.Segment.BlobItems {
@@ -189,7 +190,7 @@ func (c *Client) delete(ctx context.Context, name string) (deleted bool, err err
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("deleting %s: %w", name, err)
+		return false, &OpError{Op: "deleting", Name: name, Err: err}
 	}
 	return true, nil
 }
@@ -231,7 +232,7 @@ func (c *Client) Exists(ctx context.Context, name string) (bool, error) {
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("checking %s: %w", name, err)
+		return false, &OpError{Op: "checking", Name: name, Err: err}
 	}
 	return true, nil
 }
@@ -239,7 +240,34 @@ func (c *Client) Exists(ctx context.Context, name string) (bool, error) {
 // notFound wraps ErrNotFound into err when the blob does not exist.
 func notFound(doing, name string, err error) error {
 	if bloberror.HasCode(err, bloberror.BlobNotFound) {
-		return fmt.Errorf("%s %s: %w: %w", doing, name, ErrNotFound, err)
+		err = fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	return fmt.Errorf("%s %s: %w", doing, name, err)
+	return &OpError{Op: doing, Name: name, Err: err}
+}
+
+// OpError is a failed request to the storage service. Its message is one
+// line: what failed and the service's answer (or why it could not be
+// reached); the SDK's error, a multi-line dump of the request and the
+// response, stays behind Unwrap for logs.
+type OpError struct {
+	// Op is what was being done ("uploading"), Name the blob or prefix.
+	Op, Name string
+	Err      error
+}
+
+func (e *OpError) Error() string { return fmt.Sprintf("%s %s: %s", e.Op, e.Name, answer(e.Err)) }
+func (e *OpError) Unwrap() error { return e.Err }
+
+// answer says in a few words what the storage service answered, or why it
+// could not be reached.
+func answer(err error) string {
+	var re *azcore.ResponseError
+	switch {
+	case errors.As(err, &re):
+		return "the storage service answered " + statusText(re)
+	case isTransportError(err):
+		return "the storage service could not be reached: " + describeTransportError(err)
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
 }

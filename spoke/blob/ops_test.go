@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	. "github.com/onsi/gomega"
 
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
@@ -92,6 +93,11 @@ func TestOperations(t *testing.T) {
 
 	_, err = c.Get(ctx, "backups/c1/b8/backup.json")
 	g.Expect(errors.Is(err, archive.ErrNotFound)).To(BeTrue(), "error: %v", err)
+	// One line that says what failed and what the service answered, not
+	// the SDK's dump of the request and the response.
+	g.Expect(err).To(MatchError("downloading backups/c1/b8/backup.json: the storage service answered HTTP 404 Not Found (BlobNotFound)"))
+	var re *azcore.ResponseError
+	g.Expect(errors.As(err, &re)).To(BeTrue(), "the detail stays behind the message")
 
 	g.Expect(c.Delete(ctx, "tombstones/c1/b9")).To(Succeed())
 	g.Expect(c.Delete(ctx, "tombstones/c1/b9")).To(Succeed(), "deleting what is gone succeeds")

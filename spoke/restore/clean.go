@@ -1,6 +1,9 @@
 package restore
 
 import (
+	"encoding/json"
+	"strings"
+
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
@@ -62,6 +65,43 @@ func regenerated(ref archive.ItemRef, obj map[string]any) string {
 	return ""
 }
 
+// lastApplied is the annotation in which kubectl apply keeps what it applied.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// mapLastApplied maps the namespace (a Namespace's name) inside the
+// last-applied configuration of an object restored into another namespace,
+// so that the next kubectl apply compares against what it applied, where it
+// now is. One that does not decode stays as it is: it is the user's.
+func mapLastApplied(ref archive.ItemRef, meta map[string]any, mapNS func(string) string) {
+	ann := mapOf(meta, "annotations")
+	s, ok := ann[lastApplied].(string)
+	if !ok {
+		return
+	}
+	key, from := "namespace", ref.Namespace
+	if isNamespace(ref) {
+		key, from = "name", ref.Name
+	}
+	if from == "" || mapNS(from) == from {
+		return
+	}
+	cfg, err := decode([]byte(s))
+	if err != nil {
+		return
+	}
+	m := mapOf(cfg, "metadata")
+	if m == nil || m[key] != from {
+		return
+	}
+	m[key] = mapNS(from)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(cfg) == nil {
+		ann[lastApplied] = strings.TrimSuffix(b.String(), "\n")
+	}
+}
+
 func hasController(obj map[string]any) bool {
 	for _, o := range list(obj, "metadata", "ownerReferences") {
 		if ref, ok := o.(map[string]any); ok && ref["controller"] == true {
@@ -97,9 +137,10 @@ var droppedMetadata = []string{
 }
 
 // droppedAnnotations are annotations that tools and controllers write about
-// the object's life in the backed-up cluster.
+// the object's life in the backed-up cluster. kubectl's last-applied
+// configuration is not one: it stays, so that kubectl apply keeps working
+// after a restore (see mapLastApplied).
 var droppedAnnotations = []string{
-	"kubectl.kubernetes.io/last-applied-configuration",
 	"deployment.kubernetes.io/revision",
 	"pv.kubernetes.io/bind-completed",
 	"pv.kubernetes.io/bound-by-controller",
@@ -127,6 +168,7 @@ func clean(ref archive.ItemRef, obj map[string]any, mapNS func(string) string) {
 	if ref.Namespace != "" {
 		meta["namespace"] = mapNS(ref.Namespace)
 	}
+	mapLastApplied(ref, meta, mapNS)
 
 	switch ref.Group + "/" + ref.Resource {
 	case "/namespaces":

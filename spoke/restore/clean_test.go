@@ -28,12 +28,22 @@ func TestClean(t *testing.T) {
 		in: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"old","uid":"u","resourceVersion":"1","generation":2,
 			"creationTimestamp":"2020-01-01T00:00:00Z","managedFields":[{}],"selfLink":"/x","finalizers":["f"],
 			"labels":{"a":"b"},"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}","keep":"me"}},"data":{"n":"12345678901234567890"},"status":{}}`,
-		want: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"new","finalizers":["f"],"labels":{"a":"b"},"annotations":{"keep":"me"}},"data":{"n":"12345678901234567890"}}`,
+		want: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"new","finalizers":["f"],"labels":{"a":"b"},"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}","keep":"me"}},"data":{"n":"12345678901234567890"}}`,
+	}, {
+		name: "kubectl's last-applied configuration stays, in the namespace the object goes to",
+		ref:  rConfigMaps.ref("old", "c"),
+		in:   `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"old","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"data\":{\"n\":\"1\"},\"kind\":\"ConfigMap\",\"metadata\":{\"annotations\":{},\"name\":\"c\",\"namespace\":\"old\"}}\n"}}}`,
+		want: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"new","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"data\":{\"n\":\"1\"},\"kind\":\"ConfigMap\",\"metadata\":{\"annotations\":{},\"name\":\"c\",\"namespace\":\"new\"}}"}}}`,
+	}, {
+		name: "a last-applied configuration that is not kubectl's JSON stays as it is",
+		ref:  rConfigMaps.ref("old", "d"),
+		in:   `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d","namespace":"old","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"not json"}}}`,
+		want: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d","namespace":"new","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"not json"}}}`,
 	}, {
 		name: "a Namespace is renamed and loses the label the API server sets",
 		ref:  rNamespaces.ref("", "old"),
-		in:   `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"old","labels":{"kubernetes.io/metadata.name":"old"}},"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}}`,
-		want: `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"new"},"spec":{"finalizers":["kubernetes"]}}`,
+		in:   `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"old","labels":{"kubernetes.io/metadata.name":"old"},"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"old\"}}"}},"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}}`,
+		want: `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"new","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"new\"}}"}},"spec":{"finalizers":["kubernetes"]}}`,
 	}, {
 		name: "a Service loses its cluster IPs and health check port",
 		ref:  rServices.ref("old", "s"),

@@ -63,12 +63,13 @@
 //
 // status; metadata.uid, resourceVersion, generation, creationTimestamp,
 // deletionTimestamp, deletionGracePeriodSeconds, managedFields and selfLink;
-// the annotations kubectl.kubernetes.io/last-applied-configuration,
-// deployment.kubernetes.io/revision, pv.kubernetes.io/bind-completed,
+// the annotations deployment.kubernetes.io/revision, pv.kubernetes.io/bind-completed,
 // pv.kubernetes.io/bound-by-controller, volume.kubernetes.io/selected-node,
 // volume.kubernetes.io/storage-provisioner and its beta twin; the
 // kubernetes.io/metadata.name label of Namespaces (the API server sets it);
-// a Service's clusterIP, clusterIPs (unless "None": a headless Service stays
+// (kubectl.kubernetes.io/last-applied-configuration stays, so kubectl apply
+// keeps working; restored into another namespace, the namespace inside it is
+// mapped too); a Service's clusterIP, clusterIPs (unless "None": a headless Service stays
 // headless) and healthCheckNodePort (nodePorts are kept: a person may have
 // chosen them; a clash is an item error); a Pod's nodeName and ephemeral
 // containers; a Job's generated selector and controller-uid labels (unless

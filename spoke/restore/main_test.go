@@ -199,15 +199,29 @@ type logLines struct {
 }
 
 type logLine struct {
-	level archive.Level
-	item  *archive.ItemRef
-	msg   string
+	level   archive.Level
+	item    *archive.ItemRef
+	outcome Outcome
+	msg     string
 }
 
-func (l *logLines) add(level archive.Level, item *archive.ItemRef, msg string) {
+func (l *logLines) add(e Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.lines = append(l.lines, logLine{level, item, msg})
+	l.lines = append(l.lines, logLine{e.Level, e.Item, e.Outcome, e.Message})
+}
+
+// outcomes returns the outcome of every item that has one, by "<resource>/<namespace>/<name>".
+func (l *logLines) outcomes() map[string]Outcome {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]Outcome{}
+	for _, ln := range l.lines {
+		if ln.outcome != "" {
+			out[ln.item.Resource+"/"+ln.item.Namespace+"/"+ln.item.Name] = ln.outcome
+		}
+	}
+	return out
 }
 
 // about returns the lines of level about the item named by ref's resource,

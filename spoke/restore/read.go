@@ -61,7 +61,7 @@ func (r *run) plan(it archive.Item, volumeClasses map[string]string) error {
 		return nil
 	}
 	if why := neverRestored(ref); why != "" {
-		r.exclude(why)
+		r.exclude(ref, why)
 		return nil
 	}
 	obj, err := decode(it.Object)
@@ -71,11 +71,11 @@ func (r *run) plan(it archive.Item, volumeClasses map[string]string) error {
 	}
 	v := r.sel.decide(ref, obj)
 	if v == leaveOut {
-		r.exclude("not selected by the restore's selection")
+		r.exclude(ref, "not selected by the restore's selection")
 		return nil
 	}
 	if why := regenerated(ref, obj); why != "" {
-		r.exclude(why)
+		r.exclude(ref, why)
 		return nil
 	}
 

@@ -68,11 +68,39 @@ type Options struct {
 	Progress func(Result)
 	// ProgressInterval defaults to 500ms.
 	ProgressInterval time.Duration
-	// Log, when set, receives what happened: per item for objects skipped,
-	// left out with a warning and failed, and summaries. item is the object
-	// as the backup names it (before mapping), nil for a line about the
-	// whole restore. Calls are serialised.
-	Log func(level archive.Level, item *archive.ItemRef, message string)
+	// Log, when set, receives what happened: the result of every item (an
+	// Entry with an Outcome), other lines about items, and summaries. Calls
+	// are serialised.
+	Log func(Entry)
+}
+
+// Outcome is what a restore did with one item of the backup.
+type Outcome string
+
+// Outcomes. Every item of the backup gets exactly one.
+const (
+	// Created: the item did not exist and was created.
+	Created Outcome = "created"
+	// Updated: the item existed and was applied over (policy Update).
+	Updated Outcome = "updated"
+	// Existed: the item existed and was left as it is (policy Skip).
+	Existed Outcome = "existed"
+	// LeftOut: the restore did not write the item; Message says why.
+	LeftOut Outcome = "leftOut"
+	// Failed: writing the item failed; Message says why.
+	Failed Outcome = "failed"
+)
+
+// Entry is one line of a restore's log. Item is the object as the backup
+// names it (before mapping), nil for a line about the whole restore. An
+// entry with an Outcome is the result of its item; Target then says where
+// the item went, when that is not where it was.
+type Entry struct {
+	Level   archive.Level
+	Item    *archive.ItemRef
+	Outcome Outcome
+	Target  string
+	Message string
 }
 
 // DefaultFieldManager owns the fields a restore writes.
@@ -107,6 +135,8 @@ type Result struct {
 	Total int64
 	// Restored items were created, or updated by policy Update.
 	Restored int64
+	// Updated counts the Restored items that existed and were updated.
+	Updated int64
 	// Skipped items existed and were left as they are.
 	Skipped int64
 	// Excluded items were left out: by the selection, by self-service, or
@@ -168,7 +198,7 @@ type run struct {
 	spool *spool
 	api   *api
 
-	total, restored, skipped, excluded, failed, bytes, warnings, errs atomic.Int64
+	total, restored, updated, skipped, excluded, failed, bytes, warnings, errs atomic.Int64
 	// seen counts the items read, against Options.MaxItems.
 	seen int64
 
@@ -254,7 +284,7 @@ func (r *run) close() { r.spool.remove() }
 
 func (r *run) result() Result {
 	return Result{
-		Total: r.total.Load(), Restored: r.restored.Load(), Skipped: r.skipped.Load(),
+		Total: r.total.Load(), Restored: r.restored.Load(), Updated: r.updated.Load(), Skipped: r.skipped.Load(),
 		Excluded: r.excluded.Load(), Failed: r.failed.Load(), Bytes: r.bytes.Load(),
 		Warnings: r.warnings.Load(), Errors: r.errs.Load(),
 	}
@@ -297,7 +327,12 @@ func (r *run) mapNamespace(ns string) string {
 }
 
 func (r *run) log(level archive.Level, item *archive.ItemRef, format string, args ...any) {
-	switch level {
+	r.emit(Entry{Level: level, Item: item, Message: fmt.Sprintf(format, args...)})
+}
+
+// emit counts and passes on a line of the log.
+func (r *run) emit(e Entry) {
+	switch e.Level {
 	case archive.LevelWarning:
 		r.warnings.Add(1)
 	case archive.LevelError:
@@ -308,26 +343,48 @@ func (r *run) log(level archive.Level, item *archive.ItemRef, format string, arg
 	}
 	r.logMu.Lock()
 	defer r.logMu.Unlock()
-	r.opts.Log(level, item, fmt.Sprintf(format, args...))
+	r.opts.Log(e)
 }
 
-// exclude counts an item left out for a reason that the summary reports.
-func (r *run) exclude(why string) {
+// exclude counts an item left out for a reason that the summary reports
+// too; its result says why, at level info.
+func (r *run) exclude(ref archive.ItemRef, why string) {
 	r.excluded.Add(1)
 	r.logMu.Lock()
 	r.excludedWhy[why]++
 	r.logMu.Unlock()
+	r.emit(Entry{Level: archive.LevelInfo, Item: &ref, Outcome: LeftOut, Message: "Left out: " + why})
 }
 
-// excludeWith counts an item left out with a line of its own.
+// excludeWith counts an item left out for a reason of its own.
 func (r *run) excludeWith(level archive.Level, ref archive.ItemRef, format string, args ...any) {
 	r.excluded.Add(1)
-	r.log(level, &ref, format, args...)
+	r.emit(Entry{Level: level, Item: &ref, Outcome: LeftOut, Message: fmt.Sprintf(format, args...)})
 }
 
 func (r *run) fail(ref archive.ItemRef, format string, args ...any) {
 	r.failed.Add(1)
-	r.log(archive.LevelError, &ref, format, args...)
+	r.emit(Entry{Level: archive.LevelError, Item: &ref, Outcome: Failed, Message: fmt.Sprintf(format, args...)})
+}
+
+// done records an item that was written (Created or Updated) or found
+// (Existed, with the level and message given).
+func (r *run) done(e *entry, out Outcome, level archive.Level, format string, args ...any) {
+	switch out {
+	case Created:
+		r.restored.Add(1)
+	case Updated:
+		r.restored.Add(1)
+		r.updated.Add(1)
+	case Existed:
+		r.skipped.Add(1)
+	}
+	ref := e.Ref
+	var target string
+	if r.as(e) != "" {
+		target = e.target()
+	}
+	r.emit(Entry{Level: level, Item: &ref, Outcome: out, Target: target, Message: fmt.Sprintf(format, args...)})
 }
 
 // summarize logs one line per reason items were left out without a line each.

@@ -41,28 +41,27 @@ func (r *run) writeVolume(ctx context.Context, e *entry) {
 		return
 	}
 	if out == created {
-		r.restored.Add(1)
 		if hasClaim {
 			r.mu.Lock()
 			r.volumes[e.Name] = want
 			r.mu.Unlock()
 		}
+		r.done(e, Created, archive.LevelInfo, "Created")
 		return
 	}
-	r.skipped.Add(1)
 	raw, err := r.api.get(ctx, volumesRef, "", e.Name)
 	if err != nil {
-		r.log(archive.LevelWarning, &e.Ref, "Skipped: PersistentVolume %s exists and is never changed by a restore (reading it: %v)", e.Name, err)
+		r.done(e, Existed, archive.LevelWarning, "Skipped: PersistentVolume %s exists and is never changed by a restore (reading it: %v)", e.Name, err)
 		return
 	}
 	live, has := claimOf(mustDecode(raw))
 	switch {
 	case hasClaim && has && live == want:
-		r.log(archive.LevelInfo, &e.Ref, "Skipped: PersistentVolume %s exists and belongs to claim %s, which this restore restores", e.Name, want)
+		r.done(e, Existed, archive.LevelInfo, "Skipped: PersistentVolume %s exists and belongs to claim %s, which this restore restores", e.Name, want)
 	case has:
-		r.log(archive.LevelWarning, &e.Ref, "Skipped: PersistentVolume %s exists and belongs to claim %s; a restore never gives a volume to another claim", e.Name, live)
+		r.done(e, Existed, archive.LevelWarning, "Skipped: PersistentVolume %s exists and belongs to claim %s; a restore never gives a volume to another claim", e.Name, live)
 	default:
-		r.log(archive.LevelWarning, &e.Ref, "Skipped: PersistentVolume %s exists and is never changed by a restore", e.Name)
+		r.done(e, Existed, archive.LevelWarning, "Skipped: PersistentVolume %s exists and is never changed by a restore", e.Name)
 	}
 }
 

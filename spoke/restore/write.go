@@ -81,7 +81,7 @@ func (r *run) writeSpooled(ctx context.Context, class int, owned bool) error {
 // writeEntry writes one object and counts and logs what happened.
 func (r *run) writeEntry(ctx context.Context, e *entry) {
 	if e.Need != "" && !r.needs[e.Need] {
-		r.exclude("cluster-scoped objects that no selected object needs")
+		r.exclude(e.Ref, "cluster-scoped objects that no selected object needs")
 		return
 	}
 	if err := r.api.served(e.Ref); err != nil {
@@ -123,11 +123,12 @@ func (r *run) writeEntry(ctx context.Context, e *entry) {
 		return
 	}
 	switch out {
-	case created, updated:
-		r.restored.Add(1)
+	case created:
+		r.done(e, Created, archive.LevelInfo, "Created")
+	case updated:
+		r.done(e, Updated, archive.LevelInfo, "Updated: it existed and the backed-up fields were applied over it")
 	case existed:
-		r.skipped.Add(1)
-		r.log(archive.LevelInfo, &e.Ref, "Skipped: %s %s exists and is left as it is", e.Ref.Kind, e.target())
+		r.done(e, Existed, archive.LevelWarning, "Skipped: %s %s exists and is left as it is (existingResourcePolicy Skip)", e.Ref.Kind, e.target())
 	}
 	if isOwner {
 		r.rememberUID(ctx, e, raw)

@@ -33,3 +33,31 @@ func TestRegistry(t *testing.T) {
 	g.Expect(r.Running(Key("spoke-1", "b1"))).To(BeFalse())
 	g.Expect(r.Abort(context.Background(), Key("spoke-1", "nothing"))).To(Succeed())
 }
+
+func TestGroup(t *testing.T) {
+	g := NewWithT(t)
+	var grp Group
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = grp.Start(ctx); close(stopped) }()
+
+	// A run reserved before the manager stops is waited for, even when it
+	// starts only after the stop began.
+	rv, ok := grp.Reserve()
+	g.Expect(ok).To(BeTrue())
+	cancelled, ok := grp.Reserve()
+	g.Expect(ok).To(BeTrue())
+	cancelled.Cancel()
+	cancelled.Cancel() // a second end is harmless
+	stop()
+	g.Consistently(stopped).WithTimeout(100 * time.Millisecond).ShouldNot(BeClosed())
+	g.Eventually(func() error { return grp.Context().Err() }).Should(HaveOccurred())
+	g.Expect(context.Cause(grp.Context())).To(MatchError(ErrStopping))
+	ran := make(chan struct{})
+	rv.Go(func() { close(ran) })
+	g.Eventually(stopped).Should(BeClosed())
+	g.Expect(ran).To(BeClosed())
+
+	_, ok = grp.Reserve()
+	g.Expect(ok).To(BeFalse(), "nothing starts after the manager stopped")
+}

@@ -171,6 +171,43 @@ type ApplicationRestoreStatus struct {
 
 	// RestoreResult is what the restore has done so far.
 	RestoreResult `json:",inline"`
+
+	// items counts what the restore did with the items of the backup; once
+	// it ended they add up to progress.itemsTotal. The restore's log names
+	// each item with its result and the reason.
+	// +optional
+	Items *RestoreItemCounts `json:"items,omitempty"`
+
+	// log is where the restore's log is kept: the path of a blob in the
+	// BackupTarget's container, beside the backup's own log. One JSON line
+	// per item (its result: created, updated, existed, leftOut or failed,
+	// with the reason) and per warning or error; see docs/backup-format.md.
+	// Empty until the restore ended, and when it could not be written (the
+	// Ready message then says why).
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Log string `json:"log,omitempty"`
+}
+
+// RestoreItemCounts counts the items of a backup by what a restore did with them.
+type RestoreItemCounts struct {
+	// created items did not exist and were created.
+	// +optional
+	Created int64 `json:"created,omitempty"`
+	// updated items existed and were updated (existingResourcePolicy Update).
+	// +optional
+	Updated int64 `json:"updated,omitempty"`
+	// existed items existed and were left as they are (existingResourcePolicy
+	// Skip), each with a warning in the log.
+	// +optional
+	Existed int64 `json:"existed,omitempty"`
+	// leftOut items were not written: not selected, not allowed, or made
+	// again by the cluster itself; the log says why for each.
+	// +optional
+	LeftOut int64 `json:"leftOut,omitempty"`
+	// failed items could not be restored; the log says why for each.
+	// +optional
+	Failed int64 `json:"failed,omitempty"`
 }
 
 // ApplicationRestore restores resources from a backup in a BackupTarget into this

@@ -53,6 +53,11 @@ const (
 	// ReasonInProgress: the work is running.
 	ReasonInProgress = "InProgress"
 
+	// ReasonWaitingForStorage: a running backup has had no answer from the
+	// storage service for a while; it goes on when storage answers, or fails
+	// with StorageError.
+	ReasonWaitingForStorage = "WaitingForStorage"
+
 	// ReasonWaiting: the work may run but waits, Pending, for a run slot
 	// (the spoke's --max-* flags) or for room in the restore spool; the
 	// message says which.
@@ -72,6 +77,11 @@ const (
 
 	// ReasonPartiallySucceeded: the work ended, but some items failed; the log names them.
 	ReasonPartiallySucceeded = "PartiallySucceeded"
+
+	// ReasonNothingRestored: a restore ended without restoring anything of a
+	// backup that holds objects: each was left out or failed; the restore's
+	// log says why for each.
+	ReasonNothingRestored = "NothingRestored"
 
 	// ReasonTargetNotFound: the spec names a BackupTarget that does not exist.
 	ReasonTargetNotFound = "TargetNotFound"

@@ -129,7 +129,7 @@ type NamespaceInventory struct {
 
 // BackupCatalogSpec is one page of what a cluster found in a location's
 // container, or the cluster's namespace inventory.
-// +kubebuilder:validation:XValidation:rule="has(self.inventory) ? !has(self.sync) && !has(self.location) && !has(self.entries) : has(self.sync) && has(self.location)",message="a page is either a sync's page (sync and location) or a namespace inventory (inventory alone)"
+// +kubebuilder:validation:XValidation:rule="has(self.inventory) ? !has(self.sync) && !has(self.location) && !has(self.entries) && !has(self.skipped) : has(self.sync) && has(self.location)",message="a page is either a sync's page (sync and location) or a namespace inventory (inventory alone)"
 type BackupCatalogSpec struct {
 	// cluster is the cluster that wrote the page; it must be the cluster whose
 	// namespace the page is in.
@@ -166,6 +166,40 @@ type BackupCatalogSpec struct {
 	// that the spoke keeps up to date; the hub's protection report reads it.
 	// +optional
 	Inventory *NamespaceInventory `json:"inventory,omitempty"`
+
+	// skipped are, on the final page, folders of the container that the
+	// cluster did not list as backups, each with why: an unreadable or
+	// damaged backup.json, a format newer than the cluster reads, a
+	// backup.json that names another folder (another source cluster or ID),
+	// data it records that is gone. At most 20; skippedCount counts them all.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	Skipped []SkippedFolder `json:"skipped,omitempty"`
+
+	// skippedCount is, on the final page, the number of folders skipped.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SkippedCount int32 `json:"skippedCount,omitempty"`
+
+	// incomplete is, on the final page, the number of folders without
+	// backup.json: backups being written, or runs that never finished.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Incomplete int32 `json:"incomplete,omitempty"`
+}
+
+// SkippedFolder is a folder of a container that a sync did not list as a backup.
+type SkippedFolder struct {
+	// folder is the folder's path in the container.
+	// +kubebuilder:validation:MaxLength=512
+	// +required
+	Folder string `json:"folder"`
+
+	// reason says why it was not listed.
+	// +kubebuilder:validation:MaxLength=1024
+	// +required
+	Reason string `json:"reason"`
 }
 
 // BackupCatalogStatus is what the hub did with the page.

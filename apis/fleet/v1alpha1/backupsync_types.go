@@ -79,6 +79,21 @@ type BackupSyncStatus struct {
 	// rejected is the number of catalog entries that failed the hub's checks.
 	// +optional
 	Rejected int32 `json:"rejected,omitempty"`
+
+	// skipped is the number of folders of the container that the cluster
+	// did not list as backups (unreadable, of a newer format, naming another
+	// folder); rejections names them.
+	// +optional
+	Skipped int32 `json:"skipped,omitempty"`
+
+	// rejections name what the sync did not import, each with why: the
+	// folders the cluster skipped (as the cluster reports them) and the
+	// entries the hub rejected. At most 20; skipped and rejected count them all.
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +listType=atomic
+	// +optional
+	Rejections []string `json:"rejections,omitempty"`
 }
 
 // BackupSync imports what a location's container holds: backups new to the hub

@@ -157,6 +157,12 @@ const (
 	// was not imported.
 	ReasonCatalogRejected = "CatalogRejected"
 
+	// ReasonBackupsUnreadable: the cluster that listed the container skipped
+	// folders it could not read as backups (damaged or unreadable backup.json,
+	// a newer format, a backup.json naming another folder); the sync's
+	// rejections name them with why.
+	ReasonBackupsUnreadable = "BackupsUnreadable"
+
 	// ReasonForeignNamespace: a catalog entry names a hub Backup of another
 	// namespace than the sync's; it was not imported, and the sync's message
 	// names it.

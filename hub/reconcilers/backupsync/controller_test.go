@@ -108,6 +108,30 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	g.Eventually(getSync(s2)).WithTimeout(timeout).Should(HaveField("Status.Phase", backupv1alpha1.TaskCompleted))
 	g.Expect(getSync(s2)().Status).To(And(HaveField("Imported", BeEquivalentTo(0)), HaveField("Missing", BeEquivalentTo(0)), HaveField("Found", BeEquivalentTo(4))))
 	g.Eventually(eventstest.Notes(hubClient, getSync(s2)(), "SyncCompleted")).WithTimeout(timeout).Should(HaveLen(1))
+
+	t.Log("what the cluster skipped, it reports on the final page; the sync lists it with why")
+	s3 := newSync(t, g, loc, "skipping")
+	g.Eventually(workExists(s3, "spoke-i1")).WithTimeout(timeout).Should(BeTrue())
+	getSync(s3)()
+	writePageWith(g, s3, "spoke-i1", "primary", 0, true, func(spec *fleetv1alpha1.BackupCatalogSpec) {
+		spec.Skipped = []fleetv1alpha1.SkippedFolder{
+			{Folder: "lifeboat/v1/backups/spoke-i1/future", Reason: "backup future: backup.json: format version 2 is newer than this Lifeboat reads (1)"},
+			{Folder: "lifeboat/v1/backups/spoke-i9/copied", Reason: "backup copied: backup.json names backup spoke-i1/kept-id"},
+		}
+		spec.SkippedCount, spec.Incomplete = 2, 1
+	}, entry("spoke-i1", "kept-id"), entry("other-hub-c1", "abc123"), selfService, entry("other-hub-c2", "def456"))
+	spokeReports(g, s3, "spoke-i1", backupv1alpha1.TaskCompleted, 4, 1)
+	g.Eventually(getSync(s3)).WithTimeout(timeout).Should(HaveField("Status.Phase", backupv1alpha1.TaskCompleted))
+	st = getSync(s3)().Status
+	g.Expect(st.Skipped).To(BeEquivalentTo(2))
+	g.Expect(st.Rejections).To(Equal([]string{
+		"folder lifeboat/v1/backups/spoke-i1/future (cluster spoke-i1 reports): backup future: backup.json: format version 2 is newer than this Lifeboat reads (1)",
+		"folder lifeboat/v1/backups/spoke-i9/copied (cluster spoke-i1 reports): backup copied: backup.json names backup spoke-i1/kept-id",
+	}))
+	c = meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionCompleted)
+	g.Expect(c.Reason).To(Equal(fleetv1alpha1.ReasonBackupsUnreadable))
+	g.Expect(c.Message).To(And(ContainSubstring("The cluster skipped 2 folders it could not read as backups"),
+		ContainSubstring("1 folders hold no backup.json")))
 }
 
 func TestOneSyncPerContainerAtATime(t *testing.T) {

@@ -135,6 +135,12 @@ func entry(cluster, id string) fleetv1alpha1.BackupSummary {
 
 // writePage writes catalog page n of sync s as cluster's spoke would.
 func writePage(g *WithT, s *fleetv1alpha1.BackupSync, cluster, location string, n int32, final bool, entries ...fleetv1alpha1.BackupSummary) {
+	writePageWith(g, s, cluster, location, n, final, nil, entries...)
+}
+
+// writePageWith writes a page that edit changes first.
+func writePageWith(g *WithT, s *fleetv1alpha1.BackupSync, cluster, location string, n int32, final bool,
+	edit func(*fleetv1alpha1.BackupCatalogSpec), entries ...fleetv1alpha1.BackupSummary) {
 	page := &fleetv1alpha1.BackupCatalog{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: cluster,
@@ -147,6 +153,9 @@ func writePage(g *WithT, s *fleetv1alpha1.BackupSync, cluster, location string, 
 			Location: &backupv1alpha1.HubObjectReference{Namespace: backupv1alpha1.NamespaceName(s.Namespace), Name: backupv1alpha1.ObjectName(location)},
 			Page:     n, Final: final, Entries: entries,
 		},
+	}
+	if edit != nil {
+		edit(&page.Spec)
 	}
 	g.Expect(hubClient.Create(context.Background(), page)).To(Succeed())
 }

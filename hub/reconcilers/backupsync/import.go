@@ -19,6 +19,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
+	"github.com/lifeboat-dev/lifeboat/internal/cut"
 )
 
 // Labels on an imported Backup besides fleetv1alpha1.SyncOriginLabel.
@@ -77,6 +78,9 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 		rejections, foreign             []string
 		pageImported, pageRejected      = map[string]int32{}, map[string]int32{}
 		pageProblems                    = map[string]string{}
+		// What the cluster reports, on the final page, of the folders it did not list.
+		unreadable, incomplete int32
+		skips                  []string
 	)
 	for i := range pages {
 		p := &pages[i]
@@ -85,6 +89,12 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 			rejected += int32(len(p.Spec.Entries))
 			rejections = append(rejections, fmt.Sprintf("page %s: %s", p.Name, problem))
 			continue
+		}
+		if p.Spec.Final {
+			unreadable, incomplete = p.Spec.SkippedCount, p.Spec.Incomplete
+			for _, f := range p.Spec.Skipped {
+				skips = append(skips, fmt.Sprintf("folder %s (cluster %s reports): %s", f.Folder, p.Spec.Cluster, f.Reason))
+			}
 		}
 		for _, e := range p.Spec.Entries {
 			k := key{string(e.SourceCluster), string(e.ID)}
@@ -145,6 +155,8 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 	now := metav1.Now()
 	s.Status.Found = int32(len(listed))
 	s.Status.Imported, s.Status.Missing, s.Status.Rejected = imported, missing, rejected
+	s.Status.Skipped = max(unreadable, int32(len(skips)))
+	s.Status.Rejections = firstN(append(append(skips, foreign...), rejections...), maxRejections)
 	s.Status.Phase = backupv1alpha1.TaskCompleted
 	s.Status.CompletionTime = &now
 	msg := fmt.Sprintf("cluster %s found %d backups: %d imported, %d already on the hub, %d tombstones skipped, %d rejected; %d Backups are now CloudBackupMissing",
@@ -161,6 +173,12 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 	if len(rejections) > 0 {
 		msg += ". Rejected: " + firstOf(rejections)
 	}
+	if s.Status.Skipped > 0 {
+		msg += fmt.Sprintf(". The cluster skipped %d folders it could not read as backups (status.rejections says why)", s.Status.Skipped)
+	}
+	if incomplete > 0 {
+		msg += fmt.Sprintf("; %d folders hold no backup.json (backups being written, or runs that never finished)", incomplete)
+	}
 	reason := backupv1alpha1.ReasonSucceeded
 	switch {
 	case len(foreign) > 0:
@@ -169,6 +187,8 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 		reason = fleetv1alpha1.ReasonSyncConflict
 	case rejected > 0:
 		reason = fleetv1alpha1.ReasonCatalogRejected
+	case s.Status.Skipped > 0:
+		reason = fleetv1alpha1.ReasonBackupsUnreadable
 	}
 	setCondition(s, fleetv1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg)
 	setCondition(s, fleetv1alpha1.ConditionCompleted, metav1.ConditionTrue, reason, msg)
@@ -178,6 +198,21 @@ func (r *Reconciler) importPages(ctx context.Context, s *fleetv1alpha1.BackupSyn
 	loc.Status.LastSyncTime = &now
 	return true, client.IgnoreNotFound(r.Status().Patch(ctx, loc, locPatch))
 }
+
+// maxRejections bounds status.rejections (the CRD's MaxItems).
+const maxRejections = 20
+
+// firstN is the first n of items, each cut to the CRD's bound.
+func firstN(items []string, n int) []string {
+	var out []string
+	for _, it := range items[:min(len(items), n)] {
+		out = append(out, cut.Bytes(it, maxRejection))
+	}
+	return out
+}
+
+// maxRejection bounds one of status.rejections (the CRD's items MaxLength).
+const maxRejection = 2048
 
 // firstOf is the first five of items in order, for a message.
 func firstOf(items []string) string {

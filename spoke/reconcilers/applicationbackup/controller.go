@@ -18,7 +18,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
@@ -53,6 +52,9 @@ type Reconciler struct {
 	// Runs are the backups running in this process, shared with BackupDeletion
 	// so that a forced deletion can abort one.
 	Runs *runs.Registry
+	// Revalidation, when set, is asked to validate a target again at once
+	// when a backup failed on its storage.
+	Revalidation *targets.Revalidation
 	// Cluster is this cluster's name in the fleet; backups are stored under it.
 	Cluster  string
 	Recorder events.EventRecorder
@@ -66,21 +68,19 @@ type Reconciler struct {
 	// StatusInterval is how often a running backup writes its progress
 	// (default 1s).
 	StatusInterval time.Duration
+	// StorageWait is how long a storage request may not move before the
+	// status says the backup waits for storage (default 10s).
+	StorageWait time.Duration
 
 	mu      sync.Mutex
 	running map[types.NamespacedName]*run
 	slots   *slots.Slots
-	// stop ends every run when the manager stops; wg waits for them.
-	stop    context.Context
-	stopAll context.CancelCauseFunc
-	wg      sync.WaitGroup
+	// group ends every run when the manager stops and waits for them.
+	group runs.Group
 }
 
-// Why a run stopped early.
-var (
-	errDeleted  = errors.New("the ApplicationBackup was deleted")
-	errStopping = errors.New("the spoke is stopping")
-)
+// errDeleted is why a run stopped early when its ApplicationBackup was deleted.
+var errDeleted = errors.New("the ApplicationBackup was deleted")
 
 // +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=applicationbackups,verbs=get;list;watch
 // +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=applicationbackups/status,verbs=get;update;patch
@@ -122,10 +122,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	} else {
 		next, result, err = r.prepare(ctx, ab)
 	}
+	if errors.Is(err, runs.ErrStopping) {
+		return ctrl.Result{}, nil // the restart picks it up
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.Status().Patch(ctx, ab, patch); err != nil {
+	patchCtx, cancel := runs.PatchContext(ctx)
+	defer cancel()
+	if err := r.Status().Patch(patchCtx, ab, patch); err != nil {
 		if next != nil {
 			r.release(next)
 		}
@@ -191,7 +196,10 @@ func (r *Reconciler) prepare(ctx context.Context, ab *backupv1alpha1.Application
 	case err != nil:
 		return nil, ctrl.Result{}, err
 	}
-	rn, why := r.claim(ab, plan)
+	rn, why, err := r.claim(ab, plan)
+	if err != nil {
+		return nil, ctrl.Result{}, err
+	}
 	if rn == nil {
 		setWaiting(ab, why)
 		ctrl.LoggerFrom(ctx).V(1).Info("Queued the backup", "reason", why)
@@ -201,30 +209,38 @@ func (r *Reconciler) prepare(ctx context.Context, ab *backupv1alpha1.Application
 	return rn, ctrl.Result{}, nil
 }
 
-// claim registers the run of plan, or says why it must wait.
-func (r *Reconciler) claim(ab *backupv1alpha1.ApplicationBackup, p *plan) (*run, string) {
+// claim registers the run of plan before the status patch that marks it
+// started (so that a manager stopping in between waits for it), or says why
+// it must wait; runs.ErrStopping when the manager stopped.
+func (r *Reconciler) claim(ab *backupv1alpha1.ApplicationBackup, p *plan) (*run, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	rv, ok := r.group.Reserve()
+	if !ok {
+		return nil, "", runs.ErrStopping
+	}
 	free, why := r.runSlots().Take(p.selfService != "")
 	if free == nil {
-		return nil, why
+		rv.Cancel()
+		return nil, why, nil
 	}
-	ctx, finish, ok := r.Runs.Start(r.stopContext(), p.key)
+	ctx, finish, ok := r.Runs.Start(r.group.Context(), p.key)
 	if !ok {
 		free()
-		return nil, fmt.Sprintf("Waiting for backup %s, which another ApplicationBackup is writing", p.id)
+		rv.Cancel()
+		return nil, fmt.Sprintf("Waiting for backup %s, which another ApplicationBackup is writing", p.id), nil
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	done := func() { finish(); free() }
-	rn := &run{plan: p, uid: ab.UID, name: client.ObjectKeyFromObject(ab), ctx: ctx, cancel: cancel, finish: done}
+	done := func() { finish(); free(); rv.Cancel() }
+	rn := &run{plan: p, uid: ab.UID, name: client.ObjectKeyFromObject(ab), ctx: ctx, cancel: cancel, finish: done, reserved: rv}
 	if r.running == nil {
 		r.running = map[types.NamespacedName]*run{}
 	}
 	r.running[rn.name] = rn
-	return rn, ""
+	return rn, "", nil
 }
 
-// release forgets a run; its backup may start again.
+// release forgets a run and ends its reservation; its backup may start again.
 func (r *Reconciler) release(rn *run) {
 	r.mu.Lock()
 	if r.running[rn.name] == rn {
@@ -237,12 +253,10 @@ func (r *Reconciler) release(rn *run) {
 
 // launch runs rn in the background.
 func (r *Reconciler) launch(rn *run, ab *backupv1alpha1.ApplicationBackup) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
+	rn.reserved.Go(func() {
 		defer r.release(rn)
 		r.execute(rn, ab.DeepCopy())
-	}()
+	})
 }
 
 // announce records the status change as an event.
@@ -297,19 +311,18 @@ func positive(n, def int) int {
 	return def
 }
 
+func (r *Reconciler) storageWait() time.Duration {
+	if r.StorageWait > 0 {
+		return r.StorageWait
+	}
+	return 10 * time.Second
+}
+
 func (r *Reconciler) statusInterval() time.Duration {
 	if r.StatusInterval > 0 {
 		return r.StatusInterval
 	}
 	return time.Second
-}
-
-// stopContext ends when the manager stops. Called with r.mu held.
-func (r *Reconciler) stopContext() context.Context {
-	if r.stop == nil {
-		r.stop, r.stopAll = context.WithCancelCause(context.Background())
-	}
-	return r.stop
 }
 
 func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
@@ -341,16 +354,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	r.mu.Lock()
-	r.stopContext()
-	stopAll := r.stopAll
-	r.mu.Unlock()
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		stopAll(errStopping)
-		r.wg.Wait()
-		return nil
-	})); err != nil {
+	if err := mgr.Add(&r.group); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -287,6 +287,31 @@ func runningBackup(e *env) (*backupv1alpha1.ApplicationBackup, string) {
 	return ab, id
 }
 
+// A backup whose storage does not answer says so in its status, and takes it
+// back when storage answers.
+func TestBackupWaitingOnStorageSaysSo(t *testing.T) {
+	e := newEnv(t)
+	e.r.StorageWait = 300 * time.Millisecond
+	release := e.hold()
+	e.start()
+	ab := e.backup(targets.SystemNamespace, "stalled-"+rand.String(4))
+	ready := func() metav1.Condition {
+		if c := meta.FindStatusCondition(e.get(ab)().Status.Conditions, backupv1alpha1.ConditionReady); c != nil {
+			return *c
+		}
+		return metav1.Condition{}
+	}
+	defer release()
+	e.g.Eventually(ready).Should(And(
+		HaveField("Reason", backupv1alpha1.ReasonWaitingForStorage),
+		HaveField("Message", And(ContainSubstring("waiting for the storage service of BackupTarget "+e.target), ContainSubstring("stage Final"))),
+	))
+	e.g.Expect(e.phase(ab)()).To(Equal(backupv1alpha1.ApplicationBackupInProgress))
+	release()
+	e.g.Eventually(e.phase(ab)).Should(Equal(backupv1alpha1.ApplicationBackupSuccess))
+	e.g.Expect(ready().Reason).To(Equal(backupv1alpha1.ReasonSucceeded))
+}
+
 func TestDeletingARunningBackupStopsItAndDeletesItsData(t *testing.T) {
 	e := newEnv(t)
 	ab, id := runningBackup(e)

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -41,7 +39,9 @@ type run struct {
 	name   types.NamespacedName
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	finish func()
+	// finish ends the run's hold on the backup, its slot and reserved.
+	finish   func()
+	reserved *runs.Reservation
 }
 
 // plan checks what the backup needs before it starts; a *targets.Refusal
@@ -139,8 +139,8 @@ func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
 	log := ctrl.Log.WithName("applicationbackup").WithValues("applicationbackup", rn.name, "backupID", rn.id)
 	ctx := ctrl.LoggerInto(rn.ctx, log)
 	started := time.Now()
-	store := &countingStore{Store: rn.store}
-	st := r.newStatusWriter(rn, ab, &store.n)
+	store := newWatchedStore(rn.store)
+	st := r.newStatusWriter(rn, ab, store)
 	out, err := panics.Call(ctx, func() (outcome, error) { return r.backUp(ctx, rn, ab, st, store), nil })
 	if err != nil {
 		out = r.failed(ctx, rn, st, err, backupv1alpha1.ReasonInternalError, "the backup")
@@ -216,7 +216,7 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	if err != nil {
 		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "finishing the backup")
 	}
-	if err := readBack(ctx, rn.store, rn.dir); err != nil {
+	if err := readBack(ctx, store, rn.dir); err != nil {
 		// Committed but unreadable: take it back, so that nothing imports it.
 		deleteFolder(context.WithoutCancel(ctx), rn.store, rn.dir)
 		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "reading the written backup back")
@@ -347,7 +347,7 @@ func (r *Reconciler) failed(ctx context.Context, rn *run, st *statusWriter, err 
 		out.message = "the backup was aborted: a BackupDeletion with force: true is deleting its data"
 	case errors.Is(cause, errDeleted):
 		out.phase, out.reason, out.message = backupv1alpha1.ApplicationBackupAborted, backupv1alpha1.ReasonAborted, cause.Error()
-	case errors.Is(cause, errStopping):
+	case errors.Is(cause, runs.ErrStopping):
 		out.reason = backupv1alpha1.ReasonInterrupted
 		out.message = "the spoke stopped while the backup ran; what it had written was deleted; create a new ApplicationBackup to try again"
 	case errors.Is(err, archive.ErrExists):
@@ -361,6 +361,9 @@ func (r *Reconciler) failed(ctx context.Context, rn *run, st *statusWriter, err 
 		out.message = fmt.Sprintf("%s failed: %v; the spoke kept running", doing, err)
 	default:
 		out.message = fmt.Sprintf("%s failed: %v", doing, err)
+		if reason == backupv1alpha1.ReasonStorageError {
+			r.Revalidation.Request(rn.target.Name)
+		}
 	}
 	return out
 }
@@ -412,25 +415,4 @@ func deleteFolder(ctx context.Context, store archive.Store, dir string) (int, er
 		deleted++
 	}
 	return deleted, nil
-}
-
-// countingStore counts the bytes uploaded, for status.progress.bytesDone.
-type countingStore struct {
-	archive.Store
-	n atomic.Int64
-}
-
-func (s *countingStore) Put(ctx context.Context, name string, r io.Reader) (int64, error) {
-	return s.Store.Put(ctx, name, &countingReader{r: r, n: &s.n})
-}
-
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }

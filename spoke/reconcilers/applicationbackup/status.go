@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -33,7 +32,7 @@ type statusWriter struct {
 	mu       sync.Mutex
 	stage    backupv1alpha1.BackupStage
 	progress backup.Progress
-	bytes    *atomic.Int64 // uploaded so far
+	storage  *watchedStore
 	hooks    []backupv1alpha1.ExecResult
 
 	last    *backupv1alpha1.ApplicationBackup // as last written
@@ -41,8 +40,8 @@ type statusWriter struct {
 	stopped chan struct{}
 }
 
-func (r *Reconciler) newStatusWriter(rn *run, ab *backupv1alpha1.ApplicationBackup, bytes *atomic.Int64) *statusWriter {
-	s := &statusWriter{r: r, rn: rn, last: ab, stage: ab.Status.Stage, bytes: bytes,
+func (r *Reconciler) newStatusWriter(rn *run, ab *backupv1alpha1.ApplicationBackup, storage *watchedStore) *statusWriter {
+	s := &statusWriter{r: r, rn: rn, last: ab, stage: ab.Status.Stage, storage: storage,
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	go s.loop()
 	return s
@@ -105,10 +104,11 @@ func (s *statusWriter) flush() {
 	obj := s.last.DeepCopy()
 	s.mu.Lock()
 	obj.Status.Stage = s.stage
-	obj.Status.Progress = toProgress(s.progress, s.bytes.Load())
+	obj.Status.Progress = toProgress(s.progress, s.storage.n.Load())
 	obj.Status.Warnings, obj.Status.Errors = int32(s.progress.Warnings), int32(s.progress.Errors)
 	obj.Status.Hooks = slices.Clone(s.hooks)
 	s.mu.Unlock()
+	s.setStorageWait(obj)
 	if equality.Semantic.DeepEqual(obj.Status, s.last.Status) {
 		return
 	}
@@ -118,6 +118,23 @@ func (s *statusWriter) flush() {
 		s.rn.cancel(errDeleted)
 	case err == nil:
 		s.last = obj
+	}
+}
+
+// setStorageWait says in Ready that the run waits for the storage service
+// when a request has not moved for StorageWait, and takes it back once it
+// moves again.
+func (s *statusWriter) setStorageWait(obj *backupv1alpha1.ApplicationBackup) {
+	waited := s.storage.waiting(time.Now())
+	c := readyCondition(obj)
+	switch {
+	case waited >= s.r.storageWait():
+		setCondition(obj, backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonWaitingForStorage, fmt.Sprintf(
+			"waiting for the storage service of BackupTarget %s: it has not answered for %s (stage %s); the backup goes on when it does, or fails with StorageError",
+			s.rn.target.Name, waited.Truncate(time.Second), obj.Status.Stage))
+	case c != nil && c.Reason == backupv1alpha1.ReasonWaitingForStorage:
+		setCondition(obj, backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonInProgress,
+			fmt.Sprintf("backing up to BackupTarget %s as backup %s", s.rn.target.Name, s.rn.id))
 	}
 }
 
@@ -134,7 +151,7 @@ func (s *statusWriter) finish(ctx context.Context, out outcome) {
 	now := s.r.now()
 	s.mu.Lock()
 	obj.Status.Stage = s.stage
-	obj.Status.Progress = toProgress(out.progress, s.bytes.Load())
+	obj.Status.Progress = toProgress(out.progress, s.storage.n.Load())
 	obj.Status.Hooks = slices.Clone(s.hooks)
 	s.mu.Unlock()
 	obj.Status.Warnings, obj.Status.Errors = int32(out.progress.Warnings), int32(out.progress.Errors)

@@ -19,6 +19,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
+	spokeruns "github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/slots"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
@@ -44,6 +45,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// Stores gives the store of a target (default: Targets.Client).
 	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+	// Revalidation, when set, is asked to validate a target again at once
+	// when a restore failed on its storage.
+	Revalidation *targets.Revalidation
 
 	// MaxRunning bounds the hub's restores (in lifeboat-system) that run at
 	// once (default 2), MaxSelfServiceRunning teams' restores (default 1):
@@ -101,9 +105,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.Status().Patch(ctx, ar, patch); err != nil {
-		if j != nil {
+	var run *active
+	if j != nil {
+		var ok bool
+		if run, ok = r.runs.reserve(req.NamespacedName, ar.UID); !ok {
 			j.free()
+			return ctrl.Result{}, nil // the manager stops; the restart picks it up
+		}
+	}
+	patchCtx, cancel := spokeruns.PatchContext(ctx)
+	defer cancel()
+	if err := r.Status().Patch(patchCtx, ar, patch); err != nil {
+		if j != nil {
+			r.runs.abandon(req.NamespacedName, run)
+			j.free()
+		}
+		if apierrors.IsConflict(err) {
+			// Read from a cache behind the API server (the work agent
+			// writes the object right after it made it): expected, not an
+			// error; the next reconcile reads the newer object.
+			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 		return ctrl.Result{}, err
 	}
@@ -117,7 +138,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if j != nil {
 		ctrl.LoggerFrom(ctx).Info("Started the restore", "cluster", ar.Spec.Source.Cluster, "backupID", ar.Spec.Source.BackupID,
 			"items", j.reader.Manifest().Counts.Items)
-		r.runs.start(req.NamespacedName, ar.UID, func(runCtx context.Context) {
+		r.runs.launch(req.NamespacedName, run, func(runCtx context.Context) {
 			defer j.free()
 			r.execute(ctrl.LoggerInto(runCtx, ctrl.LoggerFrom(ctx)), ar.DeepCopy(), j)
 		})
@@ -149,7 +170,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.RESTConfig = mgr.GetConfig()
 	}
 	r.reader = mgr.GetAPIReader()
-	if err := mgr.Add(&r.runs); err != nil {
+	if err := mgr.Add(&r.runs.group); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

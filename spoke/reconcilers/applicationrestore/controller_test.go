@@ -2,9 +2,12 @@ package applicationrestore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,8 +17,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -65,6 +70,82 @@ func TestRestoreSucceeds(t *testing.T) {
 	_, err := newReconciler().Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(get(t, ctx, ar).ResourceVersion).To(Equal(before))
+}
+
+// Every restore keeps its log, one result per item with the reason, in the
+// bucket beside the backup, and counts in its status that add up; an
+// object that exists is skipped with a warning that names it.
+func TestRestoreKeepsAResultPerItem(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "logged", true, false)
+	dir := writeBackup(t, store, "b1", hubOwner, ns("logged-app"), cm("logged-app", "a", nil), cm("logged-app", "b", nil),
+		cm("logged-app", "kube-root-ca.crt", nil))
+	makeNamespace(t, ctx, "logged-app", nil)
+	g.Expect(cp.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "logged-app", Name: "a"}})).To(Succeed())
+
+	r := newReconciler()
+	ar := reconcile(t, ctx, r, newRestore(targets.SystemNamespace, "logged", "logged", "b1"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), message(ar))
+	g.Expect(message(ar)).To(HavePrefix("Restored 1 of 4 objects; 2 existed and were left as they are, 1 were left out, 0 failed (2 warnings)"))
+	g.Expect(ar.Status.Items).To(Equal(&backupv1alpha1.RestoreItemCounts{Created: 1, Existed: 2, LeftOut: 1}))
+	g.Expect(ar.Status.Warnings).To(BeEquivalentTo(2))
+	g.Expect(ar.Status.Log).To(Equal(archive.RestoreLogPath(dir, "spoke-1", targets.SystemNamespace, "logged", string(ar.UID))))
+
+	lines, err := archive.ReadRestoreLog(ctx, store, ar.Status.Log, 1<<20)
+	g.Expect(err).NotTo(HaveOccurred())
+	results := map[string]string{}
+	for _, l := range lines {
+		if l.Result != "" {
+			results[l.Item.Name] = fmt.Sprintf("%s %s: %s", l.Level, l.Result, l.Message)
+		}
+	}
+	g.Expect(results).To(Equal(map[string]string{
+		"logged-app":       "warning existed: Skipped: Namespace logged-app exists and is left as it is (existingResourcePolicy Skip)",
+		"a":                "warning existed: Skipped: ConfigMap logged-app/a exists and is left as it is (existingResourcePolicy Skip)",
+		"b":                "info created: Created",
+		"kube-root-ca.crt": "info leftOut: Left out: the kube-root-ca.crt ConfigMaps, which every cluster publishes in every namespace",
+	}))
+	g.Expect(lines[len(lines)-1].Message).To(HavePrefix("Restored 1 of 4 objects"))
+}
+
+// A restore that fails on storage says so in one sentence and has its
+// target validated again at once.
+func TestStorageFailureRevalidatesTheTarget(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "failing", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("failing-app"), cm("failing-app", "a", nil))
+	store.mu.Lock()
+	store.fail = errors.New("the storage service answered HTTP 502 Bad Gateway")
+	store.mu.Unlock()
+
+	r := newReconciler()
+	r.Revalidation = targets.NewRevalidation()
+	ar := reconcile(t, ctx, r, newRestore(targets.SystemNamespace, "failing", "failing", "b1"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed), message(ar))
+	g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonStorageError))
+	g.Expect(message(ar)).To(And(HavePrefix("Reading the backup failed; nothing was changed in the cluster: "),
+		ContainSubstring("HTTP 502 Bad Gateway"), Not(ContainSubstring("\n"))))
+	g.Expect(r.Revalidation.Take("failing")).To(BeTrue(), "the target is validated again at once")
+	g.Expect(exists(ctx, &corev1.Namespace{}, "", "failing-app")).To(BeFalse())
+}
+
+// A restore that restored nothing of a backup that holds objects is not a
+// success, whatever the reason each was left out.
+func TestNothingRestoredFails(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "nothing", true, true)
+	makeNamespace(t, ctx, "team-n", map[string]string{"selfservice": "nothing"})
+	writeBackup(t, store, "b1", hubOwner, ns("team-m"), cm("team-m", "a", nil), cm("team-m", "b", nil))
+
+	ar := reconcile(t, ctx, newReconciler(), newRestore("team-n", "other-namespace", "nothing", "b1"))
+	g.Expect(ar.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed), message(ar))
+	g.Expect(condition(ar, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonNothingRestored))
+	g.Expect(message(ar)).To(HavePrefix("Nothing was restored: Restored 0 of 3 objects; 0 existed and were left as they are, 3 were left out"))
+	g.Expect(ar.Status.Items).To(Equal(&backupv1alpha1.RestoreItemCounts{LeftOut: 3}))
+	g.Expect(ar.Status.Log).NotTo(BeEmpty())
 }
 
 func TestItemErrorsMakeAPartialSuccess(t *testing.T) {
@@ -176,6 +257,49 @@ func TestSelfService(t *testing.T) {
 	})
 }
 
+// staleClient reads an ApplicationRestore as it was, as a cache behind the
+// API server does.
+type staleClient struct {
+	client.Client
+	old *backupv1alpha1.ApplicationRestore
+}
+
+func (c staleClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if ar, ok := obj.(*backupv1alpha1.ApplicationRestore); ok && key == client.ObjectKeyFromObject(c.old) {
+		c.old.DeepCopyInto(ar)
+		return nil
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// A restore read from a stale cache is not started (the optimistic lock
+// refuses the patch), and that is no error: it is retried shortly.
+func TestStaleReadIsRetriedWithoutAnError(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "stale", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("stale-app"), cm("stale-app", "a", nil))
+	ar := newRestore(targets.SystemNamespace, "stale", "stale", "b1")
+	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
+	old := ar.DeepCopy()
+	ar.Labels = map[string]string{"changed": "yes"}
+	g.Expect(cp.Client.Update(ctx, ar)).To(Succeed())
+
+	r := newReconciler()
+	r.Client = staleClient{Client: cp.Client, old: old}
+	res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+	r.runs.group.Wait()
+	g.Expect(get(t, ctx, ar).Status.Phase).To(BeEmpty())
+
+	r.Client = cp.Client
+	_, err = r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
+	g.Expect(err).NotTo(HaveOccurred())
+	r.runs.group.Wait()
+	g.Expect(get(t, ctx, ar).Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess))
+}
+
 // A restore found InProgress that does not run here was interrupted by a
 // restart.
 func TestInterruptedRestoreFails(t *testing.T) {
@@ -222,21 +346,28 @@ func TestRestoreRunsOnceInTheBackground(t *testing.T) {
 	g.Expect(store.manifestReads.Load()).To(BeEquivalentTo(1))
 
 	release()
-	r.runs.wg.Wait()
+	r.runs.group.Wait()
 	g.Expect(get(t, ctx, ar).Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess))
 	g.Expect(store.manifestReads.Load()).To(BeEquivalentTo(1))
 }
 
 // Under a manager: restores start from watch events, report events, and
 // those still running when the manager stops end as Interrupted.
+// managerRuns numbers the runs of TestUnderAManager.
+var managerRuns atomic.Int32
+
 func TestUnderAManager(t *testing.T) {
 	ctx := testCtx(t)
 	g := NewWithT(t)
-	store := makeTarget(t, ctx, "managed", true, false)
-	writeBackup(t, store, "b1", hubOwner, ns("managed-app"), cm("managed-app", "a", nil))
-	writeBackup(t, store, "b2", hubOwner, ns("managed-slow"), cm("managed-slow", "a", nil))
+	// Names of their own in each run, so that -count=N repeats the test.
+	name := fmt.Sprintf("managed-%d", managerRuns.Add(1))
+	app, slowApp := name+"-app", name+"-slow"
+	store := makeTarget(t, ctx, name, true, false)
+	writeBackup(t, store, "b1", hubOwner, ns(app), cm(app, "a", nil))
+	writeBackup(t, store, "b2", hubOwner, ns(slowApp), cm(slowApp, "a", nil))
 
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: fleet.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: fleet.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
 	g.Expect(err).NotTo(HaveOccurred())
 	r := &Reconciler{Client: mgr.GetClient(), Stores: buckets.get, Recorder: mgr.GetEventRecorder("lifeboat-spoke")}
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
@@ -248,16 +379,16 @@ func TestUnderAManager(t *testing.T) {
 		<-done
 	}()
 
-	ar := newRestore(targets.SystemNamespace, "managed", "managed", "b1")
+	ar := newRestore(targets.SystemNamespace, name, name, "b1")
 	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
 	g.Eventually(func() backupv1alpha1.RestorePhase { return get(t, ctx, ar).Status.Phase }).WithTimeout(time.Minute).Should(Equal(backupv1alpha1.RestoreSuccess))
-	g.Expect(exists(ctx, &corev1.ConfigMap{}, "managed-app", "a")).To(BeTrue())
+	g.Expect(exists(ctx, &corev1.ConfigMap{}, app, "a")).To(BeTrue())
 	g.Eventually(func() []string {
 		var list eventsv1.EventList
 		g.Expect(cp.Client.List(ctx, &list, client.InNamespace(targets.SystemNamespace))).To(Succeed())
 		var reasons []string
 		for _, e := range list.Items {
-			if e.Regarding.Name == "managed" {
+			if e.Regarding.Name == name {
 				reasons = append(reasons, e.Reason)
 			}
 		}
@@ -267,7 +398,7 @@ func TestUnderAManager(t *testing.T) {
 	// Stop the manager while a restore waits for the store.
 	release := store.hold()
 	defer release()
-	slow := newRestore(targets.SystemNamespace, "managed-slow", "managed", "b2")
+	slow := newRestore(targets.SystemNamespace, slowApp, name, "b2")
 	g.Expect(cp.Client.Create(ctx, slow)).To(Succeed())
 	g.Eventually(func() backupv1alpha1.RestorePhase { return get(t, ctx, slow).Status.Phase }).WithTimeout(time.Minute).Should(Equal(backupv1alpha1.RestoreInProgress))
 	stop()
@@ -277,7 +408,7 @@ func TestUnderAManager(t *testing.T) {
 	slow = get(t, ctx, slow)
 	g.Expect(slow.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed))
 	g.Expect(condition(slow, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonInterrupted))
-	g.Expect(exists(ctx, &corev1.Namespace{}, "", "managed-slow")).To(BeFalse())
+	g.Expect(exists(ctx, &corev1.Namespace{}, "", slowApp)).To(BeFalse())
 }
 
 func flipByte(g *WithT, store *gatedStore, name string) {

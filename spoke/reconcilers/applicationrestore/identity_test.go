@@ -29,7 +29,8 @@ func TestRestoreWritesAsTheRestoreIdentity(t *testing.T) {
 	r.Identity = &restore.Identity{Tokens: tokens, Namespace: targets.SystemNamespace, Name: "restorer"}
 
 	unbound := reconcile(t, ctx, r, newRestore(targets.SystemNamespace, "unbound", "identity", "b1"))
-	g.Expect(unbound.Status.Phase).To(Equal(backupv1alpha1.RestorePartialSuccess), message(unbound))
+	g.Expect(unbound.Status.Phase).To(Equal(backupv1alpha1.RestoreFailed), message(unbound))
+	g.Expect(condition(unbound, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonNothingRestored))
 	g.Expect(message(unbound)).To(ContainSubstring(`"system:serviceaccount:lifeboat-system:restorer" cannot create resource`))
 	g.Expect(exists(ctx, &corev1.ConfigMap{}, "identity-app", "a")).To(BeFalse())
 

@@ -190,11 +190,11 @@ func TestRestoreSpoolIsReservedBeforeWriting(t *testing.T) {
 	g.Expect(condition(waiting, backupv1alpha1.ConditionReady)).To(Equal("False/" + backupv1alpha1.ReasonWaiting))
 	g.Expect(message(waiting)).To(HavePrefix("Waiting for room in the restore spool"))
 	release()
-	r.runs.wg.Wait()
+	r.runs.group.Wait()
 	g.Expect(get(t, ctx, first).Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess))
 	_, err = r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
 	g.Expect(err).NotTo(HaveOccurred())
-	r.runs.wg.Wait()
+	r.runs.group.Wait()
 	g.Expect(get(t, ctx, second).Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), message(get(t, ctx, second)))
 
 	t.Log("more than the file system holds: a backup.json that claims an exabyte of objects")

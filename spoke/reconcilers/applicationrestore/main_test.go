@@ -106,6 +106,8 @@ type gatedStore struct {
 	manifestReads atomic.Int32
 	mu            sync.Mutex
 	gate          chan struct{}
+	// fail, when set, is the error of every read of resources.tar.zst.
+	fail error
 }
 
 func (s *gatedStore) Get(ctx context.Context, name string) (io.ReadCloser, error) {
@@ -113,8 +115,11 @@ func (s *gatedStore) Get(ctx context.Context, name string) (io.ReadCloser, error
 		s.manifestReads.Add(1)
 	}
 	s.mu.Lock()
-	gate := s.gate
+	gate, fail := s.gate, s.fail
 	s.mu.Unlock()
+	if fail != nil && strings.HasSuffix(name, "/"+archive.ResourcesFile) {
+		return nil, fail
+	}
 	if gate != nil && strings.HasSuffix(name, "/"+archive.ResourcesFile) {
 		select {
 		case <-gate:
@@ -209,7 +214,7 @@ func reconcile(t *testing.T, ctx context.Context, r *Reconciler, ar *backupv1alp
 	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
 	_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
 	g.Expect(err).NotTo(HaveOccurred())
-	r.runs.wg.Wait()
+	r.runs.group.Wait()
 	return get(t, ctx, ar)
 }
 

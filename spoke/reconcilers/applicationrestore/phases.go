@@ -15,6 +15,9 @@ import (
 type job struct {
 	target *backupv1alpha1.BackupTarget
 	reader *archive.Reader
+	// store and dir are where the backup is; the restore's log goes there too.
+	store archive.Store
+	dir   string
 	// spool is what the restore reserved of the spool.
 	spool int64
 	// release frees the run slot and the spool when the restore ends.
@@ -201,6 +204,7 @@ func (r *Reconciler) openBackup(ctx context.Context, ar *backupv1alpha1.Applicat
 	if err != nil {
 		return &refusal{backupv1alpha1.ReasonBackupNotFound, err.Error()}
 	}
+	j.store, j.dir = store, dir
 	j.reader, err = archive.Open(ctx, store, dir)
 	switch {
 	case errors.Is(err, archive.ErrIncomplete):

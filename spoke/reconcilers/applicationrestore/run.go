@@ -18,20 +18,23 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
+	spokeruns "github.com/lifeboat-dev/lifeboat/spoke/runs"
 )
 
 // runs are the restores running in this process, one at most per
-// ApplicationRestore. As a manager Runnable it cancels them when the
-// manager stops, and waits until each has recorded that.
+// ApplicationRestore. Its group, a manager Runnable, cancels them when the
+// manager stops and waits until each has recorded that.
 type runs struct {
 	mu     sync.Mutex
 	active map[types.NamespacedName]*active
-	wg     sync.WaitGroup
+	group  spokeruns.Group
 }
 
 type active struct {
 	uid    types.UID
+	ctx    context.Context
 	cancel context.CancelFunc
+	rv     *spokeruns.Reservation
 }
 
 func (rs *runs) running(key types.NamespacedName, uid types.UID) bool {
@@ -41,27 +44,43 @@ func (rs *runs) running(key types.NamespacedName, uid types.UID) bool {
 	return ok && a.uid == uid
 }
 
-// start runs fn in a goroutine under a context that cancel and Start's end cancel.
-func (rs *runs) start(key types.NamespacedName, uid types.UID, fn func(context.Context)) {
-	ctx, cancel := context.WithCancel(context.Background())
+// reserve registers the restore of key before its status says InProgress,
+// so that a manager stopping in between waits for it; ok is false when the
+// manager stopped. Exactly one of launch and abandon ends the reservation.
+func (rs *runs) reserve(key types.NamespacedName, uid types.UID) (a *active, ok bool) {
+	rv, ok := rs.group.Reserve()
+	if !ok {
+		return nil, false
+	}
+	ctx, cancel := context.WithCancel(rs.group.Context())
+	a = &active{uid: uid, ctx: ctx, cancel: cancel, rv: rv}
 	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	if rs.active == nil {
 		rs.active = map[types.NamespacedName]*active{}
 	}
-	a := &active{uid: uid, cancel: cancel}
 	rs.active[key] = a
-	rs.wg.Add(1)
+	return a, true
+}
+
+// launch runs fn in a goroutine under a context that cancel and the
+// manager's end cancel.
+func (rs *runs) launch(key types.NamespacedName, a *active, fn func(context.Context)) {
+	a.rv.Go(func() {
+		defer rs.abandon(key, a)
+		fn(a.ctx)
+	})
+}
+
+// abandon forgets the restore of key.
+func (rs *runs) abandon(key types.NamespacedName, a *active) {
+	a.cancel()
+	rs.mu.Lock()
+	if rs.active[key] == a {
+		delete(rs.active, key)
+	}
 	rs.mu.Unlock()
-	go func() {
-		defer rs.wg.Done()
-		defer cancel()
-		fn(ctx)
-		rs.mu.Lock()
-		if rs.active[key] == a {
-			delete(rs.active, key)
-		}
-		rs.mu.Unlock()
-	}()
+	a.rv.Cancel()
 }
 
 // cancel stops the restore of key, if one runs.
@@ -73,27 +92,19 @@ func (rs *runs) cancel(key types.NamespacedName) {
 	}
 }
 
-// Start implements manager.Runnable: at the manager's end it cancels every
-// restore and waits for them.
-func (rs *runs) Start(ctx context.Context) error {
-	<-ctx.Done()
-	rs.mu.Lock()
-	for _, a := range rs.active {
-		a.cancel()
-	}
-	rs.mu.Unlock()
-	rs.wg.Wait()
-	return nil
-}
-
 // maxFirstErrors is how many item errors the status message quotes.
 const maxFirstErrors = 3
 
-// execute runs one restore and records its outcome.
+// execute runs one restore and records its outcome, and keeps its log in
+// the bucket beside the backup's.
 func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) {
 	log := ctrl.LoggerFrom(ctx)
 	var mu sync.Mutex
 	var firstErrors []string
+	rlog, logErr := archive.NewRestoreLog(r.spoolDir())
+	if logErr == nil {
+		defer rlog.Remove()
+	}
 	opts := restore.Options{
 		Config:                 r.writeConfig(ar),
 		Reader:                 j.reader,
@@ -111,26 +122,34 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		Progress: func(res restore.Result) {
 			r.patchProgress(ctx, ar, res)
 		},
-		Log: func(level archive.Level, item *archive.ItemRef, msg string) {
-			kv := []any{"level", level}
-			if item != nil {
-				kv = append(kv, "item", item.String())
+		Log: func(e restore.Entry) {
+			if rlog != nil {
+				rlog.Add(archive.RestoreLogEntry{LogEntry: archive.LogEntry{Level: e.Level, Item: e.Item, Message: e.Message},
+					Result: string(e.Outcome), Target: e.Target})
 			}
-			switch level {
+			kv := []any{"level", e.Level}
+			if e.Item != nil {
+				kv = append(kv, "item", e.Item.String())
+			}
+			if e.Outcome != "" {
+				kv = append(kv, "result", e.Outcome)
+			}
+			switch e.Level {
 			case archive.LevelError:
-				log.Error(nil, msg, kv...)
+				log.Info(e.Message, kv...)
 				mu.Lock()
 				if len(firstErrors) < maxFirstErrors {
-					if item != nil {
-						msg = item.String() + ": " + msg
+					msg := e.Message
+					if e.Item != nil {
+						msg = e.Item.String() + ": " + msg
 					}
 					firstErrors = append(firstErrors, msg)
 				}
 				mu.Unlock()
 			case archive.LevelWarning:
-				log.Info(msg, kv...)
+				log.Info(e.Message, kv...)
 			default:
-				log.V(1).Info(msg, kv...)
+				log.V(1).Info(e.Message, kv...)
 			}
 		},
 	}
@@ -149,6 +168,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		reason, message = unreadableReason(err), "The backup cannot be restored; nothing was changed in the cluster: "+re.Err.Error()
 	case errors.As(err, &re) && ctx.Err() == nil:
 		reason, message = backupv1alpha1.ReasonStorageError, "Reading the backup failed; nothing was changed in the cluster: "+re.Err.Error()
+		r.Revalidation.Request(j.target.Name)
 	case errors.Is(err, restore.ErrTooManyItems):
 		reason, message = backupv1alpha1.ReasonTooManyItems, "The restore stopped before it changed the cluster: "+err.Error()
 	case errors.Is(err, restore.ErrSpoolFull):
@@ -160,9 +180,22 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	}
 	log.Info("Finished the restore", "restored", res.Restored, "skipped", res.Skipped, "excluded", res.Excluded,
 		"failed", res.Failed, "warnings", res.Warnings, "errors", res.Errors, "reason", reason)
+	if reason != "" && rlog != nil {
+		rlog.Add(archive.RestoreLogEntry{LogEntry: archive.LogEntry{Level: archive.LevelError, Message: message}})
+	}
+	logPath := archive.RestoreLogPath(j.dir, r.Cluster, ar.Namespace, ar.Name, string(ar.UID))
+	if logErr == nil {
+		logErr = rlog.Commit(finalCtx, j.store, logPath)
+	}
+	if logErr != nil {
+		log.Info("Could not keep the restore's log in the bucket", "error", logErr.Error())
+		logPath = ""
+	}
 	if err := r.patchOutcome(finalCtx, ar, func(ar *backupv1alpha1.ApplicationRestore) {
+		setCounts(&ar.Status, res)
+		ar.Status.Log = logPath
+		defer noteLogError(ar, logErr)
 		if reason != "" {
-			setCounts(&ar.Status, res)
 			r.setFailed(ar, reason, message)
 			return
 		}

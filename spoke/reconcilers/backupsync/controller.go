@@ -20,6 +20,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/internal/cut"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
@@ -106,19 +107,25 @@ type result struct {
 	// incomplete counts folders without backup.json: they are skipped.
 	incomplete int
 	// unreadable counts folders whose backup.json failed the format's
-	// checks; unreadableShown holds the first few reasons.
-	unreadable      int
-	unreadableShown []string
+	// checks; skipped holds the first few, with why, for the hub.
+	unreadable int
+	skipped    []fleetv1alpha1.SkippedFolder
 }
 
-// unreadableShown is how many reasons for unreadable backups a result keeps
-// for the status message; the rest are counted.
-const unreadableShown = 3
+// Bounds of what a result keeps of unreadable folders: those it sends to
+// the hub on the final page, those the status message quotes, and each
+// reason's length.
+const (
+	skippedKept     = 20
+	unreadableShown = 3
+	maxReason       = 1024
+	maxFolder       = 512
+)
 
-func (r *result) addUnreadable(reason string) {
+func (r *result) addUnreadable(dir, reason string) {
 	r.unreadable++
-	if len(r.unreadableShown) < unreadableShown {
-		r.unreadableShown = append(r.unreadableShown, reason)
+	if len(r.skipped) < skippedKept {
+		r.skipped = append(r.skipped, fleetv1alpha1.SkippedFolder{Folder: cut.Bytes(dir, maxFolder), Reason: cut.Bytes(reason, maxReason)})
 	}
 }
 
@@ -128,8 +135,12 @@ func (r result) message() string {
 		msg += fmt.Sprintf("; skipped %d incomplete backups (no backup.json)", r.incomplete)
 	}
 	if r.unreadable > 0 {
-		msg += fmt.Sprintf("; skipped %d backups whose backup.json is unreadable: %s", r.unreadable, strings.Join(r.unreadableShown, "; "))
-		if more := r.unreadable - len(r.unreadableShown); more > 0 {
+		var shown []string
+		for _, s := range r.skipped[:min(len(r.skipped), unreadableShown)] {
+			shown = append(shown, s.Reason)
+		}
+		msg += fmt.Sprintf("; skipped %d backups whose backup.json is unreadable: %s", r.unreadable, strings.Join(shown, "; "))
+		if more := r.unreadable - len(shown); more > 0 {
 			msg += fmt.Sprintf("; and %d more", more)
 		}
 	}
@@ -155,6 +166,7 @@ func (r *Reconciler) sync(ctx context.Context, bs *backupv1alpha1.BackupSync) (r
 	if err != nil {
 		return res, err
 	}
+	w.skipped, w.skippedCount, w.incomplete = res.skipped, int32(res.unreadable), int32(res.incomplete)
 	res.pages, err = w.finish(ctx)
 	return res, err
 }
@@ -190,8 +202,8 @@ func scan(ctx context.Context, store archive.Store, fn func(fleetv1alpha1.Backup
 	err := store.Walk(ctx, backupsRoot, func(names []string) error {
 		for _, name := range names {
 			parts := strings.SplitN(strings.TrimPrefix(name, backupsRoot), "/", 3)
-			if len(parts) < 3 {
-				continue
+			if len(parts) < 3 || strings.HasPrefix(parts[2], archive.RestoresDir+"/") {
+				continue // restores' logs are not part of the backup
 			}
 			dir := backupsRoot + parts[0] + "/" + parts[1]
 			if cur == nil || cur.dir != dir {
@@ -227,7 +239,7 @@ func scanFolder(ctx context.Context, store archive.Store, f *folder, res *result
 		return nil
 	}
 	if f.tooMany {
-		res.addUnreadable(fmt.Sprintf("%s: more than %d blobs, which no Lifeboat backup has", f.dir, maxFolderNames))
+		res.addUnreadable(f.dir, fmt.Sprintf("%s: more than %d blobs, which no Lifeboat backup has", f.dir, maxFolderNames))
 		return nil
 	}
 	reader, err := archive.Open(ctx, store, f.dir)
@@ -236,17 +248,17 @@ func scanFolder(ctx context.Context, store archive.Store, f *folder, res *result
 		res.incomplete++
 		return nil
 	case errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrNewerFormat):
-		res.addUnreadable(err.Error())
+		res.addUnreadable(f.dir, err.Error())
 		return nil
 	case err != nil:
 		if _, _, _, perr := archive.ParsePath(f.dir); perr != nil {
-			res.addUnreadable(perr.Error())
+			res.addUnreadable(f.dir, perr.Error())
 			return nil
 		}
 		return err
 	}
 	if missing := missingFiles(reader.Manifest(), f.present); len(missing) > 0 {
-		res.addUnreadable(fmt.Sprintf("%s: %s recorded in %s but not in the store", f.dir, strings.Join(missing, ", "), archive.ManifestFile))
+		res.addUnreadable(f.dir, fmt.Sprintf("%s: %s recorded in %s but not in the store", f.dir, strings.Join(missing, ", "), archive.ManifestFile))
 		return nil
 	}
 	res.found++

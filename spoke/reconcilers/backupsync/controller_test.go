@@ -126,6 +126,24 @@ func TestListsCompleteBackupsIntoPages(t *testing.T) {
 	// A committed backup.json over data that is gone is not listed (L1).
 	e.backup("spoke-1", "hollow", hubOwner, true)
 	e.g.Expect(e.store.Delete(e.ctx, "lifeboat/v1/backups/spoke-1/hollow/"+archive.ResourcesFile)).To(Succeed())
+	// A backup of a newer format is not listed.
+	e.backup("spoke-1", "future", hubOwner, true)
+	manifest := "lifeboat/v1/backups/spoke-1/future/" + archive.ManifestFile
+	rc, err = e.store.Get(e.ctx, manifest)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	var m map[string]any
+	e.g.Expect(json.NewDecoder(rc).Decode(&m)).To(Succeed())
+	rc.Close()
+	m["formatVersion"] = 99
+	b, _ := json.Marshal(m)
+	_, err = e.store.Put(e.ctx, manifest, bytes.NewReader(b))
+	e.g.Expect(err).NotTo(HaveOccurred())
+	// Restores' logs beside a backup, however many, leave it as it is.
+	for i := range maxFolderNames + 1 {
+		_, err = e.store.Put(e.ctx, archive.RestoreLogPath("lifeboat/v1/backups/spoke-1/b0", "spoke-3", "lifeboat-system", fmt.Sprintf("r%d", i), "u"),
+			bytes.NewReader(nil))
+		e.g.Expect(err).NotTo(HaveOccurred())
+	}
 
 	bs := e.run(4)
 	e.g.Expect(bs.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
@@ -135,7 +153,7 @@ func TestListsCompleteBackupsIntoPages(t *testing.T) {
 	e.g.Expect(bs.Status.CompletionTime).NotTo(BeNil())
 	e.g.Expect(bs.Status.Conditions).To(ContainElement(And(
 		HaveField("Type", backupv1alpha1.ConditionCompleted),
-		HaveField("Message", And(ContainSubstring("skipped 1 incomplete"), ContainSubstring("2 backups whose backup.json is unreadable"),
+		HaveField("Message", And(ContainSubstring("skipped 1 incomplete"), ContainSubstring("3 backups whose backup.json is unreadable"),
 			ContainSubstring("spoke-1/hollow: "+archive.ResourcesFile+" recorded in backup.json but not in the store"))),
 	)))
 
@@ -155,6 +173,16 @@ func TestListsCompleteBackupsIntoPages(t *testing.T) {
 	e.g.Expect(byName[PageName(bs.Name, 0)].Spec.Entries).To(HaveLen(4))
 	e.g.Expect(byName[PageName(bs.Name, 0)].Spec.Final).To(BeFalse())
 	e.g.Expect(byName[PageName(bs.Name, 1)].Spec.Final).To(BeTrue())
+	// The final page tells the hub what was not listed, and why.
+	final := byName[PageName(bs.Name, 1)].Spec
+	e.g.Expect(final.SkippedCount).To(BeEquivalentTo(3))
+	e.g.Expect(final.Incomplete).To(BeEquivalentTo(1))
+	e.g.Expect(final.Skipped).To(ConsistOf(
+		And(HaveField("Folder", "lifeboat/v1/backups/spoke-1/copied"), HaveField("Reason", ContainSubstring("copied"))),
+		And(HaveField("Folder", "lifeboat/v1/backups/spoke-1/future"), HaveField("Reason", ContainSubstring("newer"))),
+		And(HaveField("Folder", "lifeboat/v1/backups/spoke-1/hollow"), HaveField("Reason", ContainSubstring("recorded in backup.json but not in the store"))),
+	))
+	e.g.Expect(byName[PageName(bs.Name, 0)].Spec.Skipped).To(BeEmpty())
 	e.g.Expect(all).To(HaveLen(7))
 	e.g.Expect(all).NotTo(ContainElement(HaveField("ID", backupv1alpha1.BackupID("crashed"))))
 	e.g.Expect(all).NotTo(ContainElement(HaveField("ID", backupv1alpha1.BackupID("copied"))))

@@ -34,6 +34,9 @@ type pageWriter struct {
 	size    int
 	pending []fleetv1alpha1.BackupSummary
 	pages   int32
+	// What the final page says of the folders that were not listed.
+	skipped                  []fleetv1alpha1.SkippedFolder
+	skippedCount, incomplete int32
 }
 
 func (r *Reconciler) newPageWriter(hub client.Client, bs *backupv1alpha1.BackupSync) *pageWriter {
@@ -56,6 +59,9 @@ func (w *pageWriter) add(ctx context.Context, entry fleetv1alpha1.BackupSummary)
 
 func (w *pageWriter) write(ctx context.Context, final bool) error {
 	page := w.r.page(w.bs, w.pages, w.pending, final)
+	if final {
+		page.Spec.Skipped, page.Spec.SkippedCount, page.Spec.Incomplete = w.skipped, w.skippedCount, w.incomplete
+	}
 	if err := put(ctx, w.hub, page); err != nil {
 		return fmt.Errorf("write catalog page %s/%s to the hub: %w", page.Namespace, page.Name, err)
 	}

@@ -31,6 +31,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Revalidation, when set, holds the targets that runs asked to be
+	// validated again at once after a storage failure.
+	Revalidation *targets.Revalidation
 }
 
 // +kubebuilder:rbac:groups=backup.lifeboat.dev,resources=backuptargets,verbs=get;list;watch
@@ -127,11 +130,12 @@ func (r *Reconciler) ensureServiceAccount(ctx context.Context, t *backupv1alpha1
 
 // untilDue is how long until target needs validating; zero or less means now.
 // A target last validated with another subject (before its ServiceAccount
-// existed) is validated now.
+// existed), or one that a run asked to validate again after a storage
+// failure, is validated now.
 func (r *Reconciler) untilDue(t *backupv1alpha1.BackupTarget, now time.Time) time.Duration {
 	st := t.Status
 	if st.ObservedGeneration != t.Generation || st.LastValidationTime == nil || st.Phase == "" ||
-		st.FederatedSubject != backupv1alpha1.TargetSubject(t.Name) {
+		st.FederatedSubject != backupv1alpha1.TargetSubject(t.Name) || r.Revalidation.Take(t.Name) {
 		return 0
 	}
 	return st.LastValidationTime.Add(interval(t)).Sub(now)
@@ -172,10 +176,12 @@ func setStatus(t *backupv1alpha1.BackupTarget, res blob.Result) {
 // SetupWithManager watches BackupTargets; status-only updates do not trigger a
 // validation, spec changes do.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&backupv1alpha1.BackupTarget{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Named("backuptarget").
-		Complete(r)
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&backupv1alpha1.BackupTarget{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	if r.Revalidation != nil {
+		b = b.WatchesRawSource(r.Revalidation.Source())
+	}
+	return b.Named("backuptarget").Complete(r)
 }
 
 // requeueAfter is when target is validated next: its interval, spread by up to

@@ -9,6 +9,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
 func TestUntilDue(t *testing.T) {
@@ -52,6 +53,26 @@ func TestUntilDue(t *testing.T) {
 			g.Expect(got).To(Equal(tc.want))
 		})
 	}
+}
+
+// A run that failed on storage has its target validated at once, once.
+func TestRevalidationMakesATargetDue(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	last := metav1.NewTime(now.Add(-time.Minute))
+	tgt := &backupv1alpha1.BackupTarget{ObjectMeta: metav1.ObjectMeta{Name: "nightly", Generation: 1}}
+	tgt.Status = backupv1alpha1.BackupTargetStatus{ObservedGeneration: 1, FederatedSubject: backupv1alpha1.TargetSubject("nightly"),
+		ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, LastValidationTime: &last}}
+	r := &Reconciler{Revalidation: targets.NewRevalidation()}
+	g.Expect(r.untilDue(tgt, now)).To(Equal(59 * time.Minute))
+	r.Revalidation.Request("other")
+	g.Expect(r.untilDue(tgt, now)).To(Equal(59*time.Minute), "another target's request")
+	r.Revalidation.Request("nightly")
+	g.Expect(r.untilDue(tgt, now)).To(BeZero())
+	g.Expect(r.untilDue(tgt, now)).To(Equal(59*time.Minute), "a request is taken once")
+	var none *targets.Revalidation
+	none.Request("nightly") // a spoke without revalidation ignores requests
+	g.Expect(none.Take("nightly")).To(BeFalse())
 }
 
 func withSubject(t *backupv1alpha1.BackupTarget, subject string) *backupv1alpha1.BackupTarget {

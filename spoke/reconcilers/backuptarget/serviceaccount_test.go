@@ -133,6 +133,32 @@ func TestUpgradedSpokeValidatesAgainAsTheTargetsSubject(t *testing.T) {
 	))
 }
 
+// A run that failed on storage asks for its target to be validated again,
+// and it is, at once, not at its next interval.
+func TestRevalidationRequestValidatesAtOnce(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tgt := target("revalidated")
+	tgt.Spec.ValidationInterval = &metav1.Duration{Duration: time.Hour}
+	g.Expect(cp.Client.Create(ctx, tgt)).To(Succeed())
+	tokens, err := kubernetes.NewForConfig(cp.Config)
+	g.Expect(err).NotTo(HaveOccurred())
+	revalidation := targets.NewRevalidation()
+	startReconcilerWith(t, cp.Config, &backuptarget.Reconciler{Targets: &targets.Factory{Tokens: tokens}, Revalidation: revalidation})
+	validated := func() *metav1.Time {
+		g.Expect(cp.Client.Get(ctx, client.ObjectKeyFromObject(tgt), tgt)).To(Succeed())
+		return tgt.Status.LastValidationTime
+	}
+	g.Eventually(validated, 30*time.Second, 100*time.Millisecond).ShouldNot(BeNil())
+	first := validated().Time
+	time.Sleep(1100 * time.Millisecond) // validation times have whole seconds
+	g.Consistently(validated, 2*time.Second, 200*time.Millisecond).Should(HaveField("Time", first), "not due for another 30s")
+
+	revalidation.Request(tgt.Name)
+	g.Eventually(validated, 10*time.Second, 100*time.Millisecond).Should(HaveField("Time", BeTemporally(">", first)))
+}
+
 // A spoke that may not make the target's ServiceAccount (its Role in
 // lifeboat-system is missing) says so in the target's status instead of
 // leaving it unvalidated or valid.
@@ -191,6 +217,11 @@ func startReconciler(t *testing.T, factory *targets.Factory) {
 
 // startReconcilerAs is startReconciler with the API server credentials of cfg.
 func startReconcilerAs(t *testing.T, cfg *rest.Config, factory *targets.Factory) {
+	startReconcilerWith(t, cfg, &backuptarget.Reconciler{Targets: factory})
+}
+
+// startReconcilerWith runs r, with a client of cfg, until the test ends.
+func startReconcilerWith(t *testing.T, cfg *rest.Config, r *backuptarget.Reconciler) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 fleet.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -200,7 +231,8 @@ func startReconcilerAs(t *testing.T, cfg *rest.Config, factory *targets.Factory)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&backuptarget.Reconciler{Client: mgr.GetClient(), Targets: factory}).SetupWithManager(mgr); err != nil {
+	r.Client = mgr.GetClient()
+	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
