@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -51,10 +52,15 @@ func TestExecRulesAreSentAsHooks(t *testing.T) {
 	t.Log("an edited rule leaves the sent backup alone")
 	thaw.Spec.Actions[0].Command = []string{"something-else"}
 	g.Expect(hubClient.Update(ctx, thaw)).To(Succeed())
-	cur := &fleetv1alpha1.Backup{}
-	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(b), cur)).To(Succeed())
-	cur.Annotations = map[string]string{"poke": "1"}
-	g.Expect(hubClient.Update(ctx, cur)).To(Succeed())
+	// The hub writes the Backup too (finalizer, status): retry on conflict.
+	g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &fleetv1alpha1.Backup{}
+		if err := hubClient.Get(ctx, client.ObjectKeyFromObject(b), cur); err != nil {
+			return err
+		}
+		cur.Annotations = map[string]string{"poke": "1"}
+		return hubClient.Update(ctx, cur)
+	})).To(Succeed())
 	g.Consistently(func() []string { return applicationBackupIn(g, work(g, b)).Spec.Hooks.Post[0].Command }).
 		WithTimeout(2 * time.Second).Should(Equal([]string{"unlock-tables"}))
 }
