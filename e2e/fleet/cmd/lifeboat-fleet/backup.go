@@ -210,9 +210,9 @@ func showDashboard(ctx context.Context, f *fleet.Fleet) error {
 	if err != nil {
 		return err
 	}
-	say("  GET / -> %s, %d bytes: %d clusters, %d Valid cluster x location cells, %d failures listed",
+	say("  GET / -> %s, %d bytes: %d clusters, %d Valid cluster x location cells, %d runs in progress, %d failures listed",
 		resp.Status, len(page), strings.Count(string(page), `<td class="phase-`), strings.Count(string(page), `<td class="cell ok">`),
-		strings.Count(string(page), `<td class="bad">`))
+		strings.Count(string(page), `<tr class="run">`), strings.Count(string(page), `<tr class="failure">`))
 	if _, err := exec.LookPath(fleet.Chromium); err != nil {
 		say("  (install Debian's chromium to get a screenshot of it here)")
 		return nil
