@@ -114,8 +114,9 @@ type ClusterConnection struct {
 const MaxLocationClusters = 5000
 
 // MaxClustersBytes is the most that a BackupLocation's status.clusters may
-// take, as JSON: with its other fields (e.g. 1,000 tombstones) the location
-// stays within etcd's 1.5 MiB request limit.
+// take, as JSON, below etcd's 1.5 MiB request limit: the rest is for the
+// location's other fields (e.g. its tombstones) and its metadata (the API
+// server's managedFields name every cluster of the list).
 const MaxClustersBytes = 1 << 20
 
 // MaxTombstones is how many tombstones a BackupLocation's status holds.
