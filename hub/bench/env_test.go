@@ -103,7 +103,6 @@ func (e *hubEnv) startHub(ctx context.Context, b *testing.B) *proc.Process {
 	}
 	p, err := proc.Start("lifeboat-hub", filepath.Join(e.dir, "hub", "logs"), e.hubBin, []string{
 		"--kubeconfig=" + e.cp.AdminKubeconfig,
-		"--hub-server=" + e.cp.URL,
 		// The benchmarks act in their tenant namespace as a fleet admin.
 		"--fleet-admin-namespaces=" + tenant,
 		"--leader-elect=false",

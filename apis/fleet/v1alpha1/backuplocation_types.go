@@ -99,7 +99,8 @@ type ClusterConnection struct {
 	Cluster string `json:"cluster"`
 
 	// clientID is the identity the cluster uses for the location: from the
-	// first spec.identities entry that matches it, else spec.identity.
+	// first spec.identities entry that matches it, else spec.identity. Left
+	// out when it is spec.identity's and the clusters list needs the room.
 	// +kubebuilder:validation:MaxLength=36
 	// +optional
 	ClientID string `json:"clientID,omitempty"`
@@ -107,6 +108,16 @@ type ClusterConnection struct {
 	// ValidationState is the outcome of the latest validation.
 	backupv1alpha1.ValidationState `json:",inline"`
 }
+
+// MaxLocationClusters is how many clusters a BackupLocation can serve: its
+// status lists a connection for each (status.clusters' MaxItems).
+const MaxLocationClusters = 5000
+
+// MaxClustersBytes is the most that a BackupLocation's status.clusters may
+// take, as JSON, below etcd's 1.5 MiB request limit: the rest is for the
+// location's other fields (e.g. its tombstones) and its metadata (the API
+// server's managedFields name every cluster of the list).
+const MaxClustersBytes = 1 << 20
 
 // MaxTombstones is how many tombstones a BackupLocation's status holds.
 const MaxTombstones = 1000
@@ -166,9 +177,16 @@ type BackupLocationStatus struct {
 	// +optional
 	FederatedSubject string `json:"federatedSubject,omitempty"`
 
-	// clusters are the connections of the selected clusters.
+	// clusters are the connections of the selected clusters, at most
+	// MaxLocationClusters. When the list would exceed MaxClustersBytes (1 MiB
+	// of JSON) the hub, as far as needed, drops the messages of Valid
+	// connections, shortens the others' and drops them, leaves out clientIDs
+	// that are spec.identity's, and shortens reasons: every cluster keeps its
+	// phase. A location that still does not fit lists no cluster and is
+	// Invalid with reason TooManyClusters.
 	// +listType=map
 	// +listMapKey=cluster
+	// +kubebuilder:validation:MaxItems=5000
 	// +optional
 	Clusters []ClusterConnection `json:"clusters,omitempty"`
 

@@ -99,6 +99,10 @@ const (
 	// ReasonLimitedAvailability: the location is valid on some selected clusters only.
 	ReasonLimitedAvailability = "LimitedAvailability"
 
+	// ReasonTooManyClusters: a BackupLocation selects more clusters than its
+	// status can list (MaxLocationClusters, MaxClustersBytes).
+	ReasonTooManyClusters = "TooManyClusters"
+
 	// ReasonDispatchFailed: the ManifestWork for a cluster could not be written.
 	ReasonDispatchFailed = "DispatchFailed"
 

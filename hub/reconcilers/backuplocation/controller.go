@@ -94,6 +94,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if refused, err := r.refuseOversized(ctx, loc, len(selected)); err != nil || refused {
+		return ctrl.Result{}, err
+	}
 	clusters, refused := tenant.Allowed(selected)
 	works, err := r.dispatchTargets(ctx, loc, clusters, identities)
 	if err != nil {
@@ -101,6 +104,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	summarize(loc, clusters, works, identities)
 	refuseClusters(loc, tenant, refused)
+	fitClusters(loc)
 	if loc.Status.Phase == fleetv1alpha1.LocationValidationInProgress || hasPending(loc) {
 		return ctrl.Result{RequeueAfter: wait.Jitter(pendingRecheck, 0.1)}, nil
 	}

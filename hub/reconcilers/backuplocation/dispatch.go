@@ -92,6 +92,22 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 	return true, nil
 }
 
+// refuseOversized refuses a location that selects more than
+// MaxLocationClusters clusters (refuseTooMany), removes whatever it had
+// dispatched, and returns true: its status could not say how the clusters
+// stand.
+func (r *Reconciler) refuseOversized(ctx context.Context, loc *fleetv1alpha1.BackupLocation, selected int) (bool, error) {
+	if selected <= fleetv1alpha1.MaxLocationClusters {
+		return false, nil
+	}
+	if err := r.deleteWorks(ctx, loc, nil); err != nil {
+		return true, err
+	}
+	refuseTooMany(loc, selected, fmt.Sprintf("at most %d", fleetv1alpha1.MaxLocationClusters))
+	setCondition(loc, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonTooManyClusters, "nothing was sent to any cluster")
+	return true, nil
+}
+
 // sameTargetName is the oldest location in all, other than loc and older
 // than it, whose BackupTarget name (by targetName) is loc's; nil when none.
 // Names end in 40 bits of a hash, so a tenant could search for a collision.

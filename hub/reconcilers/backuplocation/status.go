@@ -1,7 +1,9 @@
 package backuplocation
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -199,4 +201,70 @@ func hasPending(loc *fleetv1alpha1.BackupLocation) bool {
 		}
 	}
 	return false
+}
+
+// Lengths the connections' texts are cut to when status.clusters would not
+// fit in fleetv1alpha1.MaxClustersBytes.
+const (
+	compactMessage = 128
+	compactReason  = 64
+)
+
+// fitClusters keeps status.clusters within fleetv1alpha1.MaxClustersBytes:
+// step by step, as far as needed, it drops the messages of Valid connections,
+// cuts the others' messages to compactMessage characters, drops them, drops
+// the clientIDs that are spec.identity's, and cuts reasons to compactReason
+// characters. Every cluster keeps its phase.
+// A list that still does not fit is refused (refuseTooMany).
+func fitClusters(loc *fleetv1alpha1.BackupLocation) {
+	conns := loc.Status.Clusters
+	steps := []func(c *fleetv1alpha1.ClusterConnection){
+		func(c *fleetv1alpha1.ClusterConnection) {
+			if c.Phase == backupv1alpha1.TargetValid {
+				c.Message = ""
+			}
+		},
+		func(c *fleetv1alpha1.ClusterConnection) { c.Message = dispatch.Shorten(c.Message, compactMessage) },
+		func(c *fleetv1alpha1.ClusterConnection) { c.Message = "" },
+		func(c *fleetv1alpha1.ClusterConnection) {
+			if c.ClientID == loc.Spec.Identity.ClientID {
+				c.ClientID = ""
+			}
+		},
+		func(c *fleetv1alpha1.ClusterConnection) { c.Reason = dispatch.Shorten(c.Reason, compactReason) },
+	}
+	for _, step := range steps {
+		if clustersBytes(conns) <= fleetv1alpha1.MaxClustersBytes {
+			return
+		}
+		for i := range conns {
+			step(&conns[i])
+		}
+	}
+	if n := clustersBytes(conns); n > fleetv1alpha1.MaxClustersBytes {
+		refuseTooMany(loc, len(conns), fmt.Sprintf("their connections take %d bytes in its status even without messages, more than the %d it may hold", n, fleetv1alpha1.MaxClustersBytes))
+	}
+}
+
+// clustersBytes is the size of conns as JSON.
+func clustersBytes(conns []fleetv1alpha1.ClusterConnection) int {
+	data, err := json.Marshal(conns)
+	if err != nil {
+		return math.MaxInt
+	}
+	return len(data)
+}
+
+// refuseTooMany makes the location Invalid with reason TooManyClusters and
+// lists no cluster: its status cannot hold the selected clusters'
+// connections, so no cluster may use it.
+func refuseTooMany(loc *fleetv1alpha1.BackupLocation, selected int, why string) {
+	msg := fmt.Sprintf("selects %d cluster(s), more than a location can serve (%s); no cluster may use it. "+
+		"Narrow clusters, clusterSelector or placementRef, or split the clusters over several locations", selected, why)
+	loc.Status.Phase = fleetv1alpha1.LocationInvalid
+	loc.Status.Clusters = nil
+	loc.Status.SelectedClusters, loc.Status.ValidClusters = int32(selected), 0
+	loc.Status.ObservedGeneration = loc.Generation
+	setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionFalse, fleetv1alpha1.ReasonTooManyClusters, msg)
+	setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonTooManyClusters, msg)
 }
