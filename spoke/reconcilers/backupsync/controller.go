@@ -39,6 +39,9 @@ type Reconciler struct {
 	Targets *targets.Factory
 	// Stores opens a target's storage (default: Targets.Client); tests swap it.
 	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+	// Revalidation, when set, is asked to validate a target again at once
+	// when a request to its storage fails (the sync is retried).
+	Revalidation *targets.Revalidation
 	// Hub is a client for the hub, asked for before every sync so that a
 	// rotated credential is used (hubcredential.Source.Client).
 	Hub func(context.Context) (client.Client, error)
@@ -319,10 +322,17 @@ func Summary(m *archive.Manifest) fleetv1alpha1.BackupSummary {
 }
 
 func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
+	var store archive.Store
+	var err error
 	if r.Stores != nil {
-		return r.Stores(t)
+		store, err = r.Stores(t)
+	} else {
+		store, err = r.Targets.Client(t)
 	}
-	return r.Targets.Client(t)
+	if err != nil {
+		return nil, err
+	}
+	return r.Revalidation.Watch(store, t.Name), nil
 }
 
 func finished(bs *backupv1alpha1.BackupSync) bool {
