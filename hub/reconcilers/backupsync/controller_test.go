@@ -43,8 +43,10 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	// Another tenant's backup, written where this location lists it.
 	foreign := entry("spoke-i1", "theirs-1")
 	foreign.Hub.Namespace = "team-other"
+	recorded := entry("other-hub-c1", "abc123")
+	recorded.Selection = &fleetv1alpha1.SelectionSummary{IncludedNamespaces: []backupv1alpha1.NamespaceName{"shop", "db"}, NamespacesOmitted: 4, LabelSelector: true}
 	writePage(g, s, "spoke-i1", "primary", 0, false,
-		entry("spoke-i1", "kept-id"), entry("other-hub-c1", "abc123"), selfService, entry("other-hub-c1", "tomb-1"), failed, foreign)
+		entry("spoke-i1", "kept-id"), recorded, selfService, entry("other-hub-c1", "tomb-1"), failed, foreign)
 	writePage(g, s, "spoke-i1", "primary", 1, true, entry("other-hub-c2", "def456"))
 	writePage(g, s, "spoke-i1", "secondary", 2, false, entry("other-hub-c2", "sneaky"))
 	spokeReports(g, s, "spoke-i1", backupv1alpha1.TaskCompleted, 7, 3)
@@ -80,7 +82,8 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	g.Expect(ss).NotTo(BeNil())
 	g.Expect(ss.Status.Origin).To(Equal(fleetv1alpha1.OriginSelfService))
 	g.Expect(ss.Spec.Selection).To(HaveField("IncludedNamespaces", []backupv1alpha1.NamespaceName{"shop"}), "a self-service backup took its own namespace only")
-	g.Expect(b.Spec.Selection).To(BeNil(), "what another hub's backup took is not known")
+	g.Expect(b.Spec.Selection).To(BeNil(), "what backup.json records is not trusted for restores and the protection report")
+	g.Expect(b.Status.RecordedSelection).To(Equal(recorded.Selection), "what backup.json records is shown")
 	g.Expect(getBackup("team-import", ImportName("other-hub-c1", "tomb-1"))()).To(BeNil(), "tombstones are not imported")
 	g.Expect(getBackup("team-import", ImportName("other-hub-c1", "failed-1"))()).To(BeNil())
 	g.Expect(getBackup("team-import", ImportName("other-hub-c2", "sneaky"))()).To(BeNil())

@@ -311,13 +311,18 @@ func Summary(m *archive.Manifest) fleetv1alpha1.BackupSummary {
 	}
 	if !m.CompletionTimestamp.IsZero() {
 		s.CompletionTime = &metav1.Time{Time: m.CompletionTimestamp}
-		var spec struct {
-			TTL *metav1.Duration `json:"ttl,omitempty"`
-		}
-		if len(m.Spec) > 0 && json.Unmarshal(m.Spec, &spec) == nil && spec.TTL != nil && spec.TTL.Duration > 0 {
-			s.Expiration = &metav1.Time{Time: m.CompletionTimestamp.Add(spec.TTL.Duration)}
-		}
 	}
+	var spec struct {
+		TTL       *metav1.Duration                  `json:"ttl,omitempty"`
+		Selection *backupv1alpha1.ResourceSelection `json:"selection,omitempty"`
+	}
+	if len(m.Spec) == 0 || json.Unmarshal(m.Spec, &spec) != nil {
+		return s
+	}
+	if spec.TTL != nil && spec.TTL.Duration > 0 && s.CompletionTime != nil {
+		s.Expiration = &metav1.Time{Time: m.CompletionTimestamp.Add(spec.TTL.Duration)}
+	}
+	s.Selection = fleetv1alpha1.Summarize(spec.Selection)
 	return s
 }
 

@@ -299,3 +299,18 @@ func TestPanicInStorageFailsTheSync(t *testing.T) {
 	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) { return e.store, nil }
 	e.g.Expect(e.run(0).Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
 }
+
+// A catalog entry carries what backup.json records of the selection,
+// bounded: the first namespaces, a count of the rest, and flags.
+func TestSummaryRecordsTheSelection(t *testing.T) {
+	g := NewWithT(t)
+	spec := `{"selection":{"includedNamespaces":["a","b","c","d","e","f","g"],"excludedNamespaces":["x"],` +
+		`"labelSelector":{"matchLabels":{"app":"shop"}},"includedResources":["configmaps"],"clusterScopedResources":"Exclude"}}`
+	s := Summary(&archive.Manifest{BackupID: "b1", SourceCluster: "spoke-1", Spec: []byte(spec)})
+	g.Expect(s.Selection).To(Equal(&fleetv1alpha1.SelectionSummary{
+		IncludedNamespaces: []backupv1alpha1.NamespaceName{"a", "b", "c", "d", "e"},
+		ExcludedNamespaces: []backupv1alpha1.NamespaceName{"x"},
+		NamespacesOmitted:  2, LabelSelector: true, Resources: true, ClusterScopedResources: backupv1alpha1.ClusterScopedExclude,
+	}))
+	g.Expect(Summary(&archive.Manifest{BackupID: "b2", SourceCluster: "spoke-1", Spec: []byte(`{}`)}).Selection).To(BeNil())
+}
