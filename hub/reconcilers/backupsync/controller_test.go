@@ -13,6 +13,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch/dispatchtest"
 	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 )
@@ -34,6 +35,17 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 		HaveField("Status.Cluster", backupv1alpha1.ClusterName("spoke-i1")),
 	))
 	g.Expect(leaseHolder("acctimport", "backups")).To(Equal("team-import/manual"))
+
+	t.Log("a listing that fails on storage and is retried says so, with a Warning Event")
+	dispatchtest.Report(g, hubClient, workKey(s, "spoke-i1"), 1, 1, dispatchtest.Values(map[string]any{
+		"observedGeneration": int64(1), "phase": string(backupv1alpha1.TaskInProgress),
+		"readyReason": backupv1alpha1.ReasonStorageError, "readyMessage": "listing the container failed: the storage service answered HTTP 503",
+	}), timeout)
+	retrying := "cluster spoke-i1 failed on storage listing the container and retries (it validates its connection to BackupLocation \"primary\" again): listing the container failed: the storage service answered HTTP 503"
+	g.Eventually(func() *metav1.Condition {
+		return meta.FindStatusCondition(getSync(s)().Status.Conditions, fleetv1alpha1.ConditionReady)
+	}).WithTimeout(timeout).Should(And(Not(BeNil()), HaveField("Reason", backupv1alpha1.ReasonStorageError), HaveField("Message", retrying)))
+	g.Eventually(eventstest.Notes(hubClient, getSync(s)(), "SyncRetrying")).WithTimeout(timeout).Should(ConsistOf(retrying))
 
 	t.Log("the spoke writes two pages and a page for another location, then reports Completed")
 	selfService := entry("spoke-i1", "ss-1")
