@@ -202,21 +202,23 @@ func run(s settings, factory *targets.Factory) error {
 		return err
 	}
 	if err := (&backupdeletion.Reconciler{
-		Client:   mgr.GetClient(),
-		Cluster:  s.clusterName,
-		Targets:  factory,
-		Runs:     registry,
-		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
+		Client:       mgr.GetClient(),
+		Cluster:      s.clusterName,
+		Targets:      factory,
+		Runs:         registry,
+		Revalidation: revalidation,
+		Recorder:     mgr.GetEventRecorder("lifeboat-spoke"),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	hub := &hubcredential.Source{Reader: mgr.GetAPIReader(), Name: s.hubCredentialSecret, ClusterNamespace: s.clusterName, Server: s.hubServer, Scheme: hubScheme}
 	if err := (&backupsync.Reconciler{
-		Client:   mgr.GetClient(),
-		Targets:  factory,
-		Hub:      hub.Client,
-		Cluster:  s.clusterName,
-		Recorder: mgr.GetEventRecorder("lifeboat-spoke"),
+		Client:       mgr.GetClient(),
+		Targets:      factory,
+		Hub:          hub.Client,
+		Cluster:      s.clusterName,
+		Revalidation: revalidation,
+		Recorder:     mgr.GetEventRecorder("lifeboat-spoke"),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -201,7 +201,7 @@ func describeBackup(ctx context.Context, w io.Writer, c client.Client, b *fleetv
 	field("Origin", string(b.Status.Origin))
 	field("Phase", string(b.Status.Phase))
 	field("Stage", stages(b.Status.Stage, b.Status.Phase))
-	field("Selection", selection(b.Spec.Selection))
+	field("Selection", backupSelection(b))
 	if b.Spec.ExecRules != nil {
 		field("Exec rules", fmt.Sprintf("pre %v, post %v", b.Spec.ExecRules.Pre, b.Spec.ExecRules.Post))
 	}
@@ -305,6 +305,43 @@ func stages(current backupv1alpha1.BackupStage, phase fleetv1alpha1.BackupPhase)
 		}
 	}
 	return string(current) + "  (" + strings.Join(parts, " > ") + ")"
+}
+
+// backupSelection is the Backup's selection; for one a sync imported, what
+// its backup.json records.
+func backupSelection(b *fleetv1alpha1.Backup) string {
+	if b.Spec.Selection != nil || b.Status.Origin != fleetv1alpha1.OriginSynced {
+		return selection(b.Spec.Selection)
+	}
+	rec := b.Status.RecordedSelection
+	if rec == nil {
+		return "not recorded (imported by a sync; backup.json records no selection)"
+	}
+	var parts []string
+	list := func(name string, items []string) {
+		if len(items) > 0 {
+			parts = append(parts, name+" "+strings.Join(items, ","))
+		}
+	}
+	list("namespaces", toStrings(rec.IncludedNamespaces))
+	list("excluding namespaces", toStrings(rec.ExcludedNamespaces))
+	if rec.NamespacesOmitted > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more namespaces", rec.NamespacesOmitted))
+	}
+	if rec.Resources {
+		parts = append(parts, "a resource filter")
+	}
+	if rec.LabelSelector {
+		parts = append(parts, "a label selector")
+	}
+	if rec.ClusterScopedResources != "" {
+		parts = append(parts, "cluster-scoped "+string(rec.ClusterScopedResources))
+	}
+	what := "everything"
+	if len(parts) > 0 {
+		what = strings.Join(parts, "; ")
+	}
+	return what + "  (as backup.json records it)"
 }
 
 func selection(sel *backupv1alpha1.ResourceSelection) string {

@@ -835,6 +835,25 @@ func TestSchedules(t *testing.T) {
 }
 
 // TestDescribeRestore shows a restore with its backup, options and result.
+// A synced backup shows the selection its backup.json records, or says
+// that it records none, instead of "everything".
+func TestDescribeSyncedBackupShowsTheRecordedSelection(t *testing.T) {
+	ns := namespace(t, "desc-sync")
+	create(t, location(ns, "weu", "team", "spoke-1"), nil)
+	create(t, backup(ns, "imported", "spoke-1", "weu"), func(b *fleetv1alpha1.Backup) {
+		b.Status.Phase, b.Status.Origin = fleetv1alpha1.BackupSuccess, fleetv1alpha1.OriginSynced
+		b.Status.RecordedSelection = &fleetv1alpha1.SelectionSummary{
+			IncludedNamespaces: []backupv1alpha1.NamespaceName{"shop", "db"}, NamespacesOmitted: 3, LabelSelector: true}
+	})
+	create(t, backup(ns, "unrecorded", "spoke-1", "weu"), func(b *fleetv1alpha1.Backup) {
+		b.Status.Phase, b.Status.Origin = fleetv1alpha1.BackupSuccess, fleetv1alpha1.OriginSynced
+	})
+	expectContains(t, mustRun(t, "describe", "backup", "imported", "-n", ns),
+		"Selection:      namespaces shop,db; and 3 more namespaces; a label selector  (as backup.json records it)\n")
+	expectContains(t, mustRun(t, "describe", "backup", "unrecorded", "-n", ns),
+		"Selection:      not recorded (imported by a sync; backup.json records no selection)\n")
+}
+
 func TestDescribeRestore(t *testing.T) {
 	ns := namespace(t, "drs-a")
 	seedBackups(t, ns)

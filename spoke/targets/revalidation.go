@@ -1,6 +1,9 @@
 package targets
 
 import (
+	"context"
+	"errors"
+	"io"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -9,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
 // Revalidation lets a backup, restore, sync or deletion that failed on
@@ -59,4 +63,60 @@ func (v *Revalidation) Take(target string) bool {
 // Source makes the BackupTarget controller reconcile the targets asked for.
 func (v *Revalidation) Source() source.Source {
 	return source.Channel(v.events, &handler.EnqueueRequestForObject{})
+}
+
+// Watch returns store, which asks for target to be validated again whenever
+// one of its requests fails, for work that retries what failed on storage
+// (syncs and deletions) rather than ending with StorageError. A missing
+// name, a canceled context and an error of the caller's Walk function are
+// not storage failures. A nil Revalidation returns store itself.
+func (v *Revalidation) Watch(store archive.Store, target string) archive.Store {
+	if v == nil {
+		return store
+	}
+	return &revalidatingStore{Store: store, v: v, target: target}
+}
+
+type revalidatingStore struct {
+	archive.Store
+	v      *Revalidation
+	target string
+}
+
+func (s *revalidatingStore) check(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, archive.ErrNotFound) {
+		s.v.Request(s.target)
+	}
+	return err
+}
+
+func (s *revalidatingStore) Put(ctx context.Context, name string, r io.Reader) (int64, error) {
+	n, err := s.Store.Put(ctx, name, r)
+	return n, s.check(ctx, err)
+}
+
+func (s *revalidatingStore) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	rc, err := s.Store.Get(ctx, name)
+	return rc, s.check(ctx, err)
+}
+
+func (s *revalidatingStore) List(ctx context.Context, prefix string) ([]string, error) {
+	names, err := s.Store.List(ctx, prefix)
+	return names, s.check(ctx, err)
+}
+
+func (s *revalidatingStore) Walk(ctx context.Context, prefix string, fn func(names []string) error) error {
+	var fnErr error
+	err := s.Store.Walk(ctx, prefix, func(names []string) error {
+		fnErr = fn(names)
+		return fnErr
+	})
+	if fnErr != nil {
+		return err
+	}
+	return s.check(ctx, err)
+}
+
+func (s *revalidatingStore) Delete(ctx context.Context, name string) error {
+	return s.check(ctx, s.Store.Delete(ctx, name))
 }

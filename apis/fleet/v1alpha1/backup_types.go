@@ -143,6 +143,12 @@ type BackupStatus struct {
 	// +optional
 	Origin BackupOrigin `json:"origin,omitempty"`
 
+	// recordedSelection is, for a Backup a sync imported, what its
+	// backup.json records of the selection it was made with (bounded, for
+	// people to read; restores and the protection report do not use it).
+	// +optional
+	RecordedSelection *SelectionSummary `json:"recordedSelection,omitempty"`
+
 	// BackupResult is what the run has produced so far.
 	backupv1alpha1.BackupResult `json:",inline"`
 }

@@ -100,6 +100,72 @@ type BackupSummary struct {
 	// import it again.
 	// +optional
 	Tombstone bool `json:"tombstone,omitempty"`
+
+	// selection is what backup.json records of the selection the backup
+	// was made with, bounded; absent when backup.json records none.
+	// +optional
+	Selection *SelectionSummary `json:"selection,omitempty"`
+}
+
+// MaxSummaryNamespaces is how many namespaces a SelectionSummary lists of
+// each of includedNamespaces and excludedNamespaces; namespacesOmitted
+// counts the rest. It keeps a page of 500 entries well under etcd's limit.
+const MaxSummaryNamespaces = 5
+
+// SelectionSummary is a bounded account of a backup's resource selection,
+// as its backup.json records it: for people to read. Nothing acts on it (a
+// bucket's writer could have written it), so a synced Backup's
+// spec.selection stays empty.
+type SelectionSummary struct {
+	// includedNamespaces are the first namespaces the selection includes (all when empty).
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=atomic
+	// +optional
+	IncludedNamespaces []backupv1alpha1.NamespaceName `json:"includedNamespaces,omitempty"`
+
+	// excludedNamespaces are the first namespaces the selection excludes.
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=atomic
+	// +optional
+	ExcludedNamespaces []backupv1alpha1.NamespaceName `json:"excludedNamespaces,omitempty"`
+
+	// namespacesOmitted counts the included and excluded namespaces beyond
+	// those listed.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	NamespacesOmitted int32 `json:"namespacesOmitted,omitempty"`
+
+	// labelSelector is true when the selection had a label selector.
+	// +optional
+	LabelSelector bool `json:"labelSelector,omitempty"`
+
+	// resources is true when the selection included or excluded resources.
+	// +optional
+	Resources bool `json:"resources,omitempty"`
+
+	// clusterScopedResources is the selection's policy for cluster-scoped resources.
+	// +optional
+	ClusterScopedResources backupv1alpha1.ClusterScopedResourcePolicy `json:"clusterScopedResources,omitempty"`
+}
+
+// Summarize is the SelectionSummary of sel; nil for nil.
+func Summarize(sel *backupv1alpha1.ResourceSelection) *SelectionSummary {
+	if sel == nil {
+		return nil
+	}
+	first := func(names []backupv1alpha1.NamespaceName) []backupv1alpha1.NamespaceName {
+		return names[:min(len(names), MaxSummaryNamespaces)]
+	}
+	out := &SelectionSummary{
+		IncludedNamespaces:     append([]backupv1alpha1.NamespaceName(nil), first(sel.IncludedNamespaces)...),
+		ExcludedNamespaces:     append([]backupv1alpha1.NamespaceName(nil), first(sel.ExcludedNamespaces)...),
+		LabelSelector:          sel.LabelSelector != nil,
+		Resources:              len(sel.IncludedResources)+len(sel.ExcludedResources) > 0,
+		ClusterScopedResources: sel.ClusterScopedResources,
+	}
+	out.NamespacesOmitted = int32(len(sel.IncludedNamespaces) + len(sel.ExcludedNamespaces) - len(out.IncludedNamespaces) - len(out.ExcludedNamespaces))
+	return out
 }
 
 // InventoryNamespaceName is a namespace name in an inventory: a DNS-1123

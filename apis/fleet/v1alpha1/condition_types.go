@@ -210,6 +210,10 @@ const (
 	// ReasonDeletionFailed: the cluster refused or failed the BackupDeletion;
 	// the message quotes its reason. The Backup stays DeletePending.
 	ReasonDeletionFailed = "DeletionFailed"
+	// ReasonDeletionRetrying: the cluster's BackupDeletion failed on storage
+	// and is retried (the cluster validates its connection again); the
+	// message quotes the storage error. The Backup stays Deleting.
+	ReasonDeletionRetrying = "DeletionRetrying"
 	// ReasonDataDeleted: the cluster deleted the data (or found none); the
 	// hub record goes.
 	ReasonDataDeleted = "DataDeleted"

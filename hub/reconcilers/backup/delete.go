@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -145,10 +146,17 @@ func (r *Reconciler) deleteData(ctx context.Context, b *fleetv1alpha1.Backup, cl
 		ctrl.LoggerFrom(ctx).Info("Dispatched BackupDeletion", "cluster", cluster, "work", mw.Name, "backupID", dataID(b))
 	}
 	if st, ok := dispatch.Feedback(mw, b.Generation); ok {
-		if d, ok := dispatch.ReadDeletion(st); ok && d.Phase == backupv1alpha1.TaskFailed {
+		d, ok := dispatch.ReadDeletion(st)
+		switch {
+		case ok && d.Phase == backupv1alpha1.TaskFailed:
 			r.setDeletePending(ctx, b, fleetv1alpha1.ReasonDeletionFailed, fmt.Sprintf(
 				"cluster %s could not delete the data of backup %s: %s: %s", cluster, dataID(b), d.Reason, d.Message))
 			return ctrl.Result{}, nil
+		case ok && d.Phase == backupv1alpha1.TaskInProgress && d.Reason == backupv1alpha1.ReasonStorageError:
+			r.setDeletionRetrying(b, fmt.Sprintf(
+				"cluster %s failed on storage deleting the data of backup %s and retries (it validates its connection to BackupLocation %q again): %s",
+				cluster, dataID(b), b.Spec.Location, d.Message))
+			return ctrl.Result{RequeueAfter: wait.Jitter(deletingRecheck, 0.1)}, nil
 		}
 	}
 	reason, msg := fleetv1alpha1.ReasonDeletingData, fmt.Sprintf("BackupDeletion %s/%s was sent to cluster %s to delete the data of backup %s",
@@ -184,6 +192,16 @@ func (r *Reconciler) setDeletePending(ctx context.Context, b *fleetv1alpha1.Back
 	}
 	b.Status.Phase = fleetv1alpha1.BackupDeletePending
 	setCondition(b, fleetv1alpha1.ConditionDeleting, metav1.ConditionFalse, reason, msg)
+}
+
+// setDeletionRetrying records that the cluster's deletion failed on storage
+// and is retried, with a Warning Event when that starts.
+func (r *Reconciler) setDeletionRetrying(b *fleetv1alpha1.Backup, msg string) {
+	if c := meta.FindStatusCondition(b.Status.Conditions, fleetv1alpha1.ConditionDeleting); c == nil || c.Reason != fleetv1alpha1.ReasonDeletionRetrying {
+		r.event(b, "Warning", fleetv1alpha1.ReasonDeletionRetrying, "Delete", msg)
+	}
+	b.Status.Phase = fleetv1alpha1.BackupDeleting
+	setCondition(b, fleetv1alpha1.ConditionDeleting, metav1.ConditionTrue, fleetv1alpha1.ReasonDeletionRetrying, msg)
 }
 
 // forceDelete records the data the hub forgets: an Event with its path and a

@@ -63,6 +63,16 @@ func TestDeleteSendsBackupDeletionToSourceAndReleasesWhenDataIsGone(t *testing.T
 	simulateDeletion(g, b, "del-b", map[string]any{"phase": "InProgress", "observedGeneration": int64(1)})
 	g.Consistently(exists(b)).WithTimeout(2 * time.Second).Should(BeTrue())
 
+	t.Log("a deletion that fails on storage and is retried says so, with a Warning Event")
+	simulateDeletion(g, b, "del-b", map[string]any{"phase": "InProgress", "observedGeneration": int64(1),
+		"readyReason": backupv1alpha1.ReasonStorageError, "readyMessage": "deleting blobs failed: the storage service answered HTTP 503"})
+	g.Eventually(func() *metav1.Condition {
+		return meta.FindStatusCondition(status(b)().Conditions, fleetv1alpha1.ConditionDeleting)
+	}).WithTimeout(3 * timeout).Should(And(Not(BeNil()), HaveField("Reason", fleetv1alpha1.ReasonDeletionRetrying),
+		HaveField("Message", And(ContainSubstring("cluster del-b failed on storage"), ContainSubstring("HTTP 503")))))
+	g.Expect(status(b)().Phase).To(Equal(fleetv1alpha1.BackupDeleting))
+	g.Eventually(eventReasons(b)).WithTimeout(timeout).Should(ContainElement(fleetv1alpha1.ReasonDeletionRetrying))
+
 	t.Log("feedback of an older hub generation does not release it")
 	simulateDeletionAt(g, b, "del-b", b.Generation-1, map[string]any{"phase": "Completed", "observedGeneration": int64(1)})
 	g.Consistently(exists(b)).WithTimeout(2 * time.Second).Should(BeTrue())

@@ -108,6 +108,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
 		} else if finished(s) {
 			recordResult(r.Recorder, s)
+		} else {
+			recordRetrying(r.Recorder, base, s)
 		}
 		if finished(s) {
 			retErr = kerrors.NewAggregate([]error{retErr, r.releaseLease(ctx, s)})
@@ -186,6 +188,20 @@ func (r *Reconciler) syncsWaitingFor(ctx context.Context, obj client.Object) []r
 
 func (r *Reconciler) renewEvery() time.Duration {
 	return wait.Jitter(r.leaseDuration()/4, 0.1)
+}
+
+// recordRetrying records a Warning Event SyncRetrying when the cluster's
+// listing started failing on storage (Ready reason StorageError: the
+// cluster retries it).
+func recordRetrying(rec events.EventRecorder, before, s *fleetv1alpha1.BackupSync) {
+	c := meta.FindStatusCondition(s.Status.Conditions, fleetv1alpha1.ConditionReady)
+	if c == nil || c.Reason != backupv1alpha1.ReasonStorageError {
+		return
+	}
+	if b := meta.FindStatusCondition(before.Status.Conditions, fleetv1alpha1.ConditionReady); b != nil && b.Reason == c.Reason {
+		return
+	}
+	hubevents.Record(rec, s, corev1.EventTypeWarning, "SyncRetrying", "Sync", c.Message)
 }
 
 // recordResult records a finished sync's outcome, with its Ready message

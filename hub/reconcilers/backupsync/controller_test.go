@@ -13,6 +13,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch/dispatchtest"
 	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 )
@@ -35,6 +36,17 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	))
 	g.Expect(leaseHolder("acctimport", "backups")).To(Equal("team-import/manual"))
 
+	t.Log("a listing that fails on storage and is retried says so, with a Warning Event")
+	dispatchtest.Report(g, hubClient, workKey(s, "spoke-i1"), 1, 1, dispatchtest.Values(map[string]any{
+		"observedGeneration": int64(1), "phase": string(backupv1alpha1.TaskInProgress),
+		"readyReason": backupv1alpha1.ReasonStorageError, "readyMessage": "listing the container failed: the storage service answered HTTP 503",
+	}), timeout)
+	retrying := "cluster spoke-i1 failed on storage listing the container and retries (it validates its connection to BackupLocation \"primary\" again): listing the container failed: the storage service answered HTTP 503"
+	g.Eventually(func() *metav1.Condition {
+		return meta.FindStatusCondition(getSync(s)().Status.Conditions, fleetv1alpha1.ConditionReady)
+	}).WithTimeout(timeout).Should(And(Not(BeNil()), HaveField("Reason", backupv1alpha1.ReasonStorageError), HaveField("Message", retrying)))
+	g.Eventually(eventstest.Notes(hubClient, getSync(s)(), "SyncRetrying")).WithTimeout(timeout).Should(ConsistOf(retrying))
+
 	t.Log("the spoke writes two pages and a page for another location, then reports Completed")
 	selfService := entry("spoke-i1", "ss-1")
 	selfService.Hub, selfService.SelfServiceNamespace = nil, "shop"
@@ -43,8 +55,10 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	// Another tenant's backup, written where this location lists it.
 	foreign := entry("spoke-i1", "theirs-1")
 	foreign.Hub.Namespace = "team-other"
+	recorded := entry("other-hub-c1", "abc123")
+	recorded.Selection = &fleetv1alpha1.SelectionSummary{IncludedNamespaces: []backupv1alpha1.NamespaceName{"shop", "db"}, NamespacesOmitted: 4, LabelSelector: true}
 	writePage(g, s, "spoke-i1", "primary", 0, false,
-		entry("spoke-i1", "kept-id"), entry("other-hub-c1", "abc123"), selfService, entry("other-hub-c1", "tomb-1"), failed, foreign)
+		entry("spoke-i1", "kept-id"), recorded, selfService, entry("other-hub-c1", "tomb-1"), failed, foreign)
 	writePage(g, s, "spoke-i1", "primary", 1, true, entry("other-hub-c2", "def456"))
 	writePage(g, s, "spoke-i1", "secondary", 2, false, entry("other-hub-c2", "sneaky"))
 	spokeReports(g, s, "spoke-i1", backupv1alpha1.TaskCompleted, 7, 3)
@@ -80,7 +94,8 @@ func TestSyncImportsMarksMissingSkipsTombstonesAndRejects(t *testing.T) {
 	g.Expect(ss).NotTo(BeNil())
 	g.Expect(ss.Status.Origin).To(Equal(fleetv1alpha1.OriginSelfService))
 	g.Expect(ss.Spec.Selection).To(HaveField("IncludedNamespaces", []backupv1alpha1.NamespaceName{"shop"}), "a self-service backup took its own namespace only")
-	g.Expect(b.Spec.Selection).To(BeNil(), "what another hub's backup took is not known")
+	g.Expect(b.Spec.Selection).To(BeNil(), "what backup.json records is not trusted for restores and the protection report")
+	g.Expect(b.Status.RecordedSelection).To(Equal(recorded.Selection), "what backup.json records is shown")
 	g.Expect(getBackup("team-import", ImportName("other-hub-c1", "tomb-1"))()).To(BeNil(), "tombstones are not imported")
 	g.Expect(getBackup("team-import", ImportName("other-hub-c1", "failed-1"))()).To(BeNil())
 	g.Expect(getBackup("team-import", ImportName("other-hub-c2", "sneaky"))()).To(BeNil())

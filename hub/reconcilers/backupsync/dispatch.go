@@ -166,6 +166,13 @@ func (r *Reconciler) mirror(ctx context.Context, s *fleetv1alpha1.BackupSync, mw
 		}
 		fail(s, reason, fmt.Sprintf("cluster %s could not list the container: %s", s.Status.Cluster, v["readyMessage"].String))
 		ctrl.LoggerFrom(ctx).Info("Sync failed on the cluster", "cluster", s.Status.Cluster, "reason", reason)
+	case backupv1alpha1.TaskInProgress:
+		if v["readyReason"].String == backupv1alpha1.ReasonStorageError {
+			setCondition(s, fleetv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonStorageError, fmt.Sprintf("cluster %s failed on storage listing the container and retries (it validates its connection to BackupLocation %q again): %s",
+				s.Status.Cluster, s.Spec.Location, v["readyMessage"].String))
+			return false, nil
+		}
+		fallthrough
 	default:
 		if msg := v["readyMessage"].String; msg != "" {
 			setCondition(s, fleetv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonInProgress,

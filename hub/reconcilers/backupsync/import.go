@@ -392,6 +392,7 @@ func (r *Reconciler) createBackup(ctx context.Context, s *fleetv1alpha1.BackupSy
 		ObservedGeneration: b.Generation,
 		Phase:              fleetv1alpha1.BackupPhase(e.Phase),
 		Origin:             origin,
+		RecordedSelection:  e.Selection,
 	}
 	b.Status.BackupID = e.ID
 	b.Status.StartTime, b.Status.CompletionTime, b.Status.Expiration = e.StartTime, e.CompletionTime, e.Expiration

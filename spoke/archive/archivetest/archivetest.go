@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
@@ -51,6 +52,54 @@ func (s *PanickingStore) Walk(ctx context.Context, prefix string, fn func([]stri
 
 func (s *PanickingStore) Delete(ctx context.Context, name string) error {
 	s.check("Delete", name)
+	return s.Store.Delete(ctx, name)
+}
+
+// FailingStore is a Store whose calls that Fails selects fail as a storage
+// service that answers with an error does, with StorageFailure; the others
+// go to Store.
+type FailingStore struct {
+	archive.Store
+	// Fails reports whether the call op ("Put", "Get", "List" or "Delete";
+	// Walk is "List") of name fails.
+	Fails func(op, name string) bool
+}
+
+// StorageFailure is the error of every failing call of a FailingStore.
+var StorageFailure = errors.New("the storage service answered HTTP 503 Service Unavailable")
+
+func (s *FailingStore) Put(ctx context.Context, name string, r io.Reader) (int64, error) {
+	if s.Fails("Put", name) {
+		return 0, StorageFailure
+	}
+	return s.Store.Put(ctx, name, r)
+}
+
+func (s *FailingStore) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	if s.Fails("Get", name) {
+		return nil, StorageFailure
+	}
+	return s.Store.Get(ctx, name)
+}
+
+func (s *FailingStore) List(ctx context.Context, prefix string) ([]string, error) {
+	if s.Fails("List", prefix) {
+		return nil, StorageFailure
+	}
+	return s.Store.List(ctx, prefix)
+}
+
+func (s *FailingStore) Walk(ctx context.Context, prefix string, fn func([]string) error) error {
+	if s.Fails("List", prefix) {
+		return StorageFailure
+	}
+	return s.Store.Walk(ctx, prefix, fn)
+}
+
+func (s *FailingStore) Delete(ctx context.Context, name string) error {
+	if s.Fails("Delete", name) {
+		return StorageFailure
+	}
 	return s.Store.Delete(ctx, name)
 }
 

@@ -69,7 +69,7 @@ type Reconciler struct {
 	// (default 1s).
 	StatusInterval time.Duration
 	// StorageWait is how long a storage request may not move before the
-	// status says the backup waits for storage (default 10s).
+	// status says the backup waits for storage (default targets.StorageWait).
 	StorageWait time.Duration
 
 	mu      sync.Mutex
@@ -309,13 +309,6 @@ func positive(n, def int) int {
 		return n
 	}
 	return def
-}
-
-func (r *Reconciler) storageWait() time.Duration {
-	if r.StorageWait > 0 {
-		return r.StorageWait
-	}
-	return 10 * time.Second
 }
 
 func (r *Reconciler) statusInterval() time.Duration {

@@ -139,7 +139,7 @@ func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
 	log := ctrl.Log.WithName("applicationbackup").WithValues("applicationbackup", rn.name, "backupID", rn.id)
 	ctx := ctrl.LoggerInto(rn.ctx, log)
 	started := time.Now()
-	store := newWatchedStore(rn.store)
+	store := targets.NewWatchedStore(rn.store)
 	st := r.newStatusWriter(rn, ab, store)
 	out, err := panics.Call(ctx, func() (outcome, error) { return r.backUp(ctx, rn, ab, st, store), nil })
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/backup"
 	"github.com/lifeboat-dev/lifeboat/spoke/hooks"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
 // statusWriter writes a running backup's stage and progress, at most once per
@@ -32,7 +33,7 @@ type statusWriter struct {
 	mu       sync.Mutex
 	stage    backupv1alpha1.BackupStage
 	progress backup.Progress
-	storage  *watchedStore
+	storage  *targets.WatchedStore
 	hooks    []backupv1alpha1.ExecResult
 
 	last    *backupv1alpha1.ApplicationBackup // as last written
@@ -40,7 +41,7 @@ type statusWriter struct {
 	stopped chan struct{}
 }
 
-func (r *Reconciler) newStatusWriter(rn *run, ab *backupv1alpha1.ApplicationBackup, storage *watchedStore) *statusWriter {
+func (r *Reconciler) newStatusWriter(rn *run, ab *backupv1alpha1.ApplicationBackup, storage *targets.WatchedStore) *statusWriter {
 	s := &statusWriter{r: r, rn: rn, last: ab, stage: ab.Status.Stage, storage: storage,
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	go s.loop()
@@ -104,7 +105,7 @@ func (s *statusWriter) flush() {
 	obj := s.last.DeepCopy()
 	s.mu.Lock()
 	obj.Status.Stage = s.stage
-	obj.Status.Progress = toProgress(s.progress, s.storage.n.Load())
+	obj.Status.Progress = toProgress(s.progress, s.storage.Uploaded())
 	obj.Status.Warnings, obj.Status.Errors = int32(s.progress.Warnings), int32(s.progress.Errors)
 	obj.Status.Hooks = slices.Clone(s.hooks)
 	s.mu.Unlock()
@@ -125,13 +126,11 @@ func (s *statusWriter) flush() {
 // when a request has not moved for StorageWait, and takes it back once it
 // moves again.
 func (s *statusWriter) setStorageWait(obj *backupv1alpha1.ApplicationBackup) {
-	waited := s.storage.waiting(time.Now())
+	msg, stalled := s.storage.Stalled(time.Now(), s.r.StorageWait, s.rn.target.Name, "backup", fmt.Sprintf("stage %s", obj.Status.Stage))
 	c := readyCondition(obj)
 	switch {
-	case waited >= s.r.storageWait():
-		setCondition(obj, backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonWaitingForStorage, fmt.Sprintf(
-			"waiting for the storage service of BackupTarget %s: it has not answered for %s (stage %s); the backup goes on when it does, or fails with StorageError",
-			s.rn.target.Name, waited.Truncate(time.Second), obj.Status.Stage))
+	case stalled:
+		setCondition(obj, backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonWaitingForStorage, msg)
 	case c != nil && c.Reason == backupv1alpha1.ReasonWaitingForStorage:
 		setCondition(obj, backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonInProgress,
 			fmt.Sprintf("backing up to BackupTarget %s as backup %s", s.rn.target.Name, s.rn.id))
@@ -151,7 +150,7 @@ func (s *statusWriter) finish(ctx context.Context, out outcome) {
 	now := s.r.now()
 	s.mu.Lock()
 	obj.Status.Stage = s.stage
-	obj.Status.Progress = toProgress(out.progress, s.storage.n.Load())
+	obj.Status.Progress = toProgress(out.progress, s.storage.Uploaded())
 	obj.Status.Hooks = slices.Clone(s.hooks)
 	s.mu.Unlock()
 	obj.Status.Warnings, obj.Status.Errors = int32(out.progress.Warnings), int32(out.progress.Errors)

@@ -45,6 +45,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// Stores gives the store of a target (default: Targets.Client).
 	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+	// StorageWait is how long a read from storage may not move before the
+	// status says the restore waits for storage (default targets.StorageWait).
+	StorageWait time.Duration
 	// Revalidation, when set, is asked to validate a target again at once
 	// when a restore failed on its storage.
 	Revalidation *targets.Revalidation

@@ -351,6 +351,42 @@ func TestRestoreRunsOnceInTheBackground(t *testing.T) {
 	g.Expect(store.manifestReads.Load()).To(BeEquivalentTo(1))
 }
 
+// A restore whose storage does not answer says so in Ready, and takes it
+// back when storage answers.
+func TestRestoreWaitingOnStorageSaysSo(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	store := makeTarget(t, ctx, "stalled", true, false)
+	writeBackup(t, store, "b1", hubOwner, ns("stalled-app"), cm("stalled-app", "a", nil))
+	release := store.hold()
+	defer release()
+
+	r := newReconciler()
+	r.StorageWait = 300 * time.Millisecond
+	ar := newRestore(targets.SystemNamespace, "stalled", "stalled", "b1")
+	g.Expect(cp.Client.Create(ctx, ar)).To(Succeed())
+	_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ar)})
+	g.Expect(err).NotTo(HaveOccurred())
+	ready := func() string {
+		if c := meta.FindStatusCondition(get(t, ctx, ar).Status.Conditions, backupv1alpha1.ConditionReady); c != nil {
+			return c.Message
+		}
+		return ""
+	}
+	g.Eventually(ready).WithTimeout(10 * time.Second).Should(And(
+		ContainSubstring("waiting for the storage service of BackupTarget stalled: it has not answered for"),
+		ContainSubstring("0 of 2 objects done")))
+	running := get(t, ctx, ar)
+	g.Expect(condition(running, backupv1alpha1.ConditionReady)).To(Equal("True/" + backupv1alpha1.ReasonWaitingForStorage))
+	g.Expect(running.Status.Phase).To(Equal(backupv1alpha1.RestoreInProgress))
+
+	release()
+	r.runs.group.Wait()
+	done := get(t, ctx, ar)
+	g.Expect(done.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), message(done))
+	g.Expect(condition(done, backupv1alpha1.ConditionReady)).To(Equal("True/" + backupv1alpha1.ReasonSucceeded))
+}
+
 // Under a manager: restores start from watch events, report events, and
 // those still running when the manager stops end as Interrupted.
 // managerRuns numbers the runs of TestUnderAManager.

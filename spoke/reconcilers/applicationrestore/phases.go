@@ -17,7 +17,9 @@ type job struct {
 	reader *archive.Reader
 	// store and dir are where the backup is; the restore's log goes there too.
 	store archive.Store
-	dir   string
+	// storage watches the restore's reads of store.
+	storage *targets.WatchedStore
+	dir     string
 	// spool is what the restore reserved of the spool.
 	spool int64
 	// release frees the run slot and the spool when the restore ends.
@@ -204,8 +206,8 @@ func (r *Reconciler) openBackup(ctx context.Context, ar *backupv1alpha1.Applicat
 	if err != nil {
 		return &refusal{backupv1alpha1.ReasonBackupNotFound, err.Error()}
 	}
-	j.store, j.dir = store, dir
-	j.reader, err = archive.Open(ctx, store, dir)
+	j.store, j.dir, j.storage = store, dir, targets.NewWatchedStore(store)
+	j.reader, err = archive.Open(ctx, j.storage, dir)
 	switch {
 	case errors.Is(err, archive.ErrIncomplete):
 		names, lerr := store.List(ctx, dir+"/")

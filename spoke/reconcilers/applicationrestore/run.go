@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
@@ -15,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/internal/cut"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
@@ -105,6 +109,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	if logErr == nil {
 		defer rlog.Remove()
 	}
+	stall := r.storageWait(ar, j)
 	opts := restore.Options{
 		Config:                 r.writeConfig(ar),
 		Reader:                 j.reader,
@@ -120,7 +125,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		MaxItems:               r.maxItems(),
 		ProgressInterval:       time.Second,
 		Progress: func(res restore.Result) {
-			r.patchProgress(ctx, ar, res)
+			r.patchProgress(ctx, ar, res, stall.conditions(res))
 		},
 		Log: func(e restore.Entry) {
 			if rlog != nil {
@@ -224,14 +229,19 @@ func (r *Reconciler) writeConfig(ar *backupv1alpha1.ApplicationRestore) *rest.Co
 	return c
 }
 
-// patchProgress records progress; the engine calls it at most once a second.
-func (r *Reconciler) patchProgress(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, res restore.Result) {
+// patchProgress records progress, and the conditions when they changed
+// (not nil); the engine calls it at most once a second.
+func (r *Reconciler) patchProgress(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, res restore.Result, conditions []metav1.Condition) {
 	if ctx.Err() != nil {
 		return
 	}
-	body, err := json.Marshal(map[string]any{"status": map[string]any{
+	status := map[string]any{
 		"progress": backupv1alpha1.Progress{ItemsTotal: res.Total, ItemsDone: res.Done(), BytesDone: res.Bytes},
-	}})
+	}
+	if conditions != nil {
+		status["conditions"] = conditions
+	}
+	body, err := json.Marshal(map[string]any{"status": status})
 	if err != nil {
 		return
 	}
@@ -274,4 +284,34 @@ func (r *Reconciler) apiReader() client.Reader {
 		return r.reader
 	}
 	return r.Client
+}
+
+// storageWait says in Ready that a running restore waits for the storage
+// service while a request has not moved for StorageWait, and takes it back
+// once it moves again.
+type storageWait struct {
+	r       *Reconciler
+	ar      *backupv1alpha1.ApplicationRestore // as it went InProgress
+	j       *job
+	stalled bool
+}
+
+func (r *Reconciler) storageWait(ar *backupv1alpha1.ApplicationRestore, j *job) *storageWait {
+	return &storageWait{r: r, ar: ar.DeepCopy(), j: j}
+}
+
+// conditions are the restore's conditions when Ready changes, nil otherwise.
+func (w *storageWait) conditions(res restore.Result) []metav1.Condition {
+	msg, stalled := w.j.storage.Stalled(time.Now(), w.r.StorageWait, w.j.target.Name, "restore",
+		fmt.Sprintf("%d of %d objects done", res.Done(), res.Total))
+	if !stalled && !w.stalled {
+		return nil
+	}
+	w.stalled = stalled
+	out := w.ar.DeepCopy()
+	if stalled {
+		meta.SetStatusCondition(&out.Status.Conditions, metav1.Condition{Type: backupv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+			Reason: backupv1alpha1.ReasonWaitingForStorage, Message: cut.Bytes(msg, maxMessage), ObservedGeneration: out.Generation})
+	}
+	return out.Status.Conditions
 }

@@ -27,6 +27,9 @@ type Reconciler struct {
 	Targets *targets.Factory
 	// Stores opens a target's storage (default: Targets.Client); tests swap it.
 	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+	// Revalidation, when set, is asked to validate a target again at once
+	// when a request to its storage fails (the deletion is retried).
+	Revalidation *targets.Revalidation
 	// Runs are the backups running in this process; a forced deletion aborts one.
 	Runs     *runs.Registry
 	Recorder events.EventRecorder
@@ -212,10 +215,17 @@ func (r *Reconciler) check(ctx context.Context, del *backupv1alpha1.BackupDeleti
 }
 
 func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
+	var store archive.Store
+	var err error
 	if r.Stores != nil {
-		return r.Stores(t)
+		store, err = r.Stores(t)
+	} else {
+		store, err = r.Targets.Client(t)
 	}
-	return r.Targets.Client(t)
+	if err != nil {
+		return nil, err
+	}
+	return r.Revalidation.Watch(store, t.Name), nil
 }
 
 func finished(del *backupv1alpha1.BackupDeletion) bool {

@@ -286,6 +286,39 @@ func TestMissingOrInvalidTarget(t *testing.T) {
 	e.g.Expect(del.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonTargetNotFound)))
 }
 
+// A deletion that fails on storage is retried, says why, and has its target
+// validated again at once; the next attempt deletes.
+func TestStorageFailureRevalidatesTheTarget(t *testing.T) {
+	e := newEnv(t)
+	e.namespace(targets.SystemNamespace, false)
+	dir := e.backup("b7", hubOwner, true)
+	e.r.Revalidation = targets.NewRevalidation()
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) {
+		return &archivetest.FailingStore{Store: e.store, Fails: func(op, _ string) bool { return op == "Delete" }}, nil
+	}
+	del := &backupv1alpha1.BackupDeletion{
+		ObjectMeta: metav1.ObjectMeta{Name: "del-" + rand.String(6), Namespace: targets.SystemNamespace},
+		Spec: backupv1alpha1.BackupDeletionSpec{Target: backupv1alpha1.ObjectName(e.target),
+			Source: backupv1alpha1.BackupSource{Cluster: "spoke-1", BackupID: "b7"}},
+	}
+	e.g.Expect(cp.Client.Create(e.ctx, del)).To(Succeed())
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(del)}
+	_, err := e.r.Reconcile(e.ctx, req)
+	e.g.Expect(err).To(MatchError(archivetest.StorageFailure))
+	e.g.Expect(cp.Client.Get(e.ctx, req.NamespacedName, del)).To(Succeed())
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskInProgress))
+	e.g.Expect(del.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonStorageError)))
+	e.g.Expect(e.r.Revalidation.Take(e.target)).To(BeTrue(), "the target is validated again at once")
+
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) { return e.store, nil }
+	_, err = e.r.Reconcile(e.ctx, req)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	e.g.Expect(cp.Client.Get(e.ctx, req.NamespacedName, del)).To(Succeed())
+	e.g.Expect(del.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(e.files(dir)).To(BeEmpty())
+	e.g.Expect(e.r.Revalidation.Take(e.target)).To(BeFalse())
+}
+
 // A panic while deleting fails the deletion with InternalError instead of
 // retrying it for ever; the spoke deletes again afterwards.
 func TestPanicInStorageFailsTheDeletion(t *testing.T) {

@@ -39,6 +39,9 @@ type Reconciler struct {
 	Targets *targets.Factory
 	// Stores opens a target's storage (default: Targets.Client); tests swap it.
 	Stores func(*backupv1alpha1.BackupTarget) (archive.Store, error)
+	// Revalidation, when set, is asked to validate a target again at once
+	// when a request to its storage fails (the sync is retried).
+	Revalidation *targets.Revalidation
 	// Hub is a client for the hub, asked for before every sync so that a
 	// rotated credential is used (hubcredential.Source.Client).
 	Hub func(context.Context) (client.Client, error)
@@ -308,21 +311,33 @@ func Summary(m *archive.Manifest) fleetv1alpha1.BackupSummary {
 	}
 	if !m.CompletionTimestamp.IsZero() {
 		s.CompletionTime = &metav1.Time{Time: m.CompletionTimestamp}
-		var spec struct {
-			TTL *metav1.Duration `json:"ttl,omitempty"`
-		}
-		if len(m.Spec) > 0 && json.Unmarshal(m.Spec, &spec) == nil && spec.TTL != nil && spec.TTL.Duration > 0 {
-			s.Expiration = &metav1.Time{Time: m.CompletionTimestamp.Add(spec.TTL.Duration)}
-		}
 	}
+	var spec struct {
+		TTL       *metav1.Duration                  `json:"ttl,omitempty"`
+		Selection *backupv1alpha1.ResourceSelection `json:"selection,omitempty"`
+	}
+	if len(m.Spec) == 0 || json.Unmarshal(m.Spec, &spec) != nil {
+		return s
+	}
+	if spec.TTL != nil && spec.TTL.Duration > 0 && s.CompletionTime != nil {
+		s.Expiration = &metav1.Time{Time: m.CompletionTimestamp.Add(spec.TTL.Duration)}
+	}
+	s.Selection = fleetv1alpha1.Summarize(spec.Selection)
 	return s
 }
 
 func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
+	var store archive.Store
+	var err error
 	if r.Stores != nil {
-		return r.Stores(t)
+		store, err = r.Stores(t)
+	} else {
+		store, err = r.Targets.Client(t)
 	}
-	return r.Targets.Client(t)
+	if err != nil {
+		return nil, err
+	}
+	return r.Revalidation.Watch(store, t.Name), nil
 }
 
 func finished(bs *backupv1alpha1.BackupSync) bool {

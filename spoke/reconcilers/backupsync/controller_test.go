@@ -22,6 +22,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive/archivetest"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
 // cp is one kube-apiserver with the spoke's and the hub's CRDs: it plays the
@@ -252,6 +253,33 @@ func TestMissingTargetFails(t *testing.T) {
 	e.g.Expect(e.pages(bs)).To(BeEmpty())
 }
 
+// A sync whose listing fails on storage is retried, says why, and has its
+// target validated again at once; one that lists has not.
+func TestStorageFailureRevalidatesTheTarget(t *testing.T) {
+	e := newEnv(t)
+	e.backup(e.cluster, "s1", hubOwner, true)
+	e.r.Revalidation = targets.NewRevalidation()
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) {
+		return &archivetest.FailingStore{Store: e.store, Fails: func(op, _ string) bool { return op == "List" }}, nil
+	}
+	bs := &backupv1alpha1.BackupSync{
+		ObjectMeta: metav1.ObjectMeta{Name: "sync-" + rand.String(6), Annotations: map[string]string{backupv1alpha1.SyncLocationAnnotation: "primary"}},
+		Spec: backupv1alpha1.BackupSyncSpec{Target: backupv1alpha1.ObjectName(e.target),
+			Hub: backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "manual", UID: types.UID("uid-" + rand.String(8))}},
+	}
+	e.g.Expect(cp.Client.Create(e.ctx, bs)).To(Succeed())
+	_, err := e.r.Reconcile(e.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(bs)})
+	e.g.Expect(err).To(MatchError(archivetest.StorageFailure))
+	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKeyFromObject(bs), bs)).To(Succeed())
+	e.g.Expect(bs.Status.Phase).To(Equal(backupv1alpha1.TaskInProgress))
+	e.g.Expect(bs.Status.Conditions).To(ContainElement(HaveField("Reason", backupv1alpha1.ReasonStorageError)))
+	e.g.Expect(e.r.Revalidation.Take(e.target)).To(BeTrue(), "the target is validated again at once")
+
+	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) { return e.store, nil }
+	e.g.Expect(e.run(0).Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(e.r.Revalidation.Take(e.target)).To(BeFalse(), "a sync that listed asks for nothing")
+}
+
 // A panic while listing fails the sync with InternalError instead of
 // retrying it for ever, and writes no page.
 func TestPanicInStorageFailsTheSync(t *testing.T) {
@@ -270,4 +298,19 @@ func TestPanicInStorageFailsTheSync(t *testing.T) {
 
 	e.r.Stores = func(*backupv1alpha1.BackupTarget) (archive.Store, error) { return e.store, nil }
 	e.g.Expect(e.run(0).Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+}
+
+// A catalog entry carries what backup.json records of the selection,
+// bounded: the first namespaces, a count of the rest, and flags.
+func TestSummaryRecordsTheSelection(t *testing.T) {
+	g := NewWithT(t)
+	spec := `{"selection":{"includedNamespaces":["a","b","c","d","e","f","g"],"excludedNamespaces":["x"],` +
+		`"labelSelector":{"matchLabels":{"app":"shop"}},"includedResources":["configmaps"],"clusterScopedResources":"Exclude"}}`
+	s := Summary(&archive.Manifest{BackupID: "b1", SourceCluster: "spoke-1", Spec: []byte(spec)})
+	g.Expect(s.Selection).To(Equal(&fleetv1alpha1.SelectionSummary{
+		IncludedNamespaces: []backupv1alpha1.NamespaceName{"a", "b", "c", "d", "e"},
+		ExcludedNamespaces: []backupv1alpha1.NamespaceName{"x"},
+		NamespacesOmitted:  2, LabelSelector: true, Resources: true, ClusterScopedResources: backupv1alpha1.ClusterScopedExclude,
+	}))
+	g.Expect(Summary(&archive.Manifest{BackupID: "b2", SourceCluster: "spoke-1", Spec: []byte(`{}`)}).Selection).To(BeNil())
 }
