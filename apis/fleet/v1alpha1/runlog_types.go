@@ -128,3 +128,7 @@ type LogPage struct {
 	// +optional
 	Error string `json:"error,omitempty"`
 }
+
+// LogPageName is the name of the catalog page that answers the spoke
+// RunLog named spokeRunLog.
+func LogPageName(spokeRunLog string) string { return "log-" + spokeRunLog }

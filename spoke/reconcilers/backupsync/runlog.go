@@ -17,17 +17,13 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
-// LogPageName is the name of the catalog page that answers the spoke RunLog
-// named runLog.
-func LogPageName(runLog string) string { return "log-" + runLog }
-
 // maxLogError bounds the reason a log page gives for having no log.
 const maxLogError = 1024
 
 // RunLogs runs spoke RunLogs: each reads one run's log from its target's
 // bucket (the backup's log.jsonl.gz, or a restore's log in the backup's
 // restores/ folder, never another path) and writes its end, at most
-// spec.maxBytes, as the catalog page LogPageName into this cluster's
+// spec.maxBytes, as the catalog page fleetv1alpha1.LogPageName into this cluster's
 // namespace on the hub. It shares the sync's target, store and hub access.
 type RunLogs struct {
 	*Reconciler
@@ -59,7 +55,7 @@ func (r *RunLogs) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 	obj := &fleetv1alpha1.BackupCatalog{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: r.Cluster,
-			Name:      LogPageName(rl.Name),
+			Name:      fleetv1alpha1.LogPageName(rl.Name),
 			Labels:    map[string]string{fleetv1alpha1.LabelRunLogUID: labelValue(string(rl.Spec.Hub.UID))},
 		},
 		Spec: fleetv1alpha1.BackupCatalogSpec{Cluster: backupv1alpha1.ClusterName(r.Cluster), Log: page},

@@ -48,7 +48,7 @@ func (e *env) runLog(id string, kind backupv1alpha1.RunKind, restoreLog string, 
 	e.g.Expect(err).NotTo(HaveOccurred())
 	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKeyFromObject(rl), rl)).To(Succeed())
 	page := &fleetv1alpha1.BackupCatalog{}
-	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKey{Namespace: e.cluster, Name: LogPageName(rl.Name)}, page)).To(Succeed())
+	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKey{Namespace: e.cluster, Name: fleetv1alpha1.LogPageName(rl.Name)}, page)).To(Succeed())
 	e.g.Expect(page.Labels).To(HaveKeyWithValue(fleetv1alpha1.LabelRunLogUID, string(rl.Spec.Hub.UID)))
 	e.g.Expect(page.Spec.Log.RunLog).To(Equal(rl.Spec.Hub))
 	return rl, page
