@@ -96,12 +96,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 	}()
 
-	spoke, err := r.spokeRunLog(ctx, rl)
+	spoke, run, err := r.spokeRunLog(ctx, rl)
 	if err != nil || spoke == nil {
 		return ctrl.Result{}, err
 	}
 	if rl.Status.Cluster == "" {
-		cluster, err := r.pickCluster(ctx, rl, spoke)
+		cluster, err := r.pickCluster(ctx, rl, run)
 		if err != nil || cluster == "" {
 			return ctrl.Result{}, err
 		}
@@ -164,37 +164,48 @@ func maxBytes(rl *fleetv1alpha1.RunLog) int {
 	return backupv1alpha1.DefaultRunLogBytes
 }
 
-// spokeRunLog is the spoke RunLog that reads rl's log, and the cluster
-// that made the run, which is asked first. It fails rl (and returns nil)
-// when the run or its backup does not exist or has no log.
-func (r *Reconciler) spokeRunLog(ctx context.Context, rl *fleetv1alpha1.RunLog) (*backupv1alpha1.RunLog, error) {
-	backupName, restoreLog := string(rl.Spec.Name), ""
+// run is where rl's run and its backup are.
+type run struct {
+	// backup is the Backup's name, location its BackupLocation's.
+	backup, location string
+	// cluster made the run: the backup's source cluster, or the cluster restored to.
+	cluster string
+}
+
+// spokeRunLog is the spoke RunLog that reads rl's log, and where the run
+// is. It fails rl (and returns nil) when the run or its backup does not
+// exist or has no log.
+func (r *Reconciler) spokeRunLog(ctx context.Context, rl *fleetv1alpha1.RunLog) (*backupv1alpha1.RunLog, run, error) {
+	backupName, restoreLog, cluster := string(rl.Spec.Name), "", ""
 	if rl.Spec.Kind == backupv1alpha1.RunRestore {
 		rs := &fleetv1alpha1.Restore{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: rl.Namespace, Name: string(rl.Spec.Name)}, rs); err != nil {
 			if apierrors.IsNotFound(err) {
 				fail(rl, fleetv1alpha1.ReasonBackupNotFound, fmt.Sprintf("Restore %q does not exist in namespace %s", rl.Spec.Name, rl.Namespace))
-				return nil, nil
+				return nil, run{}, nil
 			}
-			return nil, err
+			return nil, run{}, err
 		}
 		if rs.Status.Log == "" {
 			fail(rl, backupv1alpha1.ReasonInProgress, fmt.Sprintf("Restore %q has no log in the bucket (yet): a restore keeps its log when it ends", rl.Spec.Name))
-			return nil, nil
+			return nil, run{}, nil
 		}
-		backupName, restoreLog = string(rs.Spec.Backup), rs.Status.Log
+		backupName, restoreLog, cluster = string(rs.Spec.Backup), rs.Status.Log, string(rs.Status.Cluster)
 	}
 	b := &fleetv1alpha1.Backup{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: rl.Namespace, Name: backupName}, b); err != nil {
 		if apierrors.IsNotFound(err) {
 			fail(rl, fleetv1alpha1.ReasonBackupNotFound, fmt.Sprintf("Backup %q does not exist in namespace %s", backupName, rl.Namespace))
-			return nil, nil
+			return nil, run{}, nil
 		}
-		return nil, err
+		return nil, run{}, err
 	}
 	if b.Status.BackupID == "" {
 		fail(rl, fleetv1alpha1.ReasonBackupNotFound, fmt.Sprintf("Backup %q has no data in the bucket yet", backupName))
-		return nil, nil
+		return nil, run{}, nil
+	}
+	if cluster == "" {
+		cluster = string(b.Spec.Cluster)
 	}
 	name := dispatch.SpokeName(rl.Namespace, rl.Name)
 	return &backupv1alpha1.RunLog{
@@ -211,34 +222,18 @@ func (r *Reconciler) spokeRunLog(ctx context.Context, rl *fleetv1alpha1.RunLog) 
 			MaxBytes:   int32(maxBytes(rl)),
 			Hub:        backupv1alpha1.HubObjectReference{Namespace: backupv1alpha1.NamespaceName(rl.Namespace), Name: backupv1alpha1.ObjectName(rl.Name), UID: rl.UID},
 		},
-	}, nil
+	}, run{backup: backupName, location: string(b.Spec.Location), cluster: cluster}, nil
 }
 
 // pickCluster chooses a cluster with a Valid connection to the backup's
 // location that rl's namespace may use: the one that made the run (the
 // backup's source, or the restore's cluster) first, else the first by
 // name. It fails rl when there is none.
-func (r *Reconciler) pickCluster(ctx context.Context, rl *fleetv1alpha1.RunLog, spoke *backupv1alpha1.RunLog) (string, error) {
-	b := &fleetv1alpha1.Backup{}
-	backupName := string(rl.Spec.Name)
-	preferred := ""
-	if rl.Spec.Kind == backupv1alpha1.RunRestore {
-		rs := &fleetv1alpha1.Restore{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: rl.Namespace, Name: string(rl.Spec.Name)}, rs); err != nil {
-			return "", err
-		}
-		backupName, preferred = string(rs.Spec.Backup), string(rs.Status.Cluster)
-	}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: rl.Namespace, Name: backupName}, b); err != nil {
-		return "", err
-	}
-	if preferred == "" {
-		preferred = string(spoke.Spec.Source.Cluster)
-	}
+func (r *Reconciler) pickCluster(ctx context.Context, rl *fleetv1alpha1.RunLog, run run) (string, error) {
 	loc := &fleetv1alpha1.BackupLocation{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: rl.Namespace, Name: string(b.Spec.Location)}, loc); err != nil {
+	if err := r.Get(ctx, client.ObjectKey{Namespace: rl.Namespace, Name: run.location}, loc); err != nil {
 		if apierrors.IsNotFound(err) {
-			fail(rl, fleetv1alpha1.ReasonLocationNotFound, fmt.Sprintf("BackupLocation %q of Backup %q does not exist in namespace %s", b.Spec.Location, backupName, rl.Namespace))
+			fail(rl, fleetv1alpha1.ReasonLocationNotFound, fmt.Sprintf("BackupLocation %q of Backup %q does not exist in namespace %s", run.location, run.backup, rl.Namespace))
 			return "", nil
 		}
 		return "", err
@@ -258,8 +253,8 @@ func (r *Reconciler) pickCluster(ctx context.Context, rl *fleetv1alpha1.RunLog, 
 		}
 		valid = append(valid, c.Cluster)
 	}
-	if slices.Contains(valid, preferred) {
-		return preferred, nil
+	if slices.Contains(valid, run.cluster) {
+		return run.cluster, nil
 	}
 	if len(valid) > 0 {
 		slices.Sort(valid)
