@@ -568,10 +568,30 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 			"should be greater than or equal to 0"},
 		{"catalog page that is both a sync's page and an inventory",
 			with(catalog(), func(c *fleetv1alpha1.BackupCatalog) { c.Spec.Inventory = inventory().Spec.Inventory }),
-			"a page is either a sync's page (sync and location) or a namespace inventory (inventory alone)"},
+			"a page is either a sync's page (sync and location), a namespace inventory (inventory alone) or a run's log (log alone)"},
 		{"catalog page without sync",
 			with(catalog(), func(c *fleetv1alpha1.BackupCatalog) { c.Spec.Sync = nil }),
-			"a page is either a sync's page (sync and location) or a namespace inventory (inventory alone)"},
+			"a page is either a sync's page (sync and location), a namespace inventory (inventory alone) or a run's log (log alone)"},
+		{"catalog page that is both an inventory and a run's log",
+			with(inventory(), func(c *fleetv1alpha1.BackupCatalog) {
+				c.Spec.Log = &fleetv1alpha1.LogPage{RunLog: backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "look"}}
+			}),
+			"a page is either a sync's page (sync and location), a namespace inventory (inventory alone) or a run's log (log alone)"},
+		{"run log page that also lists backups",
+			with(catalog(), func(c *fleetv1alpha1.BackupCatalog) {
+				c.Spec.Sync, c.Spec.Location = nil, nil
+				c.Spec.Log = &fleetv1alpha1.LogPage{RunLog: backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "look"}}
+			}),
+			"a page is either a sync's page (sync and location), a namespace inventory (inventory alone) or a run's log (log alone)"},
+		{"hub RunLog asking for more than 1Mi",
+			&fleetv1alpha1.RunLog{ObjectMeta: metav1.ObjectMeta{Namespace: namespace}, Spec: fleetv1alpha1.RunLogSpec{Kind: backupv1alpha1.RunBackup, Name: "nightly", MaxBytes: 2 << 20}},
+			"should be less than or equal to 1048576"},
+		{"hub RunLog of another kind of run",
+			&fleetv1alpha1.RunLog{ObjectMeta: metav1.ObjectMeta{Namespace: namespace}, Spec: fleetv1alpha1.RunLogSpec{Kind: "Sync", Name: "nightly"}},
+			"supported values: \"Backup\", \"Restore\""},
+		{"spoke RunLog of a restore without the restore's log",
+			&backupv1alpha1.RunLog{Spec: backupv1alpha1.RunLogSpec{Target: "t", Kind: backupv1alpha1.RunRestore, Source: backupv1alpha1.BackupSource{Cluster: "c", BackupID: "b"}, Hub: backupv1alpha1.HubObjectReference{Namespace: "team-a", Name: "look"}}},
+			"restoreLog is set for a Restore's log and only for it"},
 		{"inventory with a namespace name that is no DNS label",
 			with(inventory(), func(c *fleetv1alpha1.BackupCatalog) { c.Spec.Inventory.Namespaces[1] = "Team_B" }),
 			"should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"},

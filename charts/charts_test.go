@@ -69,9 +69,9 @@ func TestRenderSpokeDefaults(t *testing.T) {
 	objs, err := Render(Spoke, map[string]any{"clusterName": "shoot-a"}, spokeNamespace)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	t.Log("the five CRDs first, then the templates in Helm's install order, and no Namespace unless asked")
+	t.Log("the six CRDs first, then the templates in Helm's install order, and no Namespace unless asked")
 	g.Expect(kinds(objs)).To(Equal([]string{
-		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
+		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
 		"ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Role", "RoleBinding",
 		"Service", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding",
 	}))
@@ -141,8 +141,8 @@ func TestRenderSpokeForTheAgentWork(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	t.Log("the Namespace right after the CRDs")
-	g.Expect(kinds(objs)[5]).To(Equal("Namespace"))
-	g.Expect(objs[5].GetName()).To(Equal(spokeNamespace))
+	g.Expect(kinds(objs)[6]).To(Equal("Namespace"))
+	g.Expect(objs[6].GetName()).To(Equal(spokeNamespace))
 	dep := &appsv1.Deployment{}
 	convert(g, find(g, objs, "Deployment", spokeNamespace, "lifeboat-spoke"), dep)
 	c := dep.Spec.Template.Spec.Containers[0]
@@ -248,8 +248,8 @@ func TestRenderHubDefaults(t *testing.T) {
 
 	t.Log("the fleet CRDs first, then the manager's objects")
 	k := kinds(objs)
-	g.Expect(k[:11]).To(HaveEach("CustomResourceDefinition"))
-	g.Expect(k[11:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"}),
+	g.Expect(k[:12]).To(HaveEach("CustomResourceDefinition"))
+	g.Expect(k[12:]).To(Equal([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"}),
 		"a namespaced Role in the generated role.yaml needs a RoleBinding in the chart")
 
 	sa := &corev1.ServiceAccount{}
@@ -534,6 +534,15 @@ func TestRBACIsScoped(t *testing.T) {
 		makesTargetAccounts = makesTargetAccounts || (grants(rule, "create", "", "serviceaccounts") && grants(rule, "patch", "", "serviceaccounts"))
 	}
 	g.Expect(mintsTargetTokens && makesTargetAccounts).To(BeTrue(), "each BackupTarget's ServiceAccount is made and its tokens minted in lifeboat-system")
+
+	// RunLogs: the spoke reads the ones the hub sends and reports on them;
+	// the hub runs the hub kind and removes the log pages it copied.
+	spokeManager := spokeRules["ClusterRole lifeboat-spoke"]
+	g.Expect(slices.ContainsFunc(spokeManager, func(r rbacv1.PolicyRule) bool { return grants(r, "watch", "backup.lifeboat.dev", "runlogs") })).To(BeTrue())
+	g.Expect(slices.ContainsFunc(spokeManager, func(r rbacv1.PolicyRule) bool { return grants(r, "patch", "backup.lifeboat.dev", "runlogs/status") })).To(BeTrue())
+	hubManager := rulesOf(g, hub)["ClusterRole lifeboat-hub"]
+	g.Expect(slices.ContainsFunc(hubManager, func(r rbacv1.PolicyRule) bool { return grants(r, "patch", "fleet.lifeboat.dev", "runlogs/status") })).To(BeTrue())
+	g.Expect(slices.ContainsFunc(hubManager, func(r rbacv1.PolicyRule) bool { return grants(r, "delete", "fleet.lifeboat.dev", "backupcatalogs") })).To(BeTrue())
 
 	for name, objs := range map[string][]*unstructured.Unstructured{"hub": hub, "spoke": spoke} {
 		var review []string

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
+	"github.com/lifeboat-dev/lifeboat/hub/cli"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/spoke/hubcredential"
@@ -252,6 +256,25 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 		g.Expect(migrated[key]).To(Equal(remapSubjects(want, ns, mapped)), "%s restored on spoke-2 in %s", key, mapped)
 	}
 	t.Logf("hub Restore to %s: %d items", rs.Status.Cluster, rs.Status.Progress.ItemsDone)
+
+	t.Log("lifeboat logs restore prints the restore's per-item results, fetched from the bucket through a cluster")
+	g.Expect(rs.Status.Log).To(HavePrefix(fmt.Sprintf("lifeboat/v1/backups/%s/%s/restores/%s/", spoke1.Name, b.Status.BackupID, spoke2.Name)))
+	var out, errOut bytes.Buffer
+	code := (&cli.App{Out: &out, Err: &errOut}).Run(ctx, []string{"--kubeconfig", testFleet.Hub.AdminKubeconfig, "logs", "restore", rs.Name, "-n", team})
+	g.Expect(code).To(Equal(cli.ExitOK), "stderr: %s", errOut.String())
+	g.Expect(out.String()).To(ContainSubstring(`"result":"created"`))
+	g.Expect(strings.Count(out.String(), `"result":`)).To(BeNumerically(">=", len(original)), "a result per item")
+	t.Log("and lifeboat logs backup the backup's own log, cut to --limit-bytes")
+	out.Reset()
+	errOut.Reset()
+	code = (&cli.App{Out: &out, Err: &errOut}).Run(ctx, []string{"--kubeconfig", testFleet.Hub.AdminKubeconfig, "logs", "backup", b.Name, "-n", team, "--limit-bytes", "100"})
+	g.Expect(code).To(Equal(cli.ExitOK), "stderr: %s", errOut.String())
+	g.Expect(out.Len()).To(BeNumerically("<=", 100))
+	runLogs := &fleetv1alpha1.RunLogList{}
+	g.Eventually(func() []fleetv1alpha1.RunLog {
+		g.Expect(hub.List(ctx, runLogs, client.InNamespace(team))).To(Succeed())
+		return runLogs.Items
+	}, time.Minute, time.Second).Should(BeEmpty(), "the RunLogs are gone once printed")
 }
 
 // The spoke's credential for the hub, the client certificate OCM's

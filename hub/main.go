@@ -47,6 +47,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/execrule"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/protection"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/restore"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/runlog"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/tombstone"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 	"github.com/lifeboat-dev/lifeboat/images"
@@ -173,6 +174,9 @@ func run(s settings) error {
 		return err
 	}
 	if err := (&backupsync.Pages{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&runlog.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Tenancy: policy}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&backupcluster.Reconciler{

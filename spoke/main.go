@@ -212,14 +212,18 @@ func run(s settings, factory *targets.Factory) error {
 		return err
 	}
 	hub := &hubcredential.Source{Reader: mgr.GetAPIReader(), Name: s.hubCredentialSecret, ClusterNamespace: s.clusterName, Server: s.hubServer, Scheme: hubScheme}
-	if err := (&backupsync.Reconciler{
+	syncs := &backupsync.Reconciler{
 		Client:       mgr.GetClient(),
 		Targets:      factory,
 		Hub:          hub.Client,
 		Cluster:      s.clusterName,
 		Revalidation: revalidation,
 		Recorder:     mgr.GetEventRecorder("lifeboat-spoke"),
-	}).SetupWithManager(mgr); err != nil {
+	}
+	if err := syncs.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&backupsync.RunLogs{Reconciler: syncs}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := mgr.Add(&backupsync.Inventory{Client: mgr.GetClient(), Hub: hub.Client, Cluster: s.clusterName}); err != nil {

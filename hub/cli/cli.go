@@ -121,6 +121,8 @@ var commands = map[string]commandFunc{
 	"restore create":   restoreCreateCommand,
 	"sync":             syncCommand,
 	"protection":       protectionCommand,
+	"logs backup":      logsBackupCommand,
+	"logs restore":     logsRestoreCommand,
 }
 
 // aliases are other words for the same commands, as kubectl accepts them.
@@ -141,6 +143,8 @@ var groups = map[string]struct{ short, missing, unknown string }{
 		"unknown subcommand %q of backup: use create or delete"},
 	"restore": {"Create restores", "restore needs a subcommand: create (or list restores with '%s restores')",
 		"unknown subcommand %q of restore: use create"},
+	"logs": {"Print the log of a backup or restore", "logs needs a kind and a name: logs backup NAME or logs restore NAME",
+		"cannot print the log of %q: use backup or restore"},
 	"describe": {"Show one object in detail", "describe needs a kind and a name: describe backup NAME or describe restore NAME",
 		"cannot describe %q: use backup or restore"},
 }

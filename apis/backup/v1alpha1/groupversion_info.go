@@ -22,6 +22,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&ApplicationBackup{}, &ApplicationBackupList{},
 		&ApplicationRestore{}, &ApplicationRestoreList{},
 		&BackupSync{}, &BackupSyncList{},
+		&RunLog{}, &RunLogList{},
 		&BackupDeletion{}, &BackupDeletionList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)

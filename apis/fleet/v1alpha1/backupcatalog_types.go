@@ -194,8 +194,8 @@ type NamespaceInventory struct {
 }
 
 // BackupCatalogSpec is one page of what a cluster found in a location's
-// container, or the cluster's namespace inventory.
-// +kubebuilder:validation:XValidation:rule="has(self.inventory) ? !has(self.sync) && !has(self.location) && !has(self.entries) && !has(self.skipped) : has(self.sync) && has(self.location)",message="a page is either a sync's page (sync and location) or a namespace inventory (inventory alone)"
+// container, the cluster's namespace inventory, or a run's log.
+// +kubebuilder:validation:XValidation:rule="has(self.inventory) || has(self.log) ? !has(self.sync) && !has(self.location) && !has(self.entries) && !has(self.skipped) && !(has(self.inventory) && has(self.log)) : has(self.sync) && has(self.location)",message="a page is either a sync's page (sync and location), a namespace inventory (inventory alone) or a run's log (log alone)"
 type BackupCatalogSpec struct {
 	// cluster is the cluster that wrote the page; it must be the cluster whose
 	// namespace the page is in.
@@ -232,6 +232,10 @@ type BackupCatalogSpec struct {
 	// that the spoke keeps up to date; the hub's protection report reads it.
 	// +optional
 	Inventory *NamespaceInventory `json:"inventory,omitempty"`
+
+	// log is a run's log, read for a hub RunLog.
+	// +optional
+	Log *LogPage `json:"log,omitempty"`
 
 	// skipped are, on the final page, folders of the container that the
 	// cluster did not list as backups, each with why: an unreadable or

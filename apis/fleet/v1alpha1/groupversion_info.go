@@ -27,6 +27,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&BackupSchedule{}, &BackupScheduleList{},
 		&ExecRule{}, &ExecRuleList{},
 		&BackupSync{}, &BackupSyncList{},
+		&RunLog{}, &RunLogList{},
 		&BackupCatalog{}, &BackupCatalogList{},
 		&BackupTenant{}, &BackupTenantList{},
 	)

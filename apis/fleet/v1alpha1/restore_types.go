@@ -47,6 +47,14 @@ type RestoreStatus struct {
 
 	// RestoreResult is what the restore has done so far.
 	backupv1alpha1.RestoreResult `json:",inline"`
+
+	// log is where the cluster kept the restore's log in the location's
+	// container (under its prefix), as the cluster reported it: one JSON
+	// line per item with its result. `lifeboat logs restore` prints it.
+	// Empty until the restore ended, or when the log could not be kept.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Log string `json:"log,omitempty"`
 }
 
 // Restore restores a Backup into its source cluster or another one.

@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +22,7 @@ import (
 
 // feedback is what each ApplicationRestore reports back to the hub. The work
 // agent reads paths with client-go's JSONPath, which has filters.
-var feedback = dispatch.RunFields
+var feedback = append(slices.Clone(dispatch.RunFields), dispatch.Field{Name: "log", Path: ".status.log"})
 
 // source is what a restore reads from: the Backup, resolved, and the cluster
 // to restore to.

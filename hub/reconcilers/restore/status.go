@@ -69,6 +69,9 @@ func mirror(rs *fleetv1alpha1.Restore, mw *workv1.ManifestWork) {
 		rs.Status.Progress = run.Progress
 	}
 	rs.Status.Warnings, rs.Status.Errors = run.Warnings, run.Errors
+	if l := st.Values["log"].String; l != "" && len(l) <= 1024 {
+		rs.Status.Log = l
+	}
 	if run.StartTime != nil {
 		rs.Status.StartTime = run.StartTime
 	}
