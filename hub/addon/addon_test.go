@@ -22,6 +22,8 @@ import (
 	"open-cluster-management.io/addon-framework/pkg/agent"
 	addonv1alpha1 "open-cluster-management.io/api/addon/v1alpha1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+
+	"github.com/lifeboat-dev/lifeboat/charts"
 )
 
 // render is the add-on's manifests for cluster with opts; the add-on has no
@@ -78,7 +80,9 @@ func TestManifestsRenderTheSpokeChart(t *testing.T) {
 			g.Expect(m.GetAnnotations()).NotTo(HaveKey(orphanAnnotation), "%s %s goes with the add-on", kind, m.GetName())
 		}
 	}
-	g.Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 5))
+	crds, err := charts.FS().ReadDir("lifeboat-spoke/crds")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", len(crds)), "every CRD of the spoke chart")
 	g.Expect(kinds).To(HaveKeyWithValue("Namespace", 1))
 	g.Expect(kinds).To(HaveKeyWithValue("Deployment", 1))
 	g.Expect(kinds).To(HaveKey("Role"))
