@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,22 +48,7 @@ func runWith(t *testing.T, kubeconfig string, args ...string) result {
 }
 
 // syncBuffer is an output that a test goroutine may read while the command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ fleet.LockedBuffer }
 
 // waitOutput waits until out says want.
 func (s *syncBuffer) waitOutput(want string) bool {

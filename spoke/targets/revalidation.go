@@ -77,6 +77,22 @@ func (v *Revalidation) Watch(store archive.Store, target string) archive.Store {
 	return &revalidatingStore{Store: store, v: v, target: target}
 }
 
+// Open opens target t's storage with open, or with f.Client when open is nil
+// (tests swap it), and watches it (Watch).
+func (v *Revalidation) Open(f *Factory, open func(*backupv1alpha1.BackupTarget) (archive.Store, error), t *backupv1alpha1.BackupTarget) (archive.Store, error) {
+	var store archive.Store
+	var err error
+	if open != nil {
+		store, err = open(t)
+	} else {
+		store, err = f.Client(t)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.Watch(store, t.Name), nil
+}
+
 type revalidatingStore struct {
 	archive.Store
 	v      *Revalidation

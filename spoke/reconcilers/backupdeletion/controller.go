@@ -215,17 +215,7 @@ func (r *Reconciler) check(ctx context.Context, del *backupv1alpha1.BackupDeleti
 }
 
 func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
-	var store archive.Store
-	var err error
-	if r.Stores != nil {
-		store, err = r.Stores(t)
-	} else {
-		store, err = r.Targets.Client(t)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return r.Revalidation.Watch(store, t.Name), nil
+	return r.Revalidation.Open(r.Targets, r.Stores, t)
 }
 
 func finished(del *backupv1alpha1.BackupDeletion) bool {

@@ -327,17 +327,7 @@ func Summary(m *archive.Manifest) fleetv1alpha1.BackupSummary {
 }
 
 func (r *Reconciler) store(t *backupv1alpha1.BackupTarget) (archive.Store, error) {
-	var store archive.Store
-	var err error
-	if r.Stores != nil {
-		store, err = r.Stores(t)
-	} else {
-		store, err = r.Targets.Client(t)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return r.Revalidation.Watch(store, t.Name), nil
+	return r.Revalidation.Open(r.Targets, r.Stores, t)
 }
 
 func finished(bs *backupv1alpha1.BackupSync) bool {
