@@ -43,6 +43,23 @@ func Path(prefix, cluster, backupID string) (string, error) {
 	return p, nil
 }
 
+// RepositoriesDir is the folder, beside the backups' and under a target's
+// prefix, of the volume data repositories: <cluster>/<namespace>/ each.
+// Listings and deletions of backups never reach into it.
+const RepositoriesDir = dataDir + "/v1/repositories"
+
+// RepositoryPath returns the folder of the volume data repository of
+// namespace on cluster, relative to the target's prefix, ending in '/'.
+func RepositoryPath(cluster, namespace string) (string, error) {
+	if err := validateCluster(cluster); err != nil {
+		return "", err
+	}
+	if !isDNSLabel(namespace) {
+		return "", fmt.Errorf("namespace %q: must be a namespace name", namespace)
+	}
+	return RepositoriesDir + "/" + cluster + "/" + namespace + "/", nil
+}
+
 // ParsePath splits a backup folder made by Path into its parts.
 func ParsePath(dir string) (prefix, cluster, backupID string, err error) {
 	segs := strings.Split(dir, "/")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -139,6 +140,25 @@ func (c *Client) List(ctx context.Context, prefix string) ([]string, error) {
 // target's prefix, as Azure returns them (lexical order, up to 5,000 a page
 // unless SetPageSize chose fewer), and stops at fn's first error.
 func (c *Client) Walk(ctx context.Context, prefix string, fn func([]string) error) error {
+	return c.WalkItems(ctx, prefix, func(items []Item) error {
+		names := make([]string, len(items))
+		for i, it := range items {
+			names[i] = it.Name
+		}
+		return fn(names)
+	})
+}
+
+// Item is a blob in a listing: its name relative to the target's prefix,
+// its size and when it was last written.
+type Item struct {
+	Name     string
+	Size     int64
+	Modified time.Time
+}
+
+// WalkItems is Walk with each blob's size and modification time.
+func (c *Client) WalkItems(ctx context.Context, prefix string, fn func([]Item) error) error {
 	full, err := c.listPrefix(prefix)
 	if err != nil {
 		return err
@@ -160,17 +180,63 @@ func (c *Client) Walk(ctx context.Context, prefix string, fn func([]string) erro
 		if err != nil {
 			return &OpError{Op: "listing", Name: prefix, Err: err}
 		}
-		names := make([]string, 0, len(page.Segment.BlobItems))
-		for _, item := range page.Segment.BlobItems {
-			if item.Name != nil {
-				names = append(names, strings.TrimPrefix(*item.Name, strip))
+		items := make([]Item, 0, len(page.Segment.BlobItems))
+		for _, b := range page.Segment.BlobItems {
+			if b.Name == nil {
+				continue
 			}
+			it := Item{Name: strings.TrimPrefix(*b.Name, strip)}
+			if p := b.Properties; p != nil {
+				if p.ContentLength != nil {
+					it.Size = *p.ContentLength
+				}
+				if p.LastModified != nil {
+					it.Modified = *p.LastModified
+				}
+			}
+			items = append(items, it)
 		}
-		if err := fn(names); err != nil {
+		if err := fn(items); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// DownloadRange streams count bytes of the blob name from offset (count 0:
+// to the end); the caller closes it. A missing blob is an error wrapping
+// ErrNotFound.
+func (c *Client) DownloadRange(ctx context.Context, name string, offset, count int64) (io.ReadCloser, error) {
+	full, err := c.blobName(name)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.svc.DownloadStream(ctx, c.cfg.Container, full, &azblob.DownloadStreamOptions{Range: azblob.HTTPRange{Offset: offset, Count: count}})
+	if err != nil {
+		return nil, notFound("downloading", name, err)
+	}
+	return resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: downloadRetries}), nil
+}
+
+// Stat returns the blob name's size and modification time; a missing blob
+// is an error wrapping ErrNotFound.
+func (c *Client) Stat(ctx context.Context, name string) (Item, error) {
+	full, err := c.blobName(name)
+	if err != nil {
+		return Item{}, err
+	}
+	p, err := c.svc.ServiceClient().NewContainerClient(c.cfg.Container).NewBlobClient(full).GetProperties(ctx, nil)
+	if err != nil {
+		return Item{}, notFound("checking", name, err)
+	}
+	it := Item{Name: name}
+	if p.ContentLength != nil {
+		it.Size = *p.ContentLength
+	}
+	if p.LastModified != nil {
+		it.Modified = *p.LastModified
+	}
+	return it, nil
 }
 
 // Delete deletes the blob name and its snapshots. Deleting a blob that does

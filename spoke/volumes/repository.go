@@ -1,0 +1,95 @@
+package volumes
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/content"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+)
+
+// PlaceholderPassword is the repository password of target until the
+// target's client-side encryption key is wired in: it is derived from stable,
+// non-secret data (the target's UID), so it keeps kopia's format working but
+// protects nothing against whoever can read the container.
+func PlaceholderPassword(t *backupv1alpha1.BackupTarget) string {
+	sum := sha256.Sum256([]byte("lifeboat volume repository placeholder password\x00" + string(t.UID)))
+	return hex.EncodeToString(sum[:])
+}
+
+// ErrWrongPassword is wrapped by Open's error when the repository exists
+// with another password.
+var ErrWrongPassword = errors.New("the volume repository's password is not the one given")
+
+// Repository is an open volume data repository; Close it.
+type Repository struct {
+	repo.Repository
+	storage *Storage
+	dir     string // kopia's configuration and caches
+}
+
+// Open opens the repository of namespace on cluster in blobs, creating it
+// if it does not exist yet, with password.
+func Open(ctx context.Context, blobs Blobs, cluster, namespace, password string) (*Repository, error) {
+	st, err := NewStorage(blobs, cluster, namespace)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{storage: st}
+	ok := false
+	defer func() {
+		if !ok {
+			r.release()
+		}
+	}()
+	if r.dir, err = os.MkdirTemp("", "lifeboat-volumes-"); err != nil {
+		return nil, err
+	}
+	config := filepath.Join(r.dir, "repository.config")
+	opts := &repo.ConnectOptions{CachingOptions: content.CachingOptions{
+		CacheDirectory:        filepath.Join(r.dir, "cache"),
+		ContentCacheSizeBytes: 64 << 20, MetadataCacheSizeBytes: 64 << 20,
+	}}
+	err = repo.Connect(ctx, config, st, password, opts)
+	if errors.Is(err, repo.ErrRepositoryNotInitialized) {
+		err = repo.Initialize(ctx, st, &repo.NewRepositoryOptions{}, password)
+		if err == nil || errors.Is(err, repo.ErrAlreadyInitialized) { // another run created it meanwhile
+			err = repo.Connect(ctx, config, st, password, opts)
+		}
+	}
+	if errors.Is(err, repo.ErrInvalidPassword) {
+		return nil, fmt.Errorf("opening the volume repository %s: %w", st.Prefix(), ErrWrongPassword)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the volume repository %s: %w", st.Prefix(), err)
+	}
+	if r.Repository, err = repo.Open(ctx, config, password, &repo.Options{DisableInternalLog: true}); err != nil {
+		return nil, fmt.Errorf("opening the volume repository %s: %w", st.Prefix(), err)
+	}
+	ok = true
+	return r, nil
+}
+
+// Prefix is the repository's folder in the target, ending in '/'.
+func (r *Repository) Prefix() string { return r.storage.Prefix() }
+
+// Close closes the repository and removes its local configuration and caches.
+func (r *Repository) Close(ctx context.Context) error {
+	err := r.Repository.Close(ctx)
+	r.release()
+	return err
+}
+
+func (r *Repository) release() {
+	r.storage.Release()
+	if r.dir != "" {
+		os.RemoveAll(r.dir)
+	}
+}
