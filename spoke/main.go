@@ -13,6 +13,7 @@ import (
 
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -39,6 +40,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
 )
 
 var scheme = runtime.NewScheme()
@@ -68,6 +70,7 @@ type settings struct {
 	maxRestores, maxSelfServiceRestores int
 	restoreMaxItems                     int64
 	restoreSpoolSize                    string
+	moverImage, moverPullPolicy         string
 }
 
 // The add-on Lease and the hub credential Secret are in the spoke's own namespace.
@@ -75,6 +78,13 @@ type settings struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=lifeboat-system
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "mover" {
+		if err := moverMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "mover:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var (
 		s       settings
 		factory targets.Factory
@@ -103,6 +113,9 @@ func main() {
 		"how many teams' own restores (in their namespaces) run at once, in slots of their own")
 	flag.Int64Var(&s.restoreMaxItems, "restore-max-items", restore.DefaultMaxItems,
 		"the most objects a backup may hold for one restore to take it (a restore keeps a few bytes per object in memory); a larger one fails with TooManyItems")
+	flag.StringVar(&s.moverImage, "mover-image", os.Getenv("LIFEBOAT_MOVER_IMAGE"),
+		"the image of the data mover pods that back up and restore volume data: the spoke's own image (they run `lifeboat-spoke mover`); empty: volume data is not backed up")
+	flag.StringVar(&s.moverPullPolicy, "mover-image-pull-policy", string(corev1.PullIfNotPresent), "imagePullPolicy of the mover pods")
 	flag.StringVar(&s.restoreSpoolSize, "restore-spool-size", "",
 		"how much restores may spool together in the temporary directory (a quantity such as 2Gi: the size limit of its volume); empty: only the file system's free space bounds it")
 	opts := zap.Options{}
@@ -175,11 +188,16 @@ func run(s settings, factory *targets.Factory) error {
 		return err
 	}
 	registry := &runs.Registry{}
+	var movers *volumes.Movers
+	if s.moverImage != "" {
+		movers = &volumes.Movers{Kube: tokens, Settings: volumes.PodSettings{Image: s.moverImage, PullPolicy: corev1.PullPolicy(s.moverPullPolicy)}}
+	}
 	if err := (&applicationbackup.Reconciler{
 		Client:                mgr.GetClient(),
 		Targets:               factory,
 		Runs:                  registry,
 		Revalidation:          revalidation,
+		Movers:                movers,
 		Cluster:               s.clusterName,
 		Recorder:              mgr.GetEventRecorder("lifeboat-spoke"),
 		MaxRunning:            s.maxBackups,
@@ -190,6 +208,7 @@ func run(s settings, factory *targets.Factory) error {
 	if err := (&applicationrestore.Reconciler{
 		Client:                mgr.GetClient(),
 		Cluster:               s.clusterName,
+		Movers:                movers,
 		Identity:              &restore.Identity{Tokens: tokens, Namespace: targets.SystemNamespace, Name: s.restoreServiceAccount},
 		Targets:               factory,
 		Revalidation:          revalidation,

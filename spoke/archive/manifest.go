@@ -28,6 +28,8 @@ type Manifest struct {
 	Counts              Counts          `json:"counts"`
 	// Files holds the size and sha256 of every other file, by file name.
 	Files map[string]FileInfo `json:"files"`
+	// Volumes are the snapshots of the PersistentVolumeClaims' data.
+	Volumes []VolumeSnapshot `json:"volumes,omitempty"`
 
 	// SHA256 is the sha256 (hex) of backup.json's bytes as Writer.Close wrote
 	// them or Open read them; it is not part of backup.json.
@@ -59,6 +61,30 @@ type Counts struct {
 	// Resources counts items by "<group>/<version>/<resource>", the core
 	// group written as "core" (as in entry names).
 	Resources map[string]int64 `json:"resources"`
+}
+
+// VolumeSnapshot is the data of one PersistentVolumeClaim: a kopia snapshot
+// in the volume repository of the claim's namespace.
+type VolumeSnapshot struct {
+	Namespace string `json:"namespace"`
+	Claim     string `json:"claim"`
+	// Snapshot is the kopia manifest ID of the snapshot.
+	Snapshot string `json:"snapshot"`
+	// Repository is the repository's folder, relative to the target's prefix.
+	Repository string `json:"repository"`
+	// Bytes and Files are the size of the volume's files and how many there are.
+	Bytes int64 `json:"bytes"`
+	Files int64 `json:"files"`
+}
+
+// Volume returns the snapshot of the claim namespace/name, if the backup has one.
+func (m *Manifest) Volume(namespace, name string) (VolumeSnapshot, bool) {
+	for _, v := range m.Volumes {
+		if v.Namespace == namespace && v.Claim == name {
+			return v, true
+		}
+	}
+	return VolumeSnapshot{}, false
 }
 
 // FileInfo is the size (as stored, compressed) and sha256 of a file.

@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,8 @@ type Writer struct {
 	logGz     *gzip.Writer
 
 	counts  Counts
+	claims  []ItemRef // PersistentVolumeClaims added
+	volumes []VolumeSnapshot
 	modTime time.Time
 	buf     bytes.Buffer // one list entry or log line
 }
@@ -184,6 +187,9 @@ func (w *Writer) Add(it Item) error {
 	if _, err := w.tw.Write(it.Object); err != nil {
 		return w.fail(ResourcesFile, err)
 	}
+	if ref.Group == "" && ref.Resource == "persistentvolumeclaims" {
+		w.claims = append(w.claims, ref)
+	}
 
 	w.buf.Reset()
 	if w.listEmpty {
@@ -296,6 +302,7 @@ func (w *Writer) Close(ctx context.Context) (*Manifest, error) {
 		LifeboatVersion:     w.meta.LifeboatVersion,
 		Counts:              w.counts,
 		Files:               files,
+		Volumes:             w.volumes,
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -310,6 +317,20 @@ func (w *Writer) Close(ctx context.Context) (*Manifest, error) {
 	w.err = errors.New("archive: backup already closed")
 	w.cancel()
 	return m, nil
+}
+
+// Claims are the PersistentVolumeClaims added so far.
+func (w *Writer) Claims() []ItemRef {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.claims)
+}
+
+// AddVolume records the snapshot of a claim's data in backup.json.
+func (w *Writer) AddVolume(v VolumeSnapshot) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.volumes = append(w.volumes, v)
 }
 
 // Abort gives the backup up: it stops the uploads and deletes whatever the

@@ -63,6 +63,11 @@ type Options struct {
 	// CRDTimeout bounds the wait for restored CRDs to be served (default 1m).
 	CRDTimeout time.Duration
 
+	// FillVolume, when set, fills the claim namespace/name that the restore
+	// created from the backup's snapshot v of its data; it runs after the
+	// claims are written and before the workloads. Unset, claims with a
+	// snapshot are restored empty, each with an error in the log.
+	FillVolume func(ctx context.Context, v archive.VolumeSnapshot, namespace, name string) error
 	// Progress, when set, is called from one goroutine with what the restore
 	// has done so far, at most every ProgressInterval and once at the end.
 	Progress func(Result)
@@ -214,6 +219,7 @@ type run struct {
 	mu      sync.Mutex
 	newUIDs map[string]string // UID in the backup -> UID in the cluster
 	volumes map[string]claim  // PV name -> the claim this restore pre-bound it to
+	fills   []fill            // claims created that get their data from a snapshot
 	crds    []string          // CRDs written, to wait for
 }
 

@@ -26,6 +26,8 @@ func (r *run) write(ctx context.Context) error {
 			}
 		}
 		switch class {
+		case classClaims:
+			r.fillVolumes(ctx)
 		case classCRDs:
 			r.waitForCRDs(ctx)
 		case classNamespaces:
@@ -125,6 +127,7 @@ func (r *run) writeEntry(ctx context.Context, e *entry) {
 	switch out {
 	case created:
 		r.done(e, Created, archive.LevelInfo, "Created")
+		r.toFill(e)
 	case updated:
 		r.done(e, Updated, archive.LevelInfo, "Updated: it existed and the backed-up fields were applied over it")
 	case existed:

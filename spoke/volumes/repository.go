@@ -16,11 +16,13 @@ import (
 )
 
 // PlaceholderPassword is the repository password of target until the
-// target's client-side encryption key is wired in: it is derived from stable,
-// non-secret data (the target's UID), so it keeps kopia's format working but
-// protects nothing against whoever can read the container.
+// target's client-side encryption key is wired in: it is derived from
+// stable, non-secret data (the storage account, container and prefix, the
+// same on every cluster that uses the location), so it keeps kopia's format
+// working but protects nothing against whoever can read the container.
 func PlaceholderPassword(t *backupv1alpha1.BackupTarget) string {
-	sum := sha256.Sum256([]byte("lifeboat volume repository placeholder password\x00" + string(t.UID)))
+	az := t.Spec.Azure
+	sum := sha256.Sum256([]byte("lifeboat volume repository placeholder password\x00" + az.StorageAccount + "\x00" + az.Container + "\x00" + az.Prefix))
 	return hex.EncodeToString(sum[:])
 }
 

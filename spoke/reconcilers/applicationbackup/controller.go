@@ -24,6 +24,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/slots"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
 )
 
 // Reconciler runs ApplicationBackups.
@@ -55,6 +56,9 @@ type Reconciler struct {
 	// Revalidation, when set, is asked to validate a target again at once
 	// when a backup failed on its storage.
 	Revalidation *targets.Revalidation
+	// Movers start the pods that read claims' data; nil: volume data is
+	// not backed up (and each claim is named in a warning).
+	Movers *volumes.Movers
 	// Cluster is this cluster's name in the fleet; backups are stored under it.
 	Cluster  string
 	Recorder events.EventRecorder
@@ -88,6 +92,7 @@ var errDeleted = errors.New("the ApplicationBackup was deleted")
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods/exec,verbs=create;get
+// +kubebuilder:rbac:groups="",resources=pods,verbs=create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile starts a new backup, recognises an interrupted one, and leaves

@@ -154,8 +154,8 @@ func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
 // PostExecRule → Final. A pre action that fails with onError Fail stops the
 // backup before any resource is read; the post actions run whatever happened
 // before them (as their executionPolicy says), also when the run is being
-// stopped, so that nothing is left frozen. Volume data comes later: its stage
-// is recorded and logged. The backup succeeds only once backup.json is
+// stopped, so that nothing is left frozen. The Volumes stage backs up the
+// data of every claim the backup took (backUpVolumes). The backup succeeds only once backup.json is
 // written and the whole backup has been read back and verified.
 func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store) outcome {
 	w, err := archive.NewWriter(ctx, store, rn.dir, r.meta(ab))
@@ -181,11 +181,12 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	st.setStage(backupv1alpha1.StagePreExecRule)
 	record(hk.Pre(ctx, spec.Pre))
 	var failure *outcome
+	var skipped []string // claims whose data was not backed up
 	if f := fatal(ran); f != nil {
 		failure = &outcome{phase: backupv1alpha1.ApplicationBackupFailed, reason: backupv1alpha1.ReasonExecRuleFailed,
 			message: fmt.Sprintf("pre action %s failed: %s; no resource was read", f.Name, f.Message)}
 	} else {
-		failure = r.backUpResources(ctx, rn, ab, st, w)
+		failure, skipped = r.backUpResources(ctx, rn, ab, st, w)
 	}
 	// The background actions (a freeze) guarded the stages above.
 	record(hk.StopBackground())
@@ -224,9 +225,16 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 
 	out := outcome{phase: backupv1alpha1.ApplicationBackupSuccess, reason: backupv1alpha1.ReasonSucceeded, manifest: m, progress: st.progressNow()}
 	out.message = fmt.Sprintf("backed up %d items to BackupTarget %s as backup %s", m.Counts.Items, rn.target.Name, rn.id)
+	if len(m.Volumes) > 0 {
+		out.message += fmt.Sprintf(", with the data of %d PersistentVolumeClaims", len(m.Volumes))
+	}
 	if m.Counts.Errors > 0 {
 		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
 		out.message += fmt.Sprintf("; %d items or resources could not be backed up: the backup's log names them", m.Counts.Errors)
+	}
+	if len(skipped) > 0 {
+		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
+		out.message += fmt.Sprintf("; the data of PersistentVolumeClaims %s was not backed up (the backup's log says why)", strings.Join(skipped, ", "))
 	}
 	if failed := failedNames(ran); len(failed) > 0 {
 		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
@@ -239,8 +247,8 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 }
 
 // backUpResources runs the Resources and Volumes stages; a non-nil outcome
-// says how they failed.
-func (r *Reconciler) backUpResources(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, w *archive.Writer) *outcome {
+// says how they failed. skipped names the claims whose data was not backed up.
+func (r *Reconciler) backUpResources(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, w *archive.Writer) (failed *outcome, skipped []string) {
 	st.setStage(backupv1alpha1.StageResources)
 	progress, err := backup.Run(ctx, backup.Options{
 		Config:    r.RESTConfig,
@@ -258,10 +266,9 @@ func (r *Reconciler) backUpResources(ctx context.Context, rn *run, ab *backupv1a
 		out = r.failed(ctx, rn, st, err, backupv1alpha1.ReasonClusterReadFailed, "reading the resources")
 	default:
 		st.setStage(backupv1alpha1.StageVolumes)
-		w.Log(archive.LevelInfo, nil, "volume data is not backed up by this version of Lifeboat: PersistentVolumeClaims and PersistentVolumes are in the backup as objects only")
-		return nil
+		return nil, r.backUpVolumes(ctx, rn, w, st)
 	}
-	return &out
+	return &out, nil
 }
 
 // hookScope is where a backup's exec actions may run: the namespaces it backs

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -35,6 +36,9 @@ type statusWriter struct {
 	progress backup.Progress
 	storage  *targets.WatchedStore
 	hooks    []backupv1alpha1.ExecResult
+	// volumeBytes counts the volume data read so far (kopia's uploads do not
+	// go through storage).
+	volumeBytes atomic.Int64
 
 	last    *backupv1alpha1.ApplicationBackup // as last written
 	done    chan struct{}
@@ -105,7 +109,7 @@ func (s *statusWriter) flush() {
 	obj := s.last.DeepCopy()
 	s.mu.Lock()
 	obj.Status.Stage = s.stage
-	obj.Status.Progress = toProgress(s.progress, s.storage.Uploaded())
+	obj.Status.Progress = toProgress(s.progress, s.storage.Uploaded()+s.volumeBytes.Load())
 	obj.Status.Warnings, obj.Status.Errors = int32(s.progress.Warnings), int32(s.progress.Errors)
 	obj.Status.Hooks = slices.Clone(s.hooks)
 	s.mu.Unlock()
@@ -150,7 +154,7 @@ func (s *statusWriter) finish(ctx context.Context, out outcome) {
 	now := s.r.now()
 	s.mu.Lock()
 	obj.Status.Stage = s.stage
-	obj.Status.Progress = toProgress(out.progress, s.storage.Uploaded())
+	obj.Status.Progress = toProgress(out.progress, s.storage.Uploaded()+s.volumeBytes.Load())
 	obj.Status.Hooks = slices.Clone(s.hooks)
 	s.mu.Unlock()
 	obj.Status.Warnings, obj.Status.Errors = int32(out.progress.Warnings), int32(out.progress.Errors)

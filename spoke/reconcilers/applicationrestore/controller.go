@@ -22,6 +22,7 @@ import (
 	spokeruns "github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/slots"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
 )
 
 // Reconciler runs ApplicationRestores. A restore runs in a goroutine of its
@@ -36,6 +37,9 @@ type Reconciler struct {
 	// RESTConfig's credentials for every restore (the spoke's own identity
 	// only reads).
 	Identity *restore.Identity
+	// Movers start the pods that fill restored claims with their data; nil:
+	// claims with data in the backup are restored empty, with an error each.
+	Movers *volumes.Movers
 	// Cluster is this cluster's name in the fleet: teams restore only its
 	// backups, unless a target allows other source clusters.
 	Cluster  string

@@ -23,6 +23,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
 	spokeruns "github.com/lifeboat-dev/lifeboat/spoke/runs"
+	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
 )
 
 // runs are the restores running in this process, one at most per
@@ -124,6 +125,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		SpoolLimit:             j.spool,
 		MaxItems:               r.maxItems(),
 		ProgressInterval:       time.Second,
+		FillVolume:             r.fillVolume(j),
 		Progress: func(res restore.Result) {
 			r.patchProgress(ctx, ar, res, stall.conditions(res))
 		},
@@ -314,4 +316,17 @@ func (w *storageWait) conditions(res restore.Result) []metav1.Condition {
 			Reason: backupv1alpha1.ReasonWaitingForStorage, Message: cut.Bytes(msg, maxMessage), ObservedGeneration: out.Generation})
 	}
 	return out.Status.Conditions
+}
+
+// fillVolume fills a restored claim from the backup's snapshot of its data,
+// through a mover pod in the claim's namespace; nil when this spoke cannot.
+func (r *Reconciler) fillVolume(j *job) func(context.Context, archive.VolumeSnapshot, string, string) error {
+	blobs, ok := j.store.(volumes.Blobs)
+	if r.Movers == nil || !ok {
+		return nil
+	}
+	source := j.reader.Manifest().SourceCluster
+	return func(ctx context.Context, v archive.VolumeSnapshot, namespace, name string) error {
+		return r.Movers.Fill(ctx, blobs, source, volumes.PlaceholderPassword(j.target), v, namespace, name)
+	}
 }
