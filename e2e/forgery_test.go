@@ -95,7 +95,7 @@ func TestForgedBackupIsRefused(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(az.Federate(perCluster, spoke2, spoke2.TokenFile.Subject)).To(Succeed())
 	az.GrantWithCondition(perCluster, container, blobproxy.StorageBlobDataContributor, blobproxy.Condition{WritePathPrefixes: []string{
-		team + "/lifeboat/v1/backups/" + spoke2.Name + "/", team + "/lifeboat/v1/probes/",
+		team + "/lifeboat/v1/backups/" + spoke2.Name + "/", team + "/lifeboat/v1/repositories/" + spoke2.Name + "/", team + "/lifeboat/v1/probes/",
 	}})
 	held := teamStore(g, perCluster, spoke2, fleet.SpokeServiceAccount, container, team)
 	_, err = held.Put(ctx, dir+"/"+archive.ResourcesFile, bytes.NewReader([]byte("forged")))

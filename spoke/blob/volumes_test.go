@@ -18,6 +18,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/azurite"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
 	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
@@ -33,7 +34,13 @@ func TestVolumeRepositoryOverAzurite(t *testing.T) {
 	defer cancel()
 	id := newIdentity(t, true)
 	container := newContainer(t, "volumes")
-	id.grant(t, container, blobproxy.StorageBlobDataContributor)
+	// As with Azure ABAC on the cluster's role assignment (docs/security.md):
+	// writes only under the cluster's repositories folder.
+	azure.proxy.GrantWithCondition(id.app.ObjectID, azurite.Account, container, blobproxy.StorageBlobDataContributor,
+		blobproxy.Condition{WritePathPrefixes: []string{"team-a/lifeboat/v1/repositories/spoke-1/"}})
+	t.Cleanup(func() {
+		azure.proxy.Revoke(id.app.ObjectID, azurite.Account, container, blobproxy.StorageBlobDataContributor)
+	})
 	client, err := blob.New(id.config(container, "team-a"), testOptions()...)
 	g.Expect(err).NotTo(HaveOccurred())
 

@@ -19,6 +19,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
 )
 
 // Reconciler runs BackupDeletions.
@@ -123,6 +124,10 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 			return 0, err
 		}
 	}
+	// The volume snapshots go before backup.json, which names them.
+	if err := r.deleteSnapshots(ctx, target, store, dir, string(src.Cluster)); err != nil {
+		return 0, err
+	}
 	// backup.json goes first: a backup half deleted is never taken for a
 	// complete one. The rest is deleted page by page as it is listed
 	// (including what an aborted run wrote before it stopped), so a folder
@@ -152,6 +157,45 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 		return nil
 	})
 	return n, err
+}
+
+// deleteSnapshots deletes the volume snapshots that the backup's
+// backup.json names from the repositories of their namespaces. The data
+// only they held is freed by kopia's maintenance, which Lifeboat does not
+// run yet. A backup without a readable backup.json names none.
+func (r *Reconciler) deleteSnapshots(ctx context.Context, target *backupv1alpha1.BackupTarget, store archive.Store, dir, cluster string) error {
+	rd, err := archive.Open(ctx, store, dir)
+	if err != nil || len(rd.Manifest().Volumes) == 0 {
+		return nil
+	}
+	if r.Targets == nil {
+		return fmt.Errorf("backup %s holds volume snapshots, which this spoke cannot delete (no Azure Blob access)", dir)
+	}
+	blobs, err := r.Targets.Client(target)
+	if err != nil {
+		return err
+	}
+	byNamespace := map[string][]string{}
+	for _, v := range rd.Manifest().Volumes {
+		byNamespace[v.Namespace] = append(byNamespace[v.Namespace], v.Snapshot)
+	}
+	for ns, ids := range byNamespace {
+		rep, err := volumes.Open(ctx, blobs, cluster, ns, volumes.PlaceholderPassword(target))
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err = rep.Delete(ctx, id); err != nil {
+				err = fmt.Errorf("deleting volume snapshot %s of namespace %s: %w", id, ns, err)
+				break
+			}
+		}
+		rep.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // errStop ends a Walk early.
