@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
+	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
+)
+
+// The files of a Deployment's volume on spoke-1 are backed up through a
+// mover pod into the location's kopia repository, and restored on spoke-2
+// into a new claim, byte for byte, before the Deployment's pod starts: the
+// pod prints the sha256 of the files it finds when it starts, and creates
+// new random ones when it finds none.
+func TestVolumeDataMigratesByteIdentical(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	hub, spoke1, spoke2 := testFleet.Hub.Client, testFleet.Spokes[0], testFleet.Spokes[1]
+	const team, container = "team-volumes", "volume-backups"
+	loc, _ := validTeamLocation(g, ctx, team, container, spoke1, spoke2)
+	ns := "vol-" + rand.String(4)
+
+	t.Log("a Deployment writes 8 MiB of random data, a small file and a symlink into its claim, then prints their sha256")
+	ensureNamespace(g, ctx, spoke1.Client, ns, nil)
+	g.Expect(spoke1.Client.Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	})).To(Succeed())
+	labels := map[string]string{"app": "store"}
+	script := `if [ ! -e /data/done ]; then mkdir -p /data/sub; dd if=/dev/urandom of=/data/big bs=1048576 count=8 2>/dev/null; ` +
+		`echo "$(date) $RANDOM" > /data/sub/small; ln -s big /data/link; touch /data/done; fi; ` +
+		`echo sums-begin; cd /data && sha256sum big sub/small done; echo sums-end; exec sleep 3600`
+	g.Expect(spoke1.Client.Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "store"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+					Containers: []corev1.Container{{
+						Name: "store", Image: testFleet.Images.Busybox.Ref, ImagePullPolicy: corev1.PullNever,
+						Command:         []string{"/busybox", "sh", "-c", script},
+						SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](0)}, // the host-path volume is root's
+						VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+					}},
+					Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}},
+				},
+			},
+		},
+	})).To(Succeed())
+	before := startupSums(g, ctx, spoke1, ns, labels)
+	t.Logf("spoke-1's pod found at its start:\n%s", before)
+	source := volumeSums(g, ctx, spoke1, ns, "data")
+	g.Expect(source).To(HaveKey("big"))
+	g.Expect(source).To(HaveKeyWithValue("link", "-> big"))
+
+	t.Log("a hub Backup of the namespace backs the claim's data up: Success, backup.json names the snapshot, the mover pod is gone")
+	b := hubBackup(team, "volumes", spoke1, loc.Name, ns)
+	g.Expect(hub.Create(ctx, b)).To(Succeed())
+	g.Expect(waitFinished(g, ctx, hub, b, hubBackupPhase, 5*time.Minute)).To(Equal("Success"), "%+v", b.Status.Conditions)
+	ab := &backupv1alpha1.ApplicationBackup{}
+	g.Expect(spoke1.Client.Get(ctx, client.ObjectKey{Namespace: fleet.SpokeNamespace, Name: backup.Name(team, b.Name)}, ab)).To(Succeed())
+	t.Logf("backup: %s; progress %+v", ab.Status.Conditions[0].Message, ab.Status.Progress)
+	g.Expect(ab.Status.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("with the data of 1 PersistentVolumeClaims"))))
+	g.Expect(ab.Status.Progress.BytesDone).To(BeNumerically(">=", 8<<20), "progress counts the volume's bytes")
+	expectNoMovers(g, ctx, spoke1, ns)
+
+	t.Log("a hub Restore to spoke-2 creates a new claim, fills it before the Deployment, and the Deployment's pod finds the files")
+	rs := &fleetv1alpha1.Restore{
+		ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "volumes-to-spoke-2"},
+		Spec: fleetv1alpha1.RestoreSpec{
+			Backup:  backupv1alpha1.ObjectName(b.Name),
+			Cluster: backupv1alpha1.ClusterName(spoke2.Name),
+		},
+	}
+	g.Expect(hub.Create(ctx, rs)).To(Succeed())
+	g.Eventually(func() backupv1alpha1.RestorePhase {
+		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(rs), rs)).To(Succeed())
+		return rs.Status.Phase
+	}, 5*time.Minute, 250*time.Millisecond).Should(BeElementOf(backupv1alpha1.RestoreSuccess, backupv1alpha1.RestoreFailed, backupv1alpha1.RestorePartialSuccess))
+	g.Expect(rs.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), "conditions: %+v", rs.Status.Conditions)
+	restored := volumeSums(g, ctx, spoke2, ns, "data")
+	g.Expect(restored).To(Equal(source), "every file byte-identical (sha256), the symlink kept")
+	after := startupSums(g, ctx, spoke2, ns, labels)
+	t.Logf("spoke-2's pod found at its start:\n%s", after)
+	g.Expect(after).To(Equal(before), "the data was in the claim before the Deployment's pod started")
+	expectNoMovers(g, ctx, spoke2, ns)
+
+	src, dst := &corev1.PersistentVolumeClaim{}, &corev1.PersistentVolumeClaim{}
+	g.Expect(spoke1.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data"}, src)).To(Succeed())
+	g.Expect(spoke2.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data"}, dst)).To(Succeed())
+	g.Expect(dst.Spec.VolumeName).NotTo(Equal(src.Spec.VolumeName), "a new volume, not spoke-1's")
+}
+
+// startupSums is what the Deployment's pod printed between sums-begin and
+// sums-end when it started.
+func startupSums(g Gomega, ctx context.Context, s *fleet.Spoke, ns string, labels map[string]string) string {
+	cs, err := kubernetes.NewForConfig(s.ControlPlane.Config)
+	g.Expect(err).NotTo(HaveOccurred())
+	var sums string
+	g.Eventually(func(g Gomega) {
+		pods := &corev1.PodList{}
+		g.Expect(s.Client.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels(labels))).To(Succeed())
+		g.Expect(pods.Items).To(HaveLen(1))
+		raw, err := cs.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		_, rest, ok := strings.Cut(string(raw), "sums-begin\n")
+		g.Expect(ok).To(BeTrue())
+		sums, _, ok = strings.Cut(rest, "sums-end")
+		g.Expect(ok).To(BeTrue())
+	}, 4*time.Minute, time.Second).Should(Succeed())
+	return sums
+}
+
+// volumeSums maps every path in the claim's volume (read on this host, where
+// the fleet's host-path volumes are) to the sha256 of a file or "-> target"
+// of a symlink.
+func volumeSums(g Gomega, ctx context.Context, s *fleet.Spoke, ns, claim string) map[string]string {
+	pvc := &corev1.PersistentVolumeClaim{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(s.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: claim}, pvc)).To(Succeed())
+		g.Expect(pvc.Status.Phase).To(Equal(corev1.ClaimBound))
+	}, time.Minute, 250*time.Millisecond).Should(Succeed())
+	pv := &corev1.PersistentVolume{}
+	g.Expect(s.Client.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv)).To(Succeed())
+	g.Expect(pv.Spec.HostPath).NotTo(BeNil())
+	root := pv.Spec.HostPath.Path
+	sums := map[string]string{}
+	g.Expect(filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			sums[rel] = "-> " + target
+			return err
+		}
+		b, err := os.ReadFile(p)
+		sum := sha256.Sum256(b)
+		sums[rel] = hex.EncodeToString(sum[:])
+		return err
+	})).To(Succeed())
+	return sums
+}
+
+// expectNoMovers checks that no mover pod is left in ns.
+func expectNoMovers(g Gomega, ctx context.Context, s *fleet.Spoke, ns string) {
+	g.Eventually(func(g Gomega) {
+		pods := &corev1.PodList{}
+		g.Expect(s.Client.List(ctx, pods, client.InNamespace(ns), client.HasLabels{volumes.MoverLabel})).To(Succeed())
+		g.Expect(pods.Items).To(BeEmpty())
+	}, time.Minute, 500*time.Millisecond).Should(Succeed())
+}
