@@ -92,16 +92,8 @@ func TestVolumeRepositoryOverAzurite(t *testing.T) {
 	rep, err = volumes.Open(ctx, client, "spoke-1", "shop", "password-1")
 	g.Expect(err).NotTo(HaveOccurred())
 	defer rep.Close(ctx)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, err := rep.Restore(ctx, first.ID, pw)
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	unpacked, err := writer.Unpack(ctx, pr)
+	unpacked, err := rep.Fill(ctx, first.ID, writer)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(<-done).To(Succeed())
 	g.Expect(unpacked).To(Equal(volumes.Unpacked{Files: 4, Bytes: fileBytes}))
 	g.Expect(treeSums(t, dst)).To(Equal(treeSums(t, src)))
 	fi, err := os.Stat(filepath.Join(dst, "bin", "run.sh"))

@@ -54,8 +54,8 @@ func (c *MoverClient) request(ctx context.Context, method, endpoint, p string, b
 	return req, nil
 }
 
-// do sends req and returns the body of a 2xx answer.
-func (c *MoverClient) do(req *http.Request) (io.ReadCloser, error) {
+// send sends req and returns the body of a 2xx answer.
+func (c *MoverClient) send(req *http.Request) (io.ReadCloser, error) {
 	resp, err := c.client().Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("mover: %w", err)
@@ -72,49 +72,32 @@ func (c *MoverClient) do(req *http.Request) (io.ReadCloser, error) {
 	return resp.Body, nil
 }
 
-func (c *MoverClient) getJSON(ctx context.Context, endpoint, p string, v any) error {
-	req, err := c.request(ctx, http.MethodGet, endpoint, p, nil)
+// call sends a request and decodes the JSON answer into v (nil: drops it).
+func (c *MoverClient) call(ctx context.Context, method, endpoint, p string, body io.Reader, v any) error {
+	req, err := c.request(ctx, method, endpoint, p, body)
 	if err != nil {
 		return err
 	}
-	body, err := c.do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return err
 	}
-	defer body.Close()
-	return json.NewDecoder(body).Decode(v)
-}
-
-// Ready reports whether the mover answers.
-func (c *MoverClient) Ready(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+pathReady, nil)
-	if err != nil {
-		return err
+	defer resp.Close()
+	if v == nil {
+		return nil
 	}
-	body, err := c.do(req)
-	if err != nil {
-		return err
-	}
-	return body.Close()
+	return json.NewDecoder(resp).Decode(v)
 }
 
 // Done tells the mover to exit.
 func (c *MoverClient) Done(ctx context.Context) error {
-	req, err := c.request(ctx, http.MethodPost, pathDone, "", nil)
-	if err != nil {
-		return err
-	}
-	body, err := c.do(req)
-	if err != nil {
-		return err
-	}
-	return body.Close()
+	return c.call(ctx, http.MethodPost, pathDone, "", nil, nil)
 }
 
 // Root is the volume's root directory, for kopia's uploader.
 func (c *MoverClient) Root(ctx context.Context) (fs.Directory, error) {
 	var e Entry
-	if err := c.getJSON(ctx, pathStat, "", &e); err != nil {
+	if err := c.call(ctx, http.MethodGet, pathStat, "", nil, &e); err != nil {
 		return nil, err
 	}
 	if !e.Mode.IsDir() {
@@ -126,16 +109,7 @@ func (c *MoverClient) Root(ctx context.Context) (fs.Directory, error) {
 // Unpack streams a tar stream into a write-mode mover's volume.
 func (c *MoverClient) Unpack(ctx context.Context, r io.Reader) (Unpacked, error) {
 	var n Unpacked
-	req, err := c.request(ctx, http.MethodPut, pathTar, "", r)
-	if err != nil {
-		return n, err
-	}
-	body, err := c.do(req)
-	if err != nil {
-		return n, err
-	}
-	defer body.Close()
-	err = json.NewDecoder(body).Decode(&n)
+	err := c.call(ctx, http.MethodPut, pathTar, "", r, &n)
 	return n, err
 }
 
@@ -171,7 +145,7 @@ func (d *httpDir) Child(ctx context.Context, name string) (fs.Entry, error) {
 // volume's sockets, pipes and devices are not data and are left out).
 func (d *httpDir) Iterate(ctx context.Context) (fs.DirectoryIterator, error) {
 	var es []Entry
-	if err := d.c.getJSON(ctx, pathDir, d.path, &es); err != nil {
+	if err := d.c.call(ctx, http.MethodGet, pathDir, d.path, nil, &es); err != nil {
 		return nil, err
 	}
 	var out []fs.Entry
@@ -219,7 +193,7 @@ func (r *httpReader) Read(p []byte) (int, error) {
 		if r.off > 0 {
 			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", r.off))
 		}
-		if r.body, err = r.f.c.do(req); err != nil {
+		if r.body, err = r.f.c.send(req); err != nil {
 			return 0, err
 		}
 	}

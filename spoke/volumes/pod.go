@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"time"
@@ -264,18 +263,7 @@ func (m *Movers) Fill(ctx context.Context, blobs Blobs, cluster, password string
 	if err != nil {
 		return err
 	}
-	pr, pw := io.Pipe()
-	restored := make(chan error, 1)
-	go func() {
-		_, err := rep.Restore(ctx, v.Snapshot, pw)
-		pw.CloseWithError(err)
-		restored <- err
-	}()
-	n, err := mover.Unpack(ctx, pr)
-	pr.CloseWithError(err) // unblocks the restore if the mover gave up
-	if rerr := <-restored; rerr != nil {
-		return fmt.Errorf("reading snapshot %s: %w", v.Snapshot, rerr)
-	}
+	n, err := rep.Fill(ctx, v.Snapshot, mover)
 	if err != nil {
 		return err
 	}

@@ -107,6 +107,23 @@ func (r *Repository) Restore(ctx context.Context, id string, w io.WriteCloser) (
 	return restore.Entry(ctx, r.Repository, restore.NewTarOutput(w), root, restore.Options{RestoreDirEntryAtDepth: math.MaxInt32}) // the whole tree, no placeholders
 }
 
+// Fill restores the snapshot id into a write-mode mover's volume.
+func (r *Repository) Fill(ctx context.Context, id string, mover *MoverClient) (Unpacked, error) {
+	pr, pw := io.Pipe()
+	restored := make(chan error, 1)
+	go func() {
+		_, err := r.Restore(ctx, id, pw)
+		pw.CloseWithError(err)
+		restored <- err
+	}()
+	n, err := mover.Unpack(ctx, pr)
+	pr.CloseWithError(err) // unblocks the restore if the mover gave up
+	if rerr := <-restored; rerr != nil {
+		return n, fmt.Errorf("reading snapshot %s: %w", id, rerr)
+	}
+	return n, err
+}
+
 // Delete deletes the snapshot id; the data only it held is freed by the
 // repository's maintenance. A snapshot that is already gone is not an error.
 func (r *Repository) Delete(ctx context.Context, id string) error {

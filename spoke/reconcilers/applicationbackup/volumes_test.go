@@ -32,7 +32,7 @@ func TestClaimWithoutDataIsPartialSuccess(t *testing.T) {
 	e.g.Expect(condition(got, backupv1alpha1.ConditionReady).Message).To(ContainSubstring("PersistentVolumeClaims " + e.app + "/db-data was not backed up"))
 
 	m, items := e.itemsOf(string(got.Status.BackupID))
-	e.g.Expect(items).To(ContainElement("persistentvolumeclaims/" + e.app + "/db-data"), "the claim object is in the backup")
+	e.g.Expect(items).To(ContainElement("persistentvolumeclaims/"+e.app+"/db-data"), "the claim object is in the backup")
 	e.g.Expect(m.Volumes).To(BeEmpty())
 	dir, err := archive.Path("", cluster, string(got.Status.BackupID))
 	e.g.Expect(err).NotTo(HaveOccurred())
