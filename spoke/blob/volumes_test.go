@@ -160,7 +160,7 @@ func treeSums(t *testing.T, dir string) map[string]string {
 }
 
 // startMover serves m on a loopback port until the test ends.
-func startMover(t *testing.T, ctx context.Context, m volumes.Mover, counter *countingTransport) *volumes.MoverClient {
+func startMover(t testing.TB, ctx context.Context, m volumes.Mover, counter *countingTransport) *volumes.MoverClient {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(ctx)
