@@ -154,7 +154,7 @@ var backupIDs struct {
 
 // writeBackup writes items as a backup into a fresh DirStore and returns the
 // store and the backup's folder.
-func writeBackup(t testing.TB, items []archive.Item) (*archive.DirStore, string) {
+func writeBackup(t testing.TB, items []archive.Item, volumes ...archive.VolumeSnapshot) (*archive.DirStore, string) {
 	t.Helper()
 	backupIDs.Lock()
 	backupIDs.n++
@@ -176,6 +176,9 @@ func writeBackup(t testing.TB, items []archive.Item) (*archive.DirStore, string)
 		if err := w.Add(it); err != nil {
 			t.Fatalf("adding %s: %v", it.Ref(), err)
 		}
+	}
+	for _, v := range volumes {
+		w.AddVolume(v)
 	}
 	if _, err := w.Close(ctx); err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func (r *run) writeVolume(ctx context.Context, e *entry) {
 		return
 	}
 	want, hasClaim := claimOf(pv)
-	if _, ok := r.snapshotOf(want); hasClaim && ok {
+	if hasClaim && r.filledClaim(want) {
 		r.excludeWith(archive.LevelInfo, e.Ref, "Left out: the data of its claim %s is restored from the backup's volume snapshot into a new volume", want)
 		return
 	}
@@ -172,6 +172,17 @@ type fill struct {
 // snapshotOf is the backup's snapshot of the data of c (as the backup names it).
 func (r *run) snapshotOf(c claim) (archive.VolumeSnapshot, bool) {
 	return r.opts.Reader.Manifest().Volume(c.Namespace, c.Name)
+}
+
+// filledClaim reports whether the claim c (where the restore puts it, as a
+// restored volume's claimRef names it) gets its data from a snapshot.
+func (r *run) filledClaim(c claim) bool {
+	for _, v := range r.opts.Reader.Manifest().Volumes {
+		if r.mapNamespace(v.Namespace) == c.Namespace && v.Claim == c.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // toFill notes a claim just created, if the backup holds its data.
