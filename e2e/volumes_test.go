@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -25,6 +26,8 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
+	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
 )
 
@@ -39,7 +42,7 @@ func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 	defer cancel()
 	hub, spoke1, spoke2 := testFleet.Hub.Client, testFleet.Spokes[0], testFleet.Spokes[1]
 	const team, container = "team-volumes", "volume-backups"
-	loc, _ := validTeamLocation(g, ctx, team, container, spoke1, spoke2)
+	loc, id := validTeamLocation(g, ctx, team, container, spoke1, spoke2)
 	ns := "vol-" + rand.String(4)
 
 	t.Log("a Deployment writes 8 MiB of random data, a small file and a symlink into its claim, then prints their sha256")
@@ -118,7 +121,36 @@ func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 	g.Expect(spoke1.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data"}, src)).To(Succeed())
 	g.Expect(spoke2.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data"}, dst)).To(Succeed())
 	g.Expect(dst.Spec.VolumeName).NotTo(Equal(src.Spec.VolumeName), "a new volume, not spoke-1's")
+
+	t.Log("backup.json names the snapshot in spoke-1's repository of the namespace; deleting the hub Backup deletes the snapshot")
+	targetName := backuplocation.TargetName(team, loc.Name)
+	store := teamStore(g, id, spoke1, backupv1alpha1.TargetServiceAccount(targetName), container, team)
+	rd, err := archive.Open(ctx, store, strings.TrimSuffix(backupDir(spoke1, b), "/"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rd.Manifest().Volumes).To(ConsistOf(And(HaveField("Namespace", ns), HaveField("Claim", "data"),
+		HaveField("Repository", "lifeboat/v1/repositories/"+spoke1.Name+"/"+ns+"/"), HaveField("Bytes", BeNumerically(">=", 8<<20)))))
+	snap := rd.Manifest().Volumes[0].Snapshot
+	target := &backupv1alpha1.BackupTarget{}
+	g.Expect(spoke1.Client.Get(ctx, client.ObjectKey{Name: targetName}, target)).To(Succeed())
+	readSnapshot := func() error {
+		rep, err := volumes.Open(ctx, store, spoke1.Name, ns, volumes.PlaceholderPassword(target))
+		g.Expect(err).NotTo(HaveOccurred())
+		defer rep.Close(ctx)
+		_, err = rep.Restore(ctx, snap, discard{})
+		return err
+	}
+	g.Expect(readSnapshot()).To(Succeed())
+	g.Expect(hub.Delete(ctx, b)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(hub.Get(ctx, client.ObjectKeyFromObject(b), &fleetv1alpha1.Backup{}))
+	}, 3*time.Minute, 500*time.Millisecond).Should(BeTrue())
+	g.Expect(readSnapshot()).To(MatchError(ContainSubstring(snap)))
 }
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) Close() error                { return nil }
 
 // startupSums is what the Deployment's pod printed between sums-begin and
 // sums-end when it started.
