@@ -113,6 +113,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.backupID) == has(oldSelf.backupID) && (!has(self.backupID) || self.backupID == oldSelf.backupID)",message="backupID is immutable; create a new ApplicationBackup",fieldPath=".backupID"
 // +kubebuilder:validation:XValidation:rule="has(self.selection) == has(oldSelf.selection) && (!has(self.selection) || self.selection == oldSelf.selection)",message="selection is immutable; create a new ApplicationBackup",fieldPath=".selection"
 // +kubebuilder:validation:XValidation:rule="has(self.hooks) == has(oldSelf.hooks) && (!has(self.hooks) || self.hooks == oldSelf.hooks)",message="hooks are immutable; create a new ApplicationBackup",fieldPath=".hooks"
+// +kubebuilder:validation:XValidation:rule="has(self.volumes) == has(oldSelf.volumes) && (!has(self.volumes) || self.volumes == oldSelf.volumes)",message="volumes is immutable; create a new ApplicationBackup",fieldPath=".volumes"
 type ApplicationBackupSpec struct {
 	// target is the BackupTarget to write to. Outside lifeboat-system the target's
 	// allowedNamespaces must select this object's namespace.
