@@ -288,6 +288,8 @@ func TestBackupDeleteRestoreAndMigrate(t *testing.T) {
 	}
 	err := spoke2.Client.Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing is written to the unmapped namespace on spoke-2")
+	err = spoke2.Client.Get(ctx, client.ObjectKey{Name: "pv-" + ns}, &corev1.PersistentVolume{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "spoke-1's PersistentVolume, which points at spoke-1's disk, is not created on spoke-2")
 }
 
 // remapSubjects is want with RoleBinding subjects' namespace from -> to.
