@@ -62,7 +62,9 @@ func TestVolumesSkipAndRestoreOntoAnotherCluster(t *testing.T) {
 
 	ns := "vol-" + rand.String(4)
 	ensureNamespace(g, ctx, spoke1.Client, ns, nil)
-	defer func() { _ = spoke1.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) }()
+	defer func() {
+		_ = spoke1.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}()
 	sourcePV := boundClaim(g, ctx, spoke1.Client, ns, "data", fleet.StorageClass)
 	g.Expect(spoke1.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"k": "v"}})).To(Succeed())
 
@@ -80,7 +82,9 @@ func TestVolumesSkipAndRestoreOntoAnotherCluster(t *testing.T) {
 		ReclaimPolicy: ptr.To(corev1.PersistentVolumeReclaimDelete)}
 	g.Expect(spoke2.Client.Create(ctx, fast)).To(Succeed())
 	defer func() { _ = spoke2.Client.Delete(context.Background(), fast) }()
-	defer func() { _ = spoke2.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) }()
+	defer func() {
+		_ = spoke2.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}()
 	rs := tenantRestore(team, "to-spoke-2", b.Name, spoke2.Name, backupv1alpha1.RestoreOptions{
 		StorageClassMappings: backupv1alpha1.StorageClassMapping{fleet.StorageClass: backupv1alpha1.ObjectName(fast.Name)},
 	})
