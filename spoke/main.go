@@ -189,18 +189,20 @@ func run(s settings, factory *targets.Factory) error {
 	}
 	registry := &runs.Registry{}
 	var movers *volumes.Movers
+	var volumeData applicationbackup.VolumeMover
 	if s.moverImage != "" {
 		movers = &volumes.Movers{Kube: tokens, Settings: volumes.PodSettings{Image: s.moverImage, PullPolicy: corev1.PullPolicy(s.moverPullPolicy)}}
+		volumeData = &applicationbackup.KopiaVolumes{Movers: movers, Targets: factory, Cluster: s.clusterName}
 	}
 	if err := (&applicationbackup.Reconciler{
 		Client:                mgr.GetClient(),
 		Targets:               factory,
 		Runs:                  registry,
 		Revalidation:          revalidation,
-		Movers:                movers,
 		Cluster:               s.clusterName,
 		Recorder:              mgr.GetEventRecorder("lifeboat-spoke"),
 		MaxRunning:            s.maxBackups,
+		VolumeData:            volumeData,
 		MaxSelfServiceRunning: s.maxSelfServiceBackups,
 	}).SetupWithManager(mgr); err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"hash"
 	"io"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,7 +70,6 @@ type Writer struct {
 	logGz     *gzip.Writer
 
 	counts  Counts
-	claims  []ItemRef // PersistentVolumeClaims added
 	volumes []VolumeSnapshot
 	modTime time.Time
 	buf     bytes.Buffer // one list entry or log line
@@ -186,9 +184,6 @@ func (w *Writer) Add(it Item) error {
 	}
 	if _, err := w.tw.Write(it.Object); err != nil {
 		return w.fail(ResourcesFile, err)
-	}
-	if ref.Group == "" && ref.Resource == "persistentvolumeclaims" {
-		w.claims = append(w.claims, ref)
 	}
 
 	w.buf.Reset()
@@ -317,13 +312,6 @@ func (w *Writer) Close(ctx context.Context) (*Manifest, error) {
 	w.err = errors.New("archive: backup already closed")
 	w.cancel()
 	return m, nil
-}
-
-// Claims are the PersistentVolumeClaims added so far.
-func (w *Writer) Claims() []ItemRef {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.claims)
 }
 
 // AddVolume records the snapshot of a claim's data in backup.json.

@@ -24,7 +24,6 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/runs"
 	"github.com/lifeboat-dev/lifeboat/spoke/slots"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
-	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
 )
 
 // Reconciler runs ApplicationBackups.
@@ -56,9 +55,6 @@ type Reconciler struct {
 	// Revalidation, when set, is asked to validate a target again at once
 	// when a backup failed on its storage.
 	Revalidation *targets.Revalidation
-	// Movers start the pods that read claims' data; nil: volume data is
-	// not backed up (and each claim is named in a warning).
-	Movers *volumes.Movers
 	// Cluster is this cluster's name in the fleet; backups are stored under it.
 	Cluster  string
 	Recorder events.EventRecorder
@@ -75,6 +71,11 @@ type Reconciler struct {
 	// StorageWait is how long a storage request may not move before the
 	// status says the backup waits for storage (default targets.StorageWait).
 	StorageWait time.Duration
+	// VolumeData, when set, backs up the files in the bound
+	// PersistentVolumeClaims a backup takes (volumes: Data). Unset, this
+	// spoke has no volume data mover: every such claim is skipped, named in
+	// the backup's log, and the backup ends PartialSuccess.
+	VolumeData VolumeMover
 
 	mu      sync.Mutex
 	running map[types.NamespacedName]*run

@@ -1,0 +1,80 @@
+package applicationbackup
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
+)
+
+// KopiaVolumes is the spoke's VolumeMover: the data of each claim goes,
+// through a mover pod in the claim's namespace, into the kopia repository of
+// that namespace in the target's container, and backup.json names each
+// snapshot.
+type KopiaVolumes struct {
+	Movers  *volumes.Movers
+	Targets *targets.Factory
+	// Cluster is this cluster's name: the repositories are under it.
+	Cluster string
+}
+
+// BackUpVolumes implements VolumeMover. A claim that could not be backed up
+// is skipped with its reason; it never fails the backup.
+func (k *KopiaVolumes) BackUpVolumes(ctx context.Context, b VolumeBackup) ([]SkippedClaim, error) {
+	blobs, err := k.Targets.Client(b.Target)
+	if err != nil {
+		return skipAll(b.Claims, fmt.Sprintf("the target's storage: %v", err)), nil
+	}
+	var skipped []SkippedClaim
+	var done int64 // bytes of the claims finished
+	repos := map[string]*volumes.Repository{}
+	defer func() {
+		for _, rep := range repos {
+			rep.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	for _, c := range b.Claims {
+		if ctx.Err() != nil {
+			skipped = append(skipped, SkippedClaim{Claim: c, Reason: "the backup was stopped"})
+			continue
+		}
+		rep := repos[c.Namespace]
+		if rep == nil {
+			if rep, err = volumes.Open(ctx, blobs, k.Cluster, c.Namespace, volumes.PlaceholderPassword(b.Target)); err != nil {
+				skipped = append(skipped, SkippedClaim{Claim: c, Reason: err.Error()})
+				continue
+			}
+			repos[c.Namespace] = rep
+		}
+		snap, err := k.backUp(ctx, rep, c, func(n int64) { b.Progress(done + n) })
+		if err != nil {
+			skipped = append(skipped, SkippedClaim{Claim: c, Reason: err.Error()})
+			continue
+		}
+		done += snap.Bytes
+		b.Progress(done)
+		b.Writer.AddVolume(archive.VolumeSnapshot{Namespace: c.Namespace, Claim: c.Name, Snapshot: snap.ID,
+			Repository: snap.Repository, Bytes: snap.Bytes, Files: snap.Files})
+		ref := claimRef(c)
+		b.Writer.Log(archive.LevelInfo, &ref, fmt.Sprintf("Volume data backed up as snapshot %s: %d files, %d bytes (%d files unchanged since the previous snapshot were not read again)",
+			snap.ID, snap.Files, snap.Bytes, snap.CachedFiles))
+	}
+	return skipped, nil
+}
+
+// backUp snapshots one claim through a mover pod, which it removes whatever
+// the outcome.
+func (k *KopiaVolumes) backUp(ctx context.Context, rep *volumes.Repository, c Claim, progress func(int64)) (volumes.Snapshot, error) {
+	mover, stop, err := k.Movers.Start(ctx, c.Namespace, c.Name, false)
+	defer stop()
+	if err != nil {
+		return volumes.Snapshot{}, err
+	}
+	root, err := mover.Root(ctx)
+	if err != nil {
+		return volumes.Snapshot{}, err
+	}
+	return rep.Backup(ctx, volumes.Source(k.Cluster, c.Namespace, c.Name), root, progress)
+}
