@@ -28,8 +28,9 @@ func TestDamagedBackupChangesNothing(t *testing.T) {
 	ns := "damage-src"
 	deploySample(g, ctx, spoke.Client, ns)
 	b := appBackup("damage", "damage-backups", ns)
+	b.Spec.Volumes = backupv1alpha1.VolumesSkip
 	g.Expect(spoke.Client.Create(ctx, b)).To(Succeed())
-	g.Expect(waitFinished(g, ctx, spoke.Client, b, backupPhase, 2*time.Minute)).To(Equal("PartialSuccess"), "the claim's data is not backed up")
+	g.Expect(waitFinished(g, ctx, spoke.Client, b, backupPhase, 2*time.Minute)).To(Equal("PartialSuccess"), "volumes: Skip: the claim's data is not backed up")
 
 	store := blobStore(g, id, spoke, "damage-backups", "damage-backups")
 	dir, err := archive.Path("", spoke.Name, string(b.Status.BackupID))

@@ -169,8 +169,15 @@ func succeededHubBackup(g Gomega, ctx context.Context, namespace, name string, s
 
 // finishedHubBackup creates a hub Backup of namespace ns on s and waits for
 // it to end in phase want.
-func finishedHubBackup(g Gomega, ctx context.Context, namespace, name string, s *fleet.Spoke, location, ns string, want fleetv1alpha1.BackupPhase) *fleetv1alpha1.Backup {
+// skipVolumes sets volumes: Skip on a hub Backup: the sample application's
+// claim is backed up as an object only, so the Backup ends PartialSuccess.
+func skipVolumes(b *fleetv1alpha1.Backup) { b.Spec.Volumes = backupv1alpha1.VolumesSkip }
+
+func finishedHubBackup(g Gomega, ctx context.Context, namespace, name string, s *fleet.Spoke, location, ns string, want fleetv1alpha1.BackupPhase, mutate ...func(*fleetv1alpha1.Backup)) *fleetv1alpha1.Backup {
 	b := hubBackup(namespace, name, s, location, ns)
+	for _, m := range mutate {
+		m(b)
+	}
 	g.Expect(testFleet.Hub.Client.Create(ctx, b)).To(Succeed())
 	g.Eventually(func() bool {
 		g.Expect(testFleet.Hub.Client.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())

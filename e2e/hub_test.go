@@ -211,6 +211,7 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 	az.Proxy.SetWriteDelay(time.Second)
 	defer az.Proxy.SetWriteDelay(0)
 	b := hubBackup(team, "shop", spoke1, loc.Name, ns)
+	skipVolumes(b)
 	g.Expect(hub.Create(ctx, b)).To(Succeed())
 	g.Eventually(func() *backupv1alpha1.Progress {
 		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())

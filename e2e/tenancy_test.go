@@ -92,6 +92,7 @@ func TestTenancy(t *testing.T) {
 	deploySample(g, ctx, spokeA.Client, appA)
 	original := snapshot(g, ctx, spokeA.Client, appA)
 	backupA := hubBackup(tenantA, "shop", spokeA, locA.Name, appA)
+	skipVolumes(backupA)
 	g.Expect(hub.Create(ctx, backupA)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, hub, backupA, func(b *fleetv1alpha1.Backup) string { return string(b.Status.Phase) }, 3*time.Minute)).
 		To(BeEquivalentTo(fleetv1alpha1.BackupPartialSuccess), "conditions: %+v", backupA.Status.Conditions)
