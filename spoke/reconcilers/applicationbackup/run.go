@@ -227,6 +227,9 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 
 	out := outcome{phase: backupv1alpha1.ApplicationBackupSuccess, reason: backupv1alpha1.ReasonSucceeded, manifest: m, progress: st.progressNow()}
 	out.message = fmt.Sprintf("backed up %d items to BackupTarget %s as backup %s", m.Counts.Items, rn.target.Name, rn.id)
+	if len(m.Volumes) > 0 {
+		out.message += fmt.Sprintf(", with the data of %d PersistentVolumeClaims", len(m.Volumes))
+	}
 	if m.Counts.Errors > 0 {
 		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
 		out.message += fmt.Sprintf("; %d items or resources could not be backed up: the backup's log names them", m.Counts.Errors)
