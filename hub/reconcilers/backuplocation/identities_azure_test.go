@@ -188,7 +188,7 @@ func startClusters(t *testing.T, ctx context.Context, dir string, n int, az *fle
 	eg.SetLimit(parallel)
 	for i := range clusters {
 		eg.Go(func() error {
-			name := fmt.Sprintf("shoot-%02d", i)
+			name := fmt.Sprintf("over25-%02d", i)
 			cp, err := fleet.StartControlPlane(ctx, name, filepath.Join(dir, name), false, fleet.OnEtcd(etcd))
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
