@@ -138,7 +138,7 @@ func TestLocationOver25ClustersWithTwoIdentitiesIsValidEverywhere(t *testing.T) 
 				HaveField("Phase", backupv1alpha1.TargetValid),
 				HaveField("Reason", backupv1alpha1.ReasonValidationSucceeded),
 				HaveField("FederatedSubject", subject),
-			), "the BackupTarget on %s", cp.Name)
+			), "the BackupTarget on %s: %s", cp.Name, target.Status.Message)
 			g.Expect(target.Spec.Identity.ClientID).To(Equal(want[cp.Name].ClientID), "the identity the hub chose for %s", cp.Name)
 			g.Expect(target.Status.Message).To(ContainSubstring(want[cp.Name].ClientID), "%s validated as that identity", cp.Name)
 		}
