@@ -85,6 +85,21 @@ func (c *Client) Upload(ctx context.Context, name string, r io.Reader) (int64, e
 	return cr.n.Load(), nil
 }
 
+// UploadBuffered stores the blob name from r, which holds it whole (in
+// memory, at most a few hundred MiB), in one request: no block buffers
+// besides r. A failed request is retried from the start of r.
+func (c *Client) UploadBuffered(ctx context.Context, name string, r io.ReadSeekCloser) error {
+	full, err := c.blobName(name)
+	if err != nil {
+		return err
+	}
+	_, err = c.svc.ServiceClient().NewContainerClient(c.cfg.Container).NewBlockBlobClient(full).Upload(ctx, r, nil)
+	if err != nil {
+		return &OpError{Op: "uploading", Name: name, Err: err}
+	}
+	return nil
+}
+
 // Put is Upload, under the name spoke/archive's storage interface uses.
 func (c *Client) Put(ctx context.Context, name string, r io.Reader) (int64, error) {
 	return c.Upload(ctx, name, r)

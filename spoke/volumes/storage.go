@@ -18,7 +18,7 @@ import (
 
 // Blobs is what a repository needs of a target's storage: *blob.Client.
 type Blobs interface {
-	Put(ctx context.Context, name string, r io.Reader) (int64, error)
+	UploadBuffered(ctx context.Context, name string, r io.ReadSeekCloser) error
 	DownloadRange(ctx context.Context, name string, offset, count int64) (io.ReadCloser, error)
 	Stat(ctx context.Context, name string) (blob.Item, error)
 	WalkItems(ctx context.Context, prefix string, fn func([]blob.Item) error) error
@@ -140,7 +140,7 @@ func (s *Storage) PutBlob(ctx context.Context, id kblob.ID, data kblob.Bytes, op
 	case !opts.SetModTime.IsZero():
 		return kblob.ErrSetTimeUnsupported
 	}
-	if _, err := s.blobs.Put(ctx, s.name(id), data.Reader()); err != nil {
+	if err := s.blobs.UploadBuffered(ctx, s.name(id), data.Reader()); err != nil {
 		return translate(err)
 	}
 	if opts.GetModTime != nil {
