@@ -92,7 +92,7 @@ func TestRestoreKeepsAResultPerItem(t *testing.T) {
 	g.Expect(ar.Status.Warnings).To(BeEquivalentTo(2))
 	g.Expect(ar.Status.Log).To(Equal(archive.RestoreLogPath(dir, "spoke-1", targets.SystemNamespace, "logged", string(ar.UID))))
 
-	lines, err := archive.ReadRestoreLog(ctx, store, ar.Status.Log, 1<<20)
+	lines, err := archive.ReadRestoreLog(ctx, store, ar.Status.Log, 1<<20, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	results := map[string]string{}
 	for _, l := range lines {

@@ -5,6 +5,7 @@ package backuptarget
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -76,6 +77,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if ctx.Err() != nil {
 		return ctrl.Result{}, ctx.Err()
 	}
+	if result.Valid {
+		var err error
+		if result, err = r.checkKey(ctx, target, result); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	setStatus(target, result)
 	target.Status.FederatedSubject = backupv1alpha1.TargetSubject(target.Name)
 	if err := r.Status().Patch(ctx, target, patch); err != nil {
@@ -95,6 +102,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, saErr
 	}
 	return ctrl.Result{RequeueAfter: requeueAfter(target)}, nil
+}
+
+// checkKey makes a target whose encryption key Secret is missing or
+// invalid Invalid, so that nothing backs up through it unencrypted or
+// restores through it without the key; errors reading the Secret are retried.
+func (r *Reconciler) checkKey(ctx context.Context, t *backupv1alpha1.BackupTarget, result blob.Result) (blob.Result, error) {
+	key, err := r.Targets.Key(ctx, t)
+	var refusal *targets.Refusal
+	switch {
+	case errors.As(err, &refusal):
+		return blob.Result{Reason: refusal.Reason, Message: refusal.Message, Checked: result.Checked}, nil
+	case err != nil:
+		return result, err
+	case key != nil:
+		result.Message += fmt.Sprintf("; backups are encrypted to key %s", key.Recipient())
+	}
+	return result, nil
 }
 
 func (r *Reconciler) now() time.Time {
