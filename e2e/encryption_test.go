@@ -90,6 +90,7 @@ func TestEncryptedBackupNeedsTheKey(t *testing.T) {
 		return nil
 	})).To(Succeed())
 	g.Expect(blobs).To(BeNumerically(">=", 4), "the backup's four files were searched")
+	t.Logf("searched %d blobs of container %s: no marker", blobs, container)
 
 	// backup.json stays readable without the key and names the key.
 	dir, err := archive.Path("e2e", spoke1.Name, string(b.Status.BackupID))

@@ -89,8 +89,8 @@ func checkKey(id string, enc *Encryption, key *age.X25519Identity) error {
 	return nil
 }
 
-// sealer wraps a file's stream in an age stream to a recipient, or leaves
-// it as it is.
+// seal wraps a file's stream in an age stream to recipient to, or, with no
+// recipient, leaves it as it is.
 func seal(w io.Writer, to *age.X25519Recipient) (io.WriteCloser, error) {
 	if to == nil {
 		return nopWriteCloser{w}, nil

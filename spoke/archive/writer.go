@@ -141,14 +141,13 @@ func NewWriter(ctx context.Context, store Store, dir string, meta Meta) (*Writer
 	w.resources = startUpload(uploadCtx, store, dir+"/"+ResourcesFile)
 	w.list = startUpload(uploadCtx, store, dir+"/"+ResourceListFile)
 	w.log = startUpload(uploadCtx, store, dir+"/"+LogFile)
-	for _, f := range []struct {
-		seal *io.WriteCloser
-		u    *upload
-	}{{&w.resSeal, w.resources}, {&w.listSeal, w.list}, {&w.logSeal, w.log}} {
-		if *f.seal, err = seal(f.u, meta.Recipient); err != nil {
-			w.Abort(ctx)
-			return nil, fmt.Errorf("encrypting %s: %w", f.u.name, err)
-		}
+	var sealErrs [3]error
+	w.resSeal, sealErrs[0] = seal(w.resources, meta.Recipient)
+	w.listSeal, sealErrs[1] = seal(w.list, meta.Recipient)
+	w.logSeal, sealErrs[2] = seal(w.log, meta.Recipient)
+	if err := errors.Join(sealErrs[:]...); err != nil {
+		w.Abort(ctx)
+		return nil, fmt.Errorf("encrypting backup %s: %w", id, err)
 	}
 	w.zw, err = zstd.NewWriter(w.resSeal, encoderOptions()...)
 	if err != nil {
