@@ -467,7 +467,7 @@ func bumpVersion(g *WithT, store *gatedStore, name string) {
 	b, err := os.ReadFile(p)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(b)).To(ContainSubstring(`"formatVersion": 1,`))
-	b = []byte(strings.Replace(string(b), `"formatVersion": 1,`, `"formatVersion": 2,`, 1))
+	b = []byte(strings.Replace(string(b), `"formatVersion": 1,`, fmt.Sprintf(`"formatVersion": %d,`, archive.FormatVersion+1), 1))
 	g.Expect(os.WriteFile(p, b, 0o644)).To(Succeed())
 }
 
