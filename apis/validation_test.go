@@ -337,6 +337,17 @@ func TestDefaultsAreApplied(t *testing.T) {
 	rst := with(restore(), func(r *fleetv1alpha1.Restore) { r.Name = "defaults" })
 	g.Expect(k8sClient.Create(ctx, rst)).To(Succeed())
 	g.Expect(rst.Spec.ExistingResourcePolicy).To(Equal(backupv1alpha1.ExistingResourceSkip))
+
+	// A backup takes its volumes' data unless it says Skip.
+	b := with(backup(), func(b *fleetv1alpha1.Backup) { b.Name = "defaults" })
+	g.Expect(k8sClient.Create(ctx, b)).To(Succeed())
+	g.Expect(b.Spec.Volumes).To(Equal(backupv1alpha1.VolumesData))
+	s := with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Name = "defaults" })
+	g.Expect(k8sClient.Create(ctx, s)).To(Succeed())
+	g.Expect(s.Spec.Template.Volumes).To(Equal(backupv1alpha1.VolumesData))
+	ab := with(appBackup(), func(b *backupv1alpha1.ApplicationBackup) { b.Name = "defaults" })
+	g.Expect(k8sClient.Create(ctx, ab)).To(Succeed())
+	g.Expect(ab.Spec.Volumes).To(Equal(backupv1alpha1.VolumesData))
 }
 
 func TestInvalidObjectsAreRejected(t *testing.T) {
@@ -492,6 +503,30 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 				r.Spec.NamespaceMapping = backupv1alpha1.NamespaceMapping{"shop": "shop_copy"}
 			}),
 			"must be a namespace name"},
+		{"restore storage class mapping key not a StorageClass name",
+			with(restore(), func(r *fleetv1alpha1.Restore) {
+				r.Spec.StorageClassMappings = backupv1alpha1.StorageClassMapping{"Premium_LRS": "managed-csi"}
+			}),
+			"storageClassMappings keys must be StorageClass names"},
+		{"restore storage class mapping value not a StorageClass name",
+			with(restore(), func(r *fleetv1alpha1.Restore) {
+				r.Spec.StorageClassMappings = backupv1alpha1.StorageClassMapping{"premium-lrs": "Managed CSI"}
+			}),
+			"must be an object name"},
+		{"application restore storage class mapping key not a StorageClass name",
+			with(appRestore(), func(r *backupv1alpha1.ApplicationRestore) {
+				r.Spec.StorageClassMappings = backupv1alpha1.StorageClassMapping{"-premium": "managed-csi"}
+			}),
+			"storageClassMappings keys must be StorageClass names"},
+		{"backup unknown volumes policy",
+			with(backup(), func(b *fleetv1alpha1.Backup) { b.Spec.Volumes = "Snapshot" }),
+			`supported values: "Data", "Skip"`},
+		{"schedule template unknown volumes policy",
+			with(backupSchedule(), func(s *fleetv1alpha1.BackupSchedule) { s.Spec.Template.Volumes = "None" }),
+			`supported values: "Data", "Skip"`},
+		{"application backup unknown volumes policy",
+			with(appBackup(), func(b *backupv1alpha1.ApplicationBackup) { b.Spec.Volumes = "skip" }),
+			`supported values: "Data", "Skip"`},
 		{"restore unknown existing-resource policy",
 			with(restore(), func(r *fleetv1alpha1.Restore) { r.Spec.ExistingResourcePolicy = "Overwrite" }),
 			`supported values: "Skip", "Update"`},
@@ -756,6 +791,12 @@ func TestImmutableFields(t *testing.T) {
 				}
 			},
 			"selection is immutable; create a new Backup"},
+		{"backup volumes", backup(),
+			func(o client.Object) { o.(*fleetv1alpha1.Backup).Spec.Volumes = backupv1alpha1.VolumesSkip },
+			"volumes is immutable; create a new Backup"},
+		{"application backup volumes", appBackup(),
+			func(o client.Object) { o.(*backupv1alpha1.ApplicationBackup).Spec.Volumes = backupv1alpha1.VolumesSkip },
+			"volumes is immutable; create a new ApplicationBackup"},
 		{"backup ttl may change", backup(),
 			func(o client.Object) { o.(*fleetv1alpha1.Backup).Spec.TTL = duration("720h") },
 			""},

@@ -164,6 +164,12 @@ func TestDeleteAndForceDelete(t *testing.T) {
 
 // succeededHubBackup creates a hub Backup of namespace ns on s and waits for its success.
 func succeededHubBackup(g Gomega, ctx context.Context, namespace, name string, s *fleet.Spoke, location, ns string) *fleetv1alpha1.Backup {
+	return finishedHubBackup(g, ctx, namespace, name, s, location, ns, fleetv1alpha1.BackupSuccess)
+}
+
+// finishedHubBackup creates a hub Backup of namespace ns on s and waits for
+// it to end in phase want.
+func finishedHubBackup(g Gomega, ctx context.Context, namespace, name string, s *fleet.Spoke, location, ns string, want fleetv1alpha1.BackupPhase) *fleetv1alpha1.Backup {
 	b := hubBackup(namespace, name, s, location, ns)
 	g.Expect(testFleet.Hub.Client.Create(ctx, b)).To(Succeed())
 	g.Eventually(func() bool {
@@ -174,7 +180,7 @@ func succeededHubBackup(g Gomega, ctx context.Context, namespace, name string, s
 		}
 		return false
 	}, 3*time.Minute, 250*time.Millisecond).Should(BeTrue(), "Backup %s finishes", name)
-	g.Expect(b.Status.Phase).To(Equal(fleetv1alpha1.BackupSuccess), "conditions: %+v", b.Status.Conditions)
+	g.Expect(b.Status.Phase).To(Equal(want), "conditions: %+v", b.Status.Conditions)
 	return b
 }
 

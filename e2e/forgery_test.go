@@ -45,7 +45,7 @@ func TestForgedBackupIsRefused(t *testing.T) {
 
 	ns := "forge-" + rand.String(4)
 	deploySample(g, ctx, spoke1.Client, ns)
-	b := succeededHubBackup(g, ctx, team, "shop", spoke1, loc.Name, ns)
+	b := finishedHubBackup(g, ctx, team, "shop", spoke1, loc.Name, ns, fleetv1alpha1.BackupPartialSuccess) // no volume data mover
 	g.Expect(b.Status.ManifestSHA256).To(MatchRegexp("^[0-9a-f]{64}$"), "the hub recorded the sha256 of backup.json")
 	dir, err := archive.Path("", spoke1.Name, string(b.Status.BackupID))
 	g.Expect(err).NotTo(HaveOccurred())

@@ -102,6 +102,9 @@ func StartControlPlane(ctx context.Context, name, dir string, withKCM bool) (_ *
 		if err := cp.startControllerManager(ctx); err != nil {
 			return nil, err
 		}
+		if err := cp.createStorageClass(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return cp, nil
 }
@@ -299,6 +302,9 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context) (err error) 
 		// trusts for client certificates.
 		"--cluster-signing-cert-file="+cp.pkiPath("ca.crt"),
 		"--cluster-signing-key-file="+cp.pkiPath("ca.key"),
+		// Claims get volumes: a directory under /tmp/hostpath_pv on this
+		// host, which is every node of the fleet (see createStorageClass).
+		"--enable-hostpath-provisioner",
 	)
 	return err
 }
@@ -338,10 +344,15 @@ func (cp *ControlPlane) startComponent(ctx context.Context, binary, logDir, user
 	})
 }
 
-// Stop stops every process of the control plane, newest first.
+// Stop stops every process of the control plane, newest first, and removes
+// the directories of the volumes its controller-manager provisioned.
 func (cp *ControlPlane) Stop() {
+	dirs := cp.provisionedVolumeDirs()
 	for _, p := range cp.Processes() {
 		_ = p.Stop(10 * time.Second)
+	}
+	for _, d := range dirs {
+		_ = os.RemoveAll(d)
 	}
 }
 

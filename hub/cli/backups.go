@@ -205,6 +205,7 @@ func describeBackup(ctx context.Context, w io.Writer, c client.Client, b *fleetv
 	if b.Spec.ExecRules != nil {
 		field("Exec rules", fmt.Sprintf("pre %v, post %v", b.Spec.ExecRules.Pre, b.Spec.ExecRules.Post))
 	}
+	field("Volumes", string(b.Spec.Volumes))
 	ttl := ""
 	if b.Spec.TTL != nil {
 		ttl = shortDuration(b.Spec.TTL.Duration)
@@ -439,7 +440,7 @@ func restoresCommand() *command {
 	}
 }
 
-func mapping(m backupv1alpha1.NamespaceMapping) string {
+func mapping[M ~map[string]V, V ~string](m M) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -311,6 +311,7 @@ func TestDescribeBackup(t *testing.T) {
 	expectContains(t, out,
 		"Name:           shop-done\n",
 		"Cluster:        spoke-1\n",
+		"Volumes:        Data\n",
 		"Phase:          PartialSuccess\n",
 		"Stage:          Final  (Initial > PreExecRule > Resources > Volumes > PostExecRule > [Final])\n",
 		"Progress:       42 of 42 items, 1.5MiB written\n",
@@ -860,6 +861,7 @@ func TestDescribeRestore(t *testing.T) {
 	create(t, &fleetv1alpha1.Restore{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-copy"},
 		Spec: fleetv1alpha1.RestoreSpec{Backup: "shop-done", Cluster: "spoke-2",
 			RestoreOptions: backupv1alpha1.RestoreOptions{NamespaceMapping: backupv1alpha1.NamespaceMapping{"shop": "shop-copy"},
+				StorageClassMappings:   backupv1alpha1.StorageClassMapping{"premium-lrs": "managed-csi"},
 				ExistingResourcePolicy: backupv1alpha1.ExistingResourceUpdate}}},
 		func(r *fleetv1alpha1.Restore) {
 			r.Status.Phase, r.Status.Cluster = backupv1alpha1.RestorePartialSuccess, "spoke-2"
@@ -869,7 +871,7 @@ func TestDescribeRestore(t *testing.T) {
 		})
 	out := mustRun(t, "describe", "restore", "shop-copy", "-n", ns)
 	expectContains(t, out, "Backup:         shop-done (cluster spoke-1, backup ID 20261121-shop)", "Cluster:        spoke-2",
-		"Phase:          PartialSuccess", "Namespace map:  shop:shop-copy", "Existing:       Update",
+		"Phase:          PartialSuccess", "Namespace map:  shop:shop-copy", "Class map:      premium-lrs:managed-csi", "Existing:       Update",
 		"Progress:       26 of 34 items", "Warnings:       1", "Errors:         7", "took 60s")
 	if out := mustRun(t, "describe", "rst", "shop-copy", "-n", ns, "-o", "jsonpath={.spec.backup}"); out != "shop-done" {
 		t.Errorf("describe rst -o jsonpath: %q", out)

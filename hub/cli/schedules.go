@@ -204,6 +204,7 @@ func describeRestore(w io.Writer, r *fleetv1alpha1.Restore, b *fleetv1alpha1.Bac
 	field("Phase", string(r.Status.Phase))
 	field("Selection", selection(r.Spec.Selection))
 	field("Namespace map", mapping(r.Spec.NamespaceMapping))
+	field("Class map", mapping(r.Spec.StorageClassMappings))
 	existing := string(r.Spec.ExistingResourcePolicy)
 	if existing == "" {
 		existing = "Skip"

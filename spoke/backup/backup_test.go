@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/backup"
 )
@@ -210,7 +211,8 @@ func TestSelectionFilters(t *testing.T) {
 		sel: backupv1alpha1.ResourceSelection{IncludedNamespaces: ns, ClusterScopedResources: backupv1alpha1.ClusterScopedInclude,
 			IncludedResources: []backupv1alpha1.GroupResource{"configmaps", "storageclasses.storage.k8s.io", "namespaces"}},
 		want: []string{"configmaps/shop/kube-root-ca.crt", "configmaps/shop/settings", "namespaces//shop",
-			"storageclasses.storage.k8s.io//" + storageClass, "storageclasses.storage.k8s.io//lifeboat-test-unused"},
+			"storageclasses.storage.k8s.io//" + storageClass, "storageclasses.storage.k8s.io//lifeboat-test-unused",
+			"storageclasses.storage.k8s.io//" + fleet.StorageClass}, // the control plane's default class
 	}, {
 		name: "a selected namespace that does not exist is a warning",
 		sel:  backupv1alpha1.ResourceSelection{IncludedNamespaces: []backupv1alpha1.NamespaceName{shop, "nowhere"}, IncludedResources: []backupv1alpha1.GroupResource{"configmaps"}},

@@ -90,9 +90,19 @@
 // # PersistentVolumes and their claims
 //
 // A PersistentVolume belongs to one claim; a restore must never give a
-// volume that holds someone's data to another claim.
+// volume that holds someone's data to another claim, nor create one that
+// points at another cluster's disk.
 //
-//   - A PV that does not exist (another cluster, or deleted) is created with
+//   - A backup taken on another cluster than Options.Cluster (a migration)
+//     never has its PVs created: each is left out with a warning, and every
+//     claim drops spec.volumeName, so that its StorageClass provisions it a
+//     new, empty volume. The bind annotations are dropped from every claim
+//     anyway (see above).
+//   - Options.StorageClassMapping renames the StorageClass of restored
+//     claims and PVs (spec.storageClassName and the beta
+//     volume.beta.kubernetes.io/storage-class annotation), for clusters
+//     whose classes have other names.
+//   - On the backup's own cluster, a PV that does not exist (deleted) is created with
 //     its claimRef kept, namespace mapped and uid/resourceVersion cleared: it
 //     is pre-bound to the restored claim and nothing else can take it.
 //   - A PV that exists is never changed, with one exception: a PV whose

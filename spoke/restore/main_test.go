@@ -252,9 +252,10 @@ func (l *logLines) String() string {
 	return b.String()
 }
 
-// options returns Options for a restore of r into the control plane, logging into l.
+// options returns Options for a restore of r into the control plane, logging
+// into l; the control plane is the backups' own cluster, spoke-1.
 func options(r *archive.Reader, l *logLines) Options {
-	return Options{Config: cp.Config, Reader: r, Log: l.add, TempDir: os.TempDir()}
+	return Options{Config: cp.Config, Reader: r, Log: l.add, TempDir: os.TempDir(), Cluster: "spoke-1"}
 }
 
 // getJSON reads an object from the control plane; nil if it does not exist.

@@ -41,6 +41,16 @@ type Options struct {
 	// sent for: only its namespaces, and cluster-scoped objects only if it
 	// grants them; see the package documentation.
 	Tenancy *backupv1alpha1.Grant
+	// Cluster is the name of the cluster restored to. Only a backup taken on
+	// this cluster has its PersistentVolumes created: one from another
+	// cluster (or when Cluster is empty) points at that cluster's disks, so
+	// it is left out, and its claims get new volumes from their
+	// StorageClasses; see the package documentation.
+	Cluster string
+	// StorageClassMapping gives restored PersistentVolumeClaims and
+	// PersistentVolumes other StorageClasses (keys: the classes in the
+	// backup).
+	StorageClassMapping backupv1alpha1.StorageClassMapping
 	// FieldManager owns what the restore writes (default "lifeboat").
 	FieldManager string
 

@@ -265,8 +265,9 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// A PersistentVolume restored where it does not exist (another cluster) is
-// pre-bound to its claim in the mapped namespace, and the claim binds to it.
+// A PersistentVolume restored on its own cluster where it no longer exists
+// is pre-bound to its claim in the mapped namespace, and the claim binds to
+// it.
 func TestVolumeRestoredElsewhereIsPreBoundToItsMappedClaim(t *testing.T) {
 	ctx := testCtx(t)
 	g := NewWithT(t)
@@ -295,6 +296,72 @@ func TestVolumeRestoredElsewhereIsPreBoundToItsMappedClaim(t *testing.T) {
 	g.Expect(str(getJSON(t, ctx, rVolumes, "", "far-data"), "spec", "claimRef", "uid")).
 		To(Equal(str(getJSON(t, ctx, rClaims, "near", "data"), "metadata", "uid")))
 	g.Expect(getJSON(t, ctx, rNamespaces, "", "far")).To(BeNil(), "the unmapped namespace was created")
+}
+
+// A backup of another cluster never creates its PersistentVolumes (they
+// point at that cluster's disks): each is left out with a warning, and its
+// claim drops volumeName, so that its (mapped) StorageClass provisions it.
+func TestVolumeOfAnotherClusterIsNeverCreated(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	pv := item(rVolumes, "", "other-data", `{"apiVersion":"v1","kind":"PersistentVolume","metadata":{"name":"other-data"},
+		"spec":{"capacity":{"storage":"1Gi"},"accessModes":["ReadWriteOnce"],"persistentVolumeReclaimPolicy":"Delete","storageClassName":"premium-lrs",
+		"hostPath":{"path":"/tmp/other"},"claimRef":{"kind":"PersistentVolumeClaim","namespace":"other","name":"data","uid":"old-claim-uid","apiVersion":"v1"}},
+		"status":{"phase":"Bound"}}`)
+	pvc := item(rClaims, "other", "data", `{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data","namespace":"other",
+		"annotations":{"pv.kubernetes.io/bind-completed":"yes","pv.kubernetes.io/bound-by-controller":"yes","volume.kubernetes.io/selected-node":"node-a"}},
+		"spec":{"accessModes":["ReadWriteOnce"],"storageClassName":"premium-lrs","volumeName":"other-data","resources":{"requests":{"storage":"1Gi"}}},"status":{"phase":"Bound"}}`)
+	logs := item(rClaims, "other", "logs", `{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"logs","namespace":"other",
+		"annotations":{"volume.beta.kubernetes.io/storage-class":"standard"}},
+		"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}`)
+	store, dir := writeBackup(t, []archive.Item{ns("other"), pv, pvc, logs}) // taken on spoke-1
+
+	var log logLines
+	opts := options(openBackup(t, store, dir), &log)
+	opts.Cluster = "spoke-2"
+	opts.NamespaceMapping = backupv1alpha1.NamespaceMapping{"other": "moved"}
+	opts.StorageClassMapping = backupv1alpha1.StorageClassMapping{"premium-lrs": "managed-csi", "standard": "local"}
+	res, err := Run(ctx, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Failed).To(BeZero(), "log:\n%s", &log)
+	g.Expect(res.Excluded).To(BeEquivalentTo(1), "the volume")
+
+	g.Expect(getJSON(t, ctx, rVolumes, "", "other-data")).To(BeNil(), "no PersistentVolume of another cluster is created")
+	g.Expect(log.outcomes()).To(HaveKeyWithValue("persistentvolumes//other-data", LeftOut))
+	g.Expect(log.about(archive.LevelWarning, rVolumes.ref("", "other-data"))).To(ConsistOf(ContainSubstring("taken on cluster spoke-1 and points at that cluster's storage")))
+
+	data := getJSON(t, ctx, rClaims, "moved", "data")
+	g.Expect(str(data, "spec", "volumeName")).To(BeEmpty(), "the claim gets a new volume")
+	g.Expect(str(data, "spec", "storageClassName")).To(Equal("managed-csi"))
+	g.Expect(mapOf(mapOf(data, "metadata"), "annotations")).NotTo(Or(
+		HaveKey("pv.kubernetes.io/bind-completed"), HaveKey("pv.kubernetes.io/bound-by-controller"), HaveKey("volume.kubernetes.io/selected-node")))
+	g.Expect(log.about(archive.LevelWarning, rClaims.ref("other", "data"))).To(ContainElement(ContainSubstring("without its volume other-data, which belongs to cluster spoke-1")))
+	g.Expect(log.about(archive.LevelInfo, rClaims.ref("other", "data"))).To(ContainElement(ContainSubstring("with StorageClass managed-csi instead of premium-lrs")))
+	g.Expect(str(getJSON(t, ctx, rClaims, "moved", "logs"), "metadata", "annotations", betaStorageClass)).To(Equal("local"))
+}
+
+// On the backup's own cluster, storageClassMappings renames the class of the
+// volumes it creates as well as of their claims, so that they still match.
+func TestStorageClassMappingOnTheSameCluster(t *testing.T) {
+	ctx := testCtx(t)
+	g := NewWithT(t)
+	pv := item(rVolumes, "", "same-data", `{"apiVersion":"v1","kind":"PersistentVolume","metadata":{"name":"same-data"},
+		"spec":{"capacity":{"storage":"1Gi"},"accessModes":["ReadWriteOnce"],"persistentVolumeReclaimPolicy":"Retain","storageClassName":"old-class",
+		"hostPath":{"path":"/tmp/same"},"claimRef":{"kind":"PersistentVolumeClaim","namespace":"same","name":"data","apiVersion":"v1"}}}`)
+	pvc := item(rClaims, "same", "data", `{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data","namespace":"same"},
+		"spec":{"accessModes":["ReadWriteOnce"],"storageClassName":"old-class","volumeName":"same-data","resources":{"requests":{"storage":"1Gi"}}}}`)
+	store, dir := writeBackup(t, []archive.Item{ns("same"), pv, pvc})
+
+	var log logLines
+	opts := options(openBackup(t, store, dir), &log)
+	opts.StorageClassMapping = backupv1alpha1.StorageClassMapping{"old-class": "new-class"}
+	res, err := Run(ctx, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Failed).To(BeZero(), "log:\n%s", &log)
+	g.Expect(str(getJSON(t, ctx, rVolumes, "", "same-data"), "spec", "storageClassName")).To(Equal("new-class"))
+	claim := getJSON(t, ctx, rClaims, "same", "data")
+	g.Expect(str(claim, "spec", "storageClassName")).To(Equal("new-class"))
+	g.Expect(str(claim, "spec", "volumeName")).To(Equal("same-data"), "on its own cluster the claim keeps its volume")
 }
 
 // Skip leaves an existing object exactly as it is; Update applies the

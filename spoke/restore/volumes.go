@@ -25,17 +25,56 @@ func claimOf(pv map[string]any) (claim, bool) {
 
 var volumesRef = archive.ItemRef{Version: "v1", Resource: "persistentvolumes", Kind: "PersistentVolume"}
 
+// otherCluster is true when the backup was taken on another cluster than the
+// one restored to (or that one is not known): its PersistentVolumes point at
+// that cluster's disks.
+func (r *run) otherCluster() bool {
+	return r.opts.Cluster == "" || r.opts.Reader.Manifest().SourceCluster != r.opts.Cluster
+}
+
+// betaStorageClass is the annotation that named a claim's class before
+// spec.storageClassName; the API server still honours it.
+const betaStorageClass = "volume.beta.kubernetes.io/storage-class"
+
+// mapStorageClass renames the StorageClass of a claim or volume as
+// Options.StorageClassMapping says, and logs it.
+func (r *run) mapStorageClass(e *entry, obj map[string]any) {
+	for _, field := range []struct {
+		m   map[string]any
+		key string
+	}{{mapOf(obj, "spec"), "storageClassName"}, {mapOf(mapOf(obj, "metadata"), "annotations"), betaStorageClass}} {
+		old, _ := field.m[field.key].(string)
+		to, ok := r.opts.StorageClassMapping[old]
+		if old == "" || !ok {
+			continue
+		}
+		field.m[field.key] = string(to)
+		r.log(archive.LevelInfo, &e.Ref, "Restored%s with StorageClass %s instead of %s (storageClassMappings)", r.as(e), to, old)
+	}
+}
+
 // writeVolume creates a PersistentVolume that does not exist, pre-bound to
 // its (mapped) claim. One that exists is never changed, whatever the policy:
-// it holds a claim's data.
+// it holds a claim's data. A volume of another cluster is never created.
 func (r *run) writeVolume(ctx context.Context, e *entry) {
+	if r.otherCluster() {
+		r.excludeWith(archive.LevelWarning, e.Ref, "Left out: PersistentVolume %s was taken on cluster %s and points at that cluster's storage; a restore onto another cluster never creates it, and its claim gets a new, empty volume from its StorageClass",
+			e.Name, r.opts.Reader.Manifest().SourceCluster)
+		return
+	}
 	pv, err := decode(e.Object)
 	if err != nil {
 		r.fail(e.Ref, "Not restored: %v", err)
 		return
 	}
 	want, hasClaim := claimOf(pv)
-	out, _, err := r.api.create(ctx, e.Ref, "", e.Object, false)
+	r.mapStorageClass(e, pv)
+	body, err := json.Marshal(pv)
+	if err != nil {
+		r.fail(e.Ref, "Not restored: %v", err)
+		return
+	}
+	out, _, err := r.api.create(ctx, e.Ref, "", body, false)
 	if err != nil {
 		r.fail(e.Ref, "Not restored: %v", err)
 		return
@@ -65,57 +104,66 @@ func (r *run) writeVolume(ctx context.Context, e *entry) {
 	}
 }
 
-// prepareClaim decides whether a claim keeps spec.volumeName: only when the
-// volume is pre-bound to it. A volume that names exactly this claim, and was
-// bound to a claim of that name that is gone, is released from the old
-// claim's UID, so the claim binds to it again. Otherwise volumeName goes,
-// and the claim gets a new volume.
+// prepareClaim maps the claim's StorageClass and decides whether it keeps
+// spec.volumeName: see losesVolume. A claim that does not gets a new volume.
 func (r *run) prepareClaim(ctx context.Context, e *entry) ([]byte, error) {
 	obj, err := decode(e.Object)
 	if err != nil {
 		return nil, err
 	}
-	vol := str(obj, "spec", "volumeName")
-	if vol == "" {
-		return e.Object, nil
+	r.mapStorageClass(e, obj)
+	if vol := str(obj, "spec", "volumeName"); vol != "" {
+		why, err := r.losesVolume(ctx, e, vol)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			delete(mapOf(obj, "spec"), "volumeName")
+			r.log(archive.LevelWarning, &e.Ref, "Restored%s without its volume %s, which %s: the claim gets a new, empty volume from its storage class",
+				r.as(e), vol, why)
+		}
+	}
+	return json.Marshal(obj)
+}
+
+// losesVolume says why a claim may not keep its volume vol, or "" when it
+// may: only when the volume is pre-bound to it on the backup's own cluster.
+// A volume that names exactly this claim, and was bound to a claim of that
+// name that is gone, is released from the old claim's UID, so the claim
+// binds to it again.
+func (r *run) losesVolume(ctx context.Context, e *entry, vol string) (string, error) {
+	if r.otherCluster() {
+		return fmt.Sprintf("belongs to cluster %s, where the backup was taken", r.opts.Reader.Manifest().SourceCluster), nil
 	}
 	me := claim{Namespace: e.Namespace, Name: e.Name}
 	r.mu.Lock()
 	bound, ok := r.volumes[vol]
 	r.mu.Unlock()
 	if ok && bound == me {
-		return e.Object, nil
+		return "", nil
 	}
 
-	var why string
 	raw, err := r.api.get(ctx, volumesRef, "", vol)
 	switch {
 	case isNotFound(err):
-		why = "is neither restored nor in the cluster"
+		return "is neither restored nor in the cluster", nil
 	case apierrors.IsForbidden(err):
-		why = "the restore may not read (a team's restore reads as its requester)"
+		return "the restore may not read (a team's restore reads as its requester)", nil
 	case err != nil:
-		return nil, fmt.Errorf("reading its PersistentVolume %s: %w", vol, err)
-	default:
-		pv := mustDecode(raw)
-		live, has := claimOf(pv)
-		switch {
-		case !has:
-			why = "is not reserved for it"
-		case live != me:
-			why = "belongs to claim " + live.String()
-		default:
-			if err := r.rebind(ctx, e, vol, pv); err != nil {
-				why = fmt.Sprintf("was bound to the deleted claim and could not be released for this one (%v)", err)
-				break
-			}
-			return e.Object, nil
-		}
+		return "", fmt.Errorf("reading its PersistentVolume %s: %w", vol, err)
 	}
-	delete(mapOf(obj, "spec"), "volumeName")
-	r.log(archive.LevelWarning, &e.Ref, "Restored%s without its volume %s, which %s: the claim gets a new, empty volume from its storage class",
-		r.as(e), vol, why)
-	return json.Marshal(obj)
+	pv := mustDecode(raw)
+	live, has := claimOf(pv)
+	switch {
+	case !has:
+		return "is not reserved for it", nil
+	case live != me:
+		return "belongs to claim " + live.String(), nil
+	}
+	if err := r.rebind(ctx, e, vol, pv); err != nil {
+		return fmt.Sprintf("was bound to the deleted claim and could not be released for this one (%v)", err), nil
+	}
+	return "", nil
 }
 
 // rebind clears the stale claimRef.uid of a volume that names the claim

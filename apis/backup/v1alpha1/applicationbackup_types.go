@@ -93,11 +93,27 @@ type BackupResult struct {
 	Errors int32 `json:"errors,omitempty"`
 }
 
+// VolumePolicy says what a backup does with the data in the
+// PersistentVolumeClaims it takes.
+// +kubebuilder:validation:Enum=Data;Skip
+type VolumePolicy string
+
+// Volume policies.
+const (
+	// VolumesData backs up the files in each bound PersistentVolumeClaim
+	// (where the cluster has a volume data mover).
+	VolumesData VolumePolicy = "Data"
+	// VolumesSkip backs up PersistentVolumeClaims and PersistentVolumes as
+	// objects only; the backup ends PartialSuccess naming each claim.
+	VolumesSkip VolumePolicy = "Skip"
+)
+
 // ApplicationBackupSpec is what to back up, and where to.
 // +kubebuilder:validation:XValidation:rule="self.target == oldSelf.target",message="target is immutable; create a new ApplicationBackup",fieldPath=".target"
 // +kubebuilder:validation:XValidation:rule="has(self.backupID) == has(oldSelf.backupID) && (!has(self.backupID) || self.backupID == oldSelf.backupID)",message="backupID is immutable; create a new ApplicationBackup",fieldPath=".backupID"
 // +kubebuilder:validation:XValidation:rule="has(self.selection) == has(oldSelf.selection) && (!has(self.selection) || self.selection == oldSelf.selection)",message="selection is immutable; create a new ApplicationBackup",fieldPath=".selection"
 // +kubebuilder:validation:XValidation:rule="has(self.hooks) == has(oldSelf.hooks) && (!has(self.hooks) || self.hooks == oldSelf.hooks)",message="hooks are immutable; create a new ApplicationBackup",fieldPath=".hooks"
+// +kubebuilder:validation:XValidation:rule="has(self.volumes) == has(oldSelf.volumes) && (!has(self.volumes) || self.volumes == oldSelf.volumes)",message="volumes is immutable; create a new ApplicationBackup",fieldPath=".volumes"
 type ApplicationBackupSpec struct {
 	// target is the BackupTarget to write to. Outside lifeboat-system the target's
 	// allowedNamespaces must select this object's namespace.
@@ -117,6 +133,15 @@ type ApplicationBackupSpec struct {
 	// hooks are the exec actions to run before and after the resources are read.
 	// +optional
 	Hooks *ExecHooks `json:"hooks,omitempty"`
+
+	// volumes says what the backup does with the data in the bound
+	// PersistentVolumeClaims it takes: Data backs up their files, Skip
+	// backs them up as objects only. Either way, a claim whose data is not
+	// backed up is named in the backup's log and the backup ends
+	// PartialSuccess.
+	// +kubebuilder:default=Data
+	// +optional
+	Volumes VolumePolicy `json:"volumes,omitempty"`
 
 	// ttl is how long to keep the backup; unset keeps it until it is deleted.
 	// +kubebuilder:validation:Type=string

@@ -36,6 +36,14 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(k) <= 63)",message="namespaceMapping keys must be namespace names: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
 type NamespaceMapping map[string]NamespaceName
 
+// StorageClassMapping maps the StorageClasses of restored
+// PersistentVolumeClaims (keys, as in the backup) to the StorageClasses to
+// restore them with (values), e.g. {premium-lrs: managed-csi} for a
+// migration. Claims of classes not listed keep their class.
+// +kubebuilder:validation:MaxProperties=64
+// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 253 && k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))",message="storageClassMappings keys must be StorageClass names: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
+type StorageClassMapping map[string]ObjectName
+
 // RestoreOptions say what to restore and how; the hub's Restore and the spoke's
 // ApplicationRestore share them.
 type RestoreOptions struct {
@@ -52,6 +60,11 @@ type RestoreOptions struct {
 	// +kubebuilder:default=Skip
 	// +optional
 	ExistingResourcePolicy ExistingResourcePolicy `json:"existingResourcePolicy,omitempty"`
+
+	// storageClassMappings gives restored PersistentVolumeClaims another
+	// StorageClass, e.g. {premium-lrs: managed-csi}.
+	// +optional
+	StorageClassMappings StorageClassMapping `json:"storageClassMappings,omitempty"`
 }
 
 // RestoreResult is what a restore has done so far. The hub's Restore status

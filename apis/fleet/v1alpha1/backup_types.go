@@ -85,6 +85,15 @@ type BackupTemplate struct {
 	// +optional
 	ExecRules *ExecRuleReferences `json:"execRules,omitempty"`
 
+	// volumes says what the backup does with the data in the bound
+	// PersistentVolumeClaims it takes: Data backs up their files, Skip
+	// backs them up as objects only. Either way, a claim whose data is not
+	// backed up is named in the backup's log and the backup ends
+	// PartialSuccess.
+	// +kubebuilder:default=Data
+	// +optional
+	Volumes backupv1alpha1.VolumePolicy `json:"volumes,omitempty"`
+
 	// ttl is how long to keep the backup; unset keeps it until it is deleted
 	// (or, for scheduled backups, until retention deletes it).
 	// +kubebuilder:validation:Type=string
@@ -112,6 +121,7 @@ type BackupTemplate struct {
 // +kubebuilder:validation:XValidation:rule="self.location == oldSelf.location",message="location is immutable; create a new Backup",fieldPath=".location"
 // +kubebuilder:validation:XValidation:rule="has(self.selection) == has(oldSelf.selection) && (!has(self.selection) || self.selection == oldSelf.selection)",message="selection is immutable; create a new Backup",fieldPath=".selection"
 // +kubebuilder:validation:XValidation:rule="has(self.execRules) == has(oldSelf.execRules) && (!has(self.execRules) || self.execRules == oldSelf.execRules)",message="execRules are immutable; create a new Backup",fieldPath=".execRules"
+// +kubebuilder:validation:XValidation:rule="has(self.volumes) == has(oldSelf.volumes) && (!has(self.volumes) || self.volumes == oldSelf.volumes)",message="volumes is immutable; create a new Backup",fieldPath=".volumes"
 type BackupSpec struct {
 	// cluster is the BackupCluster to back up.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="cluster is immutable; create a new Backup"

@@ -89,6 +89,7 @@ func TestBackupDispatchesAndMirrorsFeedback(t *testing.T) {
 	b := newBackup(t, g, loc, "spoke-run", "nightly", func(s *fleetv1alpha1.BackupSpec) {
 		s.Selection = sel
 		s.TTL = &metav1.Duration{Duration: 720 * time.Hour}
+		s.Volumes = backupv1alpha1.VolumesSkip
 	})
 
 	t.Log("a work with the ApplicationBackup in lifeboat-system")
@@ -105,6 +106,7 @@ func TestBackupDispatchesAndMirrorsFeedback(t *testing.T) {
 	g.Expect(ab.Spec.Selection).To(Equal(stored.Spec.Selection), "the selection as the hub stored it, defaults included")
 	g.Expect(ab.Spec.Selection.IncludedNamespaces).To(Equal(sel.IncludedNamespaces))
 	g.Expect(ab.Spec.TTL).To(Equal(&metav1.Duration{Duration: 720 * time.Hour}))
+	g.Expect(ab.Spec.Volumes).To(Equal(backupv1alpha1.VolumesSkip))
 	g.Expect(ab.Spec.Hub).To(Equal(&backupv1alpha1.HubObjectReference{Namespace: "team-run", Name: "nightly", UID: b.UID}))
 	g.Expect(ab.Annotations).To(HaveKeyWithValue(dispatch.AnnotationGeneration, strconv.FormatInt(b.Generation, 10)))
 

@@ -139,6 +139,7 @@ func applicationBackup(b *fleetv1alpha1.Backup, tenancy *backupv1alpha1.Tenancy,
 			BackupID:  backupID(b),
 			Selection: b.Spec.Selection.DeepCopy(),
 			Hooks:     hooks,
+			Volumes:   b.Spec.Volumes,
 			TTL:       b.Spec.TTL.DeepCopy(),
 			Hub: &backupv1alpha1.HubObjectReference{
 				Namespace: backupv1alpha1.NamespaceName(b.Namespace),

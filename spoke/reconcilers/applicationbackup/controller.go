@@ -71,6 +71,11 @@ type Reconciler struct {
 	// StorageWait is how long a storage request may not move before the
 	// status says the backup waits for storage (default targets.StorageWait).
 	StorageWait time.Duration
+	// VolumeData, when set, backs up the files in the bound
+	// PersistentVolumeClaims a backup takes (volumes: Data). Unset, this
+	// spoke has no volume data mover: every such claim is skipped, named in
+	// the backup's log, and the backup ends PartialSuccess.
+	VolumeData VolumeMover
 
 	mu      sync.Mutex
 	running map[types.NamespacedName]*run

@@ -161,9 +161,11 @@ func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
 // PostExecRule → Final. A pre action that fails with onError Fail stops the
 // backup before any resource is read; the post actions run whatever happened
 // before them (as their executionPolicy says), also when the run is being
-// stopped, so that nothing is left frozen. Volume data comes later: its stage
-// is recorded and logged. The backup succeeds only once backup.json is
-// written and the whole backup has been read back and verified.
+// stopped, so that nothing is left frozen. The Volumes stage backs up the
+// data of the bound PersistentVolumeClaims taken (see backUpVolumes); a claim
+// whose data is not in the backup makes it PartialSuccess. The backup
+// succeeds only once backup.json is written and the whole backup has been
+// read back and verified.
 func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store) outcome {
 	meta := r.meta(ab)
 	meta.Recipient = rn.encryptTo
@@ -190,11 +192,12 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	st.setStage(backupv1alpha1.StagePreExecRule)
 	record(hk.Pre(ctx, spec.Pre))
 	var failure *outcome
+	var skipped []SkippedClaim
 	if f := fatal(ran); f != nil {
 		failure = &outcome{phase: backupv1alpha1.ApplicationBackupFailed, reason: backupv1alpha1.ReasonExecRuleFailed,
 			message: fmt.Sprintf("pre action %s failed: %s; no resource was read", f.Name, f.Message)}
 	} else {
-		failure = r.backUpResources(ctx, rn, ab, st, w)
+		skipped, failure = r.backUpData(ctx, rn, ab, st, store, w)
 	}
 	// The background actions (a freeze) guarded the stages above.
 	record(hk.StopBackground())
@@ -241,21 +244,42 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
 		out.message += fmt.Sprintf("; exec actions failed with onError Continue: %s (the backup's log has their output)", strings.Join(failed, ", "))
 	}
+	if len(skipped) > 0 {
+		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
+		out.message += "; " + describeSkipped(skipped)
+	}
 	if m.Counts.Warnings > 0 {
 		out.message += fmt.Sprintf("; %d warnings in the backup's log", m.Counts.Warnings)
 	}
 	return out
 }
 
-// backUpResources runs the Resources and Volumes stages; a non-nil outcome
-// says how they failed.
-func (r *Reconciler) backUpResources(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, w *archive.Writer) *outcome {
+// backUpData runs the Resources and Volumes stages; it returns the claims
+// whose volume data is not in the backup, or an outcome that says how the
+// stages failed.
+func (r *Reconciler) backUpData(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store, w *archive.Writer) ([]SkippedClaim, *outcome) {
+	claims, failure := r.backUpResources(ctx, rn, ab, st, w)
+	if failure != nil {
+		return nil, failure
+	}
+	skipped, err := r.backUpVolumes(ctx, rn, ab, st, store, w, claims)
+	if err != nil {
+		out := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "backing up the volume data")
+		return nil, &out
+	}
+	return skipped, nil
+}
+
+// backUpResources runs the Resources stage and returns the bound
+// PersistentVolumeClaims it took; a non-nil outcome says how it failed.
+func (r *Reconciler) backUpResources(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, w *archive.Writer) ([]Claim, *outcome) {
 	st.setStage(backupv1alpha1.StageResources)
+	claims := &claimCollector{Writer: w}
 	progress, err := backup.Run(ctx, backup.Options{
 		Config:    r.RESTConfig,
 		Selection: selection(ab),
 		Namespace: rn.selfService,
-		Writer:    w,
+		Writer:    claims,
 		Progress:  st.setProgress,
 	})
 	st.setProgress(progress)
@@ -266,11 +290,9 @@ func (r *Reconciler) backUpResources(ctx context.Context, rn *run, ab *backupv1a
 	case err != nil:
 		out = r.failed(ctx, rn, st, err, backupv1alpha1.ReasonClusterReadFailed, "reading the resources")
 	default:
-		st.setStage(backupv1alpha1.StageVolumes)
-		w.Log(archive.LevelInfo, nil, "volume data is not backed up by this version of Lifeboat: PersistentVolumeClaims and PersistentVolumes are in the backup as objects only")
-		return nil
+		return claims.taken(), nil
 	}
-	return &out
+	return nil, &out
 }
 
 // hookScope is where a backup's exec actions may run: the namespaces it backs

@@ -117,6 +117,8 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		NamespaceMapping:       ar.Spec.NamespaceMapping,
 		Selection:              ar.Spec.Selection,
 		ExistingResourcePolicy: ar.Spec.ExistingResourcePolicy,
+		Cluster:                r.Cluster,
+		StorageClassMapping:    ar.Spec.StorageClassMappings,
 		OnlyNamespace:          selfService(ar),
 		PolicyResources:        j.target.Spec.PolicyResources == backupv1alpha1.Allow,
 		Tenancy:                tenancyGrant(ar),
