@@ -42,7 +42,7 @@ func TestWorkloadIdentityReachesBlobStorage(t *testing.T) {
 
 	id, err := az.NewIdentity("0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d01")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(id, spoke1, spoke1.TokenFile.Subject)).To(Succeed())
+	g.Expect(az.Federate(id, spoke1.ControlPlane, spoke1.TokenFile.Subject)).To(Succeed())
 	az.Grant(id, "fleet-backups", blobproxy.StorageBlobDataContributor)
 
 	cred, err := az.Credential(id, spoke1.TokenFile.Path)
@@ -74,7 +74,7 @@ func TestWorkloadIdentityReachesBlobStorage(t *testing.T) {
 	// An identity that signs in fine but has no role on the container gets 403.
 	other, err := az.NewIdentity("0b7c2a8e-3f44-4c55-9a1d-6e2f8b1c0d02")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(other, spoke1, spoke1.TokenFile.Subject)).To(Succeed())
+	g.Expect(az.Federate(other, spoke1.ControlPlane, spoke1.TokenFile.Subject)).To(Succeed())
 	otherCred, err := az.Credential(other, spoke1.TokenFile.Path)
 	g.Expect(err).NotTo(HaveOccurred())
 	otherBlob, err := az.BlobClient(otherCred)

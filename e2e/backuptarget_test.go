@@ -49,7 +49,7 @@ func TestBackupTargetValidation(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	// Federated for its targets on spoke-1; spoke-2 has no federated credential.
 	for _, target := range []string{"valid", "no-container"} {
-		g.Expect(az.Federate(id, spoke1, backupv1alpha1.TargetSubject(target))).To(Succeed())
+		g.Expect(az.Federate(id, spoke1.ControlPlane, backupv1alpha1.TargetSubject(target))).To(Succeed())
 	}
 	az.Grant(id, "targets", blobproxy.StorageBlobDataContributor)
 	g.Expect(az.CreateContainer(ctx, "targets")).To(Succeed())
@@ -59,7 +59,7 @@ func TestBackupTargetValidation(t *testing.T) {
 
 	unauthorized, err := az.NewIdentity("7d0c1f3a-2b4e-4c6d-8e9f-0a1b2c3d4e02")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(unauthorized, spoke1, backupv1alpha1.TargetSubject("no-role"))).To(Succeed())
+	g.Expect(az.Federate(unauthorized, spoke1.ControlPlane, backupv1alpha1.TargetSubject("no-role"))).To(Succeed())
 
 	cases := []struct {
 		name      string

@@ -46,7 +46,7 @@ func TestDeleteAndForceDelete(t *testing.T) {
 	// keeps its access when the location's identity loses its role.
 	checker, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(checker, spoke1, spoke1.TokenFile.Subject)).To(Succeed())
+	g.Expect(az.Federate(checker, spoke1.ControlPlane, spoke1.TokenFile.Subject)).To(Succeed())
 	az.Grant(checker, container, blobproxy.StorageBlobDataReader)
 	store := teamStore(g, checker, spoke1, fleet.SpokeServiceAccount, container, team)
 

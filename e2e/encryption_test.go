@@ -130,7 +130,7 @@ func TestEncryptedBackupNeedsTheKey(t *testing.T) {
 
 	// A target on spoke-2 over the same container without encryption: refused.
 	const plain = "sealed-backups-plain"
-	g.Expect(testFleet.Azure.Federate(id, spoke2, backupv1alpha1.TargetSubject(plain))).To(Succeed())
+	g.Expect(testFleet.Azure.Federate(id, spoke2.ControlPlane, backupv1alpha1.TargetSubject(plain))).To(Succeed())
 	g.Expect(spoke2.Client.Create(ctx, backupTarget(plain, container, id))).To(Succeed())
 	g.Expect(waitValidated(g, ctx, spoke2.Client, plain).Phase).To(Equal(backupv1alpha1.TargetValid))
 	r = restoreOn2("sealed-no-key", plain, ns+"-nokey")

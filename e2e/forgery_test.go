@@ -93,7 +93,7 @@ func TestForgedBackupIsRefused(t *testing.T) {
 	t.Log("with ABAC, spoke-2's identity writes only under its own folder: its PUT under spoke-1's gets 403")
 	perCluster, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(perCluster, spoke2, spoke2.TokenFile.Subject)).To(Succeed())
+	g.Expect(az.Federate(perCluster, spoke2.ControlPlane, spoke2.TokenFile.Subject)).To(Succeed())
 	az.GrantWithCondition(perCluster, container, blobproxy.StorageBlobDataContributor, blobproxy.Condition{WritePathPrefixes: []string{
 		team + "/lifeboat/v1/backups/" + spoke2.Name + "/", team + "/lifeboat/v1/probes/",
 	}})

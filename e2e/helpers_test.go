@@ -30,7 +30,7 @@ func validTarget(g Gomega, ctx context.Context, name, container string, edits ..
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, s := range onboarded() {
-		g.Expect(az.Federate(id, s, backupv1alpha1.TargetSubject(name))).To(Succeed())
+		g.Expect(az.Federate(id, s.ControlPlane, backupv1alpha1.TargetSubject(name))).To(Succeed())
 	}
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
 	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())
@@ -60,7 +60,7 @@ func teamLocation(g Gomega, ctx context.Context, team, container string, spokes 
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, s := range spokes {
-		g.Expect(az.Federate(id, s, backuplocation.FederatedSubject(team, "primary"))).To(Succeed())
+		g.Expect(az.Federate(id, s.ControlPlane, backuplocation.FederatedSubject(team, "primary"))).To(Succeed())
 	}
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
 	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())

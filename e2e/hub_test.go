@@ -75,7 +75,7 @@ func TestDiscoveryOnboardsShoots(t *testing.T) {
 	const team, container = "team-late", "late-backups"
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(az.Federate(id, late, backuplocation.FederatedSubject(team, "primary"))).To(Succeed())
+	g.Expect(az.Federate(id, late.ControlPlane, backuplocation.FederatedSubject(team, "primary"))).To(Succeed())
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
 	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())
 	ensureNamespace(g, ctx, hub, team, nil)
@@ -142,7 +142,7 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
 	subject := backuplocation.FederatedSubject(team, "primary")
-	g.Expect(az.Federate(id, spoke1, subject)).To(Succeed()) // not yet with spoke-2
+	g.Expect(az.Federate(id, spoke1.ControlPlane, subject)).To(Succeed()) // not yet with spoke-2
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
 	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())
 
@@ -195,7 +195,7 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 
 	t.Log("after spoke-2 is federated, the location turns Valid there without other action")
 	federated := time.Now()
-	g.Expect(az.Federate(id, spoke2, subject)).To(Succeed())
+	g.Expect(az.Federate(id, spoke2.ControlPlane, subject)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
 		g.Expect(loc.Status.Phase).To(Equal(fleetv1alpha1.LocationValid))

@@ -34,7 +34,7 @@ func TestLocationWithTwoIdentities(t *testing.T) {
 	for i, s := range []*fleet.Spoke{spoke1, spoke2} {
 		id, err := az.NewIdentity(uuid.NewString())
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(az.Federate(id, s, backuplocation.FederatedSubject(team, "primary"))).To(Succeed())
+		g.Expect(az.Federate(id, s.ControlPlane, backuplocation.FederatedSubject(team, "primary"))).To(Succeed())
 		az.Grant(id, container, blobproxy.StorageBlobDataContributor)
 		ids[i] = id
 	}

@@ -58,7 +58,7 @@ func TestSyncImportsAndMarksMissing(t *testing.T) {
 	for _, l := range []*fleetv1alpha1.BackupLocation{loc, mirror} {
 		for _, c := range l.Spec.Clusters {
 			s := testFleet.Spoke(string(c))
-			g.Expect(testFleet.Azure.Federate(id, s, backuplocation.FederatedSubject(team, l.Name))).To(Succeed())
+			g.Expect(testFleet.Azure.Federate(id, s.ControlPlane, backuplocation.FederatedSubject(team, l.Name))).To(Succeed())
 		}
 	}
 	g.Expect(hub.Create(ctx, loc)).To(Succeed())

@@ -42,7 +42,11 @@ type Azure struct {
 	Entra     *entra.Server
 }
 
-func startAzure(ctx context.Context, dir string) (a *Azure, err error) {
+// StartAzure starts the Entra ID stand-in (with the fleet's tenant), Azurite
+// under dir and the authorizing proxy in front of it; Stop ends them. Tests
+// that need Azure without a fleet use it directly; the clusters' issuers must
+// be trusted (Entra.TrustIssuerCA) and allow discovery (AllowIssuerDiscovery).
+func StartAzure(ctx context.Context, dir string) (a *Azure, err error) {
 	a = &Azure{}
 	defer func() {
 		if err != nil {
@@ -108,14 +112,15 @@ func (a *Azure) NewIdentity(clientID string) (Identity, error) {
 	return Identity{ClientID: app.ClientID, ObjectID: app.ObjectID}, nil
 }
 
-// Federate lets tokens of subject from spoke's issuer sign in as id, as
+// Federate lets tokens of subject from cluster's issuer sign in as id, as
 // `az identity federated-credential create` does. subject is a BackupTarget's
 // (backupv1alpha1.TargetSubject; backuplocation.FederatedSubject for a hub
 // location's), or spoke.TokenFile.Subject for a test's own access as id.
-func (a *Azure) Federate(id Identity, spoke *Spoke, subject string) error {
+// Entra refuses a 21st credential on one identity.
+func (a *Azure) Federate(id Identity, cluster *ControlPlane, subject string) error {
 	return a.Entra.AddFederatedCredential(TenantID, id.ClientID, entra.FederatedCredential{
-		Name:    "lifeboat-" + spoke.Name + "-" + subject[strings.LastIndex(subject, ":")+1:],
-		Issuer:  spoke.Issuer(),
+		Name:    "lifeboat-" + cluster.Name + "-" + subject[strings.LastIndex(subject, ":")+1:],
+		Issuer:  cluster.Issuer(),
 		Subject: subject,
 	})
 }

@@ -73,10 +73,57 @@ func (cp *ControlPlane) Processes() []*proc.Process {
 	return ps
 }
 
+// Etcd is an etcd that several control planes share (OnEtcd), each keeping
+// its objects under a key prefix of its own, so that many API servers need one
+// etcd's memory and start time, not one each.
+type Etcd struct {
+	URL string
+	cp  *ControlPlane // only its etcd runs
+}
+
+// StartEtcd starts an etcd for name under dir and waits until it is healthy.
+func StartEtcd(ctx context.Context, name, dir string) (_ *Etcd, err error) {
+	e := &Etcd{cp: &ControlPlane{Name: name, Dir: dir}}
+	for _, sub := range []string{"etcd", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if e.URL, err = e.cp.startEtcd(ctx); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Process is the etcd process.
+func (e *Etcd) Process() *proc.Process { return e.cp.etcd }
+
+// Stop stops etcd; stop the control planes on it first.
+func (e *Etcd) Stop() { e.cp.Stop() }
+
+// ControlPlaneOption changes how StartControlPlane starts a control plane.
+type ControlPlaneOption func(*controlPlaneOptions)
+
+type controlPlaneOptions struct {
+	etcd *Etcd
+}
+
+// OnEtcd runs the control plane's API server on the shared etcd e, its
+// objects under the key prefix /clusters/<name>/registry, instead of starting
+// an etcd of its own. Names must differ between the control planes on e.
+func OnEtcd(e *Etcd) ControlPlaneOption {
+	return func(o *controlPlaneOptions) { o.etcd = e }
+}
+
 // StartControlPlane starts etcd and kube-apiserver (and kube-controller-manager if
 // withKCM) for name under dir and waits until the API server is ready. Packages
 // that need one real API server for their tests use it directly; Stop ends it.
-func StartControlPlane(ctx context.Context, name, dir string, withKCM bool) (_ *ControlPlane, err error) {
+func StartControlPlane(ctx context.Context, name, dir string, withKCM bool, opts ...ControlPlaneOption) (_ *ControlPlane, err error) {
+	var o controlPlaneOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cp := &ControlPlane{Name: name, Dir: dir}
 	defer func() {
 		if err != nil {
@@ -91,11 +138,13 @@ func StartControlPlane(ctx context.Context, name, dir string, withKCM bool) (_ *
 	if err := cp.writePKI(); err != nil {
 		return nil, err
 	}
-	etcdURL, err := cp.startEtcd(ctx)
-	if err != nil {
+	etcdURL, etcdPrefix := "", "/registry"
+	if o.etcd != nil {
+		etcdURL, etcdPrefix = o.etcd.URL, "/clusters/"+name+"/registry"
+	} else if etcdURL, err = cp.startEtcd(ctx); err != nil {
 		return nil, err
 	}
-	if err := cp.startAPIServer(ctx, etcdURL); err != nil {
+	if err := cp.startAPIServer(ctx, etcdURL, etcdPrefix); err != nil {
 		return nil, err
 	}
 	if withKCM {
@@ -189,7 +238,7 @@ func (cp *ControlPlane) startEtcd(ctx context.Context) (string, error) {
 	})
 }
 
-func (cp *ControlPlane) startAPIServer(ctx context.Context, etcdURL string) error {
+func (cp *ControlPlane) startAPIServer(ctx context.Context, etcdURL, etcdPrefix string) error {
 	bin, err := assets.Path("kube-apiserver")
 	if err != nil {
 		return err
@@ -201,6 +250,7 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, etcdURL string) erro
 	cp.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
 	cp.apiserver, err = proc.Start(cp.Name+"-kube-apiserver", cp.logDir(), bin, []string{
 		"--etcd-servers=" + etcdURL,
+		"--etcd-prefix=" + etcdPrefix,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		fmt.Sprintf("--secure-port=%d", port),

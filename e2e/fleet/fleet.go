@@ -173,7 +173,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 				}
 				opts.Log("%s node %s Ready (%s)", name, f.Spokes[i].Node.IP, time.Since(start).Round(time.Millisecond))
 			}
-			if err := allowIssuerDiscovery(gctx, cp); err != nil {
+			if err := AllowIssuerDiscovery(gctx, cp); err != nil {
 				return err
 			}
 			// With lifeboat-hub, the agent ManifestWork installs the spoke CRDs.
@@ -210,7 +210,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		})
 	}
 	g.Go(func() error {
-		azure, err := startAzure(gctx, opts.Dir)
+		azure, err := StartAzure(gctx, opts.Dir)
 		f.Azure = azure
 		if err != nil {
 			return fmt.Errorf("azure: %w", err)

@@ -18,9 +18,9 @@ import (
 // WorkloadIdentityAudience is the audience Azure expects on federated tokens.
 const WorkloadIdentityAudience = "api://AzureADTokenExchange"
 
-// allowIssuerDiscovery lets unauthenticated callers (Entra) read the service
+// AllowIssuerDiscovery lets unauthenticated callers (Entra) read the service
 // account issuer's OIDC discovery document and keys, as managed clusters publish them.
-func allowIssuerDiscovery(ctx context.Context, cp *ControlPlane) error {
+func AllowIssuerDiscovery(ctx context.Context, cp *ControlPlane) error {
 	crb := &rbacv1.ClusterRoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
 		ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-fleet:service-account-issuer-discovery"},

@@ -52,7 +52,7 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 	other, err := StartControlPlane(ctx, "nodetest-other", filepath.Join(dir, "other"), false)
 	g.Expect(err).NotTo(HaveOccurred())
 	defer other.Stop()
-	azure, err := startAzure(ctx, dir)
+	azure, err := StartAzure(ctx, dir)
 	g.Expect(err).NotTo(HaveOccurred())
 	defer azure.Stop()
 
@@ -75,7 +75,7 @@ func TestNodeRunsPodsThatReachTheFleet(t *testing.T) {
 	start = time.Now()
 	g.Expect(InstallWorkloadIdentityWebhook(ctx, cp, imgs.WorkloadIdentityWebhook, TenantID, authority)).To(Succeed())
 	t.Logf("workload identity webhook serving in %s", time.Since(start).Round(time.Millisecond))
-	g.Expect(allowIssuerDiscovery(ctx, cp)).To(Succeed())
+	g.Expect(AllowIssuerDiscovery(ctx, cp)).To(Succeed())
 	g.Expect(azure.Entra.TrustIssuerCA(cp.Issuer(), cp.CA.CertPEM())).To(Succeed())
 	id, err := azure.NewIdentity("00000000-0000-0000-0000-0000000000a1")
 	g.Expect(err).NotTo(HaveOccurred())

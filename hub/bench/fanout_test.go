@@ -21,6 +21,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
@@ -122,7 +123,7 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 		pids["etcd"] = p.Pid()
 	}
 	hubCPUBefore, _ := cpuTime(hub.Pid())
-	hubRSSBefore, _ := memKiB(hub.Pid(), "VmRSS")
+	hubRSSBefore, _ := proc.MemKiB(hub.Pid(), "VmRSS")
 	reqBefore, err := e.apiRequests(ctx, resources...)
 	if err != nil {
 		b.Fatal(err)
@@ -195,7 +196,7 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 		}
 	}
 	b.StopTimer()
-	hwmAtValid, _ := memKiB(hub.Pid(), "VmHWM")
+	hwmAtValid, _ := proc.MemKiB(hub.Pid(), "VmHWM")
 	hubCPU, _ := cpuTime(hub.Pid())
 	used := cpu.used()
 	loadAtEnd := loadAverage()
@@ -232,8 +233,8 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	idleAt := time.Since(start) - quietSpan
 	stopTail()
 	extraStatus := <-tailDone
-	hwm, _ := memKiB(hub.Pid(), "VmHWM")
-	rss, _ := memKiB(hub.Pid(), "VmRSS")
+	hwm, _ := proc.MemKiB(hub.Pid(), "VmHWM")
+	rss, _ := proc.MemKiB(hub.Pid(), "VmRSS")
 	hubCPUIdle, _ := cpuTime(hub.Pid())
 	reqIdle, _ := e.apiRequests(ctx, resources...)
 	stopAgents()

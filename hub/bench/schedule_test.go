@@ -17,6 +17,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
@@ -160,7 +161,7 @@ func BenchmarkScheduleTick1000(b *testing.B) {
 	}
 	b.StopTimer()
 	used := cpu.used()
-	hwm, _ := memKiB(hub.Pid(), "VmHWM")
+	hwm, _ := proc.MemKiB(hub.Pid(), "VmHWM")
 	st := &fleetv1alpha1.BackupSchedule{}
 	if err := e.c.Get(ctx, client.ObjectKeyFromObject(sched), st); err != nil {
 		b.Fatal(err)

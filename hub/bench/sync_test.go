@@ -18,6 +18,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
@@ -68,7 +69,7 @@ func BenchmarkSync10000(b *testing.B) {
 		return e.c.Get(ctx, client.ObjectKeyFromObject(loc), loc) == nil && loc.Status.Phase == fleetv1alpha1.LocationValid
 	})
 	settled, _ := waitQuiet(hub.Pid(), 2*time.Minute)
-	rssBefore, _ := memKiB(hub.Pid(), "VmRSS")
+	rssBefore, _ := proc.MemKiB(hub.Pid(), "VmRSS")
 
 	s := &fleetv1alpha1.BackupSync{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "bench"}, Spec: fleetv1alpha1.BackupSyncSpec{Location: locationName}}
 	if err := e.c.Create(ctx, s); err != nil {
@@ -126,7 +127,7 @@ func BenchmarkSync10000(b *testing.B) {
 	})
 	took := time.Since(start)
 	b.StopTimer()
-	hwm, _ := memKiB(hub.Pid(), "VmHWM")
+	hwm, _ := proc.MemKiB(hub.Pid(), "VmHWM")
 	hubCPU, _ := cpuTime(hub.Pid())
 	reqAfter, err := e.apiRequests(ctx, counted...)
 	if err != nil {

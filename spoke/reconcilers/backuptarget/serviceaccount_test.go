@@ -16,8 +16,6 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
@@ -222,26 +220,8 @@ func startReconcilerAs(t *testing.T, cfg *rest.Config, factory *targets.Factory)
 
 // startReconcilerWith runs r, with a client of cfg, until the test ends.
 func startReconcilerWith(t *testing.T, cfg *rest.Config, r *backuptarget.Reconciler) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 fleet.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	fleet.StartTestManager(t, cfg, func(mgr ctrl.Manager) error {
+		r.Client = mgr.GetClient()
+		return r.SetupWithManager(mgr)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Client = mgr.GetClient()
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
 }

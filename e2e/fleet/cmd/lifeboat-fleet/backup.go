@@ -51,7 +51,7 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 	}
 	az.Grant(id, demoContainer, blobproxy.StorageBlobDataContributor)
 	for _, s := range f.Spokes {
-		if err := az.Federate(id, s, subject); err != nil {
+		if err := az.Federate(id, s.ControlPlane, subject); err != nil {
 			return err
 		}
 	}
