@@ -250,9 +250,13 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		clusterDiscovery(), backupCluster(), location(), backup(), restore(), schedulePolicy(),
 		backupSchedule(), execRule(), hubSync(), catalog(), inventory(),
 		target(), appBackup(), appRestore(), spokeSync(), deletion(),
+		with(target(), func(t *backupv1alpha1.BackupTarget) {
+			t.Name = "encrypted"
+			t.Spec.Encryption = &backupv1alpha1.Encryption{KeySecretRef: backupv1alpha1.SecretKeyReference{Name: "lifeboat.backup-key", Key: "key.txt"}}
+		}),
 	}
 	for _, obj := range objects {
-		t.Run(fmt.Sprintf("%T", obj), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%T %s", obj, obj.GetName()), func(t *testing.T) {
 			g := NewWithT(t)
 			if obj.GetName() == "" {
 				obj.SetName("good")
@@ -385,6 +389,21 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"location cloud unknown",
 			with(location(), func(l *fleetv1alpha1.BackupLocation) { l.Spec.Azure.Cloud = "AzureGermany" }),
 			`supported values: "AzurePublic", "AzureChina", "AzureUSGovernment"`},
+		{"location encryption key Secret named with capitals",
+			with(location(), func(l *fleetv1alpha1.BackupLocation) {
+				l.Spec.Encryption = &backupv1alpha1.Encryption{KeySecretRef: backupv1alpha1.SecretKeyReference{Name: "Backup_Key", Key: "key.txt"}}
+			}),
+			"name must be a Secret name"},
+		{"location encryption key without a key",
+			with(location(), func(l *fleetv1alpha1.BackupLocation) {
+				l.Spec.Encryption = &backupv1alpha1.Encryption{KeySecretRef: backupv1alpha1.SecretKeyReference{Name: "backup-key"}}
+			}),
+			"key must be a Secret data key"},
+		{"target encryption key with a slash",
+			with(target(), func(t *backupv1alpha1.BackupTarget) {
+				t.Spec.Encryption = &backupv1alpha1.Encryption{KeySecretRef: backupv1alpha1.SecretKeyReference{Name: "backup-key", Key: "../key"}}
+			}),
+			"key must be a Secret data key"},
 		{"location clientID not a GUID",
 			with(location(), func(l *fleetv1alpha1.BackupLocation) { l.Spec.Identity.ClientID = "lifeboat-spoke" }),
 			"clientID must be a GUID"},

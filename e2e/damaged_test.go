@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"regexp"
 	"testing"
@@ -58,7 +59,7 @@ func TestDamagedBackupChangesNothing(t *testing.T) {
 	}{
 		{"truncated", archive.ResourcesFile, resources[:len(resources)/2], backupv1alpha1.ReasonBackupCorrupt, archive.ResourcesFile},
 		{"tampered", archive.ResourcesFile, flipped, backupv1alpha1.ReasonBackupCorrupt, archive.ResourcesFile},
-		{"version-bumped", archive.ManifestFile, regexp.MustCompile(`"formatVersion":\s*1`).ReplaceAll(manifest, []byte(`"formatVersion": 2`)), backupv1alpha1.ReasonBackupFormatUnsupported, "newer Lifeboat"},
+		{"version-bumped", archive.ManifestFile, regexp.MustCompile(`"formatVersion":\s*1`).ReplaceAll(manifest, fmt.Appendf(nil, `"formatVersion": %d`, archive.FormatVersion+1)), backupv1alpha1.ReasonBackupFormatUnsupported, "newer Lifeboat"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,8 +23,9 @@ import (
 
 // validTarget makes a new identity federated for BackupTarget name's subject
 // on every spoke onboarded at start, a container it may use, and the
-// BackupTarget on each of them, and waits until each has validated it.
-func validTarget(g Gomega, ctx context.Context, name, container string) fleet.Identity {
+// BackupTarget (changed by edits) on each of them, and waits until each has
+// validated it.
+func validTarget(g Gomega, ctx context.Context, name, container string, edits ...func(*backupv1alpha1.BackupTarget)) fleet.Identity {
 	az := testFleet.Azure
 	id, err := az.NewIdentity(uuid.NewString())
 	g.Expect(err).NotTo(HaveOccurred())
@@ -34,7 +35,11 @@ func validTarget(g Gomega, ctx context.Context, name, container string) fleet.Id
 	az.Grant(id, container, blobproxy.StorageBlobDataContributor)
 	g.Expect(az.CreateContainer(ctx, container)).To(Succeed())
 	for _, s := range onboarded() {
-		g.Expect(s.Client.Create(ctx, backupTarget(name, container, id))).To(Succeed())
+		t := backupTarget(name, container, id)
+		for _, edit := range edits {
+			edit(t)
+		}
+		g.Expect(s.Client.Create(ctx, t)).To(Succeed())
 		g.Expect(waitValidated(g, ctx, s.Client, name).Phase).To(Equal(backupv1alpha1.TargetValid), "target %s on %s", name, s.Name)
 	}
 	return id

@@ -73,7 +73,8 @@ type settings struct {
 	moverImage, moverPullPolicy         string
 }
 
-// The add-on Lease and the hub credential Secret are in the spoke's own namespace.
+// The add-on Lease, the hub credential Secret and the targets' encryption key
+// Secrets are in the spoke's own namespace.
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=lifeboat-system
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=lifeboat-system
 
@@ -177,6 +178,7 @@ func run(s settings, factory *targets.Factory) error {
 		return err
 	}
 	factory.Tokens = tokens
+	factory.Secrets = mgr.GetAPIReader()
 	// A run that fails on storage has its target validated again at once.
 	revalidation := targets.NewRevalidation()
 	if err := (&backuptarget.Reconciler{

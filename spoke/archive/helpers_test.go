@@ -92,8 +92,14 @@ type logLine struct {
 // writeBackup writes a whole backup and fails the test on any error.
 func writeBackup(t testing.TB, store Store, dir string, items []Item, logs []logLine) *Manifest {
 	t.Helper()
+	return writeBackupWith(t, store, dir, testMeta, items, logs)
+}
+
+// writeBackupWith is writeBackup with meta.
+func writeBackupWith(t testing.TB, store Store, dir string, meta Meta, items []Item, logs []logLine) *Manifest {
+	t.Helper()
 	ctx := context.Background()
-	w, err := NewWriter(ctx, store, dir, testMeta)
+	w, err := NewWriter(ctx, store, dir, meta)
 	if err != nil {
 		t.Fatalf("NewWriter: %v", err)
 	}

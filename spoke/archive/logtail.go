@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"filippo.io/age"
 )
 
 // CheckRestoreLogPath accepts path only if it is where RestoreLogPath keeps
@@ -34,8 +36,10 @@ var maxLogSize = DefaultLimits.MaxListSize
 // maxBytes bytes, decompressed, starting at a line when it is cut (truncated
 // says it was), and the size of the whole log decompressed. It holds at
 // most 2*maxBytes in memory and refuses a log larger than the format allows
-// (256 MiB decompressed).
-func LogTail(ctx context.Context, store Store, name string, maxBytes int) (text string, truncated bool, size int64, err error) {
+// (256 MiB decompressed). An encrypted log is decrypted with key, the key
+// of the target it is read through; without one it gives an error wrapping
+// ErrKeyMissing, with another ErrKeyMismatch.
+func LogTail(ctx context.Context, store Store, name string, maxBytes int, key *age.X25519Identity) (text string, truncated bool, size int64, err error) {
 	if maxBytes <= 0 {
 		return "", false, 0, fmt.Errorf("log %s: maxBytes must be positive", name)
 	}
@@ -44,7 +48,11 @@ func LogTail(ctx context.Context, store Store, name string, maxBytes int) (text 
 		return "", false, 0, err
 	}
 	defer rc.Close()
-	gz, err := gzip.NewReader(rc)
+	in, err := openSealed(rc, key, name)
+	if err != nil {
+		return "", false, 0, err
+	}
+	gz, err := gzip.NewReader(in)
 	if err != nil {
 		return "", false, 0, fmt.Errorf("log %s: not gzip: %w", name, err)
 	}

@@ -31,11 +31,11 @@ func TestLogTail(t *testing.T) {
 	whole := strings.Join(lines, "\n") + "\n"
 	putGzip(t, s, "d/log.jsonl.gz", whole)
 
-	text, truncated, size, err := LogTail(ctx, s, "d/log.jsonl.gz", 1<<20)
+	text, truncated, size, err := LogTail(ctx, s, "d/log.jsonl.gz", 1<<20, nil)
 	if err != nil || truncated || text != whole || size != int64(len(whole)) {
 		t.Fatalf("whole log: truncated=%v size=%d err=%v, text equal=%v", truncated, size, err, text == whole)
 	}
-	text, truncated, size, err = LogTail(ctx, s, "d/log.jsonl.gz", 1000)
+	text, truncated, size, err = LogTail(ctx, s, "d/log.jsonl.gz", 1000, nil)
 	if err != nil || !truncated || size != int64(len(whole)) {
 		t.Fatalf("cut log: truncated=%v size=%d err=%v", truncated, size, err)
 	}
@@ -43,14 +43,14 @@ func TestLogTail(t *testing.T) {
 		t.Fatalf("cut log is not the last whole lines within 1000 bytes: %d bytes %q", len(text), text[:min(80, len(text))])
 	}
 
-	_, _, _, err = LogTail(ctx, s, "d/missing.jsonl.gz", 10)
+	_, _, _, err = LogTail(ctx, s, "d/missing.jsonl.gz", 10, nil)
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing log: %v", err)
 	}
 	if _, err := s.Put(ctx, "d/plain", strings.NewReader("not gzip")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err = LogTail(ctx, s, "d/plain", 10); err == nil || !strings.Contains(err.Error(), "not gzip") {
+	if _, _, _, err = LogTail(ctx, s, "d/plain", 10, nil); err == nil || !strings.Contains(err.Error(), "not gzip") {
 		t.Fatalf("plain file: %v", err)
 	}
 
@@ -58,7 +58,7 @@ func TestLogTail(t *testing.T) {
 	defer func(old int64) { maxLogSize = old }(maxLogSize)
 	maxLogSize = 1 << 20
 	putGzip(t, s, "d/bomb.jsonl.gz", strings.Repeat("x", 4<<20))
-	if _, _, size, err = LogTail(ctx, s, "d/bomb.jsonl.gz", 10); err == nil || size > 2<<20 {
+	if _, _, size, err = LogTail(ctx, s, "d/bomb.jsonl.gz", 10, nil); err == nil || size > 2<<20 {
 		t.Fatalf("bomb: size %d err %v", size, err)
 	}
 }

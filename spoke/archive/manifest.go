@@ -6,12 +6,19 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"filippo.io/age"
 )
 
-// FormatVersion is the backup.json formatVersion this package writes and the
-// highest it reads. Readers ignore fields they do not know; a change that an
-// older reader must not ignore bumps it.
-const FormatVersion = 1
+// FormatVersion is the highest backup.json formatVersion this package reads.
+// Readers ignore fields they do not know; a change that an older reader must
+// not ignore bumps it. The Writer writes 1, or 2 for an encrypted backup
+// (Encryption), which Lifeboats that read only 1 refuse.
+const FormatVersion = formatVersionEncrypted
+
+// formatVersionPlain is the formatVersion of a backup that is not encrypted:
+// every Lifeboat reads it.
+const formatVersionPlain = 1
 
 // Manifest is backup.json: what the backup is, whose it is, and what its
 // other files must contain.
@@ -30,6 +37,9 @@ type Manifest struct {
 	Files map[string]FileInfo `json:"files"`
 	// Volumes are the snapshots of the PersistentVolumeClaims' data.
 	Volumes []VolumeSnapshot `json:"volumes,omitempty"`
+	// Encryption, when set, says the other files are encrypted, and to which
+	// key (formatVersion 2).
+	Encryption *Encryption `json:"encryption,omitempty"`
 
 	// SHA256 is the sha256 (hex) of backup.json's bytes as Writer.Close wrote
 	// them or Open read them; it is not part of backup.json.
@@ -171,6 +181,14 @@ func (m *Manifest) validate() error {
 	}
 	if len(m.Spec) > 0 && !json.Valid(m.Spec) {
 		return errors.New("spec is not valid JSON")
+	}
+	if m.Encryption != nil {
+		if _, err := age.ParseX25519Recipient(m.Encryption.Recipient); err != nil {
+			return fmt.Errorf("encryption.recipient %q: is not an age X25519 recipient (age1...)", m.Encryption.Recipient)
+		}
+	}
+	if (m.Encryption != nil) != (m.FormatVersion >= formatVersionEncrypted) {
+		return fmt.Errorf("formatVersion %d does not match encryption (formatVersion %d is encrypted, %d is not)", m.FormatVersion, formatVersionEncrypted, formatVersionPlain)
 	}
 	for _, name := range []string{ResourcesFile, ResourceListFile, LogFile} {
 		f, ok := m.Files[name]

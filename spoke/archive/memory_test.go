@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"filippo.io/age"
 	. "github.com/onsi/gomega"
 
 	"github.com/lifeboat-dev/lifeboat/internal/memtest"
@@ -26,11 +27,22 @@ func streamedItem(rng *rand.Rand, i int) Item {
 
 // TestMemoryStaysBounded writes and reads 20,000 items (about 80 MB of JSON)
 // and checks that the heap grows by a small fraction of that: nothing holds
-// the backup, the resource list or the log in memory.
+// the backup, the resource list or the log in memory, encrypted or not.
 func TestMemoryStaysBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 80 MB")
 	}
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	encrypted := testMeta
+	encrypted.Recipient = key.Recipient()
+	t.Run("plain", func(t *testing.T) { memoryStaysBounded(t, testMeta, nil) })
+	t.Run("encrypted", func(t *testing.T) { memoryStaysBounded(t, encrypted, key) })
+}
+
+func memoryStaysBounded(t *testing.T, meta Meta, key *age.X25519Identity) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	store := NewDirStore(t.TempDir())
@@ -40,7 +52,7 @@ func TestMemoryStaysBounded(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 
 	heap := memtest.NewHeapPeak()
-	w, err := NewWriter(ctx, store, testDir, testMeta)
+	w, err := NewWriter(ctx, store, testDir, meta)
 	g.Expect(err).NotTo(HaveOccurred())
 	rng := rand.New(rand.NewPCG(1, 2))
 	var total int64
@@ -65,6 +77,7 @@ func TestMemoryStaysBounded(t *testing.T) {
 	heap = memtest.NewHeapPeak()
 	r, err := Open(ctx, store, testDir)
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.UseKey(key)).To(Succeed())
 	g.Expect(r.Verify(ctx)).To(Succeed())
 	heap.Sample()
 	var read, count int64

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -74,6 +75,7 @@ type Reader struct {
 	store    Store
 	dir      string
 	m        *Manifest
+	key      *age.X25519Identity
 	verified atomic.Bool
 }
 
@@ -128,6 +130,31 @@ func (r *Reader) CheckSHA256(want string) error {
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// UseKey gives the Reader the key that this cluster holds for the backup's
+// target, nil for none, before any other method is called. It returns an
+// error wrapping ErrKeyMissing when the backup is encrypted and key is nil,
+// and ErrKeyMismatch when it is encrypted to another key: the backup cannot
+// be read here. A plain backup needs no key, and reads with one too.
+func (r *Reader) UseKey(key *age.X25519Identity) error {
+	r.key = key
+	return checkKey(r.m.BackupID, r.m.Encryption, key)
+}
+
+// plain is what f holds once decrypted, when the backup is encrypted.
+func (r *Reader) plain(f *sourceFile) (io.Reader, error) {
+	if r.m.Encryption == nil {
+		return f, nil
+	}
+	if err := checkKey(r.m.BackupID, r.m.Encryption, r.key); err != nil {
+		return nil, err
+	}
+	pr, err := age.Decrypt(f, r.key)
+	if err != nil {
+		return nil, r.corrupt(err, "%s: cannot be decrypted with key %s: %v", f.name, r.m.Encryption.Recipient, err)
+	}
+	return pr, nil
 }
 
 // Manifest returns backup.json as Open read it. Do not modify it.
@@ -254,7 +281,11 @@ func (r *Reader) scanResources(ctx context.Context, fn func(Item) error) error {
 
 // walkResources reads resources.tar.zst and resource-list.json.gz in step.
 func (r *Reader) walkResources(ctx context.Context, res, list *sourceFile, fn func(Item) error) error {
-	zr, err := zstd.NewReader(res, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxZstdWindow))
+	resPlain, err := r.plain(res)
+	if err != nil {
+		return err
+	}
+	zr, err := zstd.NewReader(resPlain, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxZstdWindow))
 	if err != nil {
 		return r.corrupt(err, "%s: %v", ResourcesFile, err)
 	}
@@ -394,7 +425,11 @@ func (r *Reader) scanLog(ctx context.Context, keep bool) ([]LogEntry, error) {
 }
 
 func (r *Reader) walkLog(f *sourceFile, keep bool) ([]LogEntry, error) {
-	gz, err := gzip.NewReader(f)
+	in, err := r.plain(f)
+	if err != nil {
+		return nil, err
+	}
+	gz, err := gzip.NewReader(in)
 	if err != nil {
 		return nil, r.corrupt(err, "%s: %v", LogFile, err)
 	}
@@ -448,13 +483,17 @@ type listDecoder struct {
 }
 
 func (r *Reader) newListDecoder(f *sourceFile) (*listDecoder, error) {
-	gz, err := gzip.NewReader(f)
+	in, err := r.plain(f)
+	if err != nil {
+		return nil, err
+	}
+	gz, err := gzip.NewReader(in)
 	if err != nil {
 		return nil, r.corrupt(err, "%s: %v", ResourceListFile, err)
 	}
-	in := &boundedReader{r: gz, max: r.Limits.MaxListSize,
+	bounded := &boundedReader{r: gz, max: r.Limits.MaxListSize,
 		err: r.corrupt(nil, "%s decompresses to more than %d bytes, the most Lifeboat reads of it", ResourceListFile, r.Limits.MaxListSize)}
-	return &listDecoder{r: r, gz: gz, dec: json.NewDecoder(in)}, nil
+	return &listDecoder{r: r, gz: gz, dec: json.NewDecoder(bounded)}, nil
 }
 
 func (d *listDecoder) close() { d.gz.Close() }

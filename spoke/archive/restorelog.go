@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"filippo.io/age"
 )
 
 // RestoresDir is the folder, in a backup's folder, that holds the logs of
@@ -84,8 +86,9 @@ func (l *RestoreLog) Add(e RestoreLogEntry) {
 	l.err = l.enc.Encode(e)
 }
 
-// Commit closes the log and puts it into store under name.
-func (l *RestoreLog) Commit(ctx context.Context, store Store, name string) error {
+// Commit closes the log and puts it into store under name, encrypted to
+// to when it is set (the key of the restore's target).
+func (l *RestoreLog) Commit(ctx context.Context, store Store, name string, to *age.X25519Recipient) error {
 	if len(l.dropped) > 0 {
 		n := l.lines
 		l.lines = 0 // the last line is written whatever the bound
@@ -98,7 +101,14 @@ func (l *RestoreLog) Commit(ctx context.Context, store Store, name string) error
 	if _, err := l.file.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("restore log: %w", err)
 	}
-	if _, err := store.Put(ctx, name, bufio.NewReader(l.file)); err != nil {
+	var out io.Reader = bufio.NewReader(l.file)
+	if to != nil {
+		var err error
+		if out, err = age.EncryptReader(out, to); err != nil {
+			return fmt.Errorf("restore log: %w", err)
+		}
+	}
+	if _, err := store.Put(ctx, name, out); err != nil {
 		return fmt.Errorf("restore log %s: %w", name, err)
 	}
 	return nil
@@ -111,14 +121,18 @@ func (l *RestoreLog) Remove() {
 }
 
 // ReadRestoreLog reads the restore log name from store, at most max bytes
-// of it once unzipped.
-func ReadRestoreLog(ctx context.Context, store Store, name string, max int64) ([]RestoreLogEntry, error) {
+// of it once unzipped, decrypting it with key when it is encrypted.
+func ReadRestoreLog(ctx context.Context, store Store, name string, max int64, key *age.X25519Identity) ([]RestoreLogEntry, error) {
 	rc, err := store.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	gz, err := gzip.NewReader(rc)
+	in, err := openSealed(rc, key, name)
+	if err != nil {
+		return nil, err
+	}
+	gz, err := gzip.NewReader(in)
 	if err != nil {
 		return nil, fmt.Errorf("restore log %s: %w", name, err)
 	}

@@ -74,9 +74,9 @@ func TestDamagedBackups(t *testing.T) {
 		{
 			name: "format version from a newer Lifeboat",
 			damage: func(s *memStore) {
-				editManifest(t, s, func(m map[string]any) { m["formatVersion"] = 2; m["files"] = "a new shape" })
+				editManifest(t, s, func(m map[string]any) { m["formatVersion"] = 3; m["files"] = "a new shape" })
 			},
-			openErr: "backup b1 was written by a newer Lifeboat (format 2); this Lifeboat reads format 1",
+			openErr: "backup b1 was written by a newer Lifeboat (format 3); this Lifeboat reads format 2",
 			kind:    ErrNewerFormat,
 		},
 		{

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
@@ -31,6 +32,9 @@ type Meta struct {
 	LifeboatVersion string
 	// StartTimestamp defaults to when NewWriter is called.
 	StartTimestamp time.Time
+	// Recipient, when set, is the age X25519 public key that the backup's
+	// files are encrypted to as they stream out; backup.json records it.
+	Recipient *age.X25519Recipient
 }
 
 // maxLogMessage bounds one log message; longer ones are cut.
@@ -60,13 +64,17 @@ type Writer struct {
 	committed atomic.Bool
 	aborted   bool
 
+	// Each file goes compressor -> seal (age, or nothing) -> upload.
 	resources *upload
+	resSeal   io.WriteCloser
 	zw        *zstd.Encoder
 	tw        *tar.Writer
 	list      *upload
+	listSeal  io.WriteCloser
 	listGz    *gzip.Writer
 	listEmpty bool
 	log       *upload
+	logSeal   io.WriteCloser
 	logGz     *gzip.Writer
 
 	counts  Counts
@@ -134,14 +142,22 @@ func NewWriter(ctx context.Context, store Store, dir string, meta Meta) (*Writer
 	w.resources = startUpload(uploadCtx, store, dir+"/"+ResourcesFile)
 	w.list = startUpload(uploadCtx, store, dir+"/"+ResourceListFile)
 	w.log = startUpload(uploadCtx, store, dir+"/"+LogFile)
-	w.zw, err = zstd.NewWriter(w.resources, encoderOptions()...)
+	var sealErrs [3]error
+	w.resSeal, sealErrs[0] = seal(w.resources, meta.Recipient)
+	w.listSeal, sealErrs[1] = seal(w.list, meta.Recipient)
+	w.logSeal, sealErrs[2] = seal(w.log, meta.Recipient)
+	if err := errors.Join(sealErrs[:]...); err != nil {
+		w.Abort(ctx)
+		return nil, fmt.Errorf("encrypting backup %s: %w", id, err)
+	}
+	w.zw, err = zstd.NewWriter(w.resSeal, encoderOptions()...)
 	if err != nil {
 		w.Abort(ctx)
 		return nil, err
 	}
 	w.tw = tar.NewWriter(w.zw)
-	w.listGz = gzip.NewWriter(w.list)
-	w.logGz = gzip.NewWriter(w.log)
+	w.listGz = gzip.NewWriter(w.listSeal)
+	w.logGz = gzip.NewWriter(w.logSeal)
 	if _, err := w.listGz.Write([]byte("[")); err != nil {
 		w.Abort(ctx)
 		return nil, err
@@ -272,22 +288,22 @@ func (w *Writer) Close(ctx context.Context) (*Manifest, error) {
 		files[name] = info
 		return nil
 	}
-	if err := finish(ResourcesFile, w.resources, w.tw, w.zw); err != nil {
+	if err := finish(ResourcesFile, w.resources, w.tw, w.zw, w.resSeal); err != nil {
 		return nil, err
 	}
 	if _, err := w.listGz.Write([]byte("\n]\n")); err != nil {
 		return nil, w.fail(ResourceListFile, err)
 	}
-	if err := finish(ResourceListFile, w.list, w.listGz); err != nil {
+	if err := finish(ResourceListFile, w.list, w.listGz, w.listSeal); err != nil {
 		return nil, err
 	}
-	if err := finish(LogFile, w.log, w.logGz); err != nil {
+	if err := finish(LogFile, w.log, w.logGz, w.logSeal); err != nil {
 		return nil, err
 	}
 
 	_, cluster, _, _ := ParsePath(w.dir)
 	m := &Manifest{
-		FormatVersion:       FormatVersion,
+		FormatVersion:       formatVersionPlain,
 		BackupID:            w.id,
 		SourceCluster:       cluster,
 		Owner:               w.meta.Owner,
@@ -298,6 +314,10 @@ func (w *Writer) Close(ctx context.Context) (*Manifest, error) {
 		Counts:              w.counts,
 		Files:               files,
 		Volumes:             w.volumes,
+	}
+	if r := w.meta.Recipient; r != nil {
+		m.FormatVersion = formatVersionEncrypted
+		m.Encryption = &Encryption{Recipient: r.String()}
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

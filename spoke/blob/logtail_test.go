@@ -36,7 +36,7 @@ func TestLogTailFromBlobStorage(t *testing.T) {
 	_, err = c.Put(ctx, name, &gz)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	text, truncated, size, err := archive.LogTail(ctx, c, name, 4096)
+	text, truncated, size, err := archive.LogTail(ctx, c, name, 4096, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(truncated).To(BeTrue())
 	g.Expect(size).To(BeEquivalentTo(len(whole)))
@@ -44,6 +44,6 @@ func TestLogTailFromBlobStorage(t *testing.T) {
 	g.Expect(whole).To(HaveSuffix(text))
 	g.Expect(text).To(HavePrefix(`{"level"`))
 
-	_, _, _, err = archive.LogTail(ctx, c, dir+"/"+archive.LogFile, 4096)
+	_, _, _, err = archive.LogTail(ctx, c, dir+"/"+archive.LogFile, 4096, nil)
 	g.Expect(err).To(MatchError(archive.ErrNotFound))
 }

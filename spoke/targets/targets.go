@@ -41,6 +41,9 @@ type Factory struct {
 	AllowedEndpoints Endpoints
 	// Options are added to every client.
 	Options []blob.Option
+	// Secrets reads the targets' encryption key Secrets in lifeboat-system
+	// (the manager's API reader: the spoke caches no Secret).
+	Secrets client.Reader
 
 	mu      sync.Mutex
 	sources map[string]oauth2.TokenSource // by ServiceAccount name

@@ -128,4 +128,47 @@ type StorageTarget struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('168h'))",message="validationInterval must be between 1m and 168h"
 	// +optional
 	ValidationInterval *metav1.Duration `json:"validationInterval,omitempty"`
+
+	// encryption, when set, encrypts the backups' files on each cluster before
+	// they leave it, with a key that only the clusters hold: the hub carries
+	// this reference, never the key. Every cluster that uses the location needs
+	// the Secret; one without it, or with another key, cannot restore the backups.
+	// +optional
+	Encryption *Encryption `json:"encryption,omitempty"`
+}
+
+// EncryptionKeyNamespace holds the encryption key Secrets that BackupTargets
+// name, on each cluster: the spoke's own namespace, where teams have no access.
+const EncryptionKeyNamespace = TargetServiceAccountNamespace
+
+// LabelEncryptionKey, set to "true", marks a Secret in EncryptionKeyNamespace
+// that targets may use as their encryption key; the spoke reads no other.
+const LabelEncryptionKey = "backup.lifeboat.dev/encryption-key"
+
+// Encryption is client-side encryption of backups with an age key
+// (https://age-encryption.org) kept on the clusters.
+type Encryption struct {
+	// keySecretRef names the Secret, in lifeboat-system on every cluster that
+	// uses the target, and its key that holds an age X25519 identity as
+	// age-keygen writes it (AGE-SECRET-KEY-1..., comment lines allowed). The
+	// Secret must carry the label backup.lifeboat.dev/encryption-key: "true",
+	// so that a location cannot make the spoke read any other Secret there.
+	// +required
+	KeySecretRef SecretKeyReference `json:"keySecretRef"`
+}
+
+// SecretKeyReference is a key of a Secret in a namespace the field's
+// documentation names.
+type SecretKeyReference struct {
+	// name is the Secret's name.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +required
+	Name string `json:"name"`
+
+	// key is the key in the Secret's data.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-._a-zA-Z0-9]+$')",message="key must be a Secret data key: letters, digits, '-', '_' and '.'"
+	// +required
+	Key string `json:"key"`
 }

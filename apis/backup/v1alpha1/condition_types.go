@@ -44,6 +44,15 @@ const (
 	// allowed; the spoke sends it no token.
 	ReasonEndpointNotAllowed = "EndpointNotAllowed"
 
+	// ReasonEncryptionKeyMissing: the target names an encryption key Secret
+	// that this cluster does not hold, or a backup is encrypted and this
+	// cluster's target holds no key: nothing was read or written.
+	ReasonEncryptionKeyMissing = "EncryptionKeyMissing"
+
+	// ReasonEncryptionKeyInvalid: the target's encryption key Secret does not
+	// hold one age X25519 identity.
+	ReasonEncryptionKeyInvalid = "EncryptionKeyInvalid"
+
 	// ReasonValidationSucceeded: the probe blob was written, read and deleted.
 	ReasonValidationSucceeded = "ValidationSucceeded"
 )
@@ -126,6 +135,10 @@ const (
 	// ReasonBackupFormatUnsupported: the backup was written by a newer Lifeboat
 	// in a format this one cannot read.
 	ReasonBackupFormatUnsupported = "BackupFormatUnsupported"
+
+	// ReasonEncryptionKeyMismatch: the backup is encrypted to another key than
+	// the one this cluster's target holds: nothing was restored.
+	ReasonEncryptionKeyMismatch = "EncryptionKeyMismatch"
 
 	// ReasonExecRuleFailed: an exec action with onError Fail failed or timed out.
 	ReasonExecRuleFailed = "ExecRuleFailed"

@@ -51,11 +51,9 @@ func (r *Reconciler) cleanUpInterrupted(ctx context.Context, ab *backupv1alpha1.
 		return nil, fmt.Sprintf("its partial data could not be deleted (%v): %s", err, forceDelete)
 	}
 	if slices.Contains(names, dir+"/"+archive.ManifestFile) {
-		rd, err := archive.Open(ctx, store, dir)
+		m, err := r.readBack(ctx, store, dir, target)
 		if err == nil {
-			if err = rd.Verify(ctx); err == nil {
-				return rd.Manifest(), ""
-			}
+			return m, ""
 		}
 		return nil, fmt.Sprintf("it left a backup.json that does not verify (%v): %s", err, forceDelete)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -28,6 +29,8 @@ type plan struct {
 	id     string // backup ID
 	dir    string // the backup's folder in the store
 	key    string // in the Runs registry
+	// encryptTo is the target's encryption key, nil when it has none.
+	encryptTo *age.X25519Recipient
 	// selfService is the namespace a team's own backup is restricted to.
 	selfService string
 }
@@ -61,12 +64,16 @@ func (r *Reconciler) plan(ctx context.Context, ab *backupv1alpha1.ApplicationBac
 	if err != nil {
 		return nil, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: fmt.Sprintf("BackupTarget %s cannot be used: %v", target.Name, err)}
 	}
+	to, err := r.Targets.Recipient(ctx, target)
+	if err != nil {
+		return nil, err
+	}
 	id := backupID(ab)
 	dir, err := archive.Path("", r.Cluster, id)
 	if err != nil {
 		return nil, &targets.Refusal{Reason: backupv1alpha1.ReasonInvalidConfiguration, Message: err.Error()}
 	}
-	p := &plan{target: target, store: store, id: id, dir: dir, key: runs.Key(r.Cluster, id)}
+	p := &plan{target: target, store: store, id: id, dir: dir, key: runs.Key(r.Cluster, id), encryptTo: to}
 	if ab.Namespace != targets.SystemNamespace {
 		p.selfService = ab.Namespace
 	}
@@ -160,7 +167,9 @@ func (r *Reconciler) execute(rn *run, ab *backupv1alpha1.ApplicationBackup) {
 // succeeds only once backup.json is written and the whole backup has been
 // read back and verified.
 func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store) outcome {
-	w, err := archive.NewWriter(ctx, store, rn.dir, r.meta(ab))
+	meta := r.meta(ab)
+	meta.Recipient = rn.encryptTo
+	w, err := archive.NewWriter(ctx, store, rn.dir, meta)
 	if err != nil {
 		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "starting the backup")
 	}
@@ -219,7 +228,7 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	if err != nil {
 		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "finishing the backup")
 	}
-	if err := readBack(ctx, store, rn.dir); err != nil {
+	if _, err := r.readBack(ctx, store, rn.dir, rn.target); err != nil {
 		// Committed but unreadable: take it back, so that nothing imports it.
 		deleteFolder(context.WithoutCancel(ctx), rn.store, rn.dir)
 		return r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "reading the written backup back")
@@ -410,13 +419,24 @@ func (r *Reconciler) meta(ab *backupv1alpha1.ApplicationBackup) archive.Meta {
 	return m
 }
 
-// readBack opens the backup as a restore would and checks every byte.
-func readBack(ctx context.Context, store archive.Store, dir string) error {
+// readBack opens the backup as a restore would, with target's key, and
+// checks every byte.
+func (r *Reconciler) readBack(ctx context.Context, store archive.Store, dir string, target *backupv1alpha1.BackupTarget) (*archive.Manifest, error) {
 	rd, err := archive.Open(ctx, store, dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return rd.Verify(ctx)
+	key, err := r.Targets.Key(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	if err := rd.UseKey(key); err != nil {
+		return nil, err
+	}
+	if err := rd.Verify(ctx); err != nil {
+		return nil, err
+	}
+	return rd.Manifest(), nil
 }
 
 // deleteFolder deletes every file of a backup, backup.json first, and

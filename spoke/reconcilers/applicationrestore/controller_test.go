@@ -92,7 +92,7 @@ func TestRestoreKeepsAResultPerItem(t *testing.T) {
 	g.Expect(ar.Status.Warnings).To(BeEquivalentTo(2))
 	g.Expect(ar.Status.Log).To(Equal(archive.RestoreLogPath(dir, "spoke-1", targets.SystemNamespace, "logged", string(ar.UID))))
 
-	lines, err := archive.ReadRestoreLog(ctx, store, ar.Status.Log, 1<<20)
+	lines, err := archive.ReadRestoreLog(ctx, store, ar.Status.Log, 1<<20, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	results := map[string]string{}
 	for _, l := range lines {
@@ -467,7 +467,7 @@ func bumpVersion(g *WithT, store *gatedStore, name string) {
 	b, err := os.ReadFile(p)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(b)).To(ContainSubstring(`"formatVersion": 1,`))
-	b = []byte(strings.Replace(string(b), `"formatVersion": 1,`, `"formatVersion": 2,`, 1))
+	b = []byte(strings.Replace(string(b), `"formatVersion": 1,`, fmt.Sprintf(`"formatVersion": %d,`, archive.FormatVersion+1), 1))
 	g.Expect(os.WriteFile(p, b, 0o644)).To(Succeed())
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"filippo.io/age"
+
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
@@ -14,6 +16,8 @@ import (
 // job is a restore ready to run.
 type job struct {
 	target *backupv1alpha1.BackupTarget
+	// key is the target's encryption key, nil when it has none.
+	key    *age.X25519Identity
 	reader *archive.Reader
 	// store and dir are where the backup is; the restore's log goes there too.
 	store archive.Store
@@ -93,11 +97,16 @@ func (r *Reconciler) failIfInterrupted(_ context.Context, ar *backupv1alpha1.App
 // resolveTarget finds the BackupTarget and checks this restore may use it.
 func (r *Reconciler) resolveTarget(ctx context.Context, ar *backupv1alpha1.ApplicationRestore, j *job) error {
 	t, err := targets.Resolve(ctx, r.Client, ar.Namespace, string(ar.Spec.Target), ar.Spec.Hub)
+	j.target = t
+	return fromTargets(err)
+}
+
+// fromTargets makes a target's *targets.Refusal the restore's refusal.
+func fromTargets(err error) error {
 	var refused *targets.Refusal
 	if errors.As(err, &refused) {
 		return &refusal{refused.Reason, refused.Message}
 	}
-	j.target = t
 	return err
 }
 
@@ -221,6 +230,24 @@ func (r *Reconciler) openBackup(ctx context.Context, ar *backupv1alpha1.Applicat
 	}
 	if errors.Is(err, archive.ErrNewerFormat) || errors.Is(err, archive.ErrCorrupt) {
 		return &refusal{unreadableReason(err), "The backup cannot be restored: " + err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	if j.key, err = r.Targets.Key(ctx, j.target); err != nil {
+		return fromTargets(err)
+	}
+	return keyRefusal(j.reader.UseKey(j.key))
+}
+
+// keyRefusal turns the archive's verdict on a key into a refusal: a backup
+// encrypted to a key this cluster does not hold is never read.
+func keyRefusal(err error) error {
+	switch {
+	case errors.Is(err, archive.ErrKeyMissing):
+		return &refusal{backupv1alpha1.ReasonEncryptionKeyMissing, "The backup cannot be restored on this cluster, and nothing was restored: " + err.Error()}
+	case errors.Is(err, archive.ErrKeyMismatch):
+		return &refusal{backupv1alpha1.ReasonEncryptionKeyMismatch, "The backup cannot be restored on this cluster, and nothing was restored: " + err.Error()}
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -194,7 +195,11 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 	}
 	logPath := archive.RestoreLogPath(j.dir, r.Cluster, ar.Namespace, ar.Name, string(ar.UID))
 	if logErr == nil {
-		logErr = rlog.Commit(finalCtx, j.store, logPath)
+		var to *age.X25519Recipient
+		if j.key != nil {
+			to = j.key.Recipient()
+		}
+		logErr = rlog.Commit(finalCtx, j.store, logPath, to)
 	}
 	if logErr != nil {
 		log.Info("Could not keep the restore's log in the bucket", "error", logErr.Error())

@@ -113,8 +113,22 @@ func (r *RunLogs) read(ctx context.Context, rl *backupv1alpha1.RunLog) (*fleetv1
 	if maxBytes <= 0 || maxBytes > backupv1alpha1.MaxRunLogBytes {
 		maxBytes = backupv1alpha1.DefaultRunLogBytes
 	}
+	key, err := r.Targets.Key(ctx, target)
+	if refusal := (*targets.Refusal)(nil); errors.As(err, &refusal) {
+		reason = refusal.Reason
+		return fail(errors.New(refusal.Message))
+	} else if err != nil {
+		return nil, "", err
+	}
 	reason = backupv1alpha1.ReasonStorageError
-	text, truncated, size, err := archive.LogTail(ctx, store, name, maxBytes)
+	text, truncated, size, err := archive.LogTail(ctx, store, name, maxBytes, key)
+	if errors.Is(err, archive.ErrKeyMissing) || errors.Is(err, archive.ErrKeyMismatch) {
+		reason = backupv1alpha1.ReasonEncryptionKeyMismatch
+		if errors.Is(err, archive.ErrKeyMissing) {
+			reason = backupv1alpha1.ReasonEncryptionKeyMissing
+		}
+		return fail(err)
+	}
 	if errors.Is(err, archive.ErrNotFound) {
 		return fail(fmt.Errorf("there is no log at %s in the bucket", name))
 	}

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -17,6 +20,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 )
 
 // putLog stores text gzipped at name.
@@ -109,4 +113,51 @@ func TestRunLogRefusesOtherPaths(t *testing.T) {
 	rl, page := e.runLog("b1", backupv1alpha1.RunRestore, dir+"/restores/c/ns/gone-u.jsonl.gz", 0)
 	e.g.Expect(rl.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
 	e.g.Expect(page.Spec.Log.Error).To(ContainSubstring("there is no log at"))
+}
+
+// The log of an encrypted backup is decrypted on the cluster with its
+// target's key; without the key, or with another, the page says why and
+// holds nothing of the log.
+func TestRunLogOfAnEncryptedBackup(t *testing.T) {
+	e := newEnv(t)
+	key, err := age.GenerateX25519Identity()
+	e.g.Expect(err).NotTo(HaveOccurred())
+	e.g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-system"}}))).To(Succeed())
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "lifeboat-system", Name: "key-" + e.target, Labels: map[string]string{backupv1alpha1.LabelEncryptionKey: "true"}},
+		Data:       map[string][]byte{"key.txt": []byte(key.String())},
+	}
+	e.g.Expect(cp.Client.Create(e.ctx, secret)).To(Succeed())
+	e.r.Targets = &targets.Factory{Secrets: cp.Client}
+
+	dir, _ := archive.Path("", "spoke-1", "sealed")
+	w, err := archive.NewWriter(e.ctx, e.store, dir, archive.Meta{Owner: hubOwner, Recipient: key.Recipient()})
+	e.g.Expect(err).NotTo(HaveOccurred())
+	w.Log(archive.LevelWarning, nil, "the sealed line")
+	_, err = w.Close(e.ctx)
+	e.g.Expect(err).NotTo(HaveOccurred())
+
+	// The target has no encryption: the log cannot be read here.
+	rl, page := e.runLog("sealed", backupv1alpha1.RunBackup, "", 0)
+	e.g.Expect(rl.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(meta.FindStatusCondition(rl.Status.Conditions, backupv1alpha1.ConditionReady)).To(HaveField("Reason", backupv1alpha1.ReasonEncryptionKeyMissing))
+	e.g.Expect(page.Spec.Log.Text).To(BeEmpty())
+
+	target := &backupv1alpha1.BackupTarget{}
+	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKey{Name: e.target}, target)).To(Succeed())
+	target.Spec.Encryption = &backupv1alpha1.Encryption{KeySecretRef: backupv1alpha1.SecretKeyReference{Name: secret.Name, Key: "key.txt"}}
+	e.g.Expect(cp.Client.Update(e.ctx, target)).To(Succeed())
+	rl, page = e.runLog("sealed", backupv1alpha1.RunBackup, "", 0)
+	e.g.Expect(rl.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted))
+	e.g.Expect(page.Spec.Log.Text).To(ContainSubstring("the sealed line"))
+
+	other, err := age.GenerateX25519Identity()
+	e.g.Expect(err).NotTo(HaveOccurred())
+	secret.Data["key.txt"] = []byte(other.String())
+	e.g.Expect(cp.Client.Update(e.ctx, secret)).To(Succeed())
+	rl, page = e.runLog("sealed", backupv1alpha1.RunBackup, "", 0)
+	e.g.Expect(rl.Status.Phase).To(Equal(backupv1alpha1.TaskFailed))
+	e.g.Expect(meta.FindStatusCondition(rl.Status.Conditions, backupv1alpha1.ConditionReady)).To(HaveField("Reason", backupv1alpha1.ReasonEncryptionKeyMismatch))
+	e.g.Expect(page.Spec.Log.Error).To(ContainSubstring(other.Recipient().String()))
+	e.g.Expect(page.Spec.Log.Text).To(BeEmpty())
 }

@@ -5,9 +5,11 @@ package backuptarget
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"filippo.io/age"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,16 +67,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	patch := client.MergeFrom(target.DeepCopy())
 	previous := target.Status.ValidationState
+	key, keyRefused, err := r.key(ctx, target)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	var result blob.Result
-	if saErr != nil {
+	switch {
+	case keyRefused != nil:
+		result = *keyRefused
+	case saErr != nil:
 		result = blob.Result{Reason: backupv1alpha1.ReasonInvalidConfiguration, Checked: r.now(), Message: fmt.Sprintf(
 			"the target signs in with tokens of its own ServiceAccount, which the spoke could not apply (%v): check the spoke's Role in %s",
 			saErr, backupv1alpha1.TargetServiceAccountNamespace)}
-	} else {
+	default:
 		result = r.Targets.Validate(ctx, target)
 	}
 	if ctx.Err() != nil {
 		return ctrl.Result{}, ctx.Err()
+	}
+	if result.Valid && key != nil {
+		result.Message += fmt.Sprintf("; backups are encrypted to key %s", key.Recipient())
 	}
 	setStatus(target, result)
 	target.Status.FederatedSubject = backupv1alpha1.TargetSubject(target.Name)
@@ -95,6 +107,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, saErr
 	}
 	return ctrl.Result{RequeueAfter: requeueAfter(target)}, nil
+}
+
+// key reads the target's encryption key. A Secret that is missing or
+// invalid makes the target Invalid (the refusal), checked before the
+// storage: nothing backs up through it unencrypted or restores through it
+// without the key. Errors reading the Secret are retried.
+func (r *Reconciler) key(ctx context.Context, t *backupv1alpha1.BackupTarget) (*age.X25519Identity, *blob.Result, error) {
+	key, err := r.Targets.Key(ctx, t)
+	var refusal *targets.Refusal
+	if errors.As(err, &refusal) {
+		return nil, &blob.Result{Reason: refusal.Reason, Message: refusal.Message, Checked: r.now()}, nil
+	}
+	return key, nil, err
 }
 
 func (r *Reconciler) now() time.Time {
