@@ -220,7 +220,7 @@ func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 	target := &backupv1alpha1.BackupTarget{}
 	g.Expect(spoke1.Client.Get(ctx, client.ObjectKey{Name: targetName}, target)).To(Succeed())
 	readSnapshot := func() error {
-		rep, err := volumes.Open(ctx, store, spoke1.Name, ns, volumes.PlaceholderPassword(target))
+		rep, err := volumes.Open(ctx, store, spoke1.Name, ns, volumes.Password(target, nil, spoke1.Name, ns))
 		g.Expect(err).NotTo(HaveOccurred())
 		defer rep.Close(ctx)
 		_, err = rep.Restore(ctx, snap, discard{})

@@ -9,18 +9,26 @@ import (
 	"os"
 	"path/filepath"
 
+	"filippo.io/age"
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/content"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
-// PlaceholderPassword is the repository password of target until the
-// target's client-side encryption key is wired in: it is derived from
-// stable, non-secret data (the storage account, container and prefix, the
-// same on every cluster that uses the location), so it keeps kopia's format
-// working but protects nothing against whoever can read the container.
-func PlaceholderPassword(t *backupv1alpha1.BackupTarget) string {
+// Password is the password of the repository of namespace on cluster in
+// target's container. With the target's encryption key (docs/encryption.md)
+// it is derived from that key (archive.RepositoryPassword), so only clusters
+// that hold the key can read or write the volume data, and each repository
+// has a password of its own. Without a key it is derived from stable,
+// non-secret data (the storage account, container and prefix, the same on
+// every cluster that uses the location): it keeps kopia's format working but
+// protects nothing against whoever can read the container.
+func Password(t *backupv1alpha1.BackupTarget, key *age.X25519Identity, cluster, namespace string) string {
+	if key != nil {
+		return archive.RepositoryPassword(key, cluster+"/"+namespace)
+	}
 	az := t.Spec.Azure
 	sum := sha256.Sum256([]byte("lifeboat volume repository placeholder password\x00" + az.StorageAccount + "\x00" + az.Container + "\x00" + az.Prefix))
 	return hex.EncodeToString(sum[:])

@@ -27,6 +27,10 @@ func (k *KopiaVolumes) BackUpVolumes(ctx context.Context, b VolumeBackup) ([]Ski
 	if err != nil {
 		return skipAll(b.Claims, fmt.Sprintf("the target's storage: %v", err)), nil
 	}
+	key, err := k.Targets.Key(ctx, b.Target)
+	if err != nil {
+		return skipAll(b.Claims, fmt.Sprintf("the target's encryption key: %v", err)), nil
+	}
 	var skipped []SkippedClaim
 	var done int64 // bytes of the claims finished
 	repos := map[string]*volumes.Repository{}
@@ -42,7 +46,7 @@ func (k *KopiaVolumes) BackUpVolumes(ctx context.Context, b VolumeBackup) ([]Ski
 		}
 		rep := repos[c.Namespace]
 		if rep == nil {
-			if rep, err = volumes.Open(ctx, blobs, k.Cluster, c.Namespace, volumes.PlaceholderPassword(b.Target)); err != nil {
+			if rep, err = volumes.Open(ctx, blobs, k.Cluster, c.Namespace, volumes.Password(b.Target, key, k.Cluster, c.Namespace)); err != nil {
 				skipped = append(skipped, SkippedClaim{Claim: c, Reason: err.Error()})
 				continue
 			}

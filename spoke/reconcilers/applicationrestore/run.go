@@ -334,6 +334,6 @@ func (r *Reconciler) fillVolume(j *job) func(context.Context, archive.VolumeSnap
 	}
 	source := j.reader.Manifest().SourceCluster
 	return func(ctx context.Context, v archive.VolumeSnapshot, namespace, name string) error {
-		return r.Movers.Fill(ctx, blobs, source, volumes.PlaceholderPassword(j.target), v, namespace, name)
+		return r.Movers.Fill(ctx, blobs, source, volumes.Password(j.target, j.key, source, v.Namespace), v, namespace, name)
 	}
 }

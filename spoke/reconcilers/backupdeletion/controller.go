@@ -175,12 +175,16 @@ func (r *Reconciler) deleteSnapshots(ctx context.Context, target *backupv1alpha1
 	if err != nil {
 		return err
 	}
+	key, err := r.Targets.Key(ctx, target)
+	if err != nil {
+		return fmt.Errorf("backup %s holds volume snapshots, whose repository password comes from the target's encryption key: %w", dir, err)
+	}
 	byNamespace := map[string][]string{}
 	for _, v := range rd.Manifest().Volumes {
 		byNamespace[v.Namespace] = append(byNamespace[v.Namespace], v.Snapshot)
 	}
 	for ns, ids := range byNamespace {
-		rep, err := volumes.Open(ctx, blobs, cluster, ns, volumes.PlaceholderPassword(target))
+		rep, err := volumes.Open(ctx, blobs, cluster, ns, volumes.Password(target, key, cluster, ns))
 		if err != nil {
 			return err
 		}
