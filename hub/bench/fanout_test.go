@@ -142,6 +142,11 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	}
 	defer func() { w.Stop() }()
 
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		e.profile(ctx, b, "profile?seconds=90", fmt.Sprintf("fanout%d-cpu.pprof", total))
+	}()
 	b.ResetTimer()
 	b.StartTimer()
 	start := time.Now()
@@ -234,6 +239,8 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	extraStatus := <-tailDone
 	hwm, _ := memKiB(hub.Pid(), "VmHWM")
 	rss, _ := memKiB(hub.Pid(), "VmRSS")
+	e.profile(ctx, b, "heap", fmt.Sprintf("fanout%d-heap.pprof", total))
+	<-profiled
 	hubCPUIdle, _ := cpuTime(hub.Pid())
 	reqIdle, _ := e.apiRequests(ctx, resources...)
 	stopAgents()
