@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -157,6 +158,25 @@ func Work(cluster string, owner HubObject, obj client.Object, feedback []Field, 
 			}},
 		},
 	}, nil
+}
+
+// Create creates mw, which the hub does not hold yet, as FieldOwner, and
+// fills mw with what the hub stored; when it exists after all it applies it
+// (Apply). A create costs the API server about half a server-side apply
+// (docs/benchmarks.md), which is what sending a location to thousands of
+// clusters at once waits for. Later changes are applied as usual.
+func Create(ctx context.Context, c client.Client, mw *workv1.ManifestWork) error {
+	obj := mw.DeepCopy()
+	obj.Status = workv1.ManifestWorkStatus{}
+	err := c.Create(ctx, obj, client.FieldOwner(FieldOwner))
+	if apierrors.IsAlreadyExists(err) {
+		return Apply(ctx, c, mw)
+	}
+	if err != nil {
+		return fmt.Errorf("create ManifestWork %s/%s: %w", mw.Namespace, mw.Name, err)
+	}
+	*mw = *obj
+	return nil
 }
 
 // Apply server-side applies mw as FieldOwner, taking over conflicting fields,
