@@ -119,6 +119,11 @@ func scheduleTick(b *testing.B, total int) {
 	}
 	cpu := newCPUMeter(pids)
 
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		e.profile(ctx, b, "profile?seconds=60", fmt.Sprintf("tick%d-cpu.pprof", total))
+	}()
 	b.ResetTimer()
 	b.StartTimer()
 	start := time.Now()
@@ -178,6 +183,7 @@ func scheduleTick(b *testing.B, total int) {
 	if len(created) != total {
 		b.Errorf("%d Backups for %d clusters", len(created), total)
 	}
+	<-profiled
 	_ = hub.Stop(10 * time.Second)
 
 	base := baselineCreateBackups(ctx, b, e.c, "schedule-baseline", total)

@@ -162,9 +162,13 @@ func Work(cluster string, owner HubObject, obj client.Object, feedback []Field, 
 
 // Create creates mw, which the hub does not hold yet, as FieldOwner, and
 // fills mw with what the hub stored; when it exists after all it applies it
-// (Apply). A create costs the API server about half a server-side apply
-// (docs/benchmarks.md), which is what sending a location to thousands of
-// clusters at once waits for. Later changes are applied as usual.
+// (Apply). A create costs the API server less than a server-side apply,
+// and sending a location or a schedule's run to thousands of clusters waits
+// for the API server (docs/benchmarks.md). Later changes are applied as
+// usual, taking over the fields the create set; an entry of a keyed list
+// (e.g. a feedback path) that a later apply leaves out stays, so a work's
+// feedback paths and manifest configs must not shrink over its life (the
+// manifests themselves are one atomic list).
 func Create(ctx context.Context, c client.Client, mw *workv1.ManifestWork) error {
 	obj := mw.DeepCopy()
 	obj.Status = workv1.ManifestWorkStatus{}
