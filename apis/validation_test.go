@@ -850,24 +850,25 @@ func TestImmutableFields(t *testing.T) {
 	}
 }
 
-// A BackupLocation's status lists at most MaxLocationClusters clusters: the
-// API server takes that many and refuses one more.
-func TestLocationStatusListsAtMostMaxLocationClusters(t *testing.T) {
+// A BackupLocation's status lists at most MaxNotValidClusters connections
+// that are not Valid: the API server takes that many and refuses one more.
+func TestLocationStatusListsAtMostMaxNotValidClusters(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	loc := location()
 	loc.Name = "many-clusters"
 	g.Expect(k8sClient.Create(ctx, loc)).To(Succeed())
-	conns := make([]fleetv1alpha1.ClusterConnection, fleetv1alpha1.MaxLocationClusters+1)
+	conns := make([]fleetv1alpha1.ClusterConnection, fleetv1alpha1.MaxNotValidClusters+1)
 	for i := range conns {
-		conns[i] = fleetv1alpha1.ClusterConnection{Cluster: fmt.Sprintf("c%d", i), ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid}}
+		conns[i] = fleetv1alpha1.ClusterConnection{Cluster: fmt.Sprintf("c%d", i), ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetInvalid}}
 	}
 
-	loc.Status.Clusters = conns
+	loc.Status.NotValid = conns
 	err := k8sClient.Status().Update(ctx, loc)
 	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
-	g.Expect(err.Error()).To(ContainSubstring(fmt.Sprintf("must have at most %d items", fleetv1alpha1.MaxLocationClusters)))
+	g.Expect(err.Error()).To(ContainSubstring(fmt.Sprintf("must have at most %d items", fleetv1alpha1.MaxNotValidClusters)))
 
-	loc.Status.Clusters = conns[:fleetv1alpha1.MaxLocationClusters]
+	loc.Status.NotValid = conns[:fleetv1alpha1.MaxNotValidClusters]
+	loc.Status.NotValidOmitted = 1
 	g.Expect(k8sClient.Status().Update(ctx, loc)).To(Succeed())
 }

@@ -20,6 +20,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
 )
@@ -203,7 +204,15 @@ func waitLocationPhase(g Gomega, ctx context.Context, loc *fleetv1alpha1.BackupL
 			return ""
 		}
 		return loc.Status.Phase
-	}, 2*time.Minute, 250*time.Millisecond).Should(Equal(phase), "BackupLocation %s: %+v", loc.Name, loc.Status.Clusters)
+	}, 2*time.Minute, 250*time.Millisecond).Should(Equal(phase), "BackupLocation %s: %+v", loc.Name, loc.Status.NotValid)
+}
+
+// connections are loc's connections from every cluster, as hub/locations
+// reads them from its BackupTarget works (loc as last read).
+func connections(g Gomega, ctx context.Context, loc *fleetv1alpha1.BackupLocation) []fleetv1alpha1.ClusterConnection {
+	conns, err := locations.Connections(ctx, testFleet.Hub.Client, loc)
+	g.Expect(err).NotTo(HaveOccurred())
+	return conns
 }
 
 // teamStore is container under prefix as id sees it from spoke, signing in

@@ -166,7 +166,7 @@ func TestHubLocationBackupAndRestore(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
 		g.Expect(loc.Status.Phase).To(Equal(fleetv1alpha1.LocationLimitedAvailability))
-		g.Expect(loc.Status.Clusters).To(ConsistOf(
+		g.Expect(connections(g, ctx, loc)).To(ConsistOf(
 			And(HaveField("Cluster", spoke1.Name), HaveField("Phase", backupv1alpha1.TargetValid)),
 			And(HaveField("Cluster", spoke2.Name), HaveField("Phase", backupv1alpha1.TargetInvalid),
 				HaveField("Reason", backupv1alpha1.ReasonAuthenticationFailed), HaveField("Message", ContainSubstring("AADSTS700211"))),

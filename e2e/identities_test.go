@@ -59,9 +59,9 @@ func TestLocationWithTwoIdentities(t *testing.T) {
 	}
 	g.Expect(hub.Create(ctx, loc)).To(Succeed())
 	waitLocationPhase(g, ctx, loc, fleetv1alpha1.LocationValid)
-	g.Expect(loc.Status.Clusters).To(ConsistOf(
-		And(HaveField("Cluster", spoke1.Name), HaveField("ClientID", ids[0].ClientID), HaveField("Phase", backupv1alpha1.TargetValid)),
-		And(HaveField("Cluster", spoke2.Name), HaveField("ClientID", ids[1].ClientID), HaveField("Phase", backupv1alpha1.TargetValid)),
+	g.Expect(connections(g, ctx, loc)).To(ConsistOf(
+		And(HaveField("Cluster", spoke1.Name), HaveField("Phase", backupv1alpha1.TargetValid)),
+		And(HaveField("Cluster", spoke2.Name), HaveField("Phase", backupv1alpha1.TargetValid)),
 	))
 	for i, s := range []*fleet.Spoke{spoke1, spoke2} {
 		target := &backupv1alpha1.BackupTarget{}
@@ -99,12 +99,12 @@ func TestIdentityTrustsOnlyItsOwnTarget(t *testing.T) {
 	subjectB := backuplocation.FederatedSubject(teamB, locB.Name)
 	g.Expect(subjectB).NotTo(Equal(locA.Status.FederatedSubject))
 	g.Expect(locB.Status.FederatedSubject).To(Equal(subjectB))
-	g.Expect(locB.Status.Clusters).To(ConsistOf(And(
+	g.Expect(locB.Status.NotValid).To(ConsistOf(And(
 		HaveField("Cluster", spoke.Name), HaveField("ClientID", idA.ClientID),
 		HaveField("Phase", backupv1alpha1.TargetInvalid), HaveField("Reason", backupv1alpha1.ReasonAuthenticationFailed),
 		HaveField("Message", And(ContainSubstring("AADSTS700213"), ContainSubstring(subjectB), ContainSubstring(spoke.Issuer()))),
 	)))
-	t.Logf("B's location naming A's identity: %s", locB.Status.Clusters[0].Message)
+	t.Logf("B's location naming A's identity: %s", locB.Status.NotValid[0].Message)
 
 	g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(locA), locA)).To(Succeed())
 	g.Expect(locA.Status.Phase).To(Equal(fleetv1alpha1.LocationValid), "A's location is untouched")

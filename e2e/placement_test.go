@@ -139,7 +139,7 @@ func waitLocationClusters(g Gomega, ctx context.Context, loc *fleetv1alpha1.Back
 	g.Eventually(func() map[string]backupv1alpha1.TargetPhase {
 		g.Expect(testFleet.Hub.Client.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
 		out := map[string]backupv1alpha1.TargetPhase{}
-		for _, c := range loc.Status.Clusters {
+		for _, c := range connections(g, ctx, loc) {
 			out[c.Cluster] = c.Phase
 		}
 		return out

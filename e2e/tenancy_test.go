@@ -57,7 +57,7 @@ func TestTenancy(t *testing.T) {
 	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(locB), locB)).To(Succeed())
-		g.Expect(locB.Status.Clusters).To(ConsistOf(
+		g.Expect(connections(g, ctx, locB)).To(ConsistOf(
 			And(HaveField("Cluster", spokeB.Name), HaveField("Phase", backupv1alpha1.TargetValid)),
 			And(HaveField("Cluster", spokeA.Name), HaveField("Phase", backupv1alpha1.TargetInvalid), HaveField("Reason", fleetv1alpha1.ReasonClusterNotAllowed)),
 		))

@@ -69,6 +69,7 @@ func init() {
 // settings are the hub's flags.
 type settings struct {
 	metricsAddr, probeAddr, leaderNamespace string
+	pprofAddr                               string
 	leaderElect                             bool
 	spokeValuesFile                         string
 	systemNamespace                         string
@@ -83,6 +84,7 @@ func main() {
 	var s settings
 	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8443", "address the metrics endpoint binds to, HTTPS with a self-signed certificate; callers need a token whose user may get /metrics (0 disables it)")
 	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
+	flag.StringVar(&s.pprofAddr, "pprof-bind-address", "", "address Go's /debug/pprof endpoints bind to, plain HTTP without authentication, for profiling (empty, the default, disables them)")
 	flag.BoolVar(&s.leaderElect, "leader-elect", true, "elect a leader so that one replica works at a time")
 	flag.StringVar(&s.leaderNamespace, "leader-election-namespace", "lifeboat-system", "namespace of the leader election lease")
 	flag.StringVar(&s.addon.SpokeImage, "spoke-image", images.Ref(images.Spoke.Name), "image of the spoke manager that the lifeboat add-on installs on every cluster")
@@ -129,6 +131,7 @@ func run(s settings) error {
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions(s.metricsAddr),
 		HealthProbeBindAddress:  s.probeAddr,
+		PprofBindAddress:        s.pprofAddr,
 		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "lifeboat-hub.fleet.lifeboat.dev",
 		LeaderElectionNamespace: s.leaderNamespace,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +35,8 @@ type hubEnv struct {
 	c       client.WithWatch
 	works   workclientset.Interface
 	hubBin  string
+	// pprof is the address of the running hub's /debug/pprof.
+	pprof string
 }
 
 // startHubEnv builds lifeboat-hub while the control plane starts; b.Cleanup
@@ -101,7 +104,13 @@ func (e *hubEnv) startHub(ctx context.Context, b *testing.B) *proc.Process {
 	if err != nil {
 		b.Fatal(err)
 	}
+	pprofPort, err := proc.FreePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.pprof = fmt.Sprintf("127.0.0.1:%d", pprofPort)
 	p, err := proc.Start("lifeboat-hub", filepath.Join(e.dir, "hub", "logs"), e.hubBin, []string{
+		"--pprof-bind-address=" + e.pprof,
 		"--kubeconfig=" + e.cp.AdminKubeconfig,
 		// The benchmarks act in their tenant namespace as a fleet admin.
 		"--fleet-admin-namespaces=" + tenant,
@@ -337,3 +346,37 @@ func (c requestCounts) sum(resource string, verbs ...string) float64 {
 
 // writeVerbs are the verbs of apiserver_request_total that write.
 var writeVerbs = []string{"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"}
+
+// profileEnv names a folder to write the hub's profiles to (CPU while the
+// benchmark is timed, heap at its end); unset, nothing is profiled.
+const profileEnv = "LIFEBOAT_BENCH_PROFILE_DIR"
+
+// profile saves the running hub's pprof profile kind (e.g. "profile?seconds=60",
+// "heap") as file in $LIFEBOAT_BENCH_PROFILE_DIR, when that is set.
+func (e *hubEnv) profile(ctx context.Context, b *testing.B, kind, file string) {
+	dir := os.Getenv(profileEnv)
+	if dir == "" {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.pprof+"/debug/pprof/"+kind, nil)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Errorf("profile %s: %v", kind, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", resp.Status, data)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, file), data, 0o644)
+	}
+	if err != nil {
+		b.Errorf("profile %s: %v", kind, err)
+	}
+}

@@ -143,6 +143,11 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	}
 	defer func() { w.Stop() }()
 
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		e.profile(ctx, b, "profile?seconds=90", fmt.Sprintf("fanout%d-cpu.pprof", total))
+	}()
 	b.ResetTimer()
 	b.StartTimer()
 	start := time.Now()
@@ -235,6 +240,8 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	extraStatus := <-tailDone
 	hwm, _ := proc.MemKiB(hub.Pid(), "VmHWM")
 	rss, _ := proc.MemKiB(hub.Pid(), "VmRSS")
+	e.profile(ctx, b, "heap", fmt.Sprintf("fanout%d-heap.pprof", total))
+	<-profiled
 	hubCPUIdle, _ := cpuTime(hub.Pid())
 	reqIdle, _ := e.apiRequests(ctx, resources...)
 	stopAgents()
@@ -261,9 +268,9 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	// Benchmark output is cut after ten lines: few, long lines.
 	b.Logf("location Valid on %d/%d clusters %v after it was created; status reported all %d selected after %v; progression (valid/selected): %s; "+
 		"location changes seen: %d until Valid, %d after; lifeboat-hub idle again %v after the location was created (idle: %v); "+
-		"status.clusters %.2f MiB of JSON (%d with a message), the location %.2f MiB",
+		"status %.3f MiB of JSON (%d connections not Valid listed), the location %.3f MiB",
 		last.Status.ValidClusters, total, aggregated.Round(time.Millisecond), total, allSelected.Round(time.Millisecond), strings.Join(progress, ", "),
-		statusEvents, extraStatus, idleAt.Round(100*time.Millisecond), idle, mib(last.Status.Clusters), withMessage(last.Status.Clusters), mib(last))
+		statusEvents, extraStatus, idleAt.Round(100*time.Millisecond), idle, mib(last.Status), len(last.Status.NotValid), mib(last))
 	b.Logf("agents: last of %d works seen after %v, last of %d answered after %v (%d status writes, %d failed and retried)",
 		seen, dispatched.Round(time.Millisecond), fed, fedAfter.Round(time.Millisecond), ag.writes.Load(), ag.failures.Load())
 	b.Logf("API requests until Valid: %s; after, until the hub was idle: %s", req, reqIdle.since(reqAt))
@@ -427,17 +434,6 @@ func (e *hubEnv) baseline(ctx context.Context, clusters []string, round string, 
 func mib(v any) float64 {
 	data, _ := json.Marshal(v)
 	return float64(len(data)) / (1 << 20)
-}
-
-// withMessage counts the connections that carry a message.
-func withMessage(conns []fleetv1alpha1.ClusterConnection) int {
-	n := 0
-	for _, c := range conns {
-		if c.Message != "" {
-			n++
-		}
-	}
-	return n
 }
 
 // sameVersion reports whether a and b are the same version of the location.

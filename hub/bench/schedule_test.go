@@ -23,26 +23,32 @@ import (
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
-// BenchmarkScheduleTick1000 measures one run of a BackupSchedule over 1,000
+// BenchmarkScheduleTick1000 is scheduleTick over 1,000 clusters.
+func BenchmarkScheduleTick1000(b *testing.B) { scheduleTick(b, 1000) }
+
+// BenchmarkScheduleTick5000 is scheduleTick over 5,000 clusters, the most a
+// location serves.
+func BenchmarkScheduleTick5000(b *testing.B) { scheduleTick(b, 5000) }
+
+// scheduleTick measures one run of a BackupSchedule over total
 // clusters: from creating the schedule (interval, no jitter, so its first run
-// is at once) until all 1,000 Backups exist (s-to-create), and until every one
+// is at once) until all total Backups exist (s-to-create), and until every one
 // is dispatched, its ApplicationBackup ManifestWork written and its
 // Dispatched condition True (s-to-dispatch). The location is Valid on every
 // cluster beforehand (simulated agents answer its BackupTarget works, not
 // timed); nobody answers the Backup works: only the hub's side is measured.
 //
 // Baseline, in the same run against the same API server after the hub
-// stopped: a plain loop that creates 1,000 Backups with 16 workers; ratio is
+// stopped: a plain loop that creates total Backups with 16 workers; ratio is
 // s-to-create over it.
 //
 // It runs once: a second iteration would find the run done.
-func BenchmarkScheduleTick1000(b *testing.B) {
-	const total = 1000
+func scheduleTick(b *testing.B, total int) {
 	if b.N > 1 {
-		b.Skip("BenchmarkScheduleTick1000 runs once; use -benchtime=1x")
+		b.Skip("the schedule benchmarks run once; use -benchtime=1x")
 	}
 	b.StopTimer()
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 
 	e := startHubEnv(ctx, b, "schedule")
@@ -73,7 +79,7 @@ func BenchmarkScheduleTick1000(b *testing.B) {
 	waitFor(ctx, b, "the location Valid on every cluster", func() bool {
 		l := &fleetv1alpha1.BackupLocation{}
 		return e.c.Get(ctx, client.ObjectKeyFromObject(loc), l) == nil && l.Status.ObservedGeneration == l.Generation &&
-			l.Status.Phase == fleetv1alpha1.LocationValid && l.Status.ValidClusters == total
+			l.Status.Phase == fleetv1alpha1.LocationValid && l.Status.ValidClusters == int32(total)
 	})
 	if _, idle := waitQuiet(hub.Pid(), 5*time.Minute); !idle {
 		b.Log("lifeboat-hub was not idle before the schedule")
@@ -114,6 +120,11 @@ func BenchmarkScheduleTick1000(b *testing.B) {
 	}
 	cpu := newCPUMeter(pids)
 
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		e.profile(ctx, b, "profile?seconds=60", fmt.Sprintf("tick%d-cpu.pprof", total))
+	}()
 	b.ResetTimer()
 	b.StartTimer()
 	start := time.Now()
@@ -124,7 +135,8 @@ func BenchmarkScheduleTick1000(b *testing.B) {
 		created, dispatched, works       = map[string]bool{}, map[string]bool{}, map[string]bool{}
 		allCreated, allDispatched, allWk time.Duration
 	)
-	deadline := time.After(10 * time.Minute)
+	var sample *workv1.ManifestWork
+	deadline := time.After(20 * time.Minute)
 	for allDispatched == 0 || allWk == 0 {
 		select {
 		case ev, open := <-bw.ResultChan():
@@ -150,13 +162,16 @@ func BenchmarkScheduleTick1000(b *testing.B) {
 				b.Fatal("the watch of ManifestWorks ended")
 			}
 			if mw, ok := ev.Object.(*workv1.ManifestWork); ok && ev.Type == watch.Added {
+				if sample == nil {
+					sample = mw
+				}
 				works[mw.Namespace+"/"+mw.Name] = true
 				if len(works) == total && allWk == 0 {
 					allWk = time.Since(start)
 				}
 			}
 		case <-deadline:
-			b.Fatalf("after 10 minutes: %d Backups, %d dispatched, %d works", len(created), len(dispatched), len(works))
+			b.Fatalf("after 20 minutes: %d Backups, %d dispatched, %d works", len(created), len(dispatched), len(works))
 		}
 	}
 	b.StopTimer()
@@ -169,10 +184,13 @@ func BenchmarkScheduleTick1000(b *testing.B) {
 	if len(created) != total {
 		b.Errorf("%d Backups for %d clusters", len(created), total)
 	}
+	<-profiled
 	_ = hub.Stop(10 * time.Second)
 
 	base := baselineCreateBackups(ctx, b, e.c, "schedule-baseline", total)
 	ratio := allCreated.Seconds() / base.Seconds()
+	tickBase := baselineTick(ctx, b, e.c, "schedule-tick-baseline", clusters, sample)
+	tickRatio := allWk.Seconds() / tickBase.Seconds()
 	b.Logf("one run over %d clusters: all Backups created %v after the schedule, all works written %v, all Dispatched %v; schedule status lists %d clusters, Ready %v; "+
 		"setup: lifeboat-hub idle %v after start; load average %s",
 		total, allCreated.Round(time.Millisecond), allWk.Round(time.Millisecond), allDispatched.Round(time.Millisecond), len(st.Status.Clusters),
@@ -185,6 +203,40 @@ func BenchmarkScheduleTick1000(b *testing.B) {
 	b.ReportMetric(base.Seconds(), "s-baseline")
 	b.ReportMetric(ratio, "ratio")
 	b.ReportMetric(float64(hwm)/1024, "hub-peak-RSS-MiB")
+	b.Logf("tick baseline: plain loop (16 workers) creating a Backup and a ManifestWork like the hub's (%.1f KiB of manifest) for each of %d clusters %v; ratio s-to-works/tick baseline %.2f",
+		float64(len(sample.Spec.Workload.Manifests[0].Raw))/1024, total, tickBase.Round(time.Millisecond), tickRatio)
+	b.ReportMetric(tickBase.Seconds(), "s-tick-baseline")
+	b.ReportMetric(tickRatio, "tick-ratio")
+}
+
+// baselineTick creates, for each cluster, a Backup in namespace and a
+// ManifestWork with sample's spec in the cluster's namespace, 16 at once,
+// and returns how long that took: the objects one schedule run makes.
+func baselineTick(ctx context.Context, b *testing.B, c client.Client, namespace string, clusters []string, sample *workv1.ManifestWork) time.Duration {
+	if err := client.IgnoreAlreadyExists(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	var eg errgroup.Group
+	eg.SetLimit(16)
+	for _, cluster := range clusters {
+		eg.Go(func() error {
+			if err := c.Create(ctx, &fleetv1alpha1.Backup{
+				ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: cluster},
+				Spec:       fleetv1alpha1.BackupSpec{Cluster: backupv1alpha1.ClusterName(cluster), BackupTemplate: fleetv1alpha1.BackupTemplate{Location: locationName}},
+			}); err != nil {
+				return err
+			}
+			return c.Create(ctx, &workv1.ManifestWork{
+				ObjectMeta: metav1.ObjectMeta{Namespace: cluster, Name: "tick-baseline"},
+				Spec:       *sample.Spec.DeepCopy(),
+			})
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
 }
 
 // baselineCreateBackups creates n Backups in a namespace of their own with 16

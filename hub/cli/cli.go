@@ -21,6 +21,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	workv1 "open-cluster-management.io/api/work/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
@@ -43,11 +44,13 @@ const (
 	ExitTimeout = 4
 )
 
-// Scheme knows the hub kinds the command line reads and writes.
+// Scheme knows the hub kinds the command line reads and writes, and OCM's
+// ManifestWork, which holds each cluster's connection to a location.
 var Scheme = runtime.NewScheme()
 
 func init() {
 	utilruntime.Must(fleetv1alpha1.AddToScheme(Scheme))
+	utilruntime.Must(workv1.Install(Scheme))
 }
 
 // usageError is a mistake on the command line; it exits with ExitUsage.

@@ -18,6 +18,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 )
 
 // TestClusters checks the clusters table and the cluster x location matrix:
@@ -25,17 +26,22 @@ import (
 func TestClusters(t *testing.T) {
 	ctx := context.Background()
 	nsA, nsB := namespace(t, "mx-a"), namespace(t, "mx-b")
-	create(t, location(nsA, "weu", "", "mx-one", "mx-two"), func(l *fleetv1alpha1.BackupLocation) {
+	// Each cluster's connection is its location's work, as its agent reports it.
+	weu := create(t, location(nsA, "weu", "", "mx-one", "mx-two"), func(l *fleetv1alpha1.BackupLocation) {
 		l.Status.Phase = fleetv1alpha1.LocationLimitedAvailability
-		l.Status.Clusters = []fleetv1alpha1.ClusterConnection{
-			{Cluster: "mx-one", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: backupv1alpha1.ReasonValidationSucceeded}},
-			{Cluster: "mx-two", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetInvalid, Reason: backupv1alpha1.ReasonAuthorizationFailed}},
-		}
 	})
+	if err := locationstest.SetConnections(ctx, hub.Client, weu,
+		fleetv1alpha1.ClusterConnection{Cluster: "mx-one", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: backupv1alpha1.ReasonValidationSucceeded}},
+		fleetv1alpha1.ClusterConnection{Cluster: "mx-two", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetInvalid, Reason: backupv1alpha1.ReasonAuthorizationFailed}},
+	); err != nil {
+		t.Fatal(err)
+	}
 	// Selects mx-three, which has not validated it yet.
-	create(t, location(nsB, "neu", "", "mx-three"), func(l *fleetv1alpha1.BackupLocation) {
-		l.Status.Clusters = []fleetv1alpha1.ClusterConnection{{Cluster: "mx-three"}}
-	})
+	neu := create(t, location(nsB, "neu", "", "mx-three"), nil)
+	if err := locationstest.SetConnections(ctx, hub.Client, neu, fleetv1alpha1.ClusterConnection{Cluster: "mx-three",
+		ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetPending}}); err != nil {
+		t.Fatal(err)
+	}
 	one := backupCluster("mx-one")
 	one.Spec.Shoot = &fleetv1alpha1.ShootInfo{Project: "prod", Name: "shop", Region: "westeurope", Provider: "azure", Seed: "aks-weu"}
 	create(t, one, func(c *fleetv1alpha1.BackupCluster) {
@@ -128,9 +134,7 @@ func TestLocations(t *testing.T) {
 		l.Status.SelectedClusters, l.Status.ValidClusters = 3, 2
 		l.Status.LastSyncTime = ago(3*24*time.Hour + time.Hour)
 		l.Status.FederatedSubject = "system:serviceaccount:lifeboat-system:lifeboat-target-0123456789abcdef"
-		l.Status.Clusters = []fleetv1alpha1.ClusterConnection{
-			{Cluster: "c1", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid}},
-			{Cluster: "c2", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid}},
+		l.Status.NotValid = []fleetv1alpha1.ClusterConnection{
 			{Cluster: "c3", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetInvalid, Reason: "ContainerNotFound"}},
 		}
 	})

@@ -8,10 +8,12 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	hublocations "github.com/lifeboat-dev/lifeboat/hub/locations"
 )
 
 func clustersCommand() *command {
@@ -99,10 +101,20 @@ func loadMatrix(ctx context.Context, c client.Client, namespace string) (*matrix
 			return nil, apiError(err, "backup locations")
 		}
 	}
-	for _, l := range locations.Items {
+	for i := range locations.Items {
+		l := &locations.Items[i]
 		key := l.Namespace + "/" + l.Name
 		columns[key] = true
-		for _, cc := range l.Status.Clusters {
+		// Each cluster's connection is its BackupTarget ManifestWork; someone
+		// who may not read those still sees what the location's status lists.
+		conns, err := hublocations.Connections(ctx, c, l)
+		if apierrors.IsForbidden(err) || meta.IsNoMatchError(err) {
+			conns, err = l.Status.NotValid, nil
+		}
+		if err != nil {
+			return nil, apiError(err, "backup location works")
+		}
+		for _, cc := range conns {
 			if _, ok := m.cells[cellKey{cc.Cluster, key}]; !ok {
 				m.cells[cellKey{cc.Cluster, key}] = cc.ValidationState
 			}
@@ -241,10 +253,11 @@ func printLocations(w io.Writer, items []fleetv1alpha1.BackupLocation, withNames
 				interval = shortDuration(l.Spec.SyncInterval.Duration)
 			}
 			var bad []string
-			for _, cc := range l.Status.Clusters {
-				if cc.Phase != backupv1alpha1.TargetValid {
-					bad = append(bad, cc.Cluster+"="+validityCell(cc.ValidationState, true))
-				}
+			for _, cc := range l.Status.NotValid {
+				bad = append(bad, cc.Cluster+"="+validityCell(cc.ValidationState, true))
+			}
+			if l.Status.NotValidOmitted > 0 {
+				bad = append(bad, fmt.Sprintf("%d more", l.Status.NotValidOmitted))
 			}
 			cells = append(cells, interval, fmt.Sprint(len(l.Status.Tombstones)), l.Status.FederatedSubject, strings.Join(bad, ","))
 		}

@@ -24,9 +24,10 @@ import (
 var hub *fleet.ControlPlane
 
 func TestMain(m *testing.M) {
-	os.Exit(fleet.TestControlPlane{Name: "cli", CRDs: []string{"charts/lifeboat-hub/crds"}, Setup: func(_ context.Context, cp *fleet.ControlPlane) error {
+	// The hub's CRDs with OCM's: a location's connections are its ManifestWorks.
+	os.Exit(fleet.TestControlPlane{Name: "cli", Setup: func(ctx context.Context, cp *fleet.ControlPlane) error {
 		hub = cp
-		return nil
+		return fleet.InstallHubCRDs(ctx, cp.Client)
 	}}.RunTests(m))
 }
 

@@ -54,8 +54,8 @@ func Unchanged(mw, current *workv1.ManifestWork) (bool, error) {
 }
 
 // ApplyChanged applies mw unless the hub's work already holds the same (see
-// Unchanged); either way mw ends up as the hub holds it. It reports whether it
-// applied.
+// Unchanged), and creates it when the hub holds none (Create); either way mw
+// ends up as the hub holds it. It reports whether it wrote.
 func ApplyChanged(ctx context.Context, c client.Client, mw *workv1.ManifestWork) (bool, error) {
 	cur := &workv1.ManifestWork{}
 	switch err := c.Get(ctx, client.ObjectKeyFromObject(mw), cur); {
@@ -71,6 +71,9 @@ func ApplyChanged(ctx context.Context, c client.Client, mw *workv1.ManifestWork)
 	if same {
 		*mw = *cur
 		return false, nil
+	}
+	if cur == nil {
+		return true, Create(ctx, c, mw)
 	}
 	return true, Apply(ctx, c, mw)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -157,6 +158,29 @@ func Work(cluster string, owner HubObject, obj client.Object, feedback []Field, 
 			}},
 		},
 	}, nil
+}
+
+// Create creates mw, which the hub does not hold yet, as FieldOwner, and
+// fills mw with what the hub stored; when it exists after all it applies it
+// (Apply). A create costs the API server less than a server-side apply,
+// and sending a location or a schedule's run to thousands of clusters waits
+// for the API server (docs/benchmarks.md). Later changes are applied as
+// usual, taking over the fields the create set; an entry of a keyed list
+// (e.g. a feedback path) that a later apply leaves out stays, so a work's
+// feedback paths and manifest configs must not shrink over its life (the
+// manifests themselves are one atomic list).
+func Create(ctx context.Context, c client.Client, mw *workv1.ManifestWork) error {
+	obj := mw.DeepCopy()
+	obj.Status = workv1.ManifestWorkStatus{}
+	err := c.Create(ctx, obj, client.FieldOwner(FieldOwner))
+	if apierrors.IsAlreadyExists(err) {
+		return Apply(ctx, c, mw)
+	}
+	if err != nil {
+		return fmt.Errorf("create ManifestWork %s/%s: %w", mw.Namespace, mw.Name, err)
+	}
+	*mw = *obj
+	return nil
 }
 
 // Apply server-side applies mw as FieldOwner, taking over conflicting fields,

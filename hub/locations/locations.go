@@ -41,7 +41,7 @@ type Verdict struct {
 }
 
 // Check reads BackupLocation namespace/name and tells whether it is Valid on
-// cluster. Only errors reading the location are returned as errors.
+// cluster. Only errors reading the location or its work are returned as errors.
 func Check(ctx context.Context, c client.Reader, namespace, name, cluster string) (Verdict, error) {
 	loc := &fleetv1alpha1.BackupLocation{}
 	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, loc)
@@ -52,12 +52,21 @@ func Check(ctx context.Context, c client.Reader, namespace, name, cluster string
 	if err != nil {
 		return Verdict{}, err
 	}
-	return Of(loc, cluster), nil
+	return Of(ctx, c, loc, cluster)
 }
 
-// Of is Check for a location already read.
-func Of(loc *fleetv1alpha1.BackupLocation, cluster string) Verdict {
-	conn := Connection(loc, cluster)
+// Of is Check for a location already read: it reads the cluster's
+// connection (Connection) through c.
+func Of(ctx context.Context, c client.Reader, loc *fleetv1alpha1.BackupLocation, cluster string) (Verdict, error) {
+	conn, err := Connection(ctx, c, loc, cluster)
+	if err != nil {
+		return Verdict{}, err
+	}
+	return verdict(loc, cluster, conn), nil
+}
+
+// verdict is what conn, loc's connection from cluster (nil: none), allows.
+func verdict(loc *fleetv1alpha1.BackupLocation, cluster string, conn *fleetv1alpha1.ClusterConnection) Verdict {
 	current := loc.Status.ObservedGeneration == loc.Generation && loc.Status.Phase != ""
 	switch {
 	case !current || (conn != nil && (conn.Phase == "" || conn.Phase == backupv1alpha1.TargetPending || conn.Phase == backupv1alpha1.TargetInProgress)):
@@ -79,13 +88,20 @@ func Of(loc *fleetv1alpha1.BackupLocation, cluster string) Verdict {
 	return Verdict{State: Valid}
 }
 
-// Connection is the location's connection from cluster, nil when the
-// location's status has none.
-func Connection(loc *fleetv1alpha1.BackupLocation, cluster string) *fleetv1alpha1.ClusterConnection {
-	for i := range loc.Status.Clusters {
-		if loc.Status.Clusters[i].Cluster == cluster {
-			return &loc.Status.Clusters[i]
+// Usable are the clusters from which loc is Valid (Verdict Valid), by name,
+// and whether any is still being validated.
+func Usable(ctx context.Context, c client.Reader, loc *fleetv1alpha1.BackupLocation) (valid []string, validating bool, err error) {
+	conns, err := Connections(ctx, c, loc)
+	if err != nil {
+		return nil, false, err
+	}
+	for i := range conns {
+		switch verdict(loc, conns[i].Cluster, &conns[i]).State {
+		case Valid:
+			valid = append(valid, conns[i].Cluster)
+		case Validating:
+			validating = true
 		}
 	}
-	return nil
+	return valid, validating, nil
 }

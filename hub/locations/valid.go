@@ -1,9 +1,11 @@
 package locations
 
 import (
+	"context"
 	"fmt"
-	"sort"
 	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
@@ -13,32 +15,39 @@ import (
 // it has one, else the first such cluster by name; "" when there is none.
 // Work that only needs to reach the location's data (deleting it) may be sent
 // to any of them.
-func ValidCluster(loc *fleetv1alpha1.BackupLocation, preferred string) string {
-	if c := Connection(loc, preferred); c != nil && c.Phase == backupv1alpha1.TargetValid {
-		return preferred
-	}
-	var valid []string
-	for _, c := range loc.Status.Clusters {
-		if c.Phase == backupv1alpha1.TargetValid {
-			valid = append(valid, c.Cluster)
+func ValidCluster(ctx context.Context, c client.Reader, loc *fleetv1alpha1.BackupLocation, preferred string) (string, error) {
+	if preferred != "" {
+		conn, err := Connection(ctx, c, loc, preferred)
+		if err != nil {
+			return "", err
+		}
+		if conn != nil && conn.Phase == backupv1alpha1.TargetValid {
+			return preferred, nil
 		}
 	}
-	if len(valid) == 0 {
-		return ""
+	conns, err := Connections(ctx, c, loc)
+	if err != nil {
+		return "", err
 	}
-	sort.Strings(valid)
-	return valid[0]
+	for _, conn := range conns {
+		if conn.Phase == backupv1alpha1.TargetValid {
+			return conn.Cluster, nil
+		}
+	}
+	return "", nil
 }
 
-// DescribeConnections says, for a person, how each selected cluster's
-// connection to loc stands, e.g. "cluster a is Invalid (AuthenticationFailed:
-// ...); cluster b is Pending".
+// DescribeConnections says, for a person, how the selected clusters'
+// connections to loc stand, from its status: the counts and the connections
+// that are not Valid, e.g. "valid on 1 of 3 selected cluster(s); cluster a is
+// Invalid (AuthenticationFailed: ...); cluster b is Pending".
 func DescribeConnections(loc *fleetv1alpha1.BackupLocation) string {
-	if len(loc.Status.Clusters) == 0 {
+	st := loc.Status
+	if st.SelectedClusters == 0 {
 		return fmt.Sprintf("BackupLocation %q selects no cluster", loc.Name)
 	}
-	parts := make([]string, 0, len(loc.Status.Clusters))
-	for _, c := range loc.Status.Clusters {
+	parts := []string{fmt.Sprintf("valid on %d of %d selected cluster(s)", st.ValidClusters, st.SelectedClusters)}
+	for _, c := range st.NotValid {
 		phase := string(c.Phase)
 		if phase == "" {
 			phase = string(backupv1alpha1.TargetPending)
@@ -51,6 +60,9 @@ func DescribeConnections(loc *fleetv1alpha1.BackupLocation) string {
 			s += " (" + c.Reason + ")"
 		}
 		parts = append(parts, s)
+	}
+	if st.NotValidOmitted > 0 {
+		parts = append(parts, fmt.Sprintf("%d more not valid", st.NotValidOmitted))
 	}
 	return strings.Join(parts, "; ")
 }

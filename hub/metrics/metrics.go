@@ -23,6 +23,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/events"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 )
 
 // Names of every series, so the dashboard test can check it uses only these.
@@ -177,7 +178,11 @@ func (c *Collector) locations(ctx context.Context, ch chan<- prometheus.Metric) 
 	}
 	for i := range list.Items {
 		l := &list.Items[i]
-		for _, conn := range l.Status.Clusters {
+		conns, err := locations.Connections(ctx, c.Reader, l)
+		if err != nil {
+			return err
+		}
+		for _, conn := range conns {
 			ch <- prometheus.MustNewConstMetric(locationClusterValid, prometheus.GaugeValue, boolValue(conn.Phase == backupv1alpha1.TargetValid),
 				l.Namespace, l.Name, conn.Cluster, string(conn.Phase), conn.Reason)
 		}

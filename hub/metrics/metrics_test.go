@@ -21,6 +21,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/hub/events"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 )
 
 // hubClient talks to the package's hub: a real kube-apiserver with the hub CRDs.
@@ -49,13 +50,11 @@ func TestCollectorReportsTheFleetAsTheAPISaysIt(t *testing.T) {
 			Clusters: []backupv1alpha1.ClusterName{"m-1", "m-2"},
 		},
 	}
-	create(g, loc, func() {
-		loc.Status.LastSyncTime = at(5)
-		loc.Status.Clusters = []fleetv1alpha1.ClusterConnection{
-			{Cluster: "m-1", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded"}},
-			{Cluster: "m-2", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetInvalid, Reason: "AuthenticationFailed"}},
-		}
-	})
+	create(g, loc, func() { loc.Status.LastSyncTime = at(5) })
+	g.Expect(locationstest.SetConnections(context.Background(), hubClient, loc,
+		fleetv1alpha1.ClusterConnection{Cluster: "m-1", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded"}},
+		fleetv1alpha1.ClusterConnection{Cluster: "m-2", ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetInvalid, Reason: "AuthenticationFailed"}},
+	)).To(Succeed())
 	for i, st := range []struct {
 		cluster string
 		phase   fleetv1alpha1.BackupPhase

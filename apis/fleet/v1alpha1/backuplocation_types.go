@@ -99,8 +99,7 @@ type ClusterConnection struct {
 	Cluster string `json:"cluster"`
 
 	// clientID is the identity the cluster uses for the location: from the
-	// first spec.identities entry that matches it, else spec.identity. Left
-	// out when it is spec.identity's and the clusters list needs the room.
+	// first spec.identities entry that matches it, else spec.identity.
 	// +kubebuilder:validation:MaxLength=36
 	// +optional
 	ClientID string `json:"clientID,omitempty"`
@@ -109,15 +108,13 @@ type ClusterConnection struct {
 	backupv1alpha1.ValidationState `json:",inline"`
 }
 
-// MaxLocationClusters is how many clusters a BackupLocation can serve: its
-// status lists a connection for each (status.clusters' MaxItems).
+// MaxLocationClusters is how many clusters a BackupLocation can serve: one
+// BackupTarget ManifestWork each, all sent by one reconcile.
 const MaxLocationClusters = 5000
 
-// MaxClustersBytes is the most that a BackupLocation's status.clusters may
-// take, as JSON, below etcd's 1.5 MiB request limit: the rest is for the
-// location's other fields (e.g. its tombstones) and its metadata (the API
-// server's managedFields name every cluster of the list).
-const MaxClustersBytes = 1 << 20
+// MaxNotValidClusters is how many connections that are not Valid a
+// BackupLocation's status lists (status.notValid).
+const MaxNotValidClusters = 100
 
 // MaxTombstones is how many tombstones a BackupLocation's status holds.
 const MaxTombstones = 1000
@@ -177,19 +174,6 @@ type BackupLocationStatus struct {
 	// +optional
 	FederatedSubject string `json:"federatedSubject,omitempty"`
 
-	// clusters are the connections of the selected clusters, at most
-	// MaxLocationClusters. When the list would exceed MaxClustersBytes (1 MiB
-	// of JSON) the hub, as far as needed, drops the messages of Valid
-	// connections, shortens the others' and drops them, leaves out clientIDs
-	// that are spec.identity's, and shortens reasons: every cluster keeps its
-	// phase. A location that still does not fit lists no cluster and is
-	// Invalid with reason TooManyClusters.
-	// +listType=map
-	// +listMapKey=cluster
-	// +kubebuilder:validation:MaxItems=5000
-	// +optional
-	Clusters []ClusterConnection `json:"clusters,omitempty"`
-
 	// selectedClusters is the number of clusters selected.
 	// +optional
 	SelectedClusters int32 `json:"selectedClusters,omitempty"`
@@ -197,6 +181,32 @@ type BackupLocationStatus struct {
 	// validClusters is the number of selected clusters with a Valid connection.
 	// +optional
 	ValidClusters int32 `json:"validClusters,omitempty"`
+
+	// pendingClusters is the number of selected clusters that have not
+	// reported on the location's current spec yet (Pending or InProgress).
+	// +optional
+	PendingClusters int32 `json:"pendingClusters,omitempty"`
+
+	// invalidClusters is the number of selected clusters whose connection is
+	// Invalid or Failed, including those the namespace may not use.
+	// +optional
+	InvalidClusters int32 `json:"invalidClusters,omitempty"`
+
+	// notValid are connections that are not Valid, at most
+	// MaxNotValidClusters: the Invalid and Failed ones first, then the
+	// Pending ones, each group by cluster name. Every cluster's own
+	// connection is its BackupTarget ManifestWork's status feedback, in the
+	// cluster's namespace, and shows in its BackupCluster's status.locations.
+	// +listType=map
+	// +listMapKey=cluster
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	NotValid []ClusterConnection `json:"notValid,omitempty"`
+
+	// notValidOmitted is how many connections that are not Valid notValid
+	// leaves out.
+	// +optional
+	NotValidOmitted int32 `json:"notValidOmitted,omitempty"`
 
 	// lastSyncTime is when a sync of this location last completed.
 	// +optional
@@ -223,6 +233,8 @@ type BackupLocationStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".status.phase"
 // +kubebuilder:printcolumn:name="Valid",type=integer,JSONPath=".status.validClusters"
 // +kubebuilder:printcolumn:name="Clusters",type=integer,JSONPath=".status.selectedClusters"
+// +kubebuilder:printcolumn:name="Invalid",type=integer,JSONPath=".status.invalidClusters",priority=1
+// +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=".status.pendingClusters",priority=1
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=".spec.azure.prefix",priority=1
 // +kubebuilder:printcolumn:name="Subject",type=string,JSONPath=".status.federatedSubject",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"

@@ -100,7 +100,7 @@ const (
 	ReasonLimitedAvailability = "LimitedAvailability"
 
 	// ReasonTooManyClusters: a BackupLocation selects more clusters than its
-	// status can list (MaxLocationClusters, MaxClustersBytes).
+	// one reconcile may serve (MaxLocationClusters).
 	ReasonTooManyClusters = "TooManyClusters"
 
 	// ReasonDispatchFailed: the ManifestWork for a cluster could not be written.

@@ -433,8 +433,8 @@ func (in *BackupLocationStatus) DeepCopyInto(out *BackupLocationStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
-	if in.Clusters != nil {
-		in, out := &in.Clusters, &out.Clusters
+	if in.NotValid != nil {
+		in, out := &in.NotValid, &out.NotValid
 		*out = make([]ClusterConnection, len(*in))
 		for i := range *in {
 			(*in)[i].DeepCopyInto(&(*out)[i])

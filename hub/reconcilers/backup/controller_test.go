@@ -22,6 +22,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
@@ -217,7 +218,9 @@ func setConnection(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string, 
 	if phase == backupv1alpha1.TargetValid {
 		loc.Status.Phase = fleetv1alpha1.LocationValid
 	}
-	loc.Status.Clusters = []fleetv1alpha1.ClusterConnection{{Cluster: cluster, ValidationState: backupv1alpha1.ValidationState{Phase: phase, Reason: reason, Message: message, LastValidationTime: &now}}}
+	// The works first, then the status: as the location reconciler sums
+	// them up, and the status change is what wakes the Backups.
+	g.Expect(locationstest.SetConnection(ctx, hubClient, loc, cluster, backupv1alpha1.ValidationState{Phase: phase, Reason: reason, Message: message, LastValidationTime: &now})).To(Succeed())
 	g.Expect(hubClient.Status().Update(ctx, loc)).To(Succeed())
 }
 

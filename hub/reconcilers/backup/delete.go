@@ -87,7 +87,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, b *fleetv1alpha1.Backu
 	}
 	cluster := ""
 	if loc != nil {
-		cluster = locations.ValidCluster(loc, string(b.Spec.Cluster))
+		if cluster, err = locations.ValidCluster(ctx, r, loc, string(b.Spec.Cluster)); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if cluster == "" {
 		if forced(b) {

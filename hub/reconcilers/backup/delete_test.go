@@ -22,6 +22,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
@@ -153,7 +154,7 @@ func TestForceDeleteLeavesATombstoneWithoutValidCluster(t *testing.T) {
 	g.Expect(ts.BackupUID).To(Equal(b.UID))
 	g.Expect(ts.DeletionTime).NotTo(BeNil())
 	g.Expect(ts.DeletionTime.Before(&before)).To(BeFalse())
-	g.Expect(cur.Status.Clusters).To(HaveLen(1), "the tombstone patch leaves the connections alone")
+	g.Expect(cur.Status.NotValid).To(HaveLen(1), "the tombstone patch leaves the connections alone")
 	g.Expect(deletionWorkExists(b, "force-a")()).To(BeFalse(), "the data is not touched")
 
 	g.Eventually(eventMessages(b, fleetv1alpha1.ReasonForceDeleted)).WithTimeout(timeout).Should(ContainElement(
@@ -303,13 +304,20 @@ func setConnections(g *WithT, loc *fleetv1alpha1.BackupLocation, conns ...conn) 
 		now := metav1.Now()
 		loc.Status.ObservedGeneration = loc.Generation
 		loc.Status.Phase = fleetv1alpha1.LocationInvalid
-		loc.Status.Clusters = nil
+		loc.Status.NotValid = nil
 		for _, c := range conns {
 			if c.phase == backupv1alpha1.TargetValid {
 				loc.Status.Phase = fleetv1alpha1.LocationLimitedAvailability
+			} else {
+				loc.Status.NotValid = append(loc.Status.NotValid, fleetv1alpha1.ClusterConnection{Cluster: c.cluster,
+					ValidationState: backupv1alpha1.ValidationState{Phase: c.phase, Reason: c.reason, Message: c.message, LastValidationTime: &now}})
 			}
-			loc.Status.Clusters = append(loc.Status.Clusters, fleetv1alpha1.ClusterConnection{Cluster: c.cluster,
-				ValidationState: backupv1alpha1.ValidationState{Phase: c.phase, Reason: c.reason, Message: c.message, LastValidationTime: &now}})
+		}
+		loc.Status.SelectedClusters = int32(len(conns))
+		loc.Status.ValidClusters = int32(len(conns) - len(loc.Status.NotValid))
+		for _, c := range conns {
+			g.Expect(locationstest.SetConnection(ctx, hubClient, loc, c.cluster,
+				backupv1alpha1.ValidationState{Phase: c.phase, Reason: c.reason, Message: c.message, LastValidationTime: &now})).To(Succeed())
 		}
 		g.Expect(hubClient.Status().Update(ctx, loc)).To(Succeed())
 	}).WithTimeout(timeout).Should(Succeed())

@@ -6,13 +6,14 @@ package backupcluster
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	addonv1alpha1 "open-cluster-management.io/api/addon/v1alpha1"
+	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,8 @@ import (
 
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/addon"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 )
 
 // Kind is the kind this package reconciles.
@@ -39,9 +42,6 @@ const QuotaName = "lifeboat-spoke"
 
 // fieldOwner is the server-side apply field manager of the hub.
 const fieldOwner = client.FieldOwner("lifeboat-hub")
-
-// indexLocationClusters indexes BackupLocations by the clusters in their status.
-const indexLocationClusters = "backupcluster.status.clusters"
 
 // Options are how the hub bounds every spoke.
 type Options struct {
@@ -77,6 +77,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters/status,verbs=get;patch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=work.open-cluster-management.io,resources=manifestworks,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=addon.open-cluster-management.io,resources=managedclusteraddons,verbs=get;list;watch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
@@ -134,45 +135,51 @@ func (r *Reconciler) recordPhase(bc *fleetv1alpha1.BackupCluster, before, after 
 }
 
 // SetupWithManager watches BackupClusters (spec changes), the quotas they
-// own, the clusters' lifeboat ManagedClusterAddOns and BackupLocations
-// (their per-cluster status, before and after a change, so that a cluster a
-// location dropped loses its entry).
+// own, the clusters' lifeboat ManagedClusterAddOns, the BackupTarget
+// ManifestWorks of BackupLocations (each cluster's connection) and
+// BackupLocations (the clusters their namespace may not use).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fleetv1alpha1.BackupLocation{}, indexLocationClusters, locationClusters); err != nil {
-		return err
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ResourceQuota{}).
-		Watches(&addonv1alpha1.ManagedClusterAddOn{}, handler.EnqueueRequestsFromMapFunc(clusterOfAddOn),
+		Watches(&addonv1alpha1.ManagedClusterAddOn{}, handler.EnqueueRequestsFromMapFunc(clusterOfNamespace),
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == addon.Name }))).
-		Watches(&fleetv1alpha1.BackupLocation{}, locationEvents{}).
+		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(clusterOfNamespace),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				return o.GetLabels()[dispatch.LabelKind] == dispatch.LabelValue(locations.Kind)
+			}))).
+		Watches(&fleetv1alpha1.BackupLocation{}, locationEvents{r}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		Named("backupcluster").
 		Complete(r)
 }
 
-// clusterOfAddOn maps a ManagedClusterAddOn to its cluster: the namespace it is in.
-func clusterOfAddOn(_ context.Context, o client.Object) []reconcile.Request {
+// clusterOfNamespace maps an object in a cluster namespace (the cluster's
+// ManagedClusterAddOn, a location's ManifestWork) to the cluster.
+func clusterOfNamespace(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetNamespace()}}}
 }
 
-// locationClusters are the clusters in a BackupLocation's status.
-func locationClusters(o client.Object) []string {
+// refusedClusters are the clusters a BackupLocation's status lists as ones
+// its namespace may not use: they have no ManifestWork to watch.
+func refusedClusters(o client.Object) []string {
 	loc, ok := o.(*fleetv1alpha1.BackupLocation)
 	if !ok {
 		return nil
 	}
-	out := make([]string, 0, len(loc.Status.Clusters))
-	for _, c := range loc.Status.Clusters {
-		out = append(out, c.Cluster)
+	var out []string
+	for _, c := range loc.Status.NotValid {
+		if c.Reason == fleetv1alpha1.ReasonClusterNotAllowed {
+			out = append(out, c.Cluster)
+		}
 	}
 	return out
 }
 
-// locationEvents enqueues the clusters a BackupLocation lists in its status,
-// before and after an update, when that list changed.
-type locationEvents struct{}
+// locationEvents enqueues the clusters a BackupLocation lists as refused,
+// before and after an update, when that list changed, and, when it is
+// deleted, the clusters that still have one of its works.
+type locationEvents struct{ r client.Reader }
 
 type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
 
@@ -181,16 +188,26 @@ func (locationEvents) Create(_ context.Context, e event.CreateEvent, q queue) {
 }
 
 func (locationEvents) Update(_ context.Context, e event.UpdateEvent, q queue) {
-	o, oldOK := e.ObjectOld.(*fleetv1alpha1.BackupLocation)
-	n, newOK := e.ObjectNew.(*fleetv1alpha1.BackupLocation)
-	if oldOK && newOK && equalConnections(o, n) {
+	if slices.Equal(refusedClusters(e.ObjectOld), refusedClusters(e.ObjectNew)) {
 		return
 	}
 	enqueueClusters(q, e.ObjectOld, e.ObjectNew)
 }
 
-func (locationEvents) Delete(_ context.Context, e event.DeleteEvent, q queue) {
+func (h locationEvents) Delete(ctx context.Context, e event.DeleteEvent, q queue) {
 	enqueueClusters(q, e.Object)
+	loc, ok := e.Object.(*fleetv1alpha1.BackupLocation)
+	if !ok {
+		return
+	}
+	works := &workv1.ManifestWorkList{}
+	if err := h.r.List(ctx, works, locations.WorkLabels(loc)); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the works of a deleted BackupLocation")
+		return
+	}
+	for _, mw := range works.Items {
+		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: mw.Namespace}})
+	}
 }
 
 func (locationEvents) Generic(_ context.Context, e event.GenericEvent, q queue) {
@@ -199,14 +216,10 @@ func (locationEvents) Generic(_ context.Context, e event.GenericEvent, q queue) 
 
 func enqueueClusters(q queue, objs ...client.Object) {
 	for _, o := range objs {
-		for _, c := range locationClusters(o) {
+		for _, c := range refusedClusters(o) {
 			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: c}})
 		}
 	}
-}
-
-func equalConnections(a, b *fleetv1alpha1.BackupLocation) bool {
-	return equality.Semantic.DeepEqual(a.Status.Clusters, b.Status.Clusters)
 }
 
 func (r *Reconciler) reader() client.Reader {

@@ -21,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/addon"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 )
 
 const timeout = 15 * time.Second
@@ -132,7 +133,7 @@ func TestReverseLinksToLocations(t *testing.T) {
 		return fleetv1alpha1.ClusterConnection{Cluster: cluster, ValidationState: st}
 	}
 
-	t.Log("each location whose status lists the cluster, sorted by namespace and name")
+	t.Log("each location that has sent the cluster its BackupTarget, sorted by namespace and name")
 	primary := createLocation(t, g, "links-x", "primary", conn("links-a", valid), conn("links-b", invalid))
 	secondary := createLocation(t, g, "links-x", "secondary", conn("links-a", invalid))
 	alpha := createLocation(t, g, "links-y", "alpha", conn("links-a", valid))
@@ -153,7 +154,7 @@ func TestReverseLinksToLocations(t *testing.T) {
 		{Namespace: "links-x", Name: "primary", ValidationState: valid},
 	}))
 
-	t.Log("a location that no longer lists the cluster drops out; its other clusters keep theirs")
+	t.Log("a location whose work left the cluster drops out; its other clusters keep theirs")
 	setConnections(g, alpha, conn("links-b", valid))
 	g.Eventually(locationsOf("links-a")).WithTimeout(timeout).Should(HaveLen(2))
 	g.Expect(locationsOf("links-a")()).NotTo(ContainElement(HaveField("Name", "alpha")))
@@ -288,8 +289,8 @@ func setAddOn(t *testing.T, g *WithT, cluster string, status metav1.ConditionSta
 	return mca
 }
 
-// createLocation creates a BackupLocation (and its namespace) and writes
-// its per-cluster status, as the backuplocation reconciler would.
+// createLocation creates a BackupLocation (and its namespace) and the
+// connections of its clusters, as the work agents would report them.
 func createLocation(t *testing.T, g *WithT, namespace, name string, conns ...fleetv1alpha1.ClusterConnection) *fleetv1alpha1.BackupLocation {
 	ctx := context.Background()
 	if err := hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
@@ -312,12 +313,5 @@ func createLocation(t *testing.T, g *WithT, namespace, name string, conns ...fle
 }
 
 func setConnections(g *WithT, loc *fleetv1alpha1.BackupLocation, conns ...fleetv1alpha1.ClusterConnection) {
-	ctx := context.Background()
-	g.Eventually(func() error {
-		if err := hubClient.Get(ctx, client.ObjectKeyFromObject(loc), loc); err != nil {
-			return err
-		}
-		loc.Status.Clusters = conns
-		return hubClient.Status().Update(ctx, loc)
-	}).WithTimeout(timeout).Should(Succeed())
+	g.Expect(locationstest.SetConnections(context.Background(), hubClient, loc, conns...)).To(Succeed())
 }

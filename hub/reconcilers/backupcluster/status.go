@@ -16,6 +16,7 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/addon"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 )
 
 // maxWriteAttempts bounds the retries of a status write that met a newer object.
@@ -107,26 +108,30 @@ func setUnmanaged(bc *fleetv1alpha1.BackupCluster) {
 	})
 }
 
-// locations are the cluster's connections to the BackupLocations whose
-// status lists it: the first MaxStatusLocations by namespace and name, their
-// messages cut to MaxConnectionMessage, and how many more there are. Any
-// tenant can make locations that select a cluster; this keeps the
-// fleet-level BackupCluster within etcd's object size whatever they do.
+// locations are the cluster's connections to the BackupLocations that sent
+// it their BackupTarget or refused it (locations.Connection): the first
+// MaxStatusLocations by namespace and name, their messages cut to
+// MaxConnectionMessage, and how many more there are. Any tenant can make
+// locations that select a cluster; this keeps the fleet-level BackupCluster
+// within etcd's object size whatever they do.
 func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1alpha1.LocationConnection, int32, error) {
 	list := &fleetv1alpha1.BackupLocationList{}
-	if err := r.List(ctx, list, client.MatchingFields{indexLocationClusters: cluster}); err != nil {
+	if err := r.List(ctx, list); err != nil {
 		return nil, 0, err
 	}
 	var out []fleetv1alpha1.LocationConnection
-	for _, loc := range list.Items {
-		for _, c := range loc.Status.Clusters {
-			if c.Cluster == cluster {
-				conn := fleetv1alpha1.LocationConnection{Namespace: loc.Namespace, Name: loc.Name, ValidationState: *c.ValidationState.DeepCopy()}
-				conn.Message = dispatch.Shorten(conn.Message, fleetv1alpha1.MaxConnectionMessage)
-				out = append(out, conn)
-				break
-			}
+	for i := range list.Items {
+		loc := &list.Items[i]
+		c, err := locations.Connection(ctx, r, loc, cluster)
+		if err != nil {
+			return nil, 0, err
 		}
+		if c == nil {
+			continue
+		}
+		conn := fleetv1alpha1.LocationConnection{Namespace: loc.Namespace, Name: loc.Name, ValidationState: c.ValidationState}
+		conn.Message = dispatch.Shorten(conn.Message, fleetv1alpha1.MaxConnectionMessage)
+		out = append(out, conn)
 	}
 	slices.SortFunc(out, func(a, b fleetv1alpha1.LocationConnection) int {
 		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {

@@ -1,11 +1,15 @@
 // Package backuplocation puts a BackupTarget for each BackupLocation on every
-// cluster it selects and shows, per cluster, whether the location is valid there.
+// cluster it selects and sums up, in the location's status, on how many
+// clusters it is valid and why not on the others. Each cluster's own
+// connection is its BackupTarget ManifestWork's feedback (hub/locations).
 package backuplocation
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
@@ -43,7 +47,18 @@ type Reconciler struct {
 	Tenancy *tenancy.Policy
 	// Recorder records changes of validity (optional).
 	Recorder events.EventRecorder
+	// StatusInterval is the least time between two status writes of one
+	// location (default DefaultStatusInterval).
+	StatusInterval time.Duration
+
+	// lastWrite is when each location's status was last written.
+	lastWrite sync.Map
 }
+
+// DefaultStatusInterval is the least time between two status writes of one
+// location: with thousands of clusters reporting, their reports are
+// summed up in one write per interval.
+const DefaultStatusInterval = 2 * time.Second
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backuplocations/status,verbs=get;patch
@@ -56,12 +71,13 @@ type Reconciler struct {
 // namespace, then dispatches a BackupTarget to every selected cluster that the
 // namespace may use, prunes the rest, and reports the clusters' feedback (and
 // the clusters refused) in one status patch.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	loc := &fleetv1alpha1.BackupLocation{}
 	if err := r.Get(ctx, req.NamespacedName, loc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !loc.DeletionTimestamp.IsZero() {
+		r.lastWrite.Delete(req.NamespacedName)
 		return ctrl.Result{}, r.reconcileDelete(ctx, loc)
 	}
 	if !controllerutil.ContainsFinalizer(loc, Finalizer) {
@@ -73,12 +89,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 
 	base := loc.DeepCopy()
+	var conns []fleetv1alpha1.ClusterConnection
 	defer func() {
-		if err := r.Status().Patch(ctx, loc, client.MergeFrom(base)); err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
-			return
+		if wait, err := r.writeStatus(ctx, base, loc, conns); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, err})
+		} else if wait > 0 && retErr == nil && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
+			result = ctrl.Result{RequeueAfter: wait}
 		}
-		recordChanges(r.Recorder, base, loc)
 	}()
 
 	// What the location's identities must federate, whatever the clusters say.
@@ -98,17 +115,51 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, err
 	}
 	clusters, refused := tenant.Allowed(selected)
-	works, err := r.dispatchTargets(ctx, loc, clusters, identities)
-	if err != nil {
-		return ctrl.Result{}, err
+	works, dispatchErr := r.dispatchTargets(ctx, loc, clusters, identities)
+	if works == nil {
+		return ctrl.Result{}, dispatchErr
 	}
-	summarize(loc, clusters, works, identities)
+	// Report what did get through; an error retries the rest.
+	conns = connections(loc, clusters, works, identities, tenant, refused)
+	summarize(loc, conns)
 	refuseClusters(loc, tenant, refused)
-	fitClusters(loc)
-	if loc.Status.Phase == fleetv1alpha1.LocationValidationInProgress || hasPending(loc) {
+	if dispatchErr != nil {
+		return ctrl.Result{}, dispatchErr
+	}
+	if loc.Status.PendingClusters > 0 {
 		return ctrl.Result{RequeueAfter: wait.Jitter(pendingRecheck, 0.1)}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// writeStatus patches loc's status when it differs from base's, at most once
+// per statusInterval per location: a write that comes sooner is left out,
+// and wait says when to reconcile again to make it. conns are the
+// connections loc's status sums up (nil when it was not reached), for the
+// Events of the write.
+func (r *Reconciler) writeStatus(ctx context.Context, base, loc *fleetv1alpha1.BackupLocation, conns []fleetv1alpha1.ClusterConnection) (wait time.Duration, err error) {
+	if equality.Semantic.DeepEqual(base.Status, loc.Status) {
+		return 0, nil
+	}
+	key := client.ObjectKeyFromObject(loc)
+	if last, ok := r.lastWrite.Load(key); ok {
+		if wait := r.statusInterval() - time.Since(last.(time.Time)); wait > 0 {
+			return wait, nil
+		}
+	}
+	if err := r.Status().Patch(ctx, loc, client.MergeFrom(base)); err != nil {
+		return 0, client.IgnoreNotFound(err)
+	}
+	r.lastWrite.Store(key, time.Now())
+	recordChanges(r.Recorder, base, loc, conns)
+	return 0, nil
+}
+
+func (r *Reconciler) statusInterval() time.Duration {
+	if r.StatusInterval > 0 {
+		return r.StatusInterval
+	}
+	return DefaultStatusInterval
 }
 
 // reconcileDelete deletes the location's ManifestWorks (the work agents then

@@ -21,20 +21,12 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/placement"
 )
 
 // Kind is the hub kind dispatch labels the ManifestWorks with.
-const Kind = "BackupLocation"
-
-// feedback is what each BackupTarget reports back to the hub.
-var feedback = []dispatch.Field{
-	{Name: "phase", Path: ".status.phase"},
-	{Name: "reason", Path: ".status.reason"},
-	{Name: "message", Path: ".status.message"},
-	{Name: "lastValidationTime", Path: ".status.lastValidationTime"},
-	{Name: "observedGeneration", Path: ".status.observedGeneration"},
-}
+const Kind = locations.Kind
 
 // refuseConflict reports a location that overlaps the storage of an older
 // location in another namespace, whose prefix lies inside the data of an
@@ -81,10 +73,7 @@ func (r *Reconciler) refuseConflict(ctx context.Context, loc *fleetv1alpha1.Back
 	if err := r.deleteWorks(ctx, loc, nil); err != nil {
 		return true, err
 	}
-	loc.Status.Phase = fleetv1alpha1.LocationInvalid
-	loc.Status.Clusters = nil
-	loc.Status.SelectedClusters, loc.Status.ValidClusters = 0, 0
-	loc.Status.ObservedGeneration = loc.Generation
+	summarize(loc, nil)
 	setCondition(loc, fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
 	setCondition(loc, fleetv1alpha1.ConditionValidated, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
 	setCondition(loc, fleetv1alpha1.ConditionDispatched, metav1.ConditionFalse, fleetv1alpha1.ReasonLocationConflict, msg)
@@ -229,7 +218,8 @@ func (r *Reconciler) selectedClusters(ctx context.Context, loc *fleetv1alpha1.Ba
 }
 
 // dispatchTargets applies the BackupTarget work of every selected cluster,
-// deletes the works of the others, and returns the works by cluster.
+// deletes the works of the others, and returns the works by cluster. When
+// some could not be sent it returns those that were and an error.
 func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.BackupLocation, clusters []string, identities map[string]backupv1alpha1.AzureWorkloadIdentity) (map[string]*workv1.ManifestWork, error) {
 	existing, err := r.works(ctx, loc)
 	if err != nil {
@@ -242,7 +232,7 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 	eg.SetLimit(r.workers())
 	failed := make([]error, len(clusters))
 	for i, cluster := range clusters {
-		mw, err := dispatch.Work(cluster, owner, backupTarget(loc, identities[cluster]), feedback, dispatch.WithResource("backuptargets"))
+		mw, err := dispatch.Work(cluster, owner, backupTarget(loc, identities[cluster]), locations.Feedback, dispatch.WithResource("backuptargets"))
 		if err != nil {
 			return nil, reconcile.TerminalError(err)
 		}
@@ -254,8 +244,12 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 			results[i] = existing[cluster]
 			continue
 		}
+		send := dispatch.Apply
+		if existing[cluster] == nil {
+			send = dispatch.Create
+		}
 		eg.Go(func() error {
-			if err := dispatch.Apply(ctx, r.Client, mw); err != nil {
+			if err := send(ctx, r.Client, mw); err != nil {
 				failed[i] = err
 				return nil
 			}
@@ -285,9 +279,7 @@ func (r *Reconciler) dispatchTargets(ctx context.Context, loc *fleetv1alpha1.Bac
 			fmt.Sprintf("the BackupTarget %s was sent to %d cluster(s)", TargetName(loc.Namespace, loc.Name), len(clusters)))
 	}
 	if len(errs) > 0 {
-		// Report what did get through, then retry.
-		summarize(loc, clusters, out, identities)
-		return nil, fmt.Errorf("dispatch BackupLocation %s/%s: %w", loc.Namespace, loc.Name, errs[0])
+		return out, fmt.Errorf("dispatch BackupLocation %s/%s: %w", loc.Namespace, loc.Name, errs[0])
 	}
 	return out, nil
 }
@@ -313,11 +305,7 @@ func backupTarget(loc *fleetv1alpha1.BackupLocation, identity backupv1alpha1.Azu
 // works are the location's ManifestWorks by cluster namespace.
 func (r *Reconciler) works(ctx context.Context, loc *fleetv1alpha1.BackupLocation) (map[string]*workv1.ManifestWork, error) {
 	list := &workv1.ManifestWorkList{}
-	if err := r.List(ctx, list, client.MatchingLabels{
-		dispatch.LabelKind:      dispatch.LabelValue(Kind),
-		dispatch.LabelNamespace: dispatch.LabelValue(loc.Namespace),
-		dispatch.LabelName:      dispatch.LabelValue(loc.Name),
-	}); err != nil {
+	if err := r.List(ctx, list, locations.WorkLabels(loc)); err != nil {
 		return nil, err
 	}
 	out := make(map[string]*workv1.ManifestWork, len(list.Items))

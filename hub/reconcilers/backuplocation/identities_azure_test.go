@@ -26,6 +26,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/proc"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/backuptarget"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
@@ -165,8 +166,12 @@ func TestLocationOver25ClustersWithTwoIdentitiesIsValidEverywhere(t *testing.T) 
 		HaveField("ValidClusters", BeEquivalentTo(n)),
 		HaveField("SelectedClusters", BeEquivalentTo(n)),
 	))
-	for _, c := range status(loc)().Clusters {
-		g.Expect(c.ClientID).To(Equal(want[c.Cluster].ClientID), "status of %s", c.Cluster)
+	// Each cluster's connection, as the CLI reads it from its work's feedback.
+	conns, err := locations.Connections(ctx, hubClient, loc)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(conns).To(HaveLen(n))
+	for _, c := range conns {
+		g.Expect(c.Phase).To(Equal(backupv1alpha1.TargetValid), "connection of %s: %s", c.Cluster, c.Message)
 	}
 	logMemory(t, clusters, etcd)
 }

@@ -64,10 +64,11 @@ func TestLocationMapsClustersToIdentities(t *testing.T) {
 		HaveField("ValidClusters", BeEquivalentTo(n)),
 		HaveField("SelectedClusters", BeEquivalentTo(n)),
 	))
-	st := status(loc)()
-	for _, c := range st.Clusters {
-		g.Expect(c.ClientID).To(Equal(want[c.Cluster]), "status of %s", c.Cluster)
-	}
+
+	t.Log("a cluster that cannot sign in is listed with the identity it uses")
+	simulateAgent(g, loc, "ids-00", loc.Generation, 1, 1, "Invalid", "AuthenticationFailed", "no federated credential", time.Now())
+	g.Eventually(func() []fleetv1alpha1.ClusterConnection { return status(loc)().NotValid }).WithTimeout(timeout).Should(ConsistOf(And(
+		HaveField("Cluster", "ids-00"), HaveField("ClientID", want["ids-00"]), HaveField("Reason", "AuthenticationFailed"))))
 }
 
 // An identities entry whose selector cannot be parsed makes the location not

@@ -18,6 +18,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 )
 
 const timeout = 15 * time.Second
@@ -244,18 +245,21 @@ func newLocation(t *testing.T, g *WithT, ns, name string, clusters ...string) *f
 }
 
 // setConnections writes the location's status as the location reconciler
-// would: Valid on clusters, no others selected.
+// would, and its clusters' works as their agents would: Valid on clusters,
+// no others selected.
 func setConnections(g *WithT, loc *fleetv1alpha1.BackupLocation, clusters ...string) {
 	ctx := context.Background()
 	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
 	now := metav1.Now()
 	loc.Status.ObservedGeneration = loc.Generation
 	loc.Status.Phase = fleetv1alpha1.LocationValid
-	loc.Status.Clusters = nil
+	loc.Status.SelectedClusters, loc.Status.ValidClusters = int32(len(clusters)), int32(len(clusters))
+	var conns []fleetv1alpha1.ClusterConnection
 	for _, c := range clusters {
-		loc.Status.Clusters = append(loc.Status.Clusters, fleetv1alpha1.ClusterConnection{Cluster: c, ValidationState: backupv1alpha1.ValidationState{
+		conns = append(conns, fleetv1alpha1.ClusterConnection{Cluster: c, ValidationState: backupv1alpha1.ValidationState{
 			Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded", LastValidationTime: &now}})
 	}
+	g.Expect(locationstest.SetConnections(ctx, hubClient, loc, conns...)).To(Succeed())
 	g.Expect(hubClient.Status().Update(ctx, loc)).To(Succeed())
 }
 

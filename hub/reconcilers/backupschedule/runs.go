@@ -137,7 +137,11 @@ func (r *Reconciler) allowedClusters(ctx context.Context, s *fleetv1alpha1.Backu
 	}
 	sel.usable = true
 	for _, c := range bound {
-		if v := locations.Of(loc, c); v.State == locations.Unusable && v.Reason == fleetv1alpha1.ReasonClusterNotAllowed {
+		v, err := locations.Of(ctx, r, loc, c)
+		if err != nil {
+			return sel, err
+		}
+		if v.State == locations.Unusable && v.Reason == fleetv1alpha1.ReasonClusterNotAllowed {
 			sel.refused = append(sel.refused, c)
 			continue
 		}

@@ -3,7 +3,6 @@ package backupsync
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,7 +52,10 @@ func (r *Reconciler) pickCluster(ctx context.Context, s *fleetv1alpha1.BackupSyn
 		want = string(s.Spec.Cluster)
 	}
 	if want != "" {
-		v := locations.Of(loc, want)
+		v, err := locations.Of(ctx, r, loc, want)
+		if err != nil {
+			return nil, "", 0, err
+		}
 		switch {
 		case v.State == locations.Valid || dispatched(s):
 			s.Status.Cluster = backupv1alpha1.ClusterName(want)
@@ -66,15 +68,9 @@ func (r *Reconciler) pickCluster(ctx context.Context, s *fleetv1alpha1.BackupSyn
 			return loc, "", 0, nil
 		}
 	}
-	var valid []string
-	validating := false
-	for _, c := range loc.Status.Clusters {
-		switch locations.Of(loc, c.Cluster).State {
-		case locations.Valid:
-			valid = append(valid, c.Cluster)
-		case locations.Validating:
-			validating = true
-		}
+	valid, validating, err := locations.Usable(ctx, r, loc)
+	if err != nil {
+		return nil, "", 0, err
 	}
 	if len(valid) == 0 {
 		if validating || loc.Status.ObservedGeneration != loc.Generation {
@@ -85,7 +81,6 @@ func (r *Reconciler) pickCluster(ctx context.Context, s *fleetv1alpha1.BackupSyn
 		fail(s, fleetv1alpha1.ReasonNoValidCluster, fmt.Sprintf("no cluster has a Valid connection to BackupLocation %q, so none can list its container", loc.Name))
 		return loc, "", 0, nil
 	}
-	sort.Strings(valid)
 	s.Status.Cluster = backupv1alpha1.ClusterName(valid[0])
 	return loc, valid[0], 0, nil
 }

@@ -20,6 +20,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 )
 
 const timeout = 20 * time.Second
@@ -52,7 +53,8 @@ func newLocation(t *testing.T, g *WithT, namespace, name, account, container, cl
 	now := metav1.Now()
 	loc.Status.ObservedGeneration = loc.Generation
 	loc.Status.Phase = fleetv1alpha1.LocationValid
-	loc.Status.Clusters = []fleetv1alpha1.ClusterConnection{{Cluster: cluster, ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded", LastValidationTime: &now}}}
+	loc.Status.SelectedClusters, loc.Status.ValidClusters = 1, 1
+	g.Expect(locationstest.SetConnection(ctx, hubClient, loc, cluster, backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded", LastValidationTime: &now})).To(Succeed())
 	g.Expect(hubClient.Status().Update(ctx, loc)).To(Succeed())
 	return loc
 }

@@ -437,7 +437,11 @@ func (r *Reconciler) markMissing(ctx context.Context, s *fleetv1alpha1.BackupSyn
 		started = s.Status.StartTime.Time
 	}
 	lister := string(s.Status.Cluster)
-	listerValid := locations.Of(loc, lister).State == locations.Valid
+	v, err := locations.Of(ctx, r, loc, lister)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	listerValid := v.State == locations.Valid
 	for k, b := range known {
 		if !b.DeletionTimestamp.IsZero() || b.Spec.Location != s.Spec.Location {
 			continue

@@ -12,6 +12,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 )
 
 // importedLookalike creates, as a tenant could, a Backup with the name,
@@ -71,8 +72,10 @@ func TestOneClustersListingMarksOnlyItsOwnBackupsMissing(t *testing.T) {
 	g.Expect(hubClient.Update(ctx, loc)).To(Succeed())
 	now := metav1.Now()
 	loc.Status.ObservedGeneration = loc.Generation
-	loc.Status.Clusters = append(loc.Status.Clusters, fleetv1alpha1.ClusterConnection{Cluster: "spoke-m2",
-		ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded", LastValidationTime: &now}})
+	loc.Status.SelectedClusters, loc.Status.ValidClusters = 2, 2
+	for _, c := range []string{"spoke-m1", "spoke-m2"} {
+		g.Expect(locationstest.SetConnection(ctx, hubClient, loc, c, backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded", LastValidationTime: &now})).To(Succeed())
+	}
 	g.Expect(hubClient.Status().Update(ctx, loc)).To(Succeed())
 
 	own := hubBackup(t, g, loc, "own", "spoke-m1", "own-id", time.Hour)

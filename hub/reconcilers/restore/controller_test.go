@@ -22,6 +22,8 @@ import (
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/events/eventstest"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
@@ -215,6 +217,9 @@ func addConnection(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string, 
 	ctx := context.Background()
 	createNamespace(g, cluster)
 	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
+	// A spec change makes every work stale: the others are reported again.
+	others, err := locations.Connections(ctx, hubClient, loc)
+	g.Expect(err).NotTo(HaveOccurred())
 	found := false
 	for _, c := range loc.Spec.Clusters {
 		found = found || string(c) == cluster
@@ -225,7 +230,7 @@ func addConnection(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string, 
 	}
 	now := metav1.Now()
 	conns := []fleetv1alpha1.ClusterConnection{}
-	for _, c := range loc.Status.Clusters {
+	for _, c := range others {
 		if c.Cluster != cluster {
 			conns = append(conns, c)
 		}
@@ -233,7 +238,13 @@ func addConnection(g *WithT, loc *fleetv1alpha1.BackupLocation, cluster string, 
 	conns = append(conns, fleetv1alpha1.ClusterConnection{Cluster: cluster, ValidationState: backupv1alpha1.ValidationState{Phase: phase, Reason: reason, Message: message, LastValidationTime: &now}})
 	loc.Status.ObservedGeneration = loc.Generation
 	loc.Status.Phase = fleetv1alpha1.LocationValid
-	loc.Status.Clusters = conns
+	loc.Status.SelectedClusters, loc.Status.ValidClusters = int32(len(conns)), 0
+	for _, c := range conns {
+		if c.Phase == backupv1alpha1.TargetValid {
+			loc.Status.ValidClusters++
+		}
+	}
+	g.Expect(locationstest.SetConnections(ctx, hubClient, loc, conns...)).To(Succeed())
 	g.Expect(hubClient.Status().Update(ctx, loc)).To(Succeed())
 }
 

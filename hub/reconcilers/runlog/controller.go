@@ -25,6 +25,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy"
 )
@@ -242,8 +243,12 @@ func (r *Reconciler) pickCluster(ctx context.Context, rl *fleetv1alpha1.RunLog, 
 	if err != nil {
 		return "", err
 	}
+	conns, err := locations.Connections(ctx, r, loc)
+	if err != nil {
+		return "", err
+	}
 	var valid, refused []string
-	for _, c := range loc.Status.Clusters {
+	for _, c := range conns {
 		if c.Phase != backupv1alpha1.TargetValid {
 			continue
 		}

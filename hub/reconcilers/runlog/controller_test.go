@@ -18,6 +18,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 	"github.com/lifeboat-dev/lifeboat/hub/tenancy/tenancytest"
 )
 
@@ -50,8 +51,9 @@ func backupOn(g *WithT, ns, name, cluster string, valid ...string) *fleetv1alpha
 	now := metav1.Now()
 	loc.Status.ObservedGeneration = loc.Generation
 	loc.Status.Phase = fleetv1alpha1.LocationValid
+	loc.Status.SelectedClusters, loc.Status.ValidClusters = int32(len(valid)), int32(len(valid))
 	for _, c := range valid {
-		loc.Status.Clusters = append(loc.Status.Clusters, fleetv1alpha1.ClusterConnection{Cluster: c, ValidationState: backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded", LastValidationTime: &now}})
+		g.Expect(locationstest.SetConnection(ctx, hubClient, loc, c, backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded", LastValidationTime: &now})).To(Succeed())
 	}
 	g.Expect(hubClient.Status().Update(ctx, loc)).To(Succeed())
 	b := &fleetv1alpha1.Backup{
@@ -189,6 +191,6 @@ func TestTenantMayNotUseAnotherTenantsCluster(t *testing.T) {
 	g.Expect(c.Reason).To(Equal(fleetv1alpha1.ReasonClusterNotAllowed))
 	g.Expect(c.Message).To(ContainSubstring("rl-theirs"))
 	works := &workv1.ManifestWorkList{}
-	g.Expect(hubClient.List(context.Background(), works, client.InNamespace("rl-theirs"))).To(Succeed())
-	g.Expect(works.Items).To(BeEmpty())
+	g.Expect(hubClient.List(context.Background(), works, client.InNamespace("rl-theirs"), client.MatchingLabels{dispatch.LabelKind: Kind})).To(Succeed())
+	g.Expect(works.Items).To(BeEmpty(), "only the location's BackupTarget work is there")
 }

@@ -177,11 +177,18 @@ func (r *Reconciler) purge(ctx context.Context, loc *fleetv1alpha1.BackupLocatio
 	if current != nil {
 		// Sent before: a cluster owns the purge; it may have lost its
 		// connection since, in which case it is sent again elsewhere.
-		if c := locations.Connection(loc, current.Namespace); c != nil && c.Phase == backupv1alpha1.TargetValid {
+		c, err := locations.Connection(ctx, r, loc, current.Namespace)
+		if err != nil {
+			return false, err
+		}
+		if c != nil && c.Phase == backupv1alpha1.TargetValid {
 			return true, nil
 		}
 	}
-	cluster := locations.ValidCluster(loc, ts.SourceCluster)
+	cluster, err := locations.ValidCluster(ctx, r, loc, ts.SourceCluster)
+	if err != nil {
+		return false, err
+	}
 	if cluster == "" {
 		return false, nil
 	}

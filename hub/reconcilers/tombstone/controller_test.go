@@ -21,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
+	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupsync"
 )
@@ -60,7 +61,7 @@ func TestTombstonedDataIsPurgedOnceAClusterIsValid(t *testing.T) {
 	g.Eventually(purgeWorks(loc)).WithTimeout(timeout).Should(ConsistOf("purge-b/" + workName(loc, second)))
 	cur := &fleetv1alpha1.BackupLocation{}
 	g.Expect(hubClient.Get(ctx, client.ObjectKeyFromObject(loc), cur)).To(Succeed())
-	g.Expect(cur.Status.Clusters).To(HaveLen(2), "clearing a tombstone leaves the connections alone")
+	g.Expect(cur.Status.SelectedClusters).To(BeEquivalentTo(2), "clearing a tombstone leaves the connections alone")
 
 	t.Log("a failed purge keeps its tombstone")
 	simulateDeletion(g, "purge-b", workName(loc, second), map[string]any{"phase": "Failed", "observedGeneration": int64(1), "readyReason": "StorageError", "readyMessage": "boom"})
@@ -158,10 +159,17 @@ func setConnections(g *WithT, loc *fleetv1alpha1.BackupLocation, phases map[stri
 		patch := client.MergeFromWithOptions(cur.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		cur.Status.ObservedGeneration = cur.Generation
 		cur.Status.Phase = fleetv1alpha1.LocationInvalid
-		cur.Status.Clusters = nil
+		var conns []fleetv1alpha1.ClusterConnection
 		for _, c := range loc.Spec.Clusters {
-			cur.Status.Clusters = append(cur.Status.Clusters, fleetv1alpha1.ClusterConnection{Cluster: string(c), ValidationState: backupv1alpha1.ValidationState{Phase: phases[string(c)], Reason: "Test"}})
+			conns = append(conns, fleetv1alpha1.ClusterConnection{Cluster: string(c), ValidationState: backupv1alpha1.ValidationState{Phase: phases[string(c)], Reason: "Test"}})
 		}
+		cur.Status.SelectedClusters, cur.Status.ValidClusters = int32(len(conns)), 0
+		for _, c := range conns {
+			if c.Phase == backupv1alpha1.TargetValid {
+				cur.Status.ValidClusters++
+			}
+		}
+		g.Expect(locationstest.SetConnections(ctx, hubClient, cur, conns...)).To(Succeed())
 		g.Expect(hubClient.Status().Patch(ctx, cur, patch)).To(Succeed())
 	}).WithTimeout(timeout).Should(Succeed())
 }

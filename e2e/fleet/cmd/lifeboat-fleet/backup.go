@@ -27,6 +27,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet/blobproxy"
 	"github.com/lifeboat-dev/lifeboat/hub/cli"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backuplocation"
 )
 
@@ -78,23 +79,27 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 		return err
 	}
 	if err := waitFor(ctx, hub, loc, func() string {
-		if loc.Status.ObservedGeneration != loc.Generation || len(loc.Status.Clusters) != len(f.Spokes) {
+		st := loc.Status
+		if st.ObservedGeneration != loc.Generation || int(st.SelectedClusters) != len(f.Spokes) || st.PendingClusters > 0 {
 			return "InProgress"
 		}
-		for _, c := range loc.Status.Clusters {
-			if c.LastValidationTime == nil || (c.Phase != backupv1alpha1.TargetValid && c.Phase != backupv1alpha1.TargetInvalid) {
-				return "InProgress"
-			}
-		}
-		return string(loc.Status.Phase)
+		return string(st.Phase)
 	}); err != nil {
 		return err
 	}
 	say("  %s on %d of %d clusters after %s; each cluster checked it with its own token:", loc.Status.Phase, loc.Status.ValidClusters, loc.Status.SelectedClusters, time.Since(start).Round(time.Millisecond))
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "  CLUSTER\tLOCATION\tPHASE\tREASON\tCHECKED")
-	for _, c := range loc.Status.Clusters {
-		fmt.Fprintf(w, "  %s\t%s/%s\t%s\t%s\t%s\n", c.Cluster, loc.Namespace, loc.Name, c.Phase, c.Reason, c.LastValidationTime.Format(time.TimeOnly))
+	conns, err := locations.Connections(ctx, hub, loc)
+	if err != nil {
+		return err
+	}
+	for _, c := range conns {
+		checked := ""
+		if c.LastValidationTime != nil {
+			checked = c.LastValidationTime.Format(time.TimeOnly)
+		}
+		fmt.Fprintf(w, "  %s\t%s/%s\t%s\t%s\t%s\n", c.Cluster, loc.Namespace, loc.Name, c.Phase, c.Reason, checked)
 	}
 	_ = w.Flush()
 
