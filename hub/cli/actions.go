@@ -113,11 +113,11 @@ func (s *session) created(obj client.Object, resource string) error {
 }
 
 func backupCreateCommand() *command {
-	var cluster, location, include, exclude string
+	var cluster, location, include, exclude, volumes string
 	var ttl time.Duration
 	var wf waitFlags
 	return &command{
-		use:     "backup create NAME --cluster C --location L [--include-namespaces a,b] [--wait]",
+		use:     "backup create NAME --cluster C --location L [--include-namespaces a,b] [--volumes Data|Skip] [--wait]",
 		short:   "Back up a cluster to a location (creates a hub Backup)",
 		example: "lifeboat backup create shop-1 -n team-a --cluster spoke-1 --location azure-weu --include-namespaces shop --wait",
 		args:    1,
@@ -127,11 +127,16 @@ func backupCreateCommand() *command {
 			fs.StringVar(&include, "include-namespaces", "", "namespaces to back up, comma-separated (default: all)")
 			fs.StringVar(&exclude, "exclude-namespaces", "", "namespaces to leave out, comma-separated")
 			fs.DurationVar(&ttl, "ttl", 0, "how long to keep the backup, e.g. 720h (default: until deleted)")
+			fs.StringVar(&volumes, "volumes", string(backupv1alpha1.VolumesData), "Data backs up the files of bound PersistentVolumeClaims, Skip leaves them out (the backup is then PartialSuccess)")
 			wf.register(fs, "backup")
 		},
 		run: func(ctx context.Context, s *session, args []string) error {
 			if cluster == "" || location == "" {
 				return usagef("backup create needs --cluster and --location")
+			}
+			policy := backupv1alpha1.VolumePolicy(volumes)
+			if policy != backupv1alpha1.VolumesData && policy != backupv1alpha1.VolumesSkip {
+				return usagef("--volumes must be Data or Skip, not %q", volumes)
 			}
 			inc, err := namespaceNames("include-namespaces", include)
 			if err != nil {
@@ -156,7 +161,7 @@ func backupCreateCommand() *command {
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: args[0]},
 				Spec: fleetv1alpha1.BackupSpec{
 					Cluster:        backupv1alpha1.ClusterName(cluster),
-					BackupTemplate: fleetv1alpha1.BackupTemplate{Location: backupv1alpha1.ObjectName(location)},
+					BackupTemplate: fleetv1alpha1.BackupTemplate{Location: backupv1alpha1.ObjectName(location), Volumes: policy},
 				},
 			}
 			if len(inc) > 0 || len(exc) > 0 {

@@ -369,7 +369,7 @@ func TestBackupCreate(t *testing.T) {
 	create(t, location(ns, "weu", "", "mk-spoke"), nil)
 	create(t, backupCluster("mk-spoke"), nil)
 
-	out := mustRun(t, "backup", "create", "shop-1", "-n", ns, "--cluster", "mk-spoke", "--location", "weu", "--include-namespaces", "shop, db", "--ttl", "720h")
+	out := mustRun(t, "backup", "create", "shop-1", "-n", ns, "--cluster", "mk-spoke", "--location", "weu", "--include-namespaces", "shop, db", "--ttl", "720h", "--volumes", "Skip")
 	expectContains(t, out, "backup.fleet.lifeboat.dev/shop-1 created")
 	b := &fleetv1alpha1.Backup{}
 	if err := hub.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-1"}, b); err != nil {
@@ -379,6 +379,7 @@ func TestBackupCreate(t *testing.T) {
 		Location:  "weu",
 		Selection: &backupv1alpha1.ResourceSelection{IncludedNamespaces: []backupv1alpha1.NamespaceName{"shop", "db"}, ClusterScopedResources: backupv1alpha1.ClusterScopedAuto},
 		TTL:       &metav1.Duration{Duration: 720 * time.Hour},
+		Volumes:   backupv1alpha1.VolumesSkip,
 	}}
 	if !apiequality.Semantic.DeepEqual(b.Spec, want) {
 		t.Errorf("spec\n got %+v\nwant %+v", b.Spec, want)
@@ -389,7 +390,7 @@ func TestBackupCreate(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(mustRun(t, "-n", ns, "-o", "yaml", "backup", "create", "all", "--cluster=mk-spoke", "--location=weu")), &y); err != nil {
 		t.Fatal(err)
 	}
-	if y.Kind != "Backup" || y.Namespace != ns || y.Spec.Selection != nil || y.UID == "" {
+	if y.Kind != "Backup" || y.Namespace != ns || y.Spec.Selection != nil || y.Spec.Volumes != backupv1alpha1.VolumesData || y.UID == "" {
 		t.Errorf("created with -o yaml: %+v", y)
 	}
 
@@ -411,6 +412,7 @@ func TestBackupCreate(t *testing.T) {
 	// Errors.
 	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--location", "weu"), ExitUsage, "needs --cluster and --location")
 	expectCode(t, run(t, "backup", "create", "-n", ns, "--cluster", "mk-spoke", "--location", "weu"), ExitUsage, "needs a NAME")
+	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--cluster", "mk-spoke", "--location", "weu", "--volumes", "All"), ExitUsage, `--volumes must be Data or Skip, not "All"`)
 	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--cluster", "mk-spoke", "--location", "nope"), ExitError, `backup location "nope" in namespace "mk-a" not found`)
 	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--cluster", "nope", "--location", "weu"), ExitError, `backup cluster "nope" not found`)
 	expectCode(t, run(t, "backup", "create", "x", "-n", ns, "--cluster", "mk-spoke", "--location", "weu", "--include-namespaces", "Bad_NS"), ExitUsage, `"Bad_NS" is not a namespace name`)
