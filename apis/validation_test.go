@@ -441,7 +441,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 			}),
 			"key must be a Secret data key"},
 		{"mover request above its limit",
-			movers(func(m *backupv1alpha1.MoverSettings) { m.Resources.Requests[corev1.ResourceMemory] = resource.MustParse("2Gi") }),
+			movers(func(m *backupv1alpha1.MoverSettings) {
+				m.Resources.Requests[corev1.ResourceMemory] = resource.MustParse("2Gi")
+			}),
 			"each request must be at most its limit"},
 		{"mover resource other than cpu, memory and ephemeral-storage",
 			movers(func(m *backupv1alpha1.MoverSettings) { m.Resources.Limits["nvidia.com/gpu"] = resource.MustParse("1") }),
