@@ -62,8 +62,8 @@ type MoverResources struct {
 }
 
 // MoverToleration is a pod toleration (see the Kubernetes Toleration).
-// +kubebuilder:validation:XValidation:rule="!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ”",message="a toleration with operator Exists has no value"
-// +kubebuilder:validation:XValidation:rule="has(self.key) && self.key != ” || has(self.operator) && self.operator == 'Exists'",message="a toleration without a key must have operator Exists (it tolerates every taint)"
+// +kubebuilder:validation:XValidation:rule="!has(self.operator) || self.operator != 'Exists' || !has(self.value) || size(self.value) == 0",message="a toleration with operator Exists has no value"
+// +kubebuilder:validation:XValidation:rule="has(self.key) && size(self.key) > 0 || has(self.operator) && self.operator == 'Exists'",message="a toleration without a key must have operator Exists (it tolerates every taint)"
 // +kubebuilder:validation:XValidation:rule="!has(self.tolerationSeconds) || has(self.effect) && self.effect == 'NoExecute'",message="tolerationSeconds is only for effect NoExecute"
 type MoverToleration struct {
 	// key is the taint key; empty with operator Exists tolerates every taint.
