@@ -10,9 +10,12 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -231,6 +234,30 @@ func deletion() *backupv1alpha1.BackupDeletion {
 	}
 }
 
+// moverSettings sets every mover setting.
+func moverSettings() *backupv1alpha1.MoverSettings {
+	return &backupv1alpha1.MoverSettings{
+		Resources: &backupv1alpha1.MoverResources{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi"), corev1.ResourceEphemeralStorage: resource.MustParse("1Gi")},
+		},
+		NodeSelector: map[string]backupv1alpha1.LabelValue{"topology.kubernetes.io/zone": "eu-west-1a", "backup": "yes"},
+		Tolerations: []backupv1alpha1.MoverToleration{
+			{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "backup", Effect: corev1.TaintEffectNoSchedule},
+			{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](60)},
+		},
+		PriorityClassName: "backup-low",
+	}
+}
+
+// movers returns a location with mover settings that change has broken.
+func movers(change func(*backupv1alpha1.MoverSettings)) *fleetv1alpha1.BackupLocation {
+	return with(location(), func(l *fleetv1alpha1.BackupLocation) {
+		l.Spec.MoverSettings = moverSettings()
+		change(l.Spec.MoverSettings)
+	})
+}
+
 // with returns obj after change has broken (or changed) it.
 func with[T client.Object](obj T, change func(T)) T {
 	change(obj)
@@ -253,6 +280,15 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		with(target(), func(t *backupv1alpha1.BackupTarget) {
 			t.Name = "encrypted"
 			t.Spec.Encryption = &backupv1alpha1.Encryption{KeySecretRef: backupv1alpha1.SecretKeyReference{Name: "lifeboat.backup-key", Key: "key.txt"}}
+		}),
+		with(location(), func(l *fleetv1alpha1.BackupLocation) {
+			l.Name = "movers"
+			l.Spec.MoverSettings = moverSettings()
+		}),
+		with(target(), func(t *backupv1alpha1.BackupTarget) {
+			t.Name = "movers"
+			t.Spec.MoverSettings = moverSettings()
+			t.Spec.MoverSettings.Tolerations = append(t.Spec.MoverSettings.Tolerations, backupv1alpha1.MoverToleration{Operator: corev1.TolerationOpExists})
 		}),
 	}
 	for _, obj := range objects {
@@ -404,6 +440,47 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 				t.Spec.Encryption = &backupv1alpha1.Encryption{KeySecretRef: backupv1alpha1.SecretKeyReference{Name: "backup-key", Key: "../key"}}
 			}),
 			"key must be a Secret data key"},
+		{"mover request above its limit",
+			movers(func(m *backupv1alpha1.MoverSettings) {
+				m.Resources.Requests[corev1.ResourceMemory] = resource.MustParse("2Gi")
+			}),
+			"each request must be at most its limit"},
+		{"mover resource other than cpu, memory and ephemeral-storage",
+			movers(func(m *backupv1alpha1.MoverSettings) { m.Resources.Limits["nvidia.com/gpu"] = resource.MustParse("1") }),
+			"resources may name only cpu, memory and ephemeral-storage"},
+		{"mover node selector key with a space",
+			movers(func(m *backupv1alpha1.MoverSettings) { m.NodeSelector["node pool"] = "backup" }),
+			"nodeSelector keys must be label keys"},
+		{"mover node selector value starting with a hyphen",
+			movers(func(m *backupv1alpha1.MoverSettings) { m.NodeSelector["pool"] = "-backup" }),
+			"nodeSelector values must be label values"},
+		{"mover node selector with too many entries",
+			movers(func(m *backupv1alpha1.MoverSettings) {
+				for i := range 17 {
+					m.NodeSelector[fmt.Sprintf("label-%d", i)] = "x"
+				}
+			}),
+			"must have at most 16 items"},
+		{"mover toleration Exists with a value",
+			movers(func(m *backupv1alpha1.MoverSettings) {
+				m.Tolerations[0].Operator = corev1.TolerationOpExists
+			}),
+			"a toleration with operator Exists has no value"},
+		{"mover toleration without a key that is not Exists",
+			movers(func(m *backupv1alpha1.MoverSettings) { m.Tolerations[0].Key = "" }),
+			"a toleration without a key must have operator Exists"},
+		{"mover toleration with an unknown effect",
+			movers(func(m *backupv1alpha1.MoverSettings) { m.Tolerations[0].Effect = "NoWay" }),
+			`supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"`},
+		{"mover tolerationSeconds without NoExecute",
+			movers(func(m *backupv1alpha1.MoverSettings) { m.Tolerations[0].TolerationSeconds = ptr.To[int64](5) }),
+			"tolerationSeconds is only for effect NoExecute"},
+		{"mover priority class of the system",
+			movers(func(m *backupv1alpha1.MoverSettings) { m.PriorityClassName = "system-node-critical" }),
+			"priorityClassName must not be a system- class"},
+		{"mover priority class with capitals",
+			movers(func(m *backupv1alpha1.MoverSettings) { m.PriorityClassName = "Backup_Low" }),
+			"priorityClassName must be a PriorityClass name"},
 		{"location clientID not a GUID",
 			with(location(), func(l *fleetv1alpha1.BackupLocation) { l.Spec.Identity.ClientID = "lifeboat-spoke" }),
 			"clientID must be a GUID"},

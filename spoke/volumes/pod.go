@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
@@ -48,6 +49,35 @@ type Movers struct {
 	// Lifetime is the pod's activeDeadlineSeconds (default 24 hours): a
 	// mover the spoke could not delete ends by itself.
 	Lifetime time.Duration
+}
+
+// For is m with the target's mover settings: each one the target sets
+// replaces the spoke's own.
+func (m *Movers) For(t *backupv1alpha1.BackupTarget) *Movers {
+	ms := t.Spec.MoverSettings.DeepCopy()
+	if ms == nil {
+		return m
+	}
+	c := *m
+	if r := ms.Resources; r != nil {
+		c.Settings.Resources = corev1.ResourceRequirements{Requests: r.Requests, Limits: r.Limits}
+	}
+	if ms.NodeSelector != nil {
+		c.Settings.NodeSelector = make(map[string]string, len(ms.NodeSelector))
+		for k, v := range ms.NodeSelector {
+			c.Settings.NodeSelector[k] = string(v)
+		}
+	}
+	if ms.Tolerations != nil {
+		c.Settings.Tolerations = make([]corev1.Toleration, len(ms.Tolerations))
+		for i, t := range ms.Tolerations {
+			c.Settings.Tolerations[i] = t.Toleration()
+		}
+	}
+	if ms.PriorityClassName != "" {
+		c.Settings.PriorityClassName = ms.PriorityClassName
+	}
+	return &c
 }
 
 // Start creates a mover pod for the claim namespace/claim, read-only (a
@@ -129,6 +159,11 @@ func (m *Movers) pod(namespace, claim, name, token, node string, write bool) *co
 		purpose = "restore"
 	}
 	s := m.Settings
+	if node != "" {
+		// The pod that mounts the claim chose the node; the kubelet would
+		// refuse a mover whose node selector does not match it.
+		s.NodeSelector = nil
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: namespace,

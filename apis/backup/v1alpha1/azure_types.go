@@ -135,6 +135,11 @@ type StorageTarget struct {
 	// the Secret; one without it, or with another key, cannot restore the backups.
 	// +optional
 	Encryption *Encryption `json:"encryption,omitempty"`
+
+	// moverSettings are how the pods that move volume data run on each
+	// cluster: their resources, nodes, tolerations and priority class.
+	// +optional
+	MoverSettings *MoverSettings `json:"moverSettings,omitempty"`
 }
 
 // EncryptionKeyNamespace holds the encryption key Secrets that BackupTargets

@@ -52,7 +52,7 @@ func (k *KopiaVolumes) BackUpVolumes(ctx context.Context, b VolumeBackup) ([]Ski
 			}
 			repos[c.Namespace] = rep
 		}
-		snap, err := k.backUp(ctx, rep, c, func(n int64) { b.Progress(done + n) })
+		snap, err := k.backUp(ctx, k.Movers.For(b.Target), rep, c, func(n int64) { b.Progress(done + n) })
 		if err != nil {
 			skipped = append(skipped, SkippedClaim{Claim: c, Reason: err.Error()})
 			continue
@@ -70,8 +70,8 @@ func (k *KopiaVolumes) BackUpVolumes(ctx context.Context, b VolumeBackup) ([]Ski
 
 // backUp snapshots one claim through a mover pod, which it removes whatever
 // the outcome.
-func (k *KopiaVolumes) backUp(ctx context.Context, rep *volumes.Repository, c Claim, progress func(int64)) (volumes.Snapshot, error) {
-	mover, stop, err := k.Movers.Start(ctx, c.Namespace, c.Name, false)
+func (k *KopiaVolumes) backUp(ctx context.Context, movers *volumes.Movers, rep *volumes.Repository, c Claim, progress func(int64)) (volumes.Snapshot, error) {
+	mover, stop, err := movers.Start(ctx, c.Namespace, c.Name, false)
 	defer stop()
 	if err != nil {
 		return volumes.Snapshot{}, err

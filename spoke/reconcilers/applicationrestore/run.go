@@ -332,8 +332,8 @@ func (r *Reconciler) fillVolume(j *job) func(context.Context, archive.VolumeSnap
 	if r.Movers == nil || !ok {
 		return nil
 	}
-	source := j.reader.Manifest().SourceCluster
+	source, movers := j.reader.Manifest().SourceCluster, r.Movers.For(j.target)
 	return func(ctx context.Context, v archive.VolumeSnapshot, namespace, name string) error {
-		return r.Movers.Fill(ctx, blobs, source, volumes.Password(j.target, j.key, source, v.Namespace), v, namespace, name)
+		return movers.Fill(ctx, blobs, source, volumes.Password(j.target, j.key, source, v.Namespace), v, namespace, name)
 	}
 }
