@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -36,6 +37,9 @@ const (
 	demoTeam      = "shop-team"
 	demoLocation  = "primary"
 	demoNamespace = "shop"
+	demoClaim     = "shop-orders"
+	demoDataFile  = "orders.csv"
+	demoData      = "order,customer,total\n1001,alice,42.50\n1002,bob,17.00\n"
 )
 
 // backupAndMigrate shows a fleet admin's day on the hub: one Azure identity
@@ -110,6 +114,16 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
 		}
 	}
+	// The fleet's volumes are host directories (its host-path provisioner), so
+	// the demo writes the shop's data straight into the claim's volume.
+	dataDir, err := claimDir(ctx, source, demoNamespace, demoClaim)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, demoDataFile), []byte(demoData), 0o644); err != nil {
+		return err
+	}
+	say("  PersistentVolumeClaim %s/%s holds %s (%d bytes)", demoNamespace, demoClaim, demoDataFile, len(demoData))
 
 	say("Backing it up from the hub (Backup %s/shop, cluster %s) ...", demoTeam, source.Name)
 	b := &fleetv1alpha1.Backup{
@@ -164,6 +178,22 @@ func backupAndMigrate(ctx context.Context, f *fleet.Fleet) error {
 	if err := listRestored(ctx, dest, restored); err != nil {
 		return err
 	}
+	restoredDir, err := claimDir(ctx, dest, restored, demoClaim)
+	if err != nil {
+		return err
+	}
+	if restoredDir == dataDir {
+		return fmt.Errorf("the restored claim uses %s's volume %s", source.Name, dataDir)
+	}
+	got, err := os.ReadFile(filepath.Join(restoredDir, demoDataFile))
+	if err != nil {
+		return fmt.Errorf("the restored claim's data: %w", err)
+	}
+	if string(got) != demoData {
+		return fmt.Errorf("the restored claim holds %q, not what was backed up", got)
+	}
+	say("  PersistentVolumeClaim %s/%s on %s holds %s again, byte for byte (a new volume filled from the kopia snapshot; %s's volume was not recreated)",
+		restored, demoClaim, dest.Name, demoDataFile, source.Name)
 
 	say("\nSummary, as the hub shows it:")
 	w = tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
@@ -261,7 +291,7 @@ func listRestored(ctx context.Context, s *fleet.Spoke, ns string) error {
 		kind string
 		list client.ObjectList
 	}{
-		{"Deployment", &appsv1.DeploymentList{}}, {"Service", &corev1.ServiceList{}}, {"ConfigMap", &corev1.ConfigMapList{}},
+		{"Deployment", &appsv1.DeploymentList{}}, {"PersistentVolumeClaim", &corev1.PersistentVolumeClaimList{}}, {"Service", &corev1.ServiceList{}}, {"ConfigMap", &corev1.ConfigMapList{}},
 		{"Secret", &corev1.SecretList{}}, {"ServiceAccount", &corev1.ServiceAccountList{}}, {"Role", &rbacv1.RoleList{}}, {"RoleBinding", &rbacv1.RoleBindingList{}},
 	}
 	for _, l := range lists {
@@ -279,6 +309,29 @@ func listRestored(ctx context.Context, s *fleet.Spoke, ns string) error {
 	return w.Flush()
 }
 
+// claimDir waits until claim ns/name on s is bound and returns its volume's
+// directory on this host (the fleet's volumes are host-path ones).
+func claimDir(ctx context.Context, s *fleet.Spoke, ns, name string) (string, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := s.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pvc); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return pvc.Status.Phase == corev1.ClaimBound, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("claim %s/%s on %s is not bound: %w", ns, name, s.Name, err)
+	}
+	pv := &corev1.PersistentVolume{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
+		return "", err
+	}
+	if pv.Spec.HostPath == nil {
+		return "", fmt.Errorf("volume %s of claim %s/%s is not a host directory", pv.Name, ns, name)
+	}
+	return pv.Spec.HostPath.Path, nil
+}
+
 // sampleApp is a small web shop: its namespace, configuration, credentials,
 // identity and permissions, and the workload.
 func sampleApp() []client.Object {
@@ -292,6 +345,10 @@ func sampleApp() []client.Object {
 			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "shop-reader"},
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "shop", Namespace: ns}}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "shop-config", Namespace: ns}, Data: map[string]string{"CURRENCY": "EUR"}},
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: demoClaim, Namespace: ns}, Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")}},
+		}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "shop-db", Namespace: ns}, StringData: map[string]string{"password": "s3cr3t"}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
 			Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
