@@ -17,6 +17,7 @@ generate: ## Generate deepcopy code for both API groups.
 manifests: ## Generate CRDs and each manager's RBAC into the charts.
 	$(CONTROLLER_GEN) crd paths=./apis/fleet/... output:crd:dir=charts/lifeboat-hub/crds
 	$(CONTROLLER_GEN) crd paths=./apis/backup/... output:crd:dir=charts/lifeboat-spoke/crds
+	go run ./hack/crdtrim charts/lifeboat-spoke/crds/backup.lifeboat.dev_prebackuppods.yaml spec.pod.spec
 	$(CONTROLLER_GEN) rbac:roleName=lifeboat-hub paths=./hub/... output:rbac:dir=charts/lifeboat-hub/templates
 	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke paths="./spoke;./spoke/reconcilers/..." output:rbac:dir=charts/lifeboat-spoke/templates
 	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke-restore paths=./spoke/restore output:rbac:dir=charts/lifeboat-spoke/templates/restore

@@ -24,6 +24,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&BackupSync{}, &BackupSyncList{},
 		&RunLog{}, &RunLogList{},
 		&BackupDeletion{}, &BackupDeletionList{},
+		&PreBackupPod{}, &PreBackupPodList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil

@@ -1,0 +1,161 @@
+package applicationbackup_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/charts"
+	"github.com/lifeboat-dev/lifeboat/spoke/targets"
+)
+
+func preBackupPod(namespace, name string, mutate ...func(*backupv1alpha1.PreBackupPod)) *backupv1alpha1.PreBackupPod {
+	p := &backupv1alpha1.PreBackupPod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: backupv1alpha1.PreBackupPodSpec{
+			BackupCommand: []string{"pg_dump", "shop"},
+			FileName:      "shop.sql",
+			Pod: backupv1alpha1.PreBackupPodTemplate{Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "dump", Image: "postgres:17"}},
+			}},
+		},
+	}
+	for _, m := range mutate {
+		m(p)
+	}
+	return p
+}
+
+// kubeClient is a client of the control plane as user (the admin when ""),
+// with a RESTMapper that knows the PreBackupPod kind: the package's client
+// may have read the group's discovery before its CRD was served.
+func kubeClient(g *WithT, user string) client.Client {
+	c := rest.CopyConfig(cp.Config)
+	if user != "" {
+		c.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:authenticated"}}
+	}
+	var cl client.Client
+	g.Eventually(func() error {
+		var err error
+		if cl, err = client.New(c, client.Options{Scheme: cp.Client.Scheme()}); err != nil {
+			return err
+		}
+		_, err = cl.RESTMapper().RESTMapping(backupv1alpha1.GroupVersion.WithKind("PreBackupPod").GroupKind())
+		return err
+	}, eventuallyLimit).Should(Succeed())
+	return cl
+}
+
+// The schema refuses a PreBackupPod that could not run or whose output
+// could escape its name, each with a message that says what to fix.
+func TestPreBackupPodSchemaRefusesBadSpecs(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := "pbp-" + rand.String(6)
+	g.Expect(cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	admin := kubeClient(g, "")
+	for name, c := range map[string]struct {
+		mutate func(*backupv1alpha1.PreBackupPod)
+		want   string
+	}{
+		"slash":      {func(p *backupv1alpha1.PreBackupPod) { p.Spec.FileName = "../etc/passwd" }, "fileName must be a plain file name, without '/'"},
+		"dotdot":     {func(p *backupv1alpha1.PreBackupPod) { p.Spec.FileName = ".." }, "fileName must not be '.' or '..'"},
+		"space":      {func(p *backupv1alpha1.PreBackupPod) { p.Spec.FileName = "my dump.sql" }, "fileName may hold only letters, digits, '.', '_' and '-'"},
+		"long":       {func(p *backupv1alpha1.PreBackupPod) { p.Spec.FileName = strings.Repeat("a", 129) }, "spec.fileName: Too long"},
+		"no-command": {func(p *backupv1alpha1.PreBackupPod) { p.Spec.BackupCommand = []string{""} }, "backupCommand must name the program to run"},
+		"empty-restore": {func(p *backupv1alpha1.PreBackupPod) { p.Spec.RestoreCommand = []string{""} },
+			"restoreCommand must name the program to run"},
+		"container":     {func(p *backupv1alpha1.PreBackupPod) { p.Spec.Container = "db" }, "container must name one of pod.spec.containers"},
+		"no-containers": {func(p *backupv1alpha1.PreBackupPod) { p.Spec.Pod.Spec.Containers = []corev1.Container{} }, "pod.spec.containers must hold at least one container"},
+		"timeout": {func(p *backupv1alpha1.PreBackupPod) { p.Spec.ReadyTimeout = &metav1.Duration{Duration: 2 * time.Hour} },
+			"readyTimeout must be between 1s and 1h"},
+		"long-name": {func(p *backupv1alpha1.PreBackupPod) { p.Name = strings.Repeat("p", 64) },
+			"a PreBackupPod's name must be at most 63 characters: it labels the pods made from it"},
+	} {
+		err := admin.Create(ctx, preBackupPod(ns, name, c.mutate))
+		g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%s: %v", name, err)
+		g.Expect(err.Error()).To(ContainSubstring(c.want), name)
+	}
+
+	good := preBackupPod(ns, "good", func(p *backupv1alpha1.PreBackupPod) {
+		p.Spec.Container = "dump"
+		p.Spec.RestoreCommand = []string{"psql", "-f", "-"}
+		p.Spec.Pod.Metadata.Labels = map[string]string{"app": "dump"}
+		p.Spec.Pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PGHOST", Value: "db"}}
+	})
+	g.Expect(admin.Create(ctx, good)).To(Succeed())
+	got := &backupv1alpha1.PreBackupPod{}
+	g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(good), got)).To(Succeed())
+	g.Expect(got.Spec.Pod.Metadata.Labels).To(Equal(map[string]string{"app": "dump"}), "the template's labels are kept")
+	g.Expect(got.Spec.Pod.Spec.Containers[0].Env).To(HaveLen(1), "the pod spec is kept whole")
+}
+
+// The chart's admission policy admits a team's PreBackupPod only from a
+// user who may create pods and exec into them in its namespace, on create
+// and on update; the spoke's own namespace needs neither.
+func TestChartAdmitsPreBackupPodsOnlyFromWhoMayRunThem(t *testing.T) {
+	g := NewWithT(t)
+	g.SetDefaultEventuallyTimeout(eventuallyLimit)
+	ctx := context.Background()
+	objs, err := charts.Render(charts.Spoke, map[string]any{"clusterName": cluster}, targets.SystemNamespace)
+	g.Expect(err).NotTo(HaveOccurred())
+	var found int
+	for _, o := range objs {
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") && strings.HasSuffix(o.GetName(), "-prebackuppod") {
+			found++
+			g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(ctx, o))).To(Succeed())
+			t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), o) })
+		}
+	}
+	g.Expect(found).To(Equal(2), "the policy and its binding")
+
+	ns := "pbp-" + rand.String(6)
+	for _, ns := range []string{ns, targets.SystemNamespace} {
+		g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))).To(Succeed())
+		// Both users may manage PreBackupPods and create pods; only "runner" may exec.
+		g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pbp-editor"}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{backupv1alpha1.GroupVersion.Group}, Resources: []string{"prebackuppods"}, Verbs: []string{"get", "create", "update", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}},
+		}}))).To(Succeed())
+		g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pbp-exec"}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}},
+		}}))).To(Succeed())
+		for _, b := range []struct{ name, role, user string }{
+			{"pbp-editor-runner", "pbp-editor", "runner@" + ns}, {"pbp-editor-viewer", "pbp-editor", "viewer@" + ns}, {"pbp-exec-runner", "pbp-exec", "runner@" + ns},
+		} {
+			g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: b.name},
+				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: b.role},
+				Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: b.user}}}))).To(Succeed())
+		}
+	}
+	viewer, runner := kubeClient(g, "viewer@"+ns), kubeClient(g, "runner@"+ns)
+
+	denied := "a PreBackupPod makes the spoke create a pod in namespace " + ns + " and exec into it, and viewer@" + ns + " may not do both there"
+	g.Eventually(func() error { return viewer.Create(ctx, preBackupPod(ns, "by-viewer")) }).Should(MatchError(ContainSubstring(denied)))
+	err = viewer.Create(ctx, preBackupPod(ns, "by-viewer"))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+
+	own := preBackupPod(ns, "by-runner")
+	g.Expect(runner.Create(ctx, own)).To(Succeed())
+	// A user who may not exec may not change what the pod runs either.
+	changed := own.DeepCopy()
+	changed.Spec.BackupCommand = []string{"/bin/sh", "-c", "cat /var/run/secrets/*"}
+	err = viewer.Update(ctx, changed)
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+	g.Expect(err.Error()).To(ContainSubstring(denied))
+	g.Expect(runner.Update(ctx, changed)).To(Succeed())
+
+	// The spoke's namespace belongs to the cluster's admin: the hub's objects need no exec right.
+	g.Expect(kubeClient(g, "viewer@"+targets.SystemNamespace).Create(ctx, preBackupPod(targets.SystemNamespace, "admins-"+rand.String(4)))).To(Succeed())
+}
