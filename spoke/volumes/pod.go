@@ -17,6 +17,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/pods"
 )
 
 // MoverPort is where a mover listens on its pod's IP.
@@ -116,23 +117,27 @@ func (m *Movers) Start(ctx context.Context, namespace, claim string, write bool)
 		// A pod that could not be deleted ends at its activeDeadlineSeconds.
 		_ = m.Kube.CoreV1().Pods(namespace).Delete(sctx, created.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 	}
-	ip, err := m.waitReady(ctx, namespace, created.Name)
+	timeout := m.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	ready, err := pods.WaitReady(ctx, m.Kube, namespace, created.Name, timeout)
 	if err != nil {
 		stop()
 		return nil, func() {}, fmt.Errorf("mover pod %s/%s for claim %s: %w", namespace, created.Name, claim, err)
 	}
-	c = &MoverClient{Base: "http://" + net.JoinHostPort(ip, strconv.Itoa(MoverPort)), Token: token}
+	c = &MoverClient{Base: "http://" + net.JoinHostPort(ready.Status.PodIP, strconv.Itoa(MoverPort)), Token: token}
 	return c, stop, nil
 }
 
 // nodeOf is the node of a running pod that mounts the claim, if any: a
 // ReadWriteOnce volume can be mounted only there.
 func (m *Movers) nodeOf(ctx context.Context, namespace, claim string) (string, error) {
-	pods, err := m.Kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	list, err := m.Kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return "", fmt.Errorf("listing the pods of namespace %s: %w", namespace, err)
 	}
-	for _, p := range pods.Items {
+	for _, p := range list.Items {
 		if p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning {
 			continue
 		}
@@ -209,62 +214,6 @@ func (m *Movers) pod(namespace, claim, name, token, node string, write bool) *co
 			}}},
 		},
 	}
-}
-
-// waitReady waits until the pod is ready and returns its IP.
-func (m *Movers) waitReady(ctx context.Context, namespace, name string) (string, error) {
-	timeout := m.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	last := "not created yet"
-	for {
-		p, err := m.Kube.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case err != nil:
-			last = err.Error()
-		case p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded:
-			return "", fmt.Errorf("the pod ended (%s): %s", p.Status.Phase, describe(p))
-		case p.Status.PodIP != "" && ready(p):
-			return p.Status.PodIP, nil
-		default:
-			last = describe(p)
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("not ready after %s: %s", timeout, last)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-func ready(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// describe says in a line why a pod is not ready.
-func describe(p *corev1.Pod) string {
-	for _, cs := range p.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil {
-			return w.Reason + ": " + w.Message
-		}
-		if t := cs.State.Terminated; t != nil {
-			return fmt.Sprintf("%s (exit code %d): %s", t.Reason, t.ExitCode, t.Message)
-		}
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Status != corev1.ConditionTrue && c.Message != "" {
-			return string(c.Type) + ": " + c.Message
-		}
-	}
-	return "phase " + string(p.Status.Phase)
 }
 
 func randomHex(n int) (string, error) {
