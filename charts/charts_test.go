@@ -69,11 +69,12 @@ func TestRenderSpokeDefaults(t *testing.T) {
 	objs, err := Render(Spoke, map[string]any{"clusterName": "shoot-a"}, spokeNamespace)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	t.Log("the six CRDs first, then the templates in Helm's install order, and no Namespace unless asked")
+	t.Log("the seven CRDs first, then the templates in Helm's install order, and no Namespace unless asked")
 	g.Expect(kinds(objs)).To(Equal([]string{
-		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
+		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
 		"ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Role", "RoleBinding",
-		"Service", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding",
+		"Service", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy",
+		"ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding",
 	}))
 	g.Expect(objs[0].GetName()).To(Equal("applicationbackups.backup.lifeboat.dev"))
 
@@ -143,8 +144,8 @@ func TestRenderSpokeForTheAgentWork(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	t.Log("the Namespace right after the CRDs")
-	g.Expect(kinds(objs)[6]).To(Equal("Namespace"))
-	g.Expect(objs[6].GetName()).To(Equal(spokeNamespace))
+	g.Expect(kinds(objs)[7]).To(Equal("Namespace"))
+	g.Expect(objs[7].GetName()).To(Equal(spokeNamespace))
 	dep := &appsv1.Deployment{}
 	convert(g, find(g, objs, "Deployment", spokeNamespace, "lifeboat-spoke"), dep)
 	c := dep.Spec.Template.Spec.Containers[0]
@@ -544,6 +545,13 @@ func TestRBACIsScoped(t *testing.T) {
 	spokeManager := spokeRules["ClusterRole lifeboat-spoke"]
 	g.Expect(slices.ContainsFunc(spokeManager, func(r rbacv1.PolicyRule) bool { return grants(r, "watch", "backup.lifeboat.dev", "runlogs") })).To(BeTrue())
 	g.Expect(slices.ContainsFunc(spokeManager, func(r rbacv1.PolicyRule) bool { return grants(r, "patch", "backup.lifeboat.dev", "runlogs/status") })).To(BeTrue())
+	// PreBackupPods: the spoke reads them, makes their pods and deletes them.
+	for _, want := range []struct{ verb, group, resource string }{
+		{"watch", "backup.lifeboat.dev", "prebackuppods"}, {"patch", "backup.lifeboat.dev", "prebackuppods/status"},
+		{"create", "", "pods"}, {"delete", "", "pods"}, {"create", "", "pods/exec"},
+	} {
+		g.Expect(slices.ContainsFunc(spokeManager, func(r rbacv1.PolicyRule) bool { return grants(r, want.verb, want.group, want.resource) })).To(BeTrue(), "%+v", want)
+	}
 	hubManager := rulesOf(g, hub)["ClusterRole lifeboat-hub"]
 	g.Expect(slices.ContainsFunc(hubManager, func(r rbacv1.PolicyRule) bool { return grants(r, "patch", "fleet.lifeboat.dev", "runlogs/status") })).To(BeTrue())
 	g.Expect(slices.ContainsFunc(hubManager, func(r rbacv1.PolicyRule) bool { return grants(r, "delete", "fleet.lifeboat.dev", "backupcatalogs") })).To(BeTrue())

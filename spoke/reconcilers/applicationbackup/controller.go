@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
@@ -354,6 +355,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	if err := mgr.Add(&r.group); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(r.sweepPreBackupPods)); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -159,3 +159,23 @@ func TestChartAdmitsPreBackupPodsOnlyFromWhoMayRunThem(t *testing.T) {
 	// The spoke's namespace belongs to the cluster's admin: the hub's objects need no exec right.
 	g.Expect(kubeClient(g, "viewer@"+targets.SystemNamespace).Create(ctx, preBackupPod(targets.SystemNamespace, "admins-"+rand.String(4)))).To(Succeed())
 }
+
+// A pod left by a backup that no longer runs (the spoke stopped while it
+// ran) is deleted when the spoke starts; other pods are not touched.
+func TestSpokeStartDeletesPreBackupPodsOfEndedBackups(t *testing.T) {
+	e := newEnv(t)
+	e.g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: e.app, Name: "default"}}))).To(Succeed())
+	pod := func(name string, labels map[string]string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: e.app, Name: name, Labels: labels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "postgres:17"}}}}
+		e.g.Expect(cp.Client.Create(e.ctx, p)).To(Succeed())
+		return p
+	}
+	left := pod("dump-left", map[string]string{backupv1alpha1.PreBackupPodLabel: "dump", backupv1alpha1.BackupRunLabel: "uid-of-a-gone-backup"})
+	app := pod("app", map[string]string{"app": "db"})
+	e.start()
+	e.g.Eventually(func() bool {
+		return apierrors.IsNotFound(cp.Client.Get(e.ctx, client.ObjectKeyFromObject(left), &corev1.Pod{}))
+	}).Should(BeTrue())
+	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKeyFromObject(app), &corev1.Pod{})).To(Succeed())
+}
