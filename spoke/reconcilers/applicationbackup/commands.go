@@ -34,6 +34,8 @@ type CommandSource struct {
 func (s CommandSource) String() string {
 	what := fmt.Sprintf("pod %s/%s", s.Pod.Namespace, s.Pod.Name)
 	switch {
+	case s.PreBackupPod != "" && s.Pod.Name == "": // its pod not made (yet)
+		what = fmt.Sprintf("PreBackupPod %s/%s", s.Pod.Namespace, s.PreBackupPod)
 	case s.PreBackupPod != "":
 		what = fmt.Sprintf("PreBackupPod %s/%s (%s)", s.Pod.Namespace, s.PreBackupPod, what)
 	case s.Owner != "":

@@ -2,11 +2,14 @@ package applicationbackup_test
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	gomegatypes "github.com/onsi/gomega/types"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -178,4 +181,96 @@ func TestSpokeStartDeletesPreBackupPodsOfEndedBackups(t *testing.T) {
 		return apierrors.IsNotFound(cp.Client.Get(e.ctx, client.ObjectKeyFromObject(left), &corev1.Pod{}))
 	}).Should(BeTrue())
 	e.g.Expect(cp.Client.Get(e.ctx, client.ObjectKeyFromObject(app), &corev1.Pod{})).To(Succeed())
+}
+
+// Each PreBackupPod of the namespaces a backup takes gets a pod made from
+// its template, whose backupCommand runs as a backup command with the
+// PreBackupPod named; the pod is deleted afterwards. One whose pod is not
+// ready in time makes the backup PartialSuccess, naming it, and is
+// deleted too; each PreBackupPod's status says how its last backup went.
+// A PreBackupPod in a namespace the backup does not take gets no pod.
+func TestPreBackupPodsRunInPodsThatAreDeletedAfterwards(t *testing.T) {
+	e := newEnv(t)
+	mover := &moverStandIn{}
+	e.r.VolumeData = mover
+	admin := kubeClient(e.g, "")
+	other := "other-" + rand.String(5)
+	e.g.Expect(cp.Client.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}})).To(Succeed())
+	for _, ns := range []string{e.app, other} {
+		e.g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}))).To(Succeed())
+	}
+	dump := preBackupPod(e.app, "dump", func(p *backupv1alpha1.PreBackupPod) {
+		p.Spec.Pod.Spec.Containers = append(p.Spec.Pod.Spec.Containers, corev1.Container{Name: "pg", Image: "postgres:17"})
+		p.Spec.Container = "pg"
+	})
+	stuck := preBackupPod(e.app, "stuck", func(p *backupv1alpha1.PreBackupPod) {
+		p.Spec.FileName = "stuck.sql"
+		p.Spec.ReadyTimeout = &metav1.Duration{Duration: time.Second}
+	})
+	for _, p := range []*backupv1alpha1.PreBackupPod{dump, stuck, preBackupPod(other, "elsewhere")} {
+		e.g.Expect(admin.Create(e.ctx, p)).To(Succeed())
+	}
+	// The kubelet's part: the pods of "dump" become ready.
+	stopKubelet := make(chan struct{})
+	defer close(stopKubelet)
+	var mu sync.Mutex
+	var made []string
+	go func() {
+		for {
+			select {
+			case <-stopKubelet:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			list := &corev1.PodList{}
+			if cp.Client.List(e.ctx, list, client.InNamespace(e.app), client.MatchingLabels{backupv1alpha1.PreBackupPodLabel: "dump"}) != nil {
+				continue
+			}
+			for _, p := range list.Items {
+				mu.Lock()
+				if !slices.Contains(made, p.Name) {
+					made = append(made, p.Name)
+				}
+				mu.Unlock()
+				p.Status.Phase, p.Status.PodIP = corev1.PodRunning, "10.0.0.9"
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+				_ = cp.Client.Status().Update(e.ctx, &p)
+			}
+		}
+	}()
+	e.start()
+
+	ab := e.backup(targets.SystemNamespace, "pbp-"+rand.String(4))
+	e.g.Eventually(e.phase(ab)).Should(BeElementOf(backupv1alpha1.ApplicationBackupSuccess, backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ApplicationBackupFailed))
+	got := e.get(ab)()
+	c := condition(got, backupv1alpha1.ConditionCompleted)
+	e.g.Expect(got.Status.Phase).To(Equal(backupv1alpha1.ApplicationBackupPartialSuccess), c.Message)
+	e.g.Expect(c.Message).To(MatchRegexp(`the output of 1 backup command not backed up: PreBackupPod %s/stuck file stuck.sql \(pod stuck-\w+ of PreBackupPod %[1]s/stuck: not ready after 1s`, e.app))
+
+	e.g.Expect(mover.commands).To(HaveLen(1))
+	s := mover.commands[0]
+	e.g.Expect(s.PreBackupPod).To(Equal("dump"))
+	e.g.Expect(s.Pod.Namespace).To(Equal(e.app))
+	e.g.Expect(s.Pod.Name).To(HavePrefix("dump-"))
+	e.g.Expect(s.Pod.Labels).To(HaveKeyWithValue(backupv1alpha1.BackupRunLabel, string(got.UID)))
+	e.g.Expect(s.Container).To(Equal("pg"))
+	e.g.Expect(s.Command).To(Equal([]string{"pg_dump", "shop"}))
+	e.g.Expect(s.File).To(Equal("shop.sql"))
+	mu.Lock()
+	e.g.Expect(made).To(ConsistOf(s.Pod.Name), "one pod for the PreBackupPod")
+	mu.Unlock()
+
+	for _, ns := range []string{e.app, other} {
+		pods := &corev1.PodList{}
+		e.g.Expect(cp.Client.List(e.ctx, pods, client.InNamespace(ns), client.HasLabels{backupv1alpha1.PreBackupPodLabel})).To(Succeed())
+		e.g.Expect(pods.Items).To(BeEmpty(), "no pod left in %s", ns)
+	}
+	for name, want := range map[string]gomegatypes.GomegaMatcher{
+		"dump":  And(HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Message", "")),
+		"stuck": And(HaveField("Outcome", backupv1alpha1.ExecFailed), HaveField("Message", ContainSubstring("not ready after 1s"))),
+	} {
+		p := &backupv1alpha1.PreBackupPod{}
+		e.g.Expect(admin.Get(e.ctx, client.ObjectKey{Namespace: e.app, Name: name}, p)).To(Succeed())
+		e.g.Expect(p.Status.LastBackup).To(And(Not(BeNil()), HaveField("Outcome", Not(BeEmpty())), want, HaveField("BackupID", got.Status.BackupID)), name)
+	}
 }

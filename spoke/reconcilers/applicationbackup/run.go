@@ -301,6 +301,16 @@ func (r *Reconciler) backUpData(ctx context.Context, rn *run, ab *backupv1alpha1
 		return gaps{}, &failed
 	}
 	out.commands = append(out.commands, skipped...)
+	preBackupPods, err := r.preBackupPods(ctx, rn, ab)
+	if err != nil {
+		failed := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonClusterReadFailed, "looking for PreBackupPods")
+		return gaps{}, &failed
+	}
+	if skipped, err = r.backUpPreBackupPods(ctx, rn, ab, st, store, w, preBackupPods); err != nil {
+		failed := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "backing up the output of PreBackupPods")
+		return gaps{}, &failed
+	}
+	out.commands = append(out.commands, skipped...)
 	return out, nil
 }
 

@@ -66,7 +66,7 @@ type moverStandIn struct {
 }
 
 func (m *moverStandIn) BackUpCommands(_ context.Context, _ applicationbackup.VolumeBackup, sources []applicationbackup.CommandSource) ([]applicationbackup.SkippedCommand, error) {
-	m.commands = sources
+	m.commands = append(m.commands, sources...)
 	return nil, nil
 }
 
