@@ -165,6 +165,19 @@ func (m *Manifest) Volume(namespace, name string) (VolumeSnapshot, bool) {
 	return VolumeSnapshot{}, false
 }
 
+// Snapshots are the kopia snapshots the backup names, of volume data and
+// of backup commands' output, by namespace (each namespace's repository).
+func (m *Manifest) Snapshots() map[string][]string {
+	out := map[string][]string{}
+	for _, v := range m.Volumes {
+		out[v.Namespace] = append(out[v.Namespace], v.Snapshot)
+	}
+	for _, c := range m.Commands {
+		out[c.Namespace] = append(out[c.Namespace], c.Snapshot)
+	}
+	return out
+}
+
 // FileInfo is the size (as stored, compressed) and sha256 of a file.
 type FileInfo struct {
 	Size   int64  `json:"size"`

@@ -30,10 +30,10 @@ type Command struct {
 	File string
 }
 
-// Backup reads and checks the pod's backup command annotations; owner is
+// BackupAnnotations reads and checks the pod's backup command annotations; owner is
 // its top controller (TopOwner). The error names the annotation at fault;
 // the Command holds what could be read.
-func Backup(p corev1.Pod, owner string) (Command, error) {
+func BackupAnnotations(p corev1.Pod, owner string) (Command, error) {
 	var c Command
 	c.File = p.Annotations[backupv1alpha1.BackupFileAnnotation]
 	if c.File == "" {
@@ -56,8 +56,8 @@ func Backup(p corev1.Pod, owner string) (Command, error) {
 	return c, nil
 }
 
-// Restore reads and checks the pod's restore command annotation.
-func Restore(p corev1.Pod) (Command, error) {
+// RestoreAnnotations reads and checks the pod's restore command annotation.
+func RestoreAnnotations(p corev1.Pod) (Command, error) {
 	var c Command
 	var err error
 	if c.Container, err = container(p); err != nil {

@@ -58,7 +58,7 @@ func (r *Reconciler) commandSources(ctx context.Context, rn *run, ab *backupv1al
 			seen[p.Namespace+"/"+owner] = true
 		}
 		s := CommandSource{Pod: p, Owner: owner}
-		cmd, err := commands.Backup(p, owner)
+		cmd, err := commands.BackupAnnotations(p, owner)
 		s.Container, s.File, s.Command = cmd.Container, cmd.File, cmd.Command
 		if err != nil {
 			bad = append(bad, SkippedCommand{CommandSource: s, Reason: err.Error()})
