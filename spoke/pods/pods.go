@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/lifeboat-dev/lifeboat/spoke/podexec"
 )
 
 // WaitReady waits at most timeout until the pod namespace/name is ready and
@@ -26,7 +28,7 @@ func WaitReady(ctx context.Context, kube kubernetes.Interface, namespace, name s
 			last = err.Error()
 		case p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded:
 			return nil, fmt.Errorf("the pod ended (%s): %s", p.Status.Phase, Describe(p))
-		case p.Status.PodIP != "" && Ready(p):
+		case p.Status.PodIP != "" && podexec.Ready(*p):
 			return p, nil
 		default:
 			last = Describe(p)
@@ -37,16 +39,6 @@ func WaitReady(ctx context.Context, kube kubernetes.Interface, namespace, name s
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-// Ready reports whether the pod's Ready condition is true.
-func Ready(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // Describe says in a line why a pod is not ready.

@@ -37,9 +37,11 @@ type Run struct {
 }
 
 // Start creates, through kube, a pod from p's template in p's namespace for
-// run, and waits until it is ready (p's readyTimeout). stop deletes the pod,
-// also when ctx has ended; call it always, whatever Start returned.
-func Start(ctx context.Context, kube kubernetes.Interface, p *backupv1alpha1.PreBackupPod, run Run) (pod *corev1.Pod, stop func(), err error) {
+// run, and waits until it is ready (p's readyTimeout). stop deletes the pod
+// through remover (the spoke's own identity, which may delete pods where
+// the identity a restore writes as may not), also when ctx has ended; call
+// it always, whatever Start returned.
+func Start(ctx context.Context, kube, remover kubernetes.Interface, p *backupv1alpha1.PreBackupPod, run Run) (pod *corev1.Pod, stop func(), err error) {
 	created, err := kube.CoreV1().Pods(p.Namespace).Create(ctx, podFor(p, run), metav1.CreateOptions{})
 	if err != nil {
 		return nil, func() {}, fmt.Errorf("creating the pod of PreBackupPod %s/%s: %w", p.Namespace, p.Name, err)
@@ -47,7 +49,7 @@ func Start(ctx context.Context, kube kubernetes.Interface, p *backupv1alpha1.Pre
 	stop = func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
 		defer cancel()
-		_ = deletePod(dctx, kube, created)
+		_ = deletePod(dctx, remover, created)
 	}
 	ready, err := pods.WaitReady(ctx, kube, p.Namespace, created.Name, p.ReadyWait())
 	if err != nil {

@@ -96,7 +96,7 @@ func TestStartMakesThePodFromTheTemplateAndStopDeletesIt(t *testing.T) {
 	p := dumper(ns, time.Minute)
 	go markReady(g, ns)
 	run := prebackuppods.Run{Label: backupv1alpha1.BackupRunLabel, UID: "run-uid-1", BackupID: "b-1"}
-	pod, stop, err := prebackuppods.Start(context.Background(), kube, p, run)
+	pod, stop, err := prebackuppods.Start(context.Background(), kube, kube, p, run)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(pod.GenerateName).To(Equal("dump-"))
 	g.Expect(pod.Labels).To(Equal(map[string]string{"app": "dump", backupv1alpha1.PreBackupPodLabel: "dump",
@@ -117,7 +117,7 @@ func TestStartGivesUpOnAPodThatIsNotReady(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t, g)
 	ctx, cancel := context.WithCancel(context.Background())
-	_, stop, err := prebackuppods.Start(ctx, kube, dumper(ns, time.Second), prebackuppods.Run{Label: backupv1alpha1.BackupRunLabel, UID: "u", BackupID: "b"})
+	_, stop, err := prebackuppods.Start(ctx, kube, kube, dumper(ns, time.Second), prebackuppods.Run{Label: backupv1alpha1.BackupRunLabel, UID: "u", BackupID: "b"})
 	g.Expect(err).To(MatchError(And(ContainSubstring("of PreBackupPod "+ns+"/dump"), ContainSubstring("not ready after 1s"))))
 	g.Expect(podsOf(g, ns)).To(HaveLen(1))
 	cancel()

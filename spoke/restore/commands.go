@@ -6,20 +6,17 @@ import (
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 )
 
-// restoreCommands gives the output of each backup command of a pod's
-// annotation back, once every object is written (the workloads that take
-// it must run): only outputs of namespaces the restore restores, as its
-// selection, OnlyNamespace and Tenancy allow (backup.json is not trusted to
-// name others), into the namespace they are mapped to. An output that
-// could not be given back is an error in the log: the restore is not a
-// Success. Outputs of PreBackupPods are not restored here.
+// restoreCommands gives the output of each backup command (of a pod's
+// annotation or of a PreBackupPod) back, once every object is written (the
+// workloads that take it must run, the PreBackupPods must be restored):
+// only outputs of namespaces the restore restores, as its selection,
+// OnlyNamespace and Tenancy allow (backup.json is not trusted to name
+// others), into the namespace they are mapped to. An output that could not
+// be given back is an error in the log: the restore is not a Success.
 func (r *run) restoreCommands(ctx context.Context) {
 	for _, c := range r.opts.Reader.Manifest().Commands {
 		if ctx.Err() != nil {
 			return
-		}
-		if c.PreBackupPod != "" {
-			continue
 		}
 		ns := r.mapNamespace(c.Namespace)
 		what := commandWhat(c)
@@ -51,7 +48,10 @@ func (r *run) restoreCommands(ctx context.Context) {
 // namespace shop (file db.sql)".
 func commandWhat(c archive.CommandOutput) string {
 	by := c.Owner
-	if by == "" {
+	switch {
+	case c.PreBackupPod != "":
+		by = "PreBackupPod " + c.PreBackupPod
+	case by == "":
 		by = "pod " + c.Pod
 	}
 	return by + " in namespace " + c.Namespace + " (file " + c.File + ")"

@@ -80,9 +80,10 @@ type Options struct {
 	FillVolume func(ctx context.Context, v archive.VolumeSnapshot, namespace, name string) error
 	// RestoreCommand, when set, gives the output c of a pod's backup command
 	// back to the pod of the same workload in namespace (c's namespace
-	// mapped) through its restore command, once every object is written;
-	// said is the command's output for the log. Unset, each such output is
-	// an error in the log.
+	// mapped) through its restore command, or the output of a PreBackupPod
+	// to the restoreCommand of the PreBackupPod of that name in namespace,
+	// once every object is written; said is the command's output for the
+	// log. Unset, each such output is an error in the log.
 	RestoreCommand func(ctx context.Context, c archive.CommandOutput, namespace string) (said string, err error)
 	// Progress, when set, is called from one goroutine with what the restore
 	// has done so far, at most every ProgressInterval and once at the end.

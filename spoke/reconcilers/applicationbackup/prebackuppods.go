@@ -62,7 +62,7 @@ func (r *Reconciler) backUpPreBackupPod(ctx context.Context, rn *run, ab *backup
 	kube kubernetes.Interface, p *backupv1alpha1.PreBackupPod, source CommandSource) ([]SkippedCommand, error) {
 	var skipped []SkippedCommand
 	var bytes int64 // of the output backed up
-	pod, stop, err := prebackuppods.Start(ctx, kube, p, prebackuppods.Run{Label: backupv1alpha1.BackupRunLabel, UID: rn.uid, BackupID: rn.id})
+	pod, stop, err := prebackuppods.Start(ctx, kube, kube, p, prebackuppods.Run{Label: backupv1alpha1.BackupRunLabel, UID: rn.uid, BackupID: rn.id})
 	if err != nil {
 		stop()
 		skipped = []SkippedCommand{{CommandSource: source, Reason: err.Error()}}

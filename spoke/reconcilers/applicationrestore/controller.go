@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -178,6 +179,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.reader = mgr.GetAPIReader()
 	if err := mgr.Add(&r.runs.group); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(r.sweepPreBackupPods)); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -341,9 +341,10 @@ func (r *Reconciler) fillVolume(j *job) func(context.Context, archive.VolumeSnap
 }
 
 // restoreCommand gives a backup command's output back through the restore
-// command of a pod of the same workload, read and run as the restore
-// writes (a team's restore as its requester); nil when this spoke cannot
-// read the repositories.
+// command of a pod of the same workload, or a PreBackupPod's through its
+// restoreCommand (restorePreBackupPod), read and run as the restore writes
+// (a team's restore as its requester); nil when this spoke cannot read the
+// repositories.
 func (r *Reconciler) restoreCommand(ar *backupv1alpha1.ApplicationRestore, j *job) func(context.Context, archive.CommandOutput, string) (string, error) {
 	blobs, ok := j.store.(volumes.Blobs)
 	if !ok {
@@ -351,6 +352,9 @@ func (r *Reconciler) restoreCommand(ar *backupv1alpha1.ApplicationRestore, j *jo
 	}
 	config, source := r.writeConfig(ar), j.reader.Manifest().SourceCluster
 	return func(ctx context.Context, c archive.CommandOutput, namespace string) (string, error) {
+		if c.PreBackupPod != "" {
+			return r.restorePreBackupPod(ctx, ar, j, config, blobs, c, namespace)
+		}
 		pods, err := client.New(config, client.Options{Scheme: r.Scheme()})
 		if err != nil {
 			return "", err
