@@ -156,8 +156,9 @@ func TestBackupCommandStreamsItsOutput(t *testing.T) {
 }
 
 // commandDeployment is a one-pod busybox Deployment with the annotations on
-// its pods, running script (with sh on PATH, as in an image with a shell)
-// and ready once /data/ready exists.
+// its pods, running script (with sh on PATH, as in an image with a shell:
+// the image has only /busybox, and its user may write only /tmp) and ready
+// once /data/ready exists.
 func commandDeployment(ns, name, script string, annotations map[string]string) *appsv1.Deployment {
 	labels := map[string]string{"app": name}
 	return &appsv1.Deployment{
@@ -171,8 +172,8 @@ func commandDeployment(ns, name, script string, annotations map[string]string) *
 					TerminationGracePeriodSeconds: ptr.To[int64](0),
 					Containers: []corev1.Container{{
 						Name: "app", Image: testFleet.Images.Busybox.Ref, ImagePullPolicy: corev1.PullNever,
-						Env:            []corev1.EnvVar{{Name: "PATH", Value: "/bin"}},
-						Command:        []string{"/busybox", "sh", "-c", "/busybox mkdir -p /bin && /busybox --install -s /bin && " + script},
+						Env:            []corev1.EnvVar{{Name: "PATH", Value: "/tmp/bin"}},
+						Command:        []string{"/busybox", "sh", "-c", "/busybox mkdir -p /tmp/bin && /busybox --install -s /tmp/bin || exit 1; " + script},
 						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/busybox", "test", "-e", "/data/ready"}}}, PeriodSeconds: 1},
 						VolumeMounts:   []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
 					}},
