@@ -142,6 +142,10 @@ func (c CommandOutput) validate() error {
 		return fmt.Errorf("namespace %q: must be a namespace name", c.Namespace)
 	case !isDNSSubdomain(c.Pod):
 		return fmt.Errorf("pod %q: must be a pod name", c.Pod)
+	case !isDNSLabel(c.Container):
+		return fmt.Errorf("container %q: must be a container name", c.Container)
+	case c.Owner != "" && !isOwner(c.Owner):
+		return fmt.Errorf("owner %q: must be <Kind>/<name>", c.Owner)
 	case c.PreBackupPod != "" && !isDNSSubdomain(c.PreBackupPod):
 		return fmt.Errorf("preBackupPod %q: must be an object name", c.PreBackupPod)
 	case c.Snapshot == "" || c.Repository == "":
@@ -153,6 +157,14 @@ func (c CommandOutput) validate() error {
 		return fmt.Errorf("file %q: %w", c.File, err)
 	}
 	return nil
+}
+
+// isOwner says whether s is "<Kind>/<name>" of an object.
+func isOwner(s string) bool {
+	kind, name, ok := strings.Cut(s, "/")
+	return ok && kind != "" && len(kind) <= 63 && strings.IndexFunc(kind, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) < 0 && isDNSSubdomain(name)
 }
 
 // Volume returns the snapshot of the claim namespace/name, if the backup has one.

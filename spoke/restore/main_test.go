@@ -163,8 +163,8 @@ func writeBackup(t testing.TB, items []archive.Item, volumes ...archive.VolumeSn
 	})
 }
 
-// writeBackupWith is writeBackup with more added to the backup by add
-// (volume snapshots, command outputs).
+// writeBackupWith is writeBackup, with more added by add before the backup
+// is closed.
 func writeBackupWith(t testing.TB, items []archive.Item, add func(*archive.Writer)) (*archive.DirStore, string) {
 	t.Helper()
 	backupIDs.Lock()

@@ -28,8 +28,9 @@ import (
 // its namespace, whose backupCommand's output goes into the repository as
 // a backup command's does; the pod is deleted afterwards, whatever
 // happened. A pod that does not become ready is skipped, naming the
-// PreBackupPod. With volumes Skip, or without a VolumeMover, no pod is made.
-func (r *Reconciler) backUpPreBackupPods(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store, w *archive.Writer,
+// PreBackupPod. Without a VolumeMover no pod is made. The volumes policy is
+// about claims: a PreBackupPod asks for its backup by being there.
+func (r *Reconciler) backUpPreBackupPods(ctx context.Context, rn *run, st *statusWriter, store archive.Store, w *archive.Writer,
 	found []*backupv1alpha1.PreBackupPod) ([]SkippedCommand, error) {
 	if len(found) == 0 {
 		return nil, nil
@@ -38,8 +39,8 @@ func (r *Reconciler) backUpPreBackupPods(ctx context.Context, rn *run, ab *backu
 	for i, p := range found {
 		sources[i] = preBackupPodSource(p)
 	}
-	if ab.Spec.Volumes == backupv1alpha1.VolumesSkip || r.VolumeData == nil {
-		return r.backUpCommands(ctx, rn, ab, st, store, w, sources)
+	if r.VolumeData == nil {
+		return r.backUpCommands(ctx, rn, st, store, w, sources)
 	}
 	kube, err := kubernetes.NewForConfig(r.RESTConfig)
 	if err != nil {
@@ -48,7 +49,7 @@ func (r *Reconciler) backUpPreBackupPods(ctx context.Context, rn *run, ab *backu
 	_ = r.sweepPreBackupPods(ctx)
 	var skipped []SkippedCommand
 	for i, p := range found {
-		s, err := r.backUpPreBackupPod(ctx, rn, ab, st, store, w, kube, p, sources[i])
+		s, err := r.backUpPreBackupPod(ctx, rn, st, store, w, kube, p, sources[i])
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +59,7 @@ func (r *Reconciler) backUpPreBackupPods(ctx context.Context, rn *run, ab *backu
 }
 
 // backUpPreBackupPod runs one PreBackupPod and records how it went in its status.
-func (r *Reconciler) backUpPreBackupPod(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store, w *archive.Writer,
+func (r *Reconciler) backUpPreBackupPod(ctx context.Context, rn *run, st *statusWriter, store archive.Store, w *archive.Writer,
 	kube kubernetes.Interface, p *backupv1alpha1.PreBackupPod, source CommandSource) ([]SkippedCommand, error) {
 	var skipped []SkippedCommand
 	var bytes int64 // of the output backed up
@@ -70,7 +71,7 @@ func (r *Reconciler) backUpPreBackupPod(ctx context.Context, rn *run, ab *backup
 	} else {
 		source.Pod = *pod
 		before := st.volumeBytes.Load()
-		skipped, err = r.backUpCommands(ctx, rn, ab, st, store, w, []CommandSource{source})
+		skipped, err = r.backUpCommands(ctx, rn, st, store, w, []CommandSource{source})
 		stop()
 		if err != nil {
 			return nil, err

@@ -295,7 +295,7 @@ func (r *Reconciler) backUpData(ctx context.Context, rn *run, ab *backupv1alpha1
 		w.Log(archive.LevelWarning, nil, fmt.Sprintf("Backup command not run: %s has a bad annotation: %s", b.CommandSource, b.Reason))
 	}
 	out.commands = bad
-	skipped, err := r.backUpCommands(ctx, rn, ab, st, store, w, sources)
+	skipped, err := r.backUpCommands(ctx, rn, st, store, w, sources)
 	if err != nil {
 		failed := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "backing up the output of backup commands")
 		return gaps{}, &failed
@@ -306,7 +306,7 @@ func (r *Reconciler) backUpData(ctx context.Context, rn *run, ab *backupv1alpha1
 		failed := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonClusterReadFailed, "looking for PreBackupPods")
 		return gaps{}, &failed
 	}
-	if skipped, err = r.backUpPreBackupPods(ctx, rn, ab, st, store, w, preBackupPods); err != nil {
+	if skipped, err = r.backUpPreBackupPods(ctx, rn, st, store, w, preBackupPods); err != nil {
 		failed := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "backing up the output of PreBackupPods")
 		return gaps{}, &failed
 	}

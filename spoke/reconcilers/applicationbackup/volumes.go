@@ -63,20 +63,18 @@ const (
 )
 
 // backUpCommands runs the backup commands of sources in the Volumes stage,
-// after the claims' data: with volumes Skip, or without a VolumeMover, none
-// runs. It logs a warning naming each command whose output is not in the
-// backup, and returns them.
-func (r *Reconciler) backUpCommands(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store, w *archive.Writer, sources []CommandSource) ([]SkippedCommand, error) {
+// after the claims' data; without a VolumeMover none runs. The volumes
+// policy is about claims: a pod asks for its command with its annotation.
+// It logs a warning naming each command whose output is not in the backup,
+// and returns them.
+func (r *Reconciler) backUpCommands(ctx context.Context, rn *run, st *statusWriter, store archive.Store, w *archive.Writer, sources []CommandSource) ([]SkippedCommand, error) {
 	if len(sources) == 0 {
 		return nil, nil
 	}
 	var skipped []SkippedCommand
-	switch {
-	case ab.Spec.Volumes == backupv1alpha1.VolumesSkip:
-		skipped = skipCommands(sources, skipPolicy)
-	case r.VolumeData == nil:
+	if r.VolumeData == nil {
 		skipped = skipCommands(sources, skipNoMover)
-	default:
+	} else {
 		var err error
 		base := st.volumeBytes.Load() // the claims' data
 		skipped, err = r.VolumeData.BackUpCommands(ctx, VolumeBackup{
