@@ -13,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/pods"
@@ -113,6 +115,26 @@ func Sweep(ctx context.Context, kube kubernetes.Interface, label string, running
 		deleted = append(deleted, p.Namespace+"/"+p.Name)
 	}
 	return deleted, nil
+}
+
+// SweepAndLog is Sweep through config's identity, once the manager leads;
+// it logs what it deleted and what it could not, and never fails the
+// manager. runs says whose pods they are, e.g. "backups".
+func SweepAndLog(ctx context.Context, config *rest.Config, label string, running func(types.UID) bool, runs string) error {
+	log := ctrl.LoggerFrom(ctx)
+	kube, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		log.Error(err, "Could not delete the pods of PreBackupPods left by "+runs+" that no longer run")
+		return nil
+	}
+	deleted, err := Sweep(ctx, kube, label, running)
+	if len(deleted) > 0 {
+		log.Info("Deleted the pods of PreBackupPods left by "+runs+" that no longer run", "pods", deleted)
+	}
+	if err != nil {
+		log.Error(err, "Could not delete the pods of PreBackupPods left by "+runs+" that no longer run")
+	}
+	return nil
 }
 
 // deletePod deletes p at once; one already gone is no error.

@@ -145,19 +145,7 @@ const statusPatchTimeout = 10 * time.Second
 // could not delete it. It runs when the manager starts (and leads) and
 // before a backup makes pods of its own.
 func (r *Reconciler) sweepPreBackupPods(ctx context.Context) error {
-	kube, err := kubernetes.NewForConfig(r.RESTConfig)
-	if err != nil {
-		return err
-	}
-	deleted, err := prebackuppods.Sweep(ctx, kube, backupv1alpha1.BackupRunLabel, r.runsUID)
-	log := ctrl.LoggerFrom(ctx)
-	if len(deleted) > 0 {
-		log.Info("Deleted the pods of PreBackupPods left by backups that no longer run", "pods", deleted)
-	}
-	if err != nil {
-		log.Error(err, "Could not delete the pods of PreBackupPods left by backups that no longer run")
-	}
-	return nil
+	return prebackuppods.SweepAndLog(ctx, r.RESTConfig, backupv1alpha1.BackupRunLabel, r.runsUID, "backups")
 }
 
 // runsUID reports whether this process runs a backup of the ApplicationBackup with UID uid.

@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
@@ -74,19 +73,7 @@ func (r *Reconciler) restorePreBackupPod(ctx context.Context, ar *backupv1alpha1
 // that no longer run here (the spoke stopped while one ran); it runs when
 // the manager starts (and leads).
 func (r *Reconciler) sweepPreBackupPods(ctx context.Context) error {
-	kube, err := kubernetes.NewForConfig(r.RESTConfig)
-	if err != nil {
-		return err
-	}
-	deleted, err := prebackuppods.Sweep(ctx, kube, backupv1alpha1.RestoreRunLabel, r.runs.runsUID)
-	log := ctrl.LoggerFrom(ctx)
-	if len(deleted) > 0 {
-		log.Info("Deleted the pods of PreBackupPods left by restores that no longer run", "pods", deleted)
-	}
-	if err != nil {
-		log.Error(err, "Could not delete the pods of PreBackupPods left by restores that no longer run")
-	}
-	return nil
+	return prebackuppods.SweepAndLog(ctx, r.RESTConfig, backupv1alpha1.RestoreRunLabel, r.runs.runsUID, "restores")
 }
 
 // runsUID reports whether this process runs the restore of the ApplicationRestore with UID uid.
