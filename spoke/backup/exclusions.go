@@ -23,6 +23,13 @@ var excludedGroups = map[string]string{
 	"fleet.lifeboat.dev":  "Lifeboat's own records",
 }
 
+// keptResources are resources of an excluded group that are backed up all
+// the same: a team's PreBackupPods belong to its application, start nothing
+// by themselves, and a restore needs them back to run their restoreCommand.
+var keptResources = map[resourceKey]bool{
+	{"backup.lifeboat.dev", "prebackuppods"}: true,
+}
+
 // excludedResources are resources whose objects are never backed up.
 var excludedResources = map[resourceKey]string{
 	// Events are history, not state; the cluster records new ones.
@@ -41,7 +48,7 @@ var excludedResources = map[resourceKey]string{
 
 // excluded returns why k is never backed up, or "".
 func excluded(k resourceKey) string {
-	if why := excludedGroups[k.group]; why != "" {
+	if why := excludedGroups[k.group]; why != "" && !keptResources[k] {
 		return why
 	}
 	return excludedResources[k]

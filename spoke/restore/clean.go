@@ -13,6 +13,9 @@ import (
 func neverRestored(ref archive.ItemRef) string {
 	switch ref.Group {
 	case "backup.lifeboat.dev", "fleet.lifeboat.dev":
+		if ref.Group+"/"+ref.Resource == "backup.lifeboat.dev/prebackuppods" {
+			break // a team's, part of its application: they start nothing by themselves
+		}
 		return "Lifeboat's own objects, which would start backups and restores of their own"
 	case "", "events.k8s.io":
 		if ref.Resource == "events" {

@@ -144,6 +144,9 @@ func TestRegenerated(t *testing.T) {
 			t.Errorf("%s/%s would be restored", r.Group, r.Resource)
 		}
 	}
+	if why := neverRestored(archive.ItemRef{Group: "backup.lifeboat.dev", Resource: "prebackuppods"}); why != "" {
+		t.Errorf("a team's PreBackupPods are never restored: %s", why)
+	}
 }
 
 func TestSelection(t *testing.T) {

@@ -57,7 +57,8 @@
 // Secrets; the kube-root-ca.crt ConfigMap; Events, Leases, Nodes, CSINodes,
 // VolumeAttachments, CSIStorageCapacities; and Lifeboat's own objects
 // (backup.lifeboat.dev, fleet.lifeboat.dev), which would start backups and
-// restores of their own.
+// restores of their own, but for PreBackupPods, which are a team's and
+// start nothing by themselves.
 //
 // # What is dropped from each object
 //
