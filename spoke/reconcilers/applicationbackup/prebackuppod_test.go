@@ -274,3 +274,37 @@ func TestPreBackupPodsRunInPodsThatAreDeletedAfterwards(t *testing.T) {
 		e.g.Expect(p.Status.LastBackup).To(And(Not(BeNil()), HaveField("Outcome", Not(BeEmpty())), want, HaveField("BackupID", got.Status.BackupID)), name)
 	}
 }
+
+// A team's own backup makes pods only for its namespace's PreBackupPods,
+// even when it names another namespace; deleting the backup while its pod
+// waits to be ready stops the run and deletes the pod.
+func TestStoppedSelfServiceBackupDeletesItsPreBackupPod(t *testing.T) {
+	e := newEnv(t)
+	e.r.VolumeData = &moverStandIn{}
+	admin := kubeClient(e.g, "")
+	other := "other-" + rand.String(5)
+	e.g.Expect(cp.Client.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}})).To(Succeed())
+	for _, ns := range []string{e.app, other} {
+		e.g.Expect(client.IgnoreAlreadyExists(cp.Client.Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}))).To(Succeed())
+		e.g.Expect(admin.Create(e.ctx, preBackupPod(ns, "dump", func(p *backupv1alpha1.PreBackupPod) {
+			p.Spec.ReadyTimeout = &metav1.Duration{Duration: time.Hour} // this control plane has no kubelet: never ready
+		}))).To(Succeed())
+	}
+	e.start()
+	podsIn := func(ns string) func() []corev1.Pod {
+		return func() []corev1.Pod {
+			list := &corev1.PodList{}
+			e.g.Expect(cp.Client.List(e.ctx, list, client.InNamespace(ns), client.HasLabels{backupv1alpha1.PreBackupPodLabel})).To(Succeed())
+			return list.Items
+		}
+	}
+
+	ab := e.backup(e.app, "mine", func(ab *backupv1alpha1.ApplicationBackup) {
+		ab.Spec.Selection.IncludedNamespaces = append(ab.Spec.Selection.IncludedNamespaces, backupv1alpha1.NamespaceName(other))
+	})
+	e.g.Eventually(podsIn(e.app)).Should(HaveLen(1), "the pod of the team's PreBackupPod waits to be ready")
+	e.g.Expect(podsIn(other)()).To(BeEmpty(), "no pod for another namespace's PreBackupPod")
+	e.g.Expect(cp.Client.Delete(e.ctx, ab)).To(Succeed())
+	e.g.Eventually(podsIn(e.app)).Should(BeEmpty(), "the stopped run deleted its pod")
+	e.g.Expect(podsIn(other)()).To(BeEmpty())
+}
