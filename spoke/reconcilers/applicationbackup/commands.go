@@ -120,7 +120,8 @@ func (k *KopiaVolumes) runCommand(ctx context.Context, b VolumeBackup, rep *volu
 	pr.CloseWithError(errStored) // unblocks the command if the upload gave up
 	execErr := <-ran
 
-	level, end := archive.LevelInfo, "exit code 0"
+	// One info line for the record; a failure gets its warning from the caller.
+	end := "exit code 0"
 	var failure error
 	switch {
 	case execErr != nil:
@@ -129,13 +130,13 @@ func (k *KopiaVolumes) runCommand(ctx context.Context, b VolumeBackup, rep *volu
 		failure = fmt.Errorf("storing its output: %v", err)
 	}
 	if failure != nil {
-		level, end = archive.LevelWarning, failure.Error()
+		end = failure.Error()
 	}
 	msg := fmt.Sprintf("Backup command %q in %s, container %s: %s", strings.Join(s.Command, " "), s, s.Container, end)
 	if failure == nil {
 		msg += fmt.Sprintf("; its output, %d bytes, backed up as snapshot %s", snap.Bytes, snap.ID)
 	}
-	b.Writer.Log(level, nil, msg+fmt.Sprintf("; standard error%s: %q", stderr.Describe(), stderr.String()))
+	b.Writer.Log(archive.LevelInfo, nil, msg+fmt.Sprintf("; standard error%s: %q", stderr.Describe(), stderr.String()))
 	if failure != nil {
 		if excerpt := stderr.Excerpt(maxExcerpt); excerpt != "" {
 			failure = fmt.Errorf("%v (standard error: %q)", failure, excerpt)
