@@ -14,6 +14,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -182,4 +184,38 @@ func expectNoPreBackupPodPods(g Gomega, ctx context.Context, s *fleet.Spoke, ns 
 	pods := &corev1.PodList{}
 	g.Expect(s.Client.List(ctx, pods, client.InNamespace(ns), client.HasLabels{backupv1alpha1.PreBackupPodLabel})).To(Succeed())
 	g.Expect(pods.Items).To(BeEmpty(), "no pod of a PreBackupPod is left on %s", s.Name)
+}
+
+// A team's PreBackupPod makes the spoke create a pod in the team's
+// namespace and exec into it: the spoke's admission policy admits one only
+// from a user who may do both there.
+func TestSelfServicePreBackupPodsNeedPodAndExecRights(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spoke := testFleet.Spokes[0]
+	ns := "team-pbp-" + rand.String(4)
+	ensureNamespace(g, ctx, spoke.Client, ns, nil)
+	defer func() { _ = spoke.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) }()
+	const user = "dave@team-pbp"
+	g.Expect(spoke.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dumper"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{backupv1alpha1.GroupVersion.Group}, Resources: []string{"prebackuppods"}, Verbs: []string{"create", "get"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}},
+		}})).To(Succeed())
+	bindUser(g, ctx, spoke.Client, ns, user, "Role", "dumper")
+	dave := impersonating(g, spoke, user)
+	dump := func(name string) *backupv1alpha1.PreBackupPod {
+		return busyboxPreBackupPod(ns, name, "/nonexistent", "dump.sql", []string{"/busybox", "true"}, nil)
+	}
+
+	err := dave.Create(ctx, dump("refused"))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+	g.Expect(err.Error()).To(ContainSubstring("a PreBackupPod makes the spoke create a pod in namespace " + ns + " and exec into it, and " + user + " may not do both there"))
+
+	g.Expect(spoke.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "exec"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}}}})).To(Succeed())
+	bindUser(g, ctx, spoke.Client, ns, user, "Role", "exec")
+	g.Eventually(func() error { return dave.Create(ctx, dump("allowed")) }, 30*time.Second, 500*time.Millisecond).Should(Succeed(),
+		"once he may exec into the pods")
 }
