@@ -196,7 +196,9 @@ func TestSelfServicePreBackupPodsNeedPodAndExecRights(t *testing.T) {
 	spoke := testFleet.Spokes[0]
 	ns := "team-pbp-" + rand.String(4)
 	ensureNamespace(g, ctx, spoke.Client, ns, nil)
-	defer func() { _ = spoke.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) }()
+	defer func() {
+		_ = spoke.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}()
 	const user = "dave@team-pbp"
 	g.Expect(spoke.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dumper"},
 		Rules: []rbacv1.PolicyRule{
