@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,15 +82,7 @@ func BenchmarkSpokeBackupMemory(b *testing.B) {
 
 // peakRSS is a process's VmHWM in KiB.
 func peakRSS(g Gomega, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	kib, err := statusKiB(pid, "VmHWM:")
 	g.Expect(err).NotTo(HaveOccurred())
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			g.Expect(err).NotTo(HaveOccurred())
-			return kib
-		}
-	}
-	g.Expect("VmHWM").To(BeEmpty(), "no VmHWM in /proc/%d/status", pid)
-	return 0
+	return kib
 }

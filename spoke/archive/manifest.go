@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"filippo.io/age"
 )
@@ -37,6 +38,10 @@ type Manifest struct {
 	Files map[string]FileInfo `json:"files"`
 	// Volumes are the snapshots of the PersistentVolumeClaims' data.
 	Volumes []VolumeSnapshot `json:"volumes,omitempty"`
+	// Commands are the outputs of backup commands (pod annotations and
+	// PreBackupPods). Backups written before backup commands have none;
+	// older readers ignore them.
+	Commands []CommandOutput `json:"commands,omitempty"`
 	// Encryption, when set, says the other files are encrypted, and to which
 	// key (formatVersion 2).
 	Encryption *Encryption `json:"encryption,omitempty"`
@@ -87,6 +92,81 @@ type VolumeSnapshot struct {
 	Files int64 `json:"files"`
 }
 
+// CommandOutput is the standard output of one backup command: a kopia
+// snapshot holding one file, File, in the volume repository of Namespace.
+type CommandOutput struct {
+	Namespace string `json:"namespace"`
+	// Pod is the pod the command ran in.
+	Pod string `json:"pod"`
+	// Owner is the pod's top controller as "<Kind>/<name>" (e.g.
+	// "Deployment/db"), or "" for a pod that no controller owns.
+	Owner     string `json:"owner,omitempty"`
+	Container string `json:"container"`
+	// File is the output's file name in the snapshot.
+	File string `json:"file"`
+	// PreBackupPod names the PreBackupPod the command came from; "" for a
+	// pod's backup-command annotation.
+	PreBackupPod string `json:"preBackupPod,omitempty"`
+	// Snapshot is the kopia manifest ID of the snapshot.
+	Snapshot string `json:"snapshot"`
+	// Repository is the repository's folder, relative to the target's prefix.
+	Repository string `json:"repository"`
+	Bytes      int64  `json:"bytes"`
+}
+
+// MaxCommandFile bounds the length of a command output's file name.
+const MaxCommandFile = 128
+
+// ValidateCommandFile checks a command output's file name: a plain name of
+// at most MaxCommandFile bytes, with no path separator, no control
+// character, and not "." or "..".
+func ValidateCommandFile(name string) error {
+	switch {
+	case name == "":
+		return errors.New("must not be empty")
+	case len(name) > MaxCommandFile:
+		return fmt.Errorf("must be at most %d characters", MaxCommandFile)
+	case name == "." || name == "..":
+		return fmt.Errorf("must not be %q", name)
+	case strings.ContainsAny(name, "/\\"):
+		return errors.New("must be a plain file name, without / or \\")
+	case strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 || !utf8.ValidString(name):
+		return errors.New("must be valid UTF-8 without control characters")
+	}
+	return nil
+}
+
+func (c CommandOutput) validate() error {
+	switch {
+	case !isDNSLabel(c.Namespace):
+		return fmt.Errorf("namespace %q: must be a namespace name", c.Namespace)
+	case !isDNSSubdomain(c.Pod):
+		return fmt.Errorf("pod %q: must be a pod name", c.Pod)
+	case !isDNSLabel(c.Container):
+		return fmt.Errorf("container %q: must be a container name", c.Container)
+	case c.Owner != "" && !isOwner(c.Owner):
+		return fmt.Errorf("owner %q: must be <Kind>/<name>", c.Owner)
+	case c.PreBackupPod != "" && !isDNSSubdomain(c.PreBackupPod):
+		return fmt.Errorf("preBackupPod %q: must be an object name", c.PreBackupPod)
+	case c.Snapshot == "" || c.Repository == "":
+		return errors.New("snapshot and repository must be set")
+	case c.Bytes < 0:
+		return errors.New("bytes must not be negative")
+	}
+	if err := ValidateCommandFile(c.File); err != nil {
+		return fmt.Errorf("file %q: %w", c.File, err)
+	}
+	return nil
+}
+
+// isOwner says whether s is "<Kind>/<name>" of an object.
+func isOwner(s string) bool {
+	kind, name, ok := strings.Cut(s, "/")
+	return ok && kind != "" && len(kind) <= 63 && strings.IndexFunc(kind, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) < 0 && isDNSSubdomain(name)
+}
+
 // Volume returns the snapshot of the claim namespace/name, if the backup has one.
 func (m *Manifest) Volume(namespace, name string) (VolumeSnapshot, bool) {
 	for _, v := range m.Volumes {
@@ -95,6 +175,19 @@ func (m *Manifest) Volume(namespace, name string) (VolumeSnapshot, bool) {
 		}
 	}
 	return VolumeSnapshot{}, false
+}
+
+// Snapshots are the kopia snapshots the backup names, of volume data and
+// of backup commands' output, by namespace (each namespace's repository).
+func (m *Manifest) Snapshots() map[string][]string {
+	out := map[string][]string{}
+	for _, v := range m.Volumes {
+		out[v.Namespace] = append(out[v.Namespace], v.Snapshot)
+	}
+	for _, c := range m.Commands {
+		out[c.Namespace] = append(out[c.Namespace], c.Snapshot)
+	}
+	return out
 }
 
 // FileInfo is the size (as stored, compressed) and sha256 of a file.
@@ -200,6 +293,11 @@ func (m *Manifest) validate() error {
 		}
 		if !isSHA256(f.SHA256) {
 			return fmt.Errorf("files[%s].sha256 %q is not 64 lowercase hex digits", name, f.SHA256)
+		}
+	}
+	for i, cmd := range m.Commands {
+		if err := cmd.validate(); err != nil {
+			return fmt.Errorf("commands[%d]: %w", i, err)
 		}
 	}
 	c := m.Counts

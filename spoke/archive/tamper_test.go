@@ -39,6 +39,17 @@ func editManifest(t testing.TB, store *memStore, edit func(m map[string]any)) {
 	store.set(testDir+"/backup.json", b)
 }
 
+// command is a valid entry of backup.json's commands, with the fields of
+// change changed.
+func command(change map[string]any) map[string]any {
+	c := map[string]any{"namespace": "shop", "pod": "db-0", "owner": "StatefulSet/db", "container": "db", "file": "db.sql",
+		"snapshot": "k0123", "repository": "lifeboat/v1/repositories/spoke-1/shop/", "bytes": 10}
+	for k, v := range change {
+		c[k] = v
+	}
+	return c
+}
+
 // TestDamagedBackups: what a bucket can do to a finished backup (lose or cut
 // files, flip bits, hold one from a newer Lifeboat) makes the Reader fail
 // with an error that says what is wrong, before it hands out any item.
@@ -109,6 +120,30 @@ func TestDamagedBackups(t *testing.T) {
 				editManifest(t, s, func(m map[string]any) { delete(m["files"].(map[string]any), "log.jsonl.gz") })
 			},
 			openErr: "backup b1: backup.json: files has no entry for log.jsonl.gz",
+			kind:    ErrCorrupt,
+		},
+		{
+			name: "a command's file that is a path",
+			damage: func(s *memStore) {
+				editManifest(t, s, func(m map[string]any) { m["commands"] = []any{command(map[string]any{"file": "../../etc/passwd"})} })
+			},
+			openErr: `backup b1: backup.json: commands[0]: file "../../etc/passwd": must be a plain file name, without / or \`,
+			kind:    ErrCorrupt,
+		},
+		{
+			name: "a command's namespace that is not a namespace",
+			damage: func(s *memStore) {
+				editManifest(t, s, func(m map[string]any) { m["commands"] = []any{command(map[string]any{"namespace": "../other"})} })
+			},
+			openErr: `backup b1: backup.json: commands[0]: namespace "../other": must be a namespace name`,
+			kind:    ErrCorrupt,
+		},
+		{
+			name: "a command's owner that is not Kind/name",
+			damage: func(s *memStore) {
+				editManifest(t, s, func(m map[string]any) { m["commands"] = []any{command(map[string]any{"owner": "db"})} })
+			},
+			openErr: `backup b1: backup.json: commands[0]: owner "db": must be <Kind>/<name>`,
 			kind:    ErrCorrupt,
 		},
 		{
@@ -576,4 +611,26 @@ func TestResealedBackupFailsItsDigest(t *testing.T) {
 	err = r.CheckSHA256(written.SHA256)
 	g.Expect(err).To(MatchError(ErrCorrupt))
 	g.Expect(err.Error()).To(ContainSubstring(written.SHA256))
+}
+
+// A backup.json with valid commands opens, and names them; one without
+// (every backup before backup commands) names none.
+func TestCommandsInBackupJSON(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	store := validStore(t)
+	r, err := Open(ctx, store, testDir)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Manifest().Commands).To(BeNil())
+
+	editManifest(t, store, func(m map[string]any) {
+		m["commands"] = []any{command(nil), command(map[string]any{"owner": nil, "pod": "cache", "preBackupPod": "dump", "file": "dump.rdb"})}
+	})
+	r, err = Open(ctx, store, testDir)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Manifest().Commands).To(Equal([]CommandOutput{
+		{Namespace: "shop", Pod: "db-0", Owner: "StatefulSet/db", Container: "db", File: "db.sql", Snapshot: "k0123", Repository: "lifeboat/v1/repositories/spoke-1/shop/", Bytes: 10},
+		{Namespace: "shop", Pod: "cache", Container: "db", File: "dump.rdb", PreBackupPod: "dump", Snapshot: "k0123", Repository: "lifeboat/v1/repositories/spoke-1/shop/", Bytes: 10},
+	}))
+	g.Expect(r.Manifest().Snapshots()).To(Equal(map[string][]string{"shop": {"k0123", "k0123"}}))
 }

@@ -77,10 +77,11 @@ type Writer struct {
 	logSeal   io.WriteCloser
 	logGz     *gzip.Writer
 
-	counts  Counts
-	volumes []VolumeSnapshot
-	modTime time.Time
-	buf     bytes.Buffer // one list entry or log line
+	counts   Counts
+	volumes  []VolumeSnapshot
+	commands []CommandOutput
+	modTime  time.Time
+	buf      bytes.Buffer // one list entry or log line
 }
 
 var errAborted = errors.New("backup aborted")
@@ -314,6 +315,7 @@ func (w *Writer) Close(ctx context.Context) (*Manifest, error) {
 		Counts:              w.counts,
 		Files:               files,
 		Volumes:             w.volumes,
+		Commands:            w.commands,
 	}
 	if r := w.meta.Recipient; r != nil {
 		m.FormatVersion = formatVersionEncrypted
@@ -339,6 +341,13 @@ func (w *Writer) AddVolume(v VolumeSnapshot) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.volumes = append(w.volumes, v)
+}
+
+// AddCommand records the output of a backup command in backup.json.
+func (w *Writer) AddCommand(c CommandOutput) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.commands = append(w.commands, c)
 }
 
 // Abort gives the backup up: it stops the uploads and deletes whatever the

@@ -12,6 +12,7 @@ import (
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/podexec"
 )
 
 // backgroundRun is a background action running in one pod: it holds, e.g., a
@@ -24,7 +25,7 @@ type backgroundRun struct {
 	pod     corev1.Pod
 	started time.Time
 	stdin   *io.PipeWriter
-	out     *boundedBuffer
+	out     *podexec.Output
 	cancel  context.CancelFunc
 	done    chan struct{}
 	err     error // once done is closed
@@ -44,7 +45,7 @@ func (r *Runner) startBackground(ctx context.Context, stage backupv1alpha1.Backu
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout(a))
 	stdinR, stdinW := io.Pipe()
 	b := &backgroundRun{stage: stage, index: i, action: a, pod: pod, started: time.Now(), stdin: stdinW,
-		out: &boundedBuffer{max: MaxOutput}, cancel: cancel, done: make(chan struct{})}
+		out: podexec.NewOutput(MaxOutput), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(b.done)
 		b.err = r.exec(actx, pod, container(a, pod), a.Command, stdinR, b.out)

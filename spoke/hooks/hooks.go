@@ -14,15 +14,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/podexec"
 )
 
 // MaxOutput bounds the output of an action kept for the log, per pod: the
@@ -47,7 +45,8 @@ type Scope struct {
 	Excluded   []string
 }
 
-func (s Scope) allows(ns string) bool {
+// Allows says whether the scope takes namespace ns.
+func (s Scope) Allows(ns string) bool {
 	if len(s.Namespaces) > 0 {
 		return slices.Contains(s.Namespaces, ns)
 	}
@@ -174,7 +173,7 @@ func (r *Runner) runInPod(ctx context.Context, stage backupv1alpha1.BackupStage,
 			}
 		}
 		actx, cancel := context.WithTimeout(ctx, timeout(a))
-		out := &boundedBuffer{max: MaxOutput}
+		out := podexec.NewOutput(MaxOutput)
 		started := time.Now()
 		err = r.exec(actx, pod, container(a, pod), a.Command, nil, out)
 		cancel()
@@ -187,7 +186,7 @@ func (r *Runner) runInPod(ctx context.Context, stage backupv1alpha1.BackupStage,
 }
 
 // record logs how one try in one pod ended and says, as an error, how it failed.
-func (r *Runner) record(stage backupv1alpha1.BackupStage, i int, a backupv1alpha1.ExecAction, pod corev1.Pod, try int, started time.Time, out *boundedBuffer, err error) error {
+func (r *Runner) record(stage backupv1alpha1.BackupStage, i int, a backupv1alpha1.ExecAction, pod corev1.Pod, try int, started time.Time, out *podexec.Output, err error) error {
 	took := time.Since(started).Round(time.Millisecond)
 	what := fmt.Sprintf("%s action %s in pod %s/%s container %s", stageWord(stage), a.NameAt(i), pod.Namespace, pod.Name, container(a, pod))
 	if try > 0 {
@@ -198,11 +197,11 @@ func (r *Runner) record(stage backupv1alpha1.BackupStage, i int, a backupv1alpha
 	if failure != "" {
 		level = archive.LevelWarning
 	}
-	r.log(level, fmt.Sprintf("%s: %s after %s; output%s: %q", what, describeEnd(code, failure), took, out.describe(), out.String()))
+	r.log(level, fmt.Sprintf("%s: %s after %s; output%s: %q", what, describeEnd(code, failure), took, out.Describe(), out.String()))
 	if failure == "" {
 		return nil
 	}
-	if excerpt := out.excerpt(maxExcerpt); excerpt != "" {
+	if excerpt := out.Excerpt(maxExcerpt); excerpt != "" {
 		failure += fmt.Sprintf(" (output: %q)", excerpt)
 	}
 	return errors.New(failure)
@@ -241,32 +240,9 @@ type failure string
 
 func (f failure) Error() string { return string(f) }
 
-// exec runs command in the pod's container through the exec API: WebSocket,
-// or SPDY from API servers that do not upgrade to it (as kubectl does).
+// exec runs command in the pod's container, its output into out.
 func (r *Runner) exec(ctx context.Context, pod corev1.Pod, container string, command []string, stdin io.Reader, out io.Writer) error {
-	req := r.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{
-			Container: container,
-			Command:   command,
-			Stdin:     stdin != nil,
-			Stdout:    true,
-			Stderr:    true,
-		}, scheme.ParameterCodec)
-	ws, err := remotecommand.NewWebSocketExecutor(r.config, "GET", req.URL().String())
-	if err != nil {
-		return err
-	}
-	spdy, err := remotecommand.NewSPDYExecutor(r.config, "POST", req.URL())
-	if err != nil {
-		return err
-	}
-	executor, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
-	if err != nil {
-		return err
-	}
-	return executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: out, Stderr: out})
+	return podexec.Exec(ctx, r.config, pod, container, command, stdin, out, out)
 }
 
 // pods are the running pods of the scope that the action selects: all of
@@ -288,7 +264,7 @@ func (r *Runner) pods(ctx context.Context, a backupv1alpha1.ExecAction) ([]corev
 			return nil, fmt.Errorf("listing pods: %v", err)
 		}
 		for _, p := range list.Items {
-			if r.scope.allows(p.Namespace) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			if r.scope.Allows(p.Namespace) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
 				pods = append(pods, p)
 			}
 		}
@@ -297,7 +273,7 @@ func (r *Runner) pods(ctx context.Context, a backupv1alpha1.ExecAction) ([]corev
 		return nil, fmt.Errorf("no running pod in %s matches podSelector %q", r.scope, sel.String())
 	}
 	slices.SortFunc(pods, func(x, y corev1.Pod) int {
-		if c := compareBool(ready(y), ready(x)); c != 0 {
+		if c := compareBool(podexec.Ready(y), podexec.Ready(x)); c != 0 {
 			return c
 		}
 		return strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
@@ -321,15 +297,6 @@ func compareBool(a, b bool) int {
 		return 1
 	}
 	return -1
-}
-
-func ready(p corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // fail logs an action that failed as a whole and returns its result.
@@ -373,43 +340,4 @@ func container(a backupv1alpha1.ExecAction, pod corev1.Pod) string {
 		return a.Container
 	}
 	return pod.Spec.Containers[0].Name
-}
-
-// boundedBuffer keeps the first max bytes written to it and counts the rest.
-type boundedBuffer struct {
-	mu      sync.Mutex
-	max     int
-	buf     []byte
-	dropped int64
-}
-
-func (b *boundedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	keep := min(len(p), b.max-len(b.buf))
-	b.buf = append(b.buf, p[:keep]...)
-	b.dropped += int64(len(p) - keep)
-	return len(p), nil
-}
-
-func (b *boundedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}
-
-// excerpt is the last n bytes kept, where a failing command usually says why.
-func (b *boundedBuffer) excerpt(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.ToValidUTF8(string(b.buf[max(0, len(b.buf)-n):]), "")
-}
-
-func (b *boundedBuffer) describe() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.dropped == 0 {
-		return fmt.Sprintf(" (%d bytes)", len(b.buf))
-	}
-	return fmt.Sprintf(" (first %d of %d bytes)", len(b.buf), int64(len(b.buf))+b.dropped)
 }

@@ -156,6 +156,17 @@ var backupIDs struct {
 // store and the backup's folder.
 func writeBackup(t testing.TB, items []archive.Item, volumes ...archive.VolumeSnapshot) (*archive.DirStore, string) {
 	t.Helper()
+	return writeBackupWith(t, items, func(w *archive.Writer) {
+		for _, v := range volumes {
+			w.AddVolume(v)
+		}
+	})
+}
+
+// writeBackupWith is writeBackup, with more added by add before the backup
+// is closed.
+func writeBackupWith(t testing.TB, items []archive.Item, add func(*archive.Writer)) (*archive.DirStore, string) {
+	t.Helper()
 	backupIDs.Lock()
 	backupIDs.n++
 	id := fmt.Sprintf("b%d", backupIDs.n)
@@ -177,9 +188,7 @@ func writeBackup(t testing.TB, items []archive.Item, volumes ...archive.VolumeSn
 			t.Fatalf("adding %s: %v", it.Ref(), err)
 		}
 	}
-	for _, v := range volumes {
-		w.AddVolume(v)
-	}
+	add(w)
 	if _, err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,12 @@ type Options struct {
 	// claims are written and before the workloads. Unset, claims with a
 	// snapshot are restored empty, each with an error in the log.
 	FillVolume func(ctx context.Context, v archive.VolumeSnapshot, namespace, name string) error
+	// RestoreCommand, when set, gives the output c of a pod's backup command
+	// back to the pod of the same workload in namespace (c's namespace
+	// mapped) through its restore command, once every object is written;
+	// said is the command's output for the log. Unset, each such output is
+	// an error in the log.
+	RestoreCommand func(ctx context.Context, c archive.CommandOutput, namespace string) (said string, err error)
 	// Progress, when set, is called from one goroutine with what the restore
 	// has done so far, at most every ProgressInterval and once at the end.
 	Progress func(Result)
@@ -200,6 +206,10 @@ func (r *run) run(ctx context.Context) error {
 		return err
 	}
 	if err := r.write(ctx); err != nil {
+		return err
+	}
+	r.restoreCommands(ctx)
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r.summarize()

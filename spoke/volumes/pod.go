@@ -281,14 +281,7 @@ func intstrPort() intstr.IntOrString { return intstr.FromInt32(MoverPort) }
 // claim namespace/name through a write-mode mover, and checks that all of
 // its bytes arrived.
 func (m *Movers) Fill(ctx context.Context, blobs Blobs, cluster, password string, v archive.VolumeSnapshot, namespace, name string) error {
-	want, err := archive.RepositoryPath(cluster, v.Namespace)
-	if err != nil {
-		return err
-	}
-	if v.Repository != want {
-		return fmt.Errorf("backup.json names repository %q for a claim of namespace %s of cluster %s; want %q", v.Repository, v.Namespace, cluster, want)
-	}
-	rep, err := Open(ctx, blobs, cluster, v.Namespace, password)
+	rep, err := OpenNamed(ctx, blobs, cluster, v.Namespace, v.Repository, password)
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,20 @@ func Open(ctx context.Context, blobs Blobs, cluster, namespace, password string)
 	return r, nil
 }
 
+// OpenNamed opens the repository of namespace on cluster that a backup.json
+// names as repository, which must be that repository's folder: a backup
+// cannot point a restore elsewhere.
+func OpenNamed(ctx context.Context, blobs Blobs, cluster, namespace, repository, password string) (*Repository, error) {
+	want, err := archive.RepositoryPath(cluster, namespace)
+	if err != nil {
+		return nil, err
+	}
+	if repository != want {
+		return nil, fmt.Errorf("backup.json names repository %q for namespace %s of cluster %s; want %q", repository, namespace, cluster, want)
+	}
+	return Open(ctx, blobs, cluster, namespace, password)
+}
+
 // Prefix is the repository's folder in the target, ending in '/'.
 func (r *Repository) Prefix() string { return r.storage.Prefix() }
 

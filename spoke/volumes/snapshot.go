@@ -42,11 +42,21 @@ func Source(cluster, namespace, pvc string) snapshot.SourceInfo {
 // Backup writes a snapshot of root as source; progress, if set, is called
 // with the bytes read or reused so far.
 func (r *Repository) Backup(ctx context.Context, source snapshot.SourceInfo, root fs.Directory, progress func(bytes int64)) (Snapshot, error) {
+	return r.upload(ctx, source, root, true, progress)
+}
+
+// upload writes a snapshot of root as source, reusing the files of the
+// source's latest snapshot when incremental is set. Nothing is saved when
+// any entry of root could not be read.
+func (r *Repository) upload(ctx context.Context, source snapshot.SourceInfo, root fs.Directory, incremental bool, progress func(bytes int64)) (Snapshot, error) {
 	var out Snapshot
 	err := repo.WriteSession(ctx, r.Repository, repo.WriteSessionOptions{Purpose: "lifeboat volume backup"}, func(ctx context.Context, w repo.RepositoryWriter) error {
-		previous, err := latest(ctx, w, source)
-		if err != nil {
-			return err
+		var previous []*snapshot.Manifest
+		if incremental {
+			var err error
+			if previous, err = latest(ctx, w, source); err != nil {
+				return err
+			}
 		}
 		u := upload.NewUploader(w)
 		if progress == nil {

@@ -179,3 +179,19 @@ type ExecResult struct {
 	// +optional
 	Message string `json:"message,omitempty"`
 }
+
+// Pod annotations for backup commands (K8up's method 2, docs/commands.md).
+const (
+	// BackupCommandAnnotation is a command, run as `sh -c <value>` in the
+	// pod's container, whose standard output is the backup.
+	BackupCommandAnnotation = "backup.lifeboat.dev/backup-command"
+	// BackupFileAnnotation is the output's file name (default: the pod's
+	// top controller's name, or the pod's, with ".out").
+	BackupFileAnnotation = "backup.lifeboat.dev/backup-file"
+	// BackupContainerAnnotation is the container the commands run in
+	// (default: the pod's first container).
+	BackupContainerAnnotation = "backup.lifeboat.dev/backup-container"
+	// RestoreCommandAnnotation is a command, run as `sh -c <value>`, that
+	// reads the output back from its standard input on restore.
+	RestoreCommandAnnotation = "backup.lifeboat.dev/restore-command"
+)

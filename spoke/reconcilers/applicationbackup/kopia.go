@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"filippo.io/age"
+
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/targets"
 	"github.com/lifeboat-dev/lifeboat/spoke/volumes"
@@ -23,34 +25,22 @@ type KopiaVolumes struct {
 // BackUpVolumes implements VolumeMover. A claim that could not be backed up
 // is skipped with its reason; it never fails the backup.
 func (k *KopiaVolumes) BackUpVolumes(ctx context.Context, b VolumeBackup) ([]SkippedClaim, error) {
-	blobs, err := k.Targets.Client(b.Target)
+	repos, err := k.repositories(ctx, b)
 	if err != nil {
-		return skipAll(b.Claims, fmt.Sprintf("the target's storage: %v", err)), nil
+		return skipAll(b.Claims, err.Error()), nil
 	}
-	key, err := k.Targets.Key(ctx, b.Target)
-	if err != nil {
-		return skipAll(b.Claims, fmt.Sprintf("the target's encryption key: %v", err)), nil
-	}
+	defer repos.close(context.WithoutCancel(ctx))
 	var skipped []SkippedClaim
 	var done int64 // bytes of the claims finished
-	repos := map[string]*volumes.Repository{}
-	defer func() {
-		for _, rep := range repos {
-			rep.Close(context.WithoutCancel(ctx))
-		}
-	}()
 	for _, c := range b.Claims {
 		if ctx.Err() != nil {
 			skipped = append(skipped, SkippedClaim{Claim: c, Reason: "the backup was stopped"})
 			continue
 		}
-		rep := repos[c.Namespace]
-		if rep == nil {
-			if rep, err = volumes.Open(ctx, blobs, k.Cluster, c.Namespace, volumes.Password(b.Target, key, k.Cluster, c.Namespace)); err != nil {
-				skipped = append(skipped, SkippedClaim{Claim: c, Reason: err.Error()})
-				continue
-			}
-			repos[c.Namespace] = rep
+		rep, err := repos.get(ctx, c.Namespace)
+		if err != nil {
+			skipped = append(skipped, SkippedClaim{Claim: c, Reason: err.Error()})
+			continue
 		}
 		snap, err := k.backUp(ctx, k.Movers.For(b.Target), rep, c, func(n int64) { b.Progress(done + n) })
 		if err != nil {
@@ -66,6 +56,47 @@ func (k *KopiaVolumes) BackUpVolumes(ctx context.Context, b VolumeBackup) ([]Ski
 			snap.ID, snap.Files, snap.Bytes, snap.CachedFiles))
 	}
 	return skipped, nil
+}
+
+// repositories opens the volume repositories of b's target, one per
+// namespace, as they are needed; close them.
+type repositories struct {
+	k     *KopiaVolumes
+	b     VolumeBackup
+	blobs volumes.Blobs
+	key   *age.X25519Identity
+	open  map[string]*volumes.Repository
+}
+
+// repositories reaches b's target; the error says why it cannot.
+func (k *KopiaVolumes) repositories(ctx context.Context, b VolumeBackup) (*repositories, error) {
+	blobs, err := k.Targets.Client(b.Target)
+	if err != nil {
+		return nil, fmt.Errorf("the target's storage: %v", err)
+	}
+	key, err := k.Targets.Key(ctx, b.Target)
+	if err != nil {
+		return nil, fmt.Errorf("the target's encryption key: %v", err)
+	}
+	return &repositories{k: k, b: b, blobs: blobs, key: key, open: map[string]*volumes.Repository{}}, nil
+}
+
+func (r *repositories) get(ctx context.Context, namespace string) (*volumes.Repository, error) {
+	if rep := r.open[namespace]; rep != nil {
+		return rep, nil
+	}
+	rep, err := volumes.Open(ctx, r.blobs, r.k.Cluster, namespace, volumes.Password(r.b.Target, r.key, r.k.Cluster, namespace))
+	if err != nil {
+		return nil, err
+	}
+	r.open[namespace] = rep
+	return rep, nil
+}
+
+func (r *repositories) close(ctx context.Context) {
+	for _, rep := range r.open {
+		rep.Close(ctx)
+	}
 }
 
 // backUp snapshots one claim through a mover pod, which it removes whatever

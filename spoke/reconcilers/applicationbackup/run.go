@@ -192,7 +192,7 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	st.setStage(backupv1alpha1.StagePreExecRule)
 	record(hk.Pre(ctx, spec.Pre))
 	var failure *outcome
-	var skipped []SkippedClaim
+	var skipped gaps
 	if f := fatal(ran); f != nil {
 		failure = &outcome{phase: backupv1alpha1.ApplicationBackupFailed, reason: backupv1alpha1.ReasonExecRuleFailed,
 			message: fmt.Sprintf("pre action %s failed: %s; no resource was read", f.Name, f.Message)}
@@ -247,9 +247,16 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
 		out.message += fmt.Sprintf("; exec actions failed with onError Continue: %s (the backup's log has their output)", strings.Join(failed, ", "))
 	}
-	if len(skipped) > 0 {
+	if len(m.Commands) > 0 {
+		out.message += fmt.Sprintf(", with the output of %d backup commands", len(m.Commands))
+	}
+	if len(skipped.claims) > 0 {
 		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
-		out.message += "; " + describeSkipped(skipped)
+		out.message += "; " + describeSkipped(skipped.claims)
+	}
+	if len(skipped.commands) > 0 {
+		out.phase, out.reason = backupv1alpha1.ApplicationBackupPartialSuccess, backupv1alpha1.ReasonPartiallySucceeded
+		out.message += "; " + describeSkippedCommands(skipped.commands)
 	}
 	if m.Counts.Warnings > 0 {
 		out.message += fmt.Sprintf("; %d warnings in the backup's log", m.Counts.Warnings)
@@ -257,20 +264,44 @@ func (r *Reconciler) backUp(ctx context.Context, rn *run, ab *backupv1alpha1.App
 	return out
 }
 
-// backUpData runs the Resources and Volumes stages; it returns the claims
-// whose volume data is not in the backup, or an outcome that says how the
-// stages failed.
-func (r *Reconciler) backUpData(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store, w *archive.Writer) ([]SkippedClaim, *outcome) {
+// gaps are the application data a backup did not take: claims whose data,
+// and backup commands whose output, is not in it.
+type gaps struct {
+	claims   []SkippedClaim
+	commands []SkippedCommand
+}
+
+// backUpData runs the Resources and Volumes stages; it returns what of the
+// application data is not in the backup, or an outcome that says how the
+// stages failed. The Volumes stage backs up the claims' data, then runs the
+// backup commands.
+func (r *Reconciler) backUpData(ctx context.Context, rn *run, ab *backupv1alpha1.ApplicationBackup, st *statusWriter, store archive.Store, w *archive.Writer) (gaps, *outcome) {
 	claims, failure := r.backUpResources(ctx, rn, ab, st, w)
 	if failure != nil {
-		return nil, failure
+		return gaps{}, failure
 	}
-	skipped, err := r.backUpVolumes(ctx, rn, ab, st, store, w, claims)
+	var out gaps
+	var err error
+	if out.claims, err = r.backUpVolumes(ctx, rn, ab, st, store, w, claims); err != nil {
+		failed := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "backing up the volume data")
+		return gaps{}, &failed
+	}
+	sources, bad, err := r.commandSources(ctx, rn, ab)
 	if err != nil {
-		out := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "backing up the volume data")
-		return nil, &out
+		failed := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonClusterReadFailed, "looking for backup commands")
+		return gaps{}, &failed
 	}
-	return skipped, nil
+	for _, b := range bad {
+		w.Log(archive.LevelWarning, nil, fmt.Sprintf("Backup command not run: %s has a bad annotation: %s", b.CommandSource, b.Reason))
+	}
+	out.commands = bad
+	skipped, err := r.backUpCommands(ctx, rn, st, store, w, sources)
+	if err != nil {
+		failed := r.failed(ctx, rn, st, err, backupv1alpha1.ReasonStorageError, "backing up the output of backup commands")
+		return gaps{}, &failed
+	}
+	out.commands = append(out.commands, skipped...)
+	return out, nil
 }
 
 // backUpResources runs the Resources stage and returns the bound

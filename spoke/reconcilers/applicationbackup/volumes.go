@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"k8s.io/client-go/rest"
+
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
 	"github.com/lifeboat-dev/lifeboat/spoke/backup"
@@ -40,14 +42,18 @@ type VolumeBackup struct {
 	Claims   []Claim
 	// Progress takes the bytes of volume data read so far.
 	Progress func(bytes int64)
+	// Exec is the identity backup commands run as.
+	Exec *rest.Config
 }
 
-// VolumeMover backs up the files in PersistentVolumeClaims. BackUpVolumes
-// returns the claims it could not back up, each with its reason; every
-// other claim of b is in the backup. An error fails the whole backup (the
-// backup can no longer be written).
+// VolumeMover backs up the files in PersistentVolumeClaims and the output
+// of backup commands. BackUpVolumes returns the claims it could not back
+// up, each with its reason; every other claim of b is in the backup.
+// BackUpCommands does the same for sources (b.Claims unused). An error
+// fails the whole backup (the backup can no longer be written).
 type VolumeMover interface {
 	BackUpVolumes(ctx context.Context, b VolumeBackup) ([]SkippedClaim, error)
+	BackUpCommands(ctx context.Context, b VolumeBackup, sources []CommandSource) ([]SkippedCommand, error)
 }
 
 // Reasons a claim's data is not backed up.
@@ -55,6 +61,35 @@ const (
 	skipPolicy  = "volumes: Skip"
 	skipNoMover = "this spoke has no volume data mover"
 )
+
+// backUpCommands runs the backup commands of sources in the Volumes stage,
+// after the claims' data; without a VolumeMover none runs. The volumes
+// policy is about claims: a pod asks for its command with its annotation.
+// It logs a warning naming each command whose output is not in the backup,
+// and returns them.
+func (r *Reconciler) backUpCommands(ctx context.Context, rn *run, st *statusWriter, store archive.Store, w *archive.Writer, sources []CommandSource) ([]SkippedCommand, error) {
+	if len(sources) == 0 {
+		return nil, nil
+	}
+	var skipped []SkippedCommand
+	if r.VolumeData == nil {
+		skipped = skipCommands(sources, skipNoMover)
+	} else {
+		var err error
+		base := st.volumeBytes.Load() // the claims' data
+		skipped, err = r.VolumeData.BackUpCommands(ctx, VolumeBackup{
+			Target: rn.target, Store: store, Dir: rn.dir, BackupID: rn.id, Writer: w,
+			Progress: func(n int64) { st.volumeBytes.Store(base + n) }, Exec: r.RESTConfig,
+		}, sources)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range skipped {
+		w.Log(archive.LevelWarning, nil, fmt.Sprintf("Backup command output not backed up (%s): %s is not in the backup", s.Reason, s.CommandSource))
+	}
+	return skipped, nil
+}
 
 // backUpVolumes runs the Volumes stage over the bound claims the Resources
 // stage took: with volumes Skip, or without a VolumeMover, no claim's data

@@ -60,8 +60,14 @@ func (e *env) volumeWarnings(id string) []string {
 // moverStandIn backs up nothing itself: it records what it was given and
 // skips the claims it is told to.
 type moverStandIn struct {
-	got  []applicationbackup.Claim
-	skip map[string]string // claim name -> reason
+	got      []applicationbackup.Claim
+	skip     map[string]string // claim name -> reason
+	commands []applicationbackup.CommandSource
+}
+
+func (m *moverStandIn) BackUpCommands(_ context.Context, _ applicationbackup.VolumeBackup, sources []applicationbackup.CommandSource) ([]applicationbackup.SkippedCommand, error) {
+	m.commands = sources
+	return nil, nil
 }
 
 func (m *moverStandIn) BackUpVolumes(_ context.Context, b applicationbackup.VolumeBackup) ([]applicationbackup.SkippedClaim, error) {

@@ -21,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/internal/cut"
 	"github.com/lifeboat-dev/lifeboat/spoke/archive"
+	"github.com/lifeboat-dev/lifeboat/spoke/commands"
 	"github.com/lifeboat-dev/lifeboat/spoke/panics"
 	"github.com/lifeboat-dev/lifeboat/spoke/restore"
 	spokeruns "github.com/lifeboat-dev/lifeboat/spoke/runs"
@@ -129,6 +130,7 @@ func (r *Reconciler) execute(ctx context.Context, ar *backupv1alpha1.Application
 		MaxItems:               r.maxItems(),
 		ProgressInterval:       time.Second,
 		FillVolume:             r.fillVolume(j),
+		RestoreCommand:         r.restoreCommand(ar, j),
 		Progress: func(res restore.Result) {
 			r.patchProgress(ctx, ar, res, stall.conditions(res))
 		},
@@ -335,5 +337,41 @@ func (r *Reconciler) fillVolume(j *job) func(context.Context, archive.VolumeSnap
 	source, movers := j.reader.Manifest().SourceCluster, r.Movers.For(j.target)
 	return func(ctx context.Context, v archive.VolumeSnapshot, namespace, name string) error {
 		return movers.Fill(ctx, blobs, source, volumes.Password(j.target, j.key, source, v.Namespace), v, namespace, name)
+	}
+}
+
+// restoreCommand gives a backup command's output back through the restore
+// command of a pod of the same workload, read and run as the restore
+// writes (a team's restore as its requester); nil when this spoke cannot
+// read the repositories.
+func (r *Reconciler) restoreCommand(ar *backupv1alpha1.ApplicationRestore, j *job) func(context.Context, archive.CommandOutput, string) (string, error) {
+	blobs, ok := j.store.(volumes.Blobs)
+	if !ok {
+		return nil
+	}
+	config, source := r.writeConfig(ar), j.reader.Manifest().SourceCluster
+	return func(ctx context.Context, c archive.CommandOutput, namespace string) (string, error) {
+		pods, err := client.New(config, client.Options{Scheme: r.Scheme()})
+		if err != nil {
+			return "", err
+		}
+		pod, err := commands.RestorePod(ctx, pods, namespace, c.Owner, c.Pod)
+		if err != nil {
+			return "", err
+		}
+		cmd, err := commands.RestoreAnnotations(pod)
+		if err != nil {
+			return "", fmt.Errorf("pod %s/%s: %v", pod.Namespace, pod.Name, err)
+		}
+		rep, err := volumes.OpenNamed(ctx, blobs, source, c.Namespace, c.Repository, volumes.Password(j.target, j.key, source, c.Namespace))
+		if err != nil {
+			return "", err
+		}
+		defer rep.Close(context.WithoutCancel(ctx))
+		said, err := commands.RestoreOutput(ctx, config, rep, pod, cmd.Container, cmd.Command, c)
+		if err != nil {
+			return "", fmt.Errorf("pod %s/%s: %v", pod.Namespace, pod.Name, err)
+		}
+		return fmt.Sprintf("pod %s/%s, %s", pod.Namespace, pod.Name, said), nil
 	}
 }

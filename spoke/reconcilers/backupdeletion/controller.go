@@ -124,7 +124,7 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 			return 0, err
 		}
 	}
-	// The volume snapshots go before backup.json, which names them.
+	// The snapshots go before backup.json, which names them.
 	if err := r.deleteSnapshots(ctx, target, store, dir, string(src.Cluster)); err != nil {
 		return 0, err
 	}
@@ -159,17 +159,22 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 	return n, err
 }
 
-// deleteSnapshots deletes the volume snapshots that the backup's
-// backup.json names from the repositories of their namespaces. The data
+// deleteSnapshots deletes the snapshots that the backup's backup.json names
+// (volume data and backup commands' output) from the repositories of their
+// namespaces. The data
 // only they held is freed by kopia's maintenance, which Lifeboat does not
 // run yet. A backup without a readable backup.json names none.
 func (r *Reconciler) deleteSnapshots(ctx context.Context, target *backupv1alpha1.BackupTarget, store archive.Store, dir, cluster string) error {
 	rd, err := archive.Open(ctx, store, dir)
-	if err != nil || len(rd.Manifest().Volumes) == 0 {
+	if err != nil {
+		return nil
+	}
+	byNamespace := rd.Manifest().Snapshots()
+	if len(byNamespace) == 0 {
 		return nil
 	}
 	if r.Targets == nil {
-		return fmt.Errorf("backup %s holds volume snapshots, which this spoke cannot delete (no Azure Blob access)", dir)
+		return fmt.Errorf("backup %s holds snapshots (volume data, backup commands' output), which this spoke cannot delete (no Azure Blob access)", dir)
 	}
 	blobs, err := r.Targets.Client(target)
 	if err != nil {
@@ -177,11 +182,7 @@ func (r *Reconciler) deleteSnapshots(ctx context.Context, target *backupv1alpha1
 	}
 	key, err := r.Targets.Key(ctx, target)
 	if err != nil {
-		return fmt.Errorf("backup %s holds volume snapshots, whose repository password comes from the target's encryption key: %w", dir, err)
-	}
-	byNamespace := map[string][]string{}
-	for _, v := range rd.Manifest().Volumes {
-		byNamespace[v.Namespace] = append(byNamespace[v.Namespace], v.Snapshot)
+		return fmt.Errorf("backup %s holds snapshots, whose repository password comes from the target's encryption key: %w", dir, err)
 	}
 	for ns, ids := range byNamespace {
 		rep, err := volumes.Open(ctx, blobs, cluster, ns, volumes.Password(target, key, cluster, ns))
@@ -190,7 +191,7 @@ func (r *Reconciler) deleteSnapshots(ctx context.Context, target *backupv1alpha1
 		}
 		for _, id := range ids {
 			if err = rep.Delete(ctx, id); err != nil {
-				err = fmt.Errorf("deleting volume snapshot %s of namespace %s: %w", id, ns, err)
+				err = fmt.Errorf("deleting snapshot %s of namespace %s: %w", id, ns, err)
 				break
 			}
 		}
