@@ -116,7 +116,7 @@ func TestRenderSpokeDefaults(t *testing.T) {
 		"--restore-max-items=250000",
 		"--restore-spool-size=2Gi",
 	}))
-	g.Expect(c.Env).To(BeEmpty())
+	g.Expect(c.Env).To(Equal([]corev1.EnvVar{memoryLimitEnv}), "the container's memory limit, for the garbage collector's soft limit")
 	g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("128Mi")))
 	g.Expect(c.Resources.Limits).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("512Mi")))
 	expectManager(g, pod)
@@ -215,7 +215,7 @@ func TestRenderSpokeValues(t *testing.T) {
 		"--hub-server=https://hub.example:6443",
 		"--zap-log-level=debug",
 	}))
-	g.Expect(c.Env).To(Equal([]corev1.EnvVar{{Name: "AZURE_AUTHORITY_HOST", Value: "https://login.example/"}}))
+	g.Expect(c.Env).To(Equal([]corev1.EnvVar{memoryLimitEnv, {Name: "AZURE_AUTHORITY_HOST", Value: "https://login.example/"}}))
 	g.Expect(c.Ports).To(ConsistOf(HaveField("Name", "health")), "no metrics port")
 	g.Expect(pod.NodeSelector).To(Equal(map[string]string{"pool": "system"}))
 	g.Expect(pod.Tolerations).To(Equal([]corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "system", Effect: corev1.TaintEffectNoSchedule}}))
@@ -563,3 +563,7 @@ func TestRBACIsScoped(t *testing.T) {
 		g.Expect(review).To(ContainElements("tokenreviews", "subjectaccessreviews"), "%s: the metrics endpoint authenticates and authorizes", name)
 	}
 }
+
+// memoryLimitEnv gives the spoke its container's memory limit.
+var memoryLimitEnv = corev1.EnvVar{Name: "LIFEBOAT_MEMORY_LIMIT", ValueFrom: &corev1.EnvVarSource{
+	ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "manager", Resource: "limits.memory"}}}

@@ -128,6 +128,9 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+	if limit := setSoftMemoryLimit(); limit > 0 {
+		log.Info("Set the garbage collector's soft memory limit to 90% of the container's", "bytes", limit)
+	}
 
 	if err := run(s, &factory); err != nil {
 		log.Error(err, "The spoke manager stopped with an error")
