@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
 	"github.com/kopia/kopia/fs/localfs"
+	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/maintenance"
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
@@ -62,15 +65,26 @@ func TestMaintenanceFreesDeletedSnapshotData(t *testing.T) {
 		g.Expect(after).NotTo(HaveKey(name), "the deleted snapshot's packs are deleted")
 	}
 	g.Expect(sum(after)).To(BeNumerically("<", oldBytes), "no pack holds the deleted snapshot's 14 MiB of random bytes")
-	owner, err := maintenance.GetParams(ctx, rep.Repository)
+	params, err := maintenance.GetParams(ctx, rep.Repository)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(owner.Owner).To(Equal(volumes.MaintenanceOwner("spoke-1")))
+	g.Expect(params.Owner).To(Equal(volumes.MaintenanceOwner("spoke-1")))
 
 	dst := t.TempDir()
 	writer := startMover(t, ctx, volumes.Mover{Root: dst, Token: "write-token", Write: true}, nil)
 	_, err = rep.Fill(ctx, keep.ID, writer)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(treeSums(t, dst)).To(Equal(treeSums(t, keepDir)))
+
+	t.Log("a repository whose maintenance another kopia user owns is left to it")
+	params.Owner = "admin@laptop"
+	g.Expect(repo.WriteSession(ctx, rep.Repository, repo.WriteSessionOptions{}, func(ctx context.Context, w repo.RepositoryWriter) error {
+		return maintenance.SetParams(ctx, w, params)
+	})).To(Succeed())
+	before := blobETags(t, container)
+	_, err = rep.Maintain(ctx, maintenance.ModeFull, maintenance.SafetyNone)
+	g.Expect(err).To(MatchError(volumes.ErrNotOwner))
+	g.Expect(err).To(MatchError(ContainSubstring("admin@laptop")))
+	g.Expect(blobETags(t, container)).To(Equal(before))
 }
 
 // The scheduled maintenance takes each location of the Valid targets once,
@@ -114,6 +128,7 @@ func TestMaintainerTakesOnlyTheClustersRepositories(t *testing.T) {
 		target("b-shared", container, "team-a", true), target("a-shared", container, "team-a", true),
 		target("c-invalid", container, "team-b", false),
 	).Build()
+	ctx = logr.NewContext(ctx, testr.New(t)) // the spoke's log lines, in the test's output
 	m := &volumes.Maintainer{Client: kube, Targets: idTargets{id}, Cluster: "spoke-1", Interval: time.Hour, Safety: maintenance.SafetyNone}
 	fullBefore := maintenanceCount(t, volumes.ResultFull)
 	time.Sleep(1100 * time.Millisecond) // see TestMaintenanceFreesDeletedSnapshotData
