@@ -107,6 +107,7 @@ func TestRenderSpokeDefaults(t *testing.T) {
 		"--leader-elect=true",
 		"--mover-image=lifeboat.dev/lifeboat-spoke:0.1.0-dev",
 		"--mover-image-pull-policy=IfNotPresent",
+		"--repository-maintenance-interval=1h",
 		"--health-probe-bind-address=:8081",
 		"--metrics-bind-address=:8443",
 		"--max-backups=4",
@@ -116,7 +117,7 @@ func TestRenderSpokeDefaults(t *testing.T) {
 		"--restore-max-items=250000",
 		"--restore-spool-size=2Gi",
 	}))
-	g.Expect(c.Env).To(BeEmpty())
+	g.Expect(c.Env).To(Equal([]corev1.EnvVar{memoryLimitEnv}), "the container's memory limit, for the garbage collector's soft limit")
 	g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("128Mi")))
 	g.Expect(c.Resources.Limits).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("512Mi")))
 	expectManager(g, pod)
@@ -162,17 +163,18 @@ func TestRenderSpokeValues(t *testing.T) {
 			"requests": map[string]any{"cpu": "250m", "memory": "1Gi"},
 			"limits":   map[string]any{"memory": "2Gi"},
 		},
-		"nodeSelector":      map[string]any{"pool": "system"},
-		"tolerations":       []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "system", "effect": "NoSchedule"}},
-		"affinity":          map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{"a"}}}}}}}},
-		"priorityClassName": "system-cluster-critical",
-		"extraArgs":         []any{"--hub-server=https://hub.example:6443", "--zap-log-level=debug"},
-		"extraEnv":          []any{map[string]any{"name": "AZURE_AUTHORITY_HOST", "value": "https://login.example/"}},
-		"imagePullSecrets":  []any{"pull"},
-		"serviceAccount":    map[string]any{"annotations": map[string]any{"azure.workload.identity/client-id": "00000000-0000-0000-0000-00000000000a"}},
-		"podLabels":         map[string]any{"team": "platform", "azure.workload.identity/use": "false", "app.kubernetes.io/name": "other"},
-		"podAnnotations":    map[string]any{"example.com/scrape": "true"},
-		"metrics":           map[string]any{"enabled": false},
+		"nodeSelector":                  map[string]any{"pool": "system"},
+		"tolerations":                   []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "system", "effect": "NoSchedule"}},
+		"affinity":                      map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{"a"}}}}}}}},
+		"priorityClassName":             "system-cluster-critical",
+		"extraArgs":                     []any{"--hub-server=https://hub.example:6443", "--zap-log-level=debug"},
+		"extraEnv":                      []any{map[string]any{"name": "AZURE_AUTHORITY_HOST", "value": "https://login.example/"}},
+		"imagePullSecrets":              []any{"pull"},
+		"serviceAccount":                map[string]any{"annotations": map[string]any{"azure.workload.identity/client-id": "00000000-0000-0000-0000-00000000000a"}},
+		"podLabels":                     map[string]any{"team": "platform", "azure.workload.identity/use": "false", "app.kubernetes.io/name": "other"},
+		"podAnnotations":                map[string]any{"example.com/scrape": "true"},
+		"metrics":                       map[string]any{"enabled": false},
+		"repositoryMaintenanceInterval": "30m",
 		"limits": map[string]any{"backups": 8, "selfServiceBackups": 1, "restores": 3, "selfServiceRestores": 2,
 			"restoreMaxItems": 1000000, "restoreSpoolSize": ""},
 	}, spokeNamespace)
@@ -203,6 +205,7 @@ func TestRenderSpokeValues(t *testing.T) {
 		"--leader-elect=true",
 		"--mover-image=registry.example/lifeboat/spoke:1.2.3",
 		"--mover-image-pull-policy=Always",
+		"--repository-maintenance-interval=30m",
 		"--health-probe-bind-address=:8081",
 		"--metrics-bind-address=0",
 		"--max-backups=8",
@@ -213,7 +216,7 @@ func TestRenderSpokeValues(t *testing.T) {
 		"--hub-server=https://hub.example:6443",
 		"--zap-log-level=debug",
 	}))
-	g.Expect(c.Env).To(Equal([]corev1.EnvVar{{Name: "AZURE_AUTHORITY_HOST", Value: "https://login.example/"}}))
+	g.Expect(c.Env).To(Equal([]corev1.EnvVar{memoryLimitEnv, {Name: "AZURE_AUTHORITY_HOST", Value: "https://login.example/"}}))
 	g.Expect(c.Ports).To(ConsistOf(HaveField("Name", "health")), "no metrics port")
 	g.Expect(pod.NodeSelector).To(Equal(map[string]string{"pool": "system"}))
 	g.Expect(pod.Tolerations).To(Equal([]corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "system", Effect: corev1.TaintEffectNoSchedule}}))
@@ -568,3 +571,7 @@ func TestRBACIsScoped(t *testing.T) {
 		g.Expect(review).To(ContainElements("tokenreviews", "subjectaccessreviews"), "%s: the metrics endpoint authenticates and authorizes", name)
 	}
 }
+
+// memoryLimitEnv gives the spoke its container's memory limit.
+var memoryLimitEnv = corev1.EnvVar{Name: "LIFEBOAT_MEMORY_LIMIT", ValueFrom: &corev1.EnvVarSource{
+	ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "manager", Resource: "limits.memory"}}}

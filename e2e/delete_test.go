@@ -139,13 +139,7 @@ func TestDeleteAndForceDelete(t *testing.T) {
 		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(loc), loc)).To(Succeed())
 		return loc.Status.ValidClusters
 	}, 2*time.Minute, 250*time.Millisecond).Should(BeNumerically(">", 0), "a sync needs a Valid cluster")
-	sync := &fleetv1alpha1.BackupSync{ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "after-force-delete"}, Spec: fleetv1alpha1.BackupSyncSpec{Location: backupv1alpha1.ObjectName(loc.Name)}}
-	g.Expect(hub.Create(ctx, sync)).To(Succeed())
-	g.Eventually(func() backupv1alpha1.TaskPhase {
-		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(sync), sync)).To(Succeed())
-		return sync.Status.Phase
-	}, 3*time.Minute, 250*time.Millisecond).Should(BeElementOf(backupv1alpha1.TaskCompleted, backupv1alpha1.TaskFailed))
-	g.Expect(sync.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted), "%+v", sync.Status.Conditions)
+	sync := completedSync(g, ctx, &fleetv1alpha1.BackupSync{ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "after-force-delete"}, Spec: fleetv1alpha1.BackupSyncSpec{Location: backupv1alpha1.ObjectName(loc.Name)}})
 	backups := &fleetv1alpha1.BackupList{}
 	g.Expect(hub.List(ctx, backups, client.InNamespace(team))).To(Succeed())
 	for _, b := range backups.Items {

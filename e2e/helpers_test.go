@@ -139,3 +139,15 @@ func waitFinished[T client.Object](g Gomega, ctx context.Context, c client.Clien
 func blobStore(g Gomega, id fleet.Identity, spoke *fleet.Spoke, target, container string) *blob.Client {
 	return teamStore(g, id, spoke, backupv1alpha1.TargetServiceAccount(target), container, "e2e")
 }
+
+// completedSync creates sync on the hub and waits until it has Completed.
+func completedSync(g Gomega, ctx context.Context, sync *fleetv1alpha1.BackupSync) *fleetv1alpha1.BackupSync {
+	hub := testFleet.Hub.Client
+	g.Expect(hub.Create(ctx, sync)).To(Succeed())
+	g.Eventually(func() backupv1alpha1.TaskPhase {
+		g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(sync), sync)).To(Succeed())
+		return sync.Status.Phase
+	}, 3*time.Minute, 250*time.Millisecond).Should(BeElementOf(backupv1alpha1.TaskCompleted, backupv1alpha1.TaskFailed))
+	g.Expect(sync.Status.Phase).To(Equal(backupv1alpha1.TaskCompleted), "%+v", sync.Status.Conditions)
+	return sync
+}

@@ -296,27 +296,36 @@ func TestSpokeHubCredentialIsScoped(t *testing.T) {
 		return err
 	}, time.Minute, 250*time.Millisecond).Should(Succeed())
 	g.Expect(src.CatalogAccess(ctx)).To(Succeed())
+	expectCatalogWriterOnly(g, ctx, c, spoke1, spoke2)
+}
+
+// expectCatalogWriterOnly checks that c, the hub credential of spoke s, is a
+// certificate OCM issued for s's lifeboat add-on that may create (and
+// delete) a BackupCatalog in s's cluster namespace on the hub, and may not
+// create one in the namespace of other nor read Secrets, ManifestWork, hub
+// Backups or other's add-on.
+func expectCatalogWriterOnly(g Gomega, ctx context.Context, c client.Client, s, other *fleet.Spoke) {
 	review := &authenticationv1.SelfSubjectReview{}
 	g.Expect(c.Create(ctx, review)).To(Succeed())
-	g.Expect(review.Status.UserInfo.Username).To(HavePrefix("system:open-cluster-management:cluster:"+spoke1.Name+":addon:lifeboat:agent:"), "a certificate OCM issued for the add-on")
+	g.Expect(review.Status.UserInfo.Username).To(HavePrefix("system:open-cluster-management:cluster:"+s.Name+":addon:lifeboat:agent:"), "a certificate OCM issued for the add-on")
 
 	page := func(namespace, name string) *fleetv1alpha1.BackupCatalog {
 		ref := backupv1alpha1.HubObjectReference{Namespace: "team-hub", Name: "primary"}
 		return &fleetv1alpha1.BackupCatalog{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-			Spec:       fleetv1alpha1.BackupCatalogSpec{Cluster: backupv1alpha1.ClusterName(spoke1.Name), Sync: &ref, Location: &ref, Page: 1, Final: true},
+			Spec:       fleetv1alpha1.BackupCatalogSpec{Cluster: backupv1alpha1.ClusterName(s.Name), Sync: &ref, Location: &ref, Page: 1, Final: true},
 		}
 	}
-	own := page(spoke1.Name, "scope-"+rand.String(5))
+	own := page(s.Name, "scope-"+rand.String(5))
 	g.Expect(c.Create(ctx, own)).To(Succeed(), "a catalog page in its own cluster namespace")
 	g.Expect(c.Delete(ctx, own)).To(Succeed())
 
-	err := c.Create(ctx, page(spoke2.Name, own.Name))
+	err := c.Create(ctx, page(other.Name, own.Name))
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "not in another cluster's namespace: %v", err)
-	g.Expect(apierrors.IsForbidden(c.List(ctx, &corev1.SecretList{}, client.InNamespace(spoke1.Name)))).To(BeTrue(), "no secrets")
-	g.Expect(apierrors.IsForbidden(c.List(ctx, &workv1.ManifestWorkList{}, client.InNamespace(spoke1.Name)))).To(BeTrue(), "no ManifestWork")
+	g.Expect(apierrors.IsForbidden(c.List(ctx, &corev1.SecretList{}, client.InNamespace(s.Name)))).To(BeTrue(), "no secrets")
+	g.Expect(apierrors.IsForbidden(c.List(ctx, &workv1.ManifestWorkList{}, client.InNamespace(s.Name)))).To(BeTrue(), "no ManifestWork")
 	g.Expect(apierrors.IsForbidden(c.List(ctx, &fleetv1alpha1.BackupList{}, client.InNamespace("team-hub")))).To(BeTrue(), "no hub Backups")
-	g.Expect(apierrors.IsForbidden(c.List(ctx, &addonv1alpha1.ManagedClusterAddOnList{}, client.InNamespace(spoke2.Name)))).To(BeTrue(), "not another cluster's add-on")
+	g.Expect(apierrors.IsForbidden(c.List(ctx, &addonv1alpha1.ManagedClusterAddOnList{}, client.InNamespace(other.Name)))).To(BeTrue(), "not another cluster's add-on")
 }
 
 func hubBackup(namespace, name string, s *fleet.Spoke, location, ns string) *fleetv1alpha1.Backup {

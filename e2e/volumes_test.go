@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kopia/kopia/repo/maintenance"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -232,6 +233,18 @@ func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 		return apierrors.IsNotFound(hub.Get(ctx, client.ObjectKeyFromObject(b), &fleetv1alpha1.Backup{}))
 	}, 3*time.Minute, 500*time.Millisecond).Should(BeTrue())
 	g.Expect(readSnapshot()).To(MatchError(ContainSubstring(snap)))
+
+	t.Log("spoke-1's scheduled maintenance (every 30 s in the fleet) takes the repository: kopia's schedule is in it, owned by lifeboat@spoke-1")
+	g.Eventually(func() error {
+		_, err := store.Stat(ctx, "lifeboat/v1/repositories/"+spoke1.Name+"/"+ns+"/kopia.maintenance")
+		return err
+	}, 3*time.Minute, time.Second).Should(Succeed())
+	rep, err := volumes.Open(ctx, store, spoke1.Name, ns, volumes.Password(target, nil, spoke1.Name, ns))
+	g.Expect(err).NotTo(HaveOccurred())
+	defer rep.Close(ctx)
+	params, err := maintenance.GetParams(ctx, rep.Repository)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(params.Owner).To(Equal(volumes.MaintenanceOwner(spoke1.Name)))
 }
 
 type discard struct{}

@@ -5,8 +5,10 @@
 # Components: kube (kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubelet and the OCM work agent, from one module so shared packages compile
 # once), ocm (OCM's registration, placement and add-on manager, from the same
-# module dir, so they reuse the packages kube compiled), etcd, wiwebhook (the Azure Workload Identity webhook), garden (Gardener
-# test environment), azurite (npm).
+# module dir, so they reuse the packages kube compiled; registration through
+# the small main in hack/fleetbin/kube/registration), etcd, wiwebhook (the
+# Azure Workload Identity webhook), garden (Gardener test environment),
+# azurite (npm).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,8 +41,10 @@ kube() {
 }
 ocm() {
   build kube "$CACHE/ocm-$OCM_VERSION-kube-$KUBE_VERSION" "-s -w" \
-    open-cluster-management.io/ocm/cmd/registration open-cluster-management.io/ocm/cmd/placement \
-    open-cluster-management.io/ocm/cmd/addon
+    open-cluster-management.io/ocm/cmd/placement open-cluster-management.io/ocm/cmd/addon
+  # OCM's cmd/registration with a flag for how often its agent looks at its
+  # certificates (hack/fleetbin/kube/registration).
+  build kube "$CACHE/ocm-registration-$OCM_VERSION-kube-$KUBE_VERSION" "-s -w" ./registration
 }
 etcd() { build etcd "$CACHE/etcd-$ETCD_VERSION" "-s -w" .; }
 wiwebhook() { build wiwebhook "$CACHE/azure-wi-webhook-$WI_VERSION" "-s -w" github.com/Azure/azure-workload-identity/cmd/webhook; }

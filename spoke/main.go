@@ -13,6 +13,7 @@ import (
 
 	"time"
 
+	"github.com/kopia/kopia/repo/maintenance"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -71,6 +72,7 @@ type settings struct {
 	restoreMaxItems                     int64
 	restoreSpoolSize                    string
 	moverImage, moverPullPolicy         string
+	maintenanceInterval                 time.Duration
 }
 
 // The add-on Lease, the hub credential Secret and the targets' encryption key
@@ -117,6 +119,8 @@ func main() {
 	flag.StringVar(&s.moverImage, "mover-image", os.Getenv("LIFEBOAT_MOVER_IMAGE"),
 		"the image of the data mover pods that back up and restore volume data: the spoke's own image (they run `lifeboat-spoke mover`); empty: volume data is not backed up")
 	flag.StringVar(&s.moverPullPolicy, "mover-image-pull-policy", string(corev1.PullIfNotPresent), "imagePullPolicy of the mover pods")
+	flag.DurationVar(&s.maintenanceInterval, "repository-maintenance-interval", time.Hour,
+		"how often the cluster's volume data repositories are checked for maintenance; kopia runs the cycle that is due (quick hourly, full daily: deleted snapshots' data is freed by the full cycle); 0 disables maintenance")
 	flag.StringVar(&s.restoreSpoolSize, "restore-spool-size", "",
 		"how much restores may spool together in the temporary directory (a quantity such as 2Gi: the size limit of its volume); empty: only the file system's free space bounds it")
 	opts := zap.Options{}
@@ -124,6 +128,9 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+	if limit := setSoftMemoryLimit(); limit > 0 {
+		log.Info("Set the garbage collector's soft memory limit to 90% of the container's", "bytes", limit)
+	}
 
 	if err := run(s, &factory); err != nil {
 		log.Error(err, "The spoke manager stopped with an error")
@@ -140,6 +147,9 @@ func run(s settings, factory *targets.Factory) error {
 		if n <= 0 {
 			return fmt.Errorf("--%s must be positive", flag)
 		}
+	}
+	if s.maintenanceInterval < 0 {
+		return fmt.Errorf("--repository-maintenance-interval must not be negative (0 disables maintenance)")
 	}
 	var spoolSize int64
 	if s.restoreSpoolSize != "" {
@@ -233,6 +243,12 @@ func run(s settings, factory *targets.Factory) error {
 		Recorder:     mgr.GetEventRecorder("lifeboat-spoke"),
 	}).SetupWithManager(mgr); err != nil {
 		return err
+	}
+	if s.maintenanceInterval > 0 {
+		if err := mgr.Add(&volumes.Maintainer{Client: mgr.GetClient(), Targets: factory, Cluster: s.clusterName,
+			Interval: s.maintenanceInterval, Safety: maintenance.SafetyFull}); err != nil {
+			return err
+		}
 	}
 	hub := &hubcredential.Source{Reader: mgr.GetAPIReader(), Name: s.hubCredentialSecret, ClusterNamespace: s.clusterName, Server: s.hubServer, Scheme: hubScheme}
 	syncs := &backupsync.Reconciler{

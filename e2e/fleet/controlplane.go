@@ -44,6 +44,9 @@ type ControlPlane struct {
 
 	etcd, apiserver, kcm *proc.Process
 	saKey                *rsa.PrivateKey
+	// signingDuration is the kube-controller-manager's
+	// --cluster-signing-duration; 0 is its default.
+	signingDuration time.Duration
 }
 
 // Port is the kube-apiserver's port on loopback.
@@ -333,7 +336,31 @@ func (cp *ControlPlane) UserKubeconfig(file, user string, groups ...string) (str
 	return path, cfg, nil
 }
 
+// SetClusterSigningDuration restarts the kube-controller-manager so that the
+// certificates it signs for CSRs from then on (on a hub: OCM's agents' and
+// add-ons' client certificates) are valid for d, or, when d is 0, for its
+// default of a year, never past the CA's own expiry. The
+// kube-controller-manager backdates each certificate's NotBefore by 5
+// minutes, so a certificate of d < 8 h spans d + 5 min.
+func (cp *ControlPlane) SetClusterSigningDuration(ctx context.Context, d time.Duration) error {
+	if cp.kcm == nil {
+		return fmt.Errorf("%s runs no kube-controller-manager", cp.Name)
+	}
+	if err := cp.kcm.Stop(10 * time.Second); err != nil {
+		return err
+	}
+	cp.kcm, cp.signingDuration = nil, d
+	return cp.startControllerManager(ctx)
+}
+
+// defaultSigningDuration is kube-controller-manager's --cluster-signing-duration default.
+const defaultSigningDuration = 365 * 24 * time.Hour
+
 func (cp *ControlPlane) startControllerManager(ctx context.Context) (err error) {
+	signing := cp.signingDuration
+	if signing == 0 {
+		signing = defaultSigningDuration
+	}
 	// The controller-manager's controllers act as its own identity
 	// (--use-service-account-credentials=false), which needs every permission.
 	cp.kcm, err = cp.startComponent(ctx, "kube-controller-manager", cp.logDir(),
@@ -352,6 +379,7 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context) (err error) 
 		// trusts for client certificates.
 		"--cluster-signing-cert-file="+cp.pkiPath("ca.crt"),
 		"--cluster-signing-key-file="+cp.pkiPath("ca.key"),
+		"--cluster-signing-duration="+signing.String(),
 		// Claims get volumes: a directory under /tmp/hostpath_pv on this
 		// host, which is every node of the fleet (see createStorageClass).
 		"--enable-hostpath-provisioner",

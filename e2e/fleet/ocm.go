@@ -248,6 +248,12 @@ func startRegistrationAgent(ctx context.Context, hub *ControlPlane, s *Spoke) er
 		"--namespace="+agentNamespace,
 		// Report the spoke's health often, so tests see Available soon.
 		"--cluster-healthcheck-period=10s",
+		// Look at the agent's and its add-ons' client certificates every 10 s,
+		// not OCM's 5 minutes, so that a certificate of a few minutes
+		// (ControlPlane.SetClusterSigningDuration) is renewed in the last
+		// 20-25% of its life, as OCM renews one of a year (see
+		// hack/fleetbin/kube/registration).
+		"--certificate-resync-interval=10s",
 	)
 	return err
 }

@@ -94,6 +94,8 @@ func (f *Fleet) spokeValues() (string, error) {
 	values := map[string]any{
 		"image":     map[string]any{"pullPolicy": "Never"},
 		"extraArgs": []string{"--ca-bundle=" + fleetCADir + "/ca.pem", "--hub-server=" + podURL(f.Hub.URL)},
+		// Volume repositories are maintained soon after a test writes them.
+		"repositoryMaintenanceInterval": "30s",
 		// Azurite's proxy is a private endpoint the spoke's admin allows.
 		"allowedBlobEndpoints": []string{podURL(f.Azure.BlobEndpoint())},
 		"extraVolumes": []map[string]any{{

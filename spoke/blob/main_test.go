@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	azblobcontainer "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/google/uuid"
 	. "github.com/onsi/gomega"
 
@@ -164,17 +165,24 @@ func newContainer(t testing.TB, base string) string {
 
 // blobsIn lists the container directly in Azurite.
 func blobsIn(t testing.TB, container string) []string {
-	t.Helper()
 	var names []string
+	for _, b := range blobItems(t, container) {
+		names = append(names, *b.Name)
+	}
+	return names
+}
+
+// blobItems lists the container's blobs and their properties directly in Azurite.
+func blobItems(t testing.TB, container string) []*azblobcontainer.BlobItem {
+	t.Helper()
+	var items []*azblobcontainer.BlobItem
 	pager := azure.admin.NewListBlobsFlatPager(container, nil)
 	for pager.More() {
 		page, err := pager.NextPage(context.Background())
 		NewWithT(t).Expect(err).NotTo(HaveOccurred())
-		for _, b := range page.Segment.BlobItems {
-			names = append(names, *b.Name)
-		}
+		items = append(items, page.Segment.BlobItems...)
 	}
-	return names
+	return items
 }
 
 // requestLog is a transport that notes every storage request and its answer;

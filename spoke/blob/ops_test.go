@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -152,8 +154,25 @@ func generator(seed byte, size int64) io.Reader {
 }
 
 // heapPeak samples the live heap until stop is called, and returns its peak.
-func heapPeak() (stop func() uint64) {
+func heapPeak() (stop func() uint64) { return heapPeakProfiled("") }
+
+// heapPeakProfiled is heapPeak that also writes heap profiles if profile is
+// not empty: to profile+".start" at once, and to profile each time the heap
+// has grown 16 MiB beyond the last profile's peak (the last one written is
+// the closest to the peak; pprof -base the start one shows what was
+// allocated in between).
+func heapPeakProfiled(profile string) (stop func() uint64) {
 	var peak atomic.Uint64
+	var profiled uint64
+	writeProfile := func(name string) {
+		if f, err := os.Create(name); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+	if profile != "" {
+		writeProfile(profile + ".start")
+	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -163,6 +182,10 @@ func heapPeak() (stop func() uint64) {
 			runtime.ReadMemStats(&ms)
 			if ms.HeapAlloc > peak.Load() {
 				peak.Store(ms.HeapAlloc)
+			}
+			if profile != "" && ms.HeapAlloc > profiled+16<<20 {
+				profiled = ms.HeapAlloc
+				writeProfile(profile)
 			}
 			select {
 			case <-done:

@@ -90,7 +90,7 @@ func BenchmarkVolumeBackup(b *testing.B) {
 			return snap
 		}
 		resetPeakRSS(b)
-		stop := heapPeak()
+		stop := heapPeakProfiled(heapProfile("backup"))
 		start := time.Now()
 		first := backUp()
 		volumeTime += time.Since(start)
@@ -124,7 +124,7 @@ func BenchmarkVolumeBackup(b *testing.B) {
 		dst := b.TempDir()
 		writer, writerPeak := startMoverProcess(b, volumes.Mover{Root: dst, Token: "bench-write", Write: true})
 		resetPeakRSS(b)
-		stop = heapPeak()
+		stop = heapPeakProfiled(heapProfile("restore"))
 		start = time.Now()
 		unpacked, err := rep.Fill(ctx, first.ID, writer)
 		restoreTime += time.Since(start)
@@ -187,6 +187,16 @@ func BenchmarkVolumeBackup(b *testing.B) {
 	b.ReportMetric(mib(restoreRSS), "restore-RSS-MiB")
 	b.ReportMetric(mib(readerRSS), "read-mover-RSS-MiB")
 	b.ReportMetric(mib(writerRSS), "write-mover-RSS-MiB")
+}
+
+// heapProfile is the file of phase's heap profile near its peak in the
+// folder $LIFEBOAT_BENCH_HEAP_PROFILES, or "" (no profile) without it.
+func heapProfile(phase string) string {
+	dir := os.Getenv("LIFEBOAT_BENCH_HEAP_PROFILES")
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, phase+".heap.pprof")
 }
 
 // moverEnv makes this test binary a mover (see TestMain): the volume's path,

@@ -66,7 +66,7 @@ func Open(ctx context.Context, blobs Blobs, cluster, namespace, password string)
 	opts := &repo.ConnectOptions{CachingOptions: content.CachingOptions{
 		CacheDirectory:        filepath.Join(r.dir, "cache"),
 		ContentCacheSizeBytes: 64 << 20, MetadataCacheSizeBytes: 64 << 20,
-	}}
+	}, ClientOptions: clientOptions(cluster)}
 	err = repo.Connect(ctx, config, st, password, opts)
 	if errors.Is(err, repo.ErrRepositoryNotInitialized) {
 		err = repo.Initialize(ctx, st, &repo.NewRepositoryOptions{}, password)

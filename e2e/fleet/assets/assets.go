@@ -36,9 +36,14 @@ func CacheDir() string {
 // module (hack/fleetbin/kube) so that their shared packages compile once.
 const kubeDir = "kube-" + KubeVersion + "-ocm-" + OCMVersion
 
-// ocmDir holds OCM's registration (hub controller and agent), placement
-// controller and add-on manager, built from the same module as kubeDir.
+// ocmDir holds OCM's placement controller and add-on manager, built from
+// the same module as kubeDir.
 const ocmDir = "ocm-" + OCMVersion + "-kube-" + KubeVersion
+
+// registrationDir holds OCM's registration (hub controller and agent) as
+// hack/fleetbin/kube/registration builds it: OCM's command with the flag
+// --certificate-resync-interval.
+const registrationDir = "ocm-registration-" + OCMVersion + "-kube-" + KubeVersion
 
 var binaries = map[string]string{
 	"kube-apiserver":          kubeDir,
@@ -46,7 +51,7 @@ var binaries = map[string]string{
 	"kube-scheduler":          kubeDir,
 	"kubelet":                 kubeDir,
 	"work":                    kubeDir,
-	"registration":            ocmDir,
+	"registration":            registrationDir,
 	"placement":               ocmDir,
 	"addon":                   ocmDir,
 	"etcd":                    "etcd-" + EtcdVersion,

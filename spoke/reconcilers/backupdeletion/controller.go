@@ -161,9 +161,8 @@ func (r *Reconciler) delete(ctx context.Context, del *backupv1alpha1.BackupDelet
 
 // deleteSnapshots deletes the snapshots that the backup's backup.json names
 // (volume data and backup commands' output) from the repositories of their
-// namespaces. The data
-// only they held is freed by kopia's maintenance, which Lifeboat does not
-// run yet. A backup without a readable backup.json names none.
+// namespaces. The data only they held is freed by kopia's maintenance
+// (volumes.Maintainer). A backup without a readable backup.json names none.
 func (r *Reconciler) deleteSnapshots(ctx context.Context, target *backupv1alpha1.BackupTarget, store archive.Store, dir, cluster string) error {
 	rd, err := archive.Open(ctx, store, dir)
 	if err != nil {
