@@ -373,3 +373,14 @@ func (e *hubEnv) profile(ctx context.Context, b *testing.B, kind, file string) {
 		b.Errorf("profile %s: %v", kind, err)
 	}
 }
+
+// logf logs to b and, with -v, at once to stderr as well: a benchmark's log
+// is printed only when it ends, and a long run on a busy machine may be cut
+// short by its timeout.
+func logf(b *testing.B, format string, args ...any) {
+	b.Helper()
+	b.Logf(format, args...)
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "%s: "+format+"\n", append([]any{b.Name()}, args...)...)
+	}
+}

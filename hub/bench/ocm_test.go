@@ -113,7 +113,7 @@ func (e *hubEnv) waitAddOns(ctx context.Context, total int) (time.Duration, erro
 		}
 		return len(list.Items)
 	}
-	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 20*time.Minute, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 50*time.Minute, true, func(context.Context) (bool, error) {
 		return count(schema.GroupVersionKind{Group: addonv1alpha1.GroupName, Version: "v1alpha1", Kind: "ManagedClusterAddOnList"}) >= total &&
 			count(schema.GroupVersionKind{Group: workv1.GroupName, Version: "v1", Kind: "ManifestWorkList"}, client.MatchingLabels{addonv1alpha1.AddonLabelKey: addon.Name}) >= total, nil
 	})
@@ -173,7 +173,7 @@ func (e *hubEnv) selection(ctx context.Context, b *testing.B, labels map[string]
 	if err != nil {
 		b.Fatalf("waiting for Placement %s to decide for %d clusters: %v", benchPlacement, total, err)
 	}
-	b.Logf("Placement %s decided for %d clusters in %d PlacementDecisions after %v", benchPlacement, total, pages, time.Since(start).Round(time.Millisecond))
+	logf(b, "Placement %s decided for %d clusters in %d PlacementDecisions after %v", benchPlacement, total, pages, time.Since(start).Round(time.Millisecond))
 	return nil, &fleetv1alpha1.PlacementRef{Name: backupv1alpha1.ObjectName(benchPlacement)}
 }
 
