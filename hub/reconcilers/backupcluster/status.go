@@ -147,8 +147,8 @@ func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1al
 //
 // A connection the cluster has not reported on yet (the hub's own
 // WaitingForCluster) is left out unless the status lists that location
-// already: a new location's fan-out then costs one status write per cluster,
-// when the cluster reports, instead of two, and the location's own status
+// already: a new location's fan-out then costs each cluster one status
+// write, when it reports, instead of up to two, and the location's own status
 // counts its pending clusters. A listed connection is always brought up to
 // date, so a state the cluster reported about an earlier spec never stays.
 func setLocations(bc *fleetv1alpha1.BackupCluster, conns []fleetv1alpha1.LocationConnection) {
