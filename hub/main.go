@@ -37,6 +37,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/addon"
+	"github.com/lifeboat-dev/lifeboat/hub/dispatch"
 	"github.com/lifeboat-dev/lifeboat/hub/metrics"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backup"
 	"github.com/lifeboat-dev/lifeboat/hub/reconcilers/backupcluster"
@@ -138,7 +139,7 @@ func run(s settings) error {
 		// The process ends when the manager stops, so a stopping leader may hand
 		// over at once instead of making its successor wait out the lease.
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cache.Options{ByObject: spokeIdentities()},
+		Cache:                         cache.Options{ByObject: cachedObjects()},
 	})
 	if err != nil {
 		return err
@@ -216,17 +217,24 @@ func run(s settings) error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-// spokeIdentities limits the cache of ResourceQuotas to those that bound
-// the spokes' BackupCatalogs (backupcluster.LabelCluster): the hub reads no
-// others through its cache, and a busy hub has many. And it limits the
-// cache of BackupCatalogs to the pages of syncs.
-func spokeIdentities() map[client.Object]cache.ByObject {
-	req, err := labels.NewRequirement(backupcluster.LabelCluster, selection.Exists, nil)
-	if err != nil {
-		panic(err)
+// cachedObjects limits what the hub manager caches of some kinds. Of
+// ResourceQuotas, those that bound the spokes' BackupCatalogs
+// (backupcluster.LabelCluster): the hub reads no others through its cache,
+// and a busy hub has many. Of ManifestWorks, the hub's own, which dispatch
+// labels with their owner's kind (dispatch.LabelKind): not the add-on's
+// work on every cluster (about 100 KiB each), which the add-on framework
+// caches for itself. And of BackupCatalogs, the pages of syncs.
+func cachedObjects() map[client.Object]cache.ByObject {
+	exists := func(key string) labels.Selector {
+		req, err := labels.NewRequirement(key, selection.Exists, nil)
+		if err != nil {
+			panic(err)
+		}
+		return labels.NewSelector().Add(*req)
 	}
 	return map[client.Object]cache.ByObject{
-		&corev1.ResourceQuota{}: {Label: labels.NewSelector().Add(*req)},
+		&corev1.ResourceQuota{}: {Label: exists(backupcluster.LabelCluster)},
+		&workv1.ManifestWork{}:  {Label: exists(dispatch.LabelKind)},
 		// Only pages that name their sync; backupsync.Pages deletes those
 		// of syncs that do not run.
 		&fleetv1alpha1.BackupCatalog{}: backupsync.PageCache(),

@@ -147,13 +147,21 @@ func (f *Fleet) startOCMHub(ctx context.Context) error {
 		{"placement", "placement-controller", []string{"controller"}},
 		{"addon", "addon-manager", []string{"manager"}},
 	} {
-		p, err := startOCMProcess(hub, hub.Name+"-ocm-"+c.user, c.bin, hub.logDir(), c.args...)
+		p, err := StartOCMController(hub, c.user, c.bin, c.args...)
 		if err != nil {
 			return err
 		}
 		f.OCMHub = append(f.OCMHub, p)
 	}
 	return nil
+}
+
+// StartOCMController runs OCM's hub binary (registration, placement, addon)
+// on cp as user, with its logs beside cp's own; the caller stops it. The hub
+// benchmarks (hub/bench) run the placement controller and the add-on manager
+// this way.
+func StartOCMController(cp *ControlPlane, user, binary string, args ...string) (*proc.Process, error) {
+	return startOCMProcess(cp, cp.Name+"-ocm-"+user, binary, cp.logDir(), args...)
 }
 
 // startOCMProcess runs one of OCM's binaries (controller-command style:

@@ -37,6 +37,9 @@ type hubEnv struct {
 	hubBin  string
 	// pprof is the address of the running hub's /debug/pprof.
 	pprof string
+	// ocm are OCM's placement controller and add-on manager, when they run
+	// (withOCM).
+	ocm []*proc.Process
 }
 
 // startHubEnv builds lifeboat-hub while the control plane starts; b.Cleanup
@@ -81,6 +84,9 @@ func startHubEnv(ctx context.Context, b *testing.B, name string) *hubEnv {
 	}
 	if err != nil {
 		b.Fatal(err)
+	}
+	if withOCM() {
+		e.startOCM(ctx, b)
 	}
 	return e
 }
@@ -207,19 +213,6 @@ func (m *cpuMeter) used() map[string]time.Duration {
 		out[m.names[i]] = t - m.start[i]
 	}
 	return out
-}
-
-// loadAverage is the 1, 5 and 15 minute load average: the machine is shared.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // formatCPU lists CPU times by process in a fixed order.
@@ -378,5 +371,16 @@ func (e *hubEnv) profile(ctx context.Context, b *testing.B, kind, file string) {
 	}
 	if err != nil {
 		b.Errorf("profile %s: %v", kind, err)
+	}
+}
+
+// logf logs to b and, with -v, at once to stderr as well: a benchmark's log
+// is printed only when it ends, and a long run on a busy machine may be cut
+// short by its timeout.
+func logf(b *testing.B, format string, args ...any) {
+	b.Helper()
+	b.Logf(format, args...)
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "%s: "+format+"\n", append([]any{b.Name()}, args...)...)
 	}
 }

@@ -65,7 +65,7 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 		b.Skip("the fan-out benchmarks run once; use -benchtime=1x")
 	}
 	b.StopTimer()
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 
 	began := time.Now()
@@ -77,7 +77,7 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 		clusters[i] = fmt.Sprintf("fanout-%04d", i)
 	}
 	began = time.Now()
-	if err := createClusters(ctx, e.c, clusters, map[string]string{"bench": "fanout"}); err != nil {
+	if err := e.createClusters(ctx, clusters, map[string]string{"bench": "fanout"}); err != nil {
 		b.Fatal(err)
 	}
 	createdIn := time.Since(began)
@@ -89,8 +89,9 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	}
 
 	hub := e.startHub(ctx, b)
-	// The hub onboards the clusters it finds (e.g. their agent works) before
-	// it is idle; none of that is timed.
+	// The hub onboards the clusters it finds (with OCM, their add-on works)
+	// before it is idle; none of that is timed.
+	addOns := e.setUpAddOns(ctx, b, total)
 	settled, ok := waitQuiet(hub.Pid(), 10*time.Minute)
 	works, err := e.works.WorkV1().ManifestWorks("").List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -105,10 +106,14 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 			manifestBytes += len(m.Raw)
 		}
 	}
-	b.Logf("setup: control plane up and lifeboat-hub built in %v; %d managed BackupClusters and namespaces created in %v; lifeboat-hub ready and idle after %v (idle: %v), "+
+	logf(b, "setup: control plane up and lifeboat-hub built in %v; %d managed BackupClusters and namespaces created in %v; %s; lifeboat-hub ready and idle after %v (idle: %v), "+
 		"holding %d ManifestWorks of its own (%.1f MiB of manifests); load average %s",
-		upIn.Round(time.Millisecond), total, createdIn.Round(time.Millisecond), settled.Round(time.Millisecond), ok,
-		len(works.Items), float64(manifestBytes)/(1<<20), loadAverage())
+		upIn.Round(time.Millisecond), total, createdIn.Round(time.Millisecond), addOns, settled.Round(time.Millisecond), ok,
+		len(works.Items), float64(manifestBytes)/(1<<20), proc.LoadAverage())
+	selector, placementRef := e.selection(ctx, b, map[string]string{"bench": "fanout"}, total)
+	if _, idle := waitQuiet(hub.Pid(), 5*time.Minute); !idle {
+		b.Log("lifeboat-hub was not idle before the location")
+	}
 
 	actx, stopAgents := context.WithCancel(ctx)
 	defer stopAgents()
@@ -134,7 +139,8 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: locationName},
 		Spec: fleetv1alpha1.BackupLocationSpec{
 			StorageTarget:   storage(),
-			ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"bench": "fanout"}},
+			ClusterSelector: selector,
+			PlacementRef:    placementRef,
 		},
 	}
 	w, err := e.c.Watch(ctx, &fleetv1alpha1.BackupLocationList{}, client.InNamespace(tenant), client.MatchingFields{"metadata.name": locationName})
@@ -204,7 +210,7 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	hwmAtValid, _ := proc.MemKiB(hub.Pid(), "VmHWM")
 	hubCPU, _ := cpuTime(hub.Pid())
 	used := cpu.used()
-	loadAtEnd := loadAverage()
+	loadAtEnd := proc.LoadAverage()
 	reqAt, err := e.apiRequests(ctx, resources...)
 	if err != nil {
 		b.Fatal(err)
@@ -266,19 +272,19 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	fedAfter := allFed.Sub(start)
 
 	// Benchmark output is cut after ten lines: few, long lines.
-	b.Logf("location Valid on %d/%d clusters %v after it was created; status reported all %d selected after %v; progression (valid/selected): %s; "+
+	logf(b, "location Valid on %d/%d clusters %v after it was created; status reported all %d selected after %v; progression (valid/selected): %s; "+
 		"location changes seen: %d until Valid, %d after; lifeboat-hub idle again %v after the location was created (idle: %v); "+
 		"status %.3f MiB of JSON (%d connections not Valid listed), the location %.3f MiB",
 		last.Status.ValidClusters, total, aggregated.Round(time.Millisecond), total, allSelected.Round(time.Millisecond), strings.Join(progress, ", "),
 		statusEvents, extraStatus, idleAt.Round(100*time.Millisecond), idle, mib(last.Status), len(last.Status.NotValid), mib(last))
-	b.Logf("agents: last of %d works seen after %v, last of %d answered after %v (%d status writes, %d failed and retried)",
+	logf(b, "agents: last of %d works seen after %v, last of %d answered after %v (%d status writes, %d failed and retried)",
 		seen, dispatched.Round(time.Millisecond), fed, fedAfter.Round(time.Millisecond), ag.writes.Load(), ag.failures.Load())
-	b.Logf("API requests until Valid: %s; after, until the hub was idle: %s", req, reqIdle.since(reqAt))
-	b.Logf("CPU until Valid: %s (load average then %s); lifeboat-hub: peak RSS %.1f MiB (%.1f MiB when Valid; RSS %.1f MiB idle before the location, %.1f MiB at the end), "+
-		"CPU %.2fs until idle again, %.2fs in all",
+	logf(b, "API requests until Valid: %s; after, until the hub was idle: %s", req, reqIdle.since(reqAt))
+	logf(b, "CPU until Valid: %s (load average then %s); lifeboat-hub: peak RSS %.1f MiB (%.1f MiB when Valid; RSS %.1f MiB idle before the location, %.1f MiB at the end), "+
+		"CPU %.2fs until idle again, %.2fs in all%s",
 		formatCPU(used), loadAtEnd, float64(hwm)/1024, float64(hwmAtValid)/1024, float64(hubRSSBefore)/1024, float64(rss)/1024,
-		(hubCPUIdle - hubCPUBefore).Seconds(), hubTotalCPU.Seconds())
-	b.Logf("baseline (create + status write) %v (before the hub %v, after %v; kube-apiserver CPU %.2fs, %.2fs); ratio ours/baseline %.2f; "+
+		(hubCPUIdle - hubCPUBefore).Seconds(), hubTotalCPU.Seconds(), e.ocmRSS())
+	logf(b, "baseline (create + status write) %v (before the hub %v, after %v; kube-apiserver CPU %.2fs, %.2fs); ratio ours/baseline %.2f; "+
 		"apply loop (server-side apply as dispatch.Apply + status write) %v (kube-apiserver CPU %.2fs)",
 		baseline.Round(time.Millisecond), base1.Round(time.Millisecond), base2.Round(time.Millisecond), base1CPU.Seconds(), base2CPU.Seconds(), ratio,
 		applyLoop.Round(time.Millisecond), applyCPU.Seconds())
@@ -293,6 +299,8 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 	b.ReportMetric(used["kube-apiserver"].Seconds(), "apiserver-CPU-s")
 	b.ReportMetric(workWrites, "hub-work-writes")
 	b.ReportMetric(statusWrites, "hub-status-writes")
+	b.ReportMetric(req.sum("backupclusters/status", writeVerbs...), "cluster-status-writes")
+	b.ReportMetric(reqIdle.since(reqAt).sum("backupclusters/status", writeVerbs...), "cluster-status-writes-after")
 	b.ReportMetric(idleAt.Seconds(), "s-to-idle")
 	if aggregated > 60*time.Second {
 		b.Errorf("aggregating %d clusters took %v, the target is < 60s", total, aggregated)
@@ -306,10 +314,17 @@ func fanOut(b *testing.B, total int, maxMiB int64) {
 var resources = []string{"manifestworks", "backuplocations", "backupclusters"}
 
 // createClusters creates a namespace and a managed BackupCluster with labels
-// for every cluster name, and the tenant's namespace.
-func createClusters(ctx context.Context, c client.Client, names []string, labels map[string]string) error {
+// for every cluster name, and the tenant's namespace; with OCM, also their
+// ManagedClusters (createManagedClusters).
+func (e *hubEnv) createClusters(ctx context.Context, names []string, labels map[string]string) error {
+	c := e.c
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tenant}}); err != nil {
 		return err
+	}
+	if withOCM() {
+		if err := e.createManagedClusters(ctx, names, labels); err != nil {
+			return err
+		}
 	}
 	var eg errgroup.Group
 	eg.SetLimit(32)

@@ -56,11 +56,14 @@ func scheduleTick(b *testing.B, total int) {
 	for i := range clusters {
 		clusters[i] = fmt.Sprintf("sched-%04d", i)
 	}
-	if err := createClusters(ctx, e.c, clusters, map[string]string{"bench": "schedule"}); err != nil {
+	if err := e.createClusters(ctx, clusters, map[string]string{"bench": "schedule"}); err != nil {
 		b.Fatal(err)
 	}
 	hub := e.startHub(ctx, b)
+	addOns := e.setUpAddOns(ctx, b, total)
 	settled, _ := waitQuiet(hub.Pid(), 10*time.Minute)
+	logf(b, "setup: %s; load average %s", addOns, proc.LoadAverage())
+	selector, placementRef := e.selection(ctx, b, map[string]string{"bench": "schedule"}, total)
 
 	actx, stopAgents := context.WithCancel(ctx)
 	defer stopAgents()
@@ -70,7 +73,8 @@ func scheduleTick(b *testing.B, total int) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: locationName},
 		Spec: fleetv1alpha1.BackupLocationSpec{
 			StorageTarget:   storage(),
-			ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"bench": "schedule"}},
+			ClusterSelector: selector,
+			PlacementRef:    placementRef,
 		},
 	}
 	if err := e.c.Create(ctx, loc); err != nil {
@@ -97,7 +101,8 @@ func scheduleTick(b *testing.B, total int) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "fleet"},
 		Spec: fleetv1alpha1.BackupScheduleSpec{
 			Policy:          backupv1alpha1.ObjectName(policy.Name),
-			ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"bench": "schedule"}},
+			ClusterSelector: selector,
+			PlacementRef:    placementRef,
 			Template:        fleetv1alpha1.BackupTemplate{Location: locationName},
 		},
 	}
@@ -105,12 +110,12 @@ func scheduleTick(b *testing.B, total int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer bw.Stop()
+	defer func() { bw.Stop() }()
 	ww, err := e.c.Watch(ctx, &workv1.ManifestWorkList{}, client.MatchingLabels{dispatch.LabelKind: dispatch.LabelValue(backup.Kind)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ww.Stop()
+	defer func() { ww.Stop() }()
 	pids := map[string]int{"lifeboat-hub": hub.Pid(), "test process": os.Getpid()}
 	if p := e.process("-kube-apiserver"); p != nil {
 		pids["kube-apiserver"] = p.Pid()
@@ -119,6 +124,10 @@ func scheduleTick(b *testing.B, total int) {
 		pids["etcd"] = p.Pid()
 	}
 	cpu := newCPUMeter(pids)
+	reqBefore, err := e.apiRequests(ctx, tickResources...)
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	profiled := make(chan struct{})
 	go func() {
@@ -136,12 +145,19 @@ func scheduleTick(b *testing.B, total int) {
 		allCreated, allDispatched, allWk time.Duration
 	)
 	var sample *workv1.ManifestWork
+	rewatched := 0
 	deadline := time.After(20 * time.Minute)
 	for allDispatched == 0 || allWk == 0 {
 		select {
 		case ev, open := <-bw.ResultChan():
 			if !open {
-				b.Fatal("the watch of Backups ended")
+				// The API server ends a watch that falls behind (on a busy
+				// machine); a new one starts with every Backup as Added.
+				if bw, err = e.c.Watch(ctx, &fleetv1alpha1.BackupList{}, client.InNamespace(tenant)); err != nil {
+					b.Fatal(err)
+				}
+				rewatched++
+				continue
 			}
 			bk, ok := ev.Object.(*fleetv1alpha1.Backup)
 			if !ok || ev.Type == watch.Deleted {
@@ -159,7 +175,11 @@ func scheduleTick(b *testing.B, total int) {
 			}
 		case ev, open := <-ww.ResultChan():
 			if !open {
-				b.Fatal("the watch of ManifestWorks ended")
+				if ww, err = e.c.Watch(ctx, &workv1.ManifestWorkList{}, client.MatchingLabels{dispatch.LabelKind: dispatch.LabelValue(backup.Kind)}); err != nil {
+					b.Fatal(err)
+				}
+				rewatched++
+				continue
 			}
 			if mw, ok := ev.Object.(*workv1.ManifestWork); ok && ev.Type == watch.Added {
 				if sample == nil {
@@ -176,6 +196,11 @@ func scheduleTick(b *testing.B, total int) {
 	}
 	b.StopTimer()
 	used := cpu.used()
+	reqAt, err := e.apiRequests(ctx, tickResources...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := reqAt.since(reqBefore)
 	hwm, _ := proc.MemKiB(hub.Pid(), "VmHWM")
 	st := &fleetv1alpha1.BackupSchedule{}
 	if err := e.c.Get(ctx, client.ObjectKeyFromObject(sched), st); err != nil {
@@ -191,23 +216,28 @@ func scheduleTick(b *testing.B, total int) {
 	ratio := allCreated.Seconds() / base.Seconds()
 	tickBase := baselineTick(ctx, b, e.c, "schedule-tick-baseline", clusters, sample)
 	tickRatio := allWk.Seconds() / tickBase.Seconds()
-	b.Logf("one run over %d clusters: all Backups created %v after the schedule, all works written %v, all Dispatched %v; schedule status lists %d clusters, Ready %v; "+
+	logf(b, "one run over %d clusters: all Backups created %v after the schedule, all works written %v, all Dispatched %v; schedule status lists %d clusters, Ready %v; "+
 		"setup: lifeboat-hub idle %v after start; load average %s",
 		total, allCreated.Round(time.Millisecond), allWk.Round(time.Millisecond), allDispatched.Round(time.Millisecond), len(st.Status.Clusters),
-		meta.FindStatusCondition(st.Status.Conditions, fleetv1alpha1.ConditionReady), settled.Round(time.Millisecond), loadAverage())
-	b.Logf("baseline: plain create loop of %d Backups (16 workers) %v; ratio s-to-create/baseline %.2f; CPU: %s; lifeboat-hub peak RSS %.1f MiB",
-		total, base.Round(time.Millisecond), ratio, formatCPU(used), float64(hwm)/1024)
+		meta.FindStatusCondition(st.Status.Conditions, fleetv1alpha1.ConditionReady), settled.Round(time.Millisecond), proc.LoadAverage())
+	logf(b, "baseline: plain create loop of %d Backups (16 workers) %v; ratio s-to-create/baseline %.2f; CPU: %s; lifeboat-hub peak RSS %.1f MiB%s",
+		total, base.Round(time.Millisecond), ratio, formatCPU(used), float64(hwm)/1024, e.ocmRSS())
 	b.ReportMetric(allCreated.Seconds(), "s-to-create")
 	b.ReportMetric(allDispatched.Seconds(), "s-to-dispatch")
 	b.ReportMetric(allWk.Seconds(), "s-to-works")
 	b.ReportMetric(base.Seconds(), "s-baseline")
 	b.ReportMetric(ratio, "ratio")
 	b.ReportMetric(float64(hwm)/1024, "hub-peak-RSS-MiB")
-	b.Logf("tick baseline: plain loop (16 workers) creating a Backup and a ManifestWork like the hub's (%.1f KiB of manifest) for each of %d clusters %v; ratio s-to-works/tick baseline %.2f",
+	b.ReportMetric(req.sum("manifestworks", "GET"), "work-GETs")
+	logf(b, "API requests until all dispatched: %s; watches started again: %d", req, rewatched)
+	logf(b, "tick baseline: plain loop (16 workers) creating a Backup and a ManifestWork like the hub's (%.1f KiB of manifest) for each of %d clusters %v; ratio s-to-works/tick baseline %.2f",
 		float64(len(sample.Spec.Workload.Manifests[0].Raw))/1024, total, tickBase.Round(time.Millisecond), tickRatio)
 	b.ReportMetric(tickBase.Seconds(), "s-tick-baseline")
 	b.ReportMetric(tickRatio, "tick-ratio")
 }
+
+// tickResources are those whose API requests the schedule benchmark counts.
+var tickResources = []string{"manifestworks", "backups", "backuplocations", "backupschedules", "placementdecisions"}
 
 // baselineTick creates, for each cluster, a Backup in namespace and a
 // ManifestWork with sample's spec in the cluster's namespace, 16 at once,

@@ -45,7 +45,7 @@ func BenchmarkSync10000(b *testing.B) {
 	defer cancel()
 	e := startHubEnv(ctx, b, "sync")
 	const cluster = "sync-0000"
-	if err := createClusters(ctx, e.c, []string{cluster}, map[string]string{"bench": "sync"}); err != nil {
+	if err := e.createClusters(ctx, []string{cluster}, map[string]string{"bench": "sync"}); err != nil {
 		b.Fatal(err)
 	}
 	for _, ns := range []string{"lifeboat-system", "baseline"} {
@@ -139,7 +139,7 @@ func BenchmarkSync10000(b *testing.B) {
 	}
 	b.Logf("hub imported %d backups in %v (baseline create+status loop: %v, ratio %.2f); lifeboat-hub RSS %.1f MiB before, peak %.1f MiB; hub idle %v after start; load average %s",
 		total, took.Round(time.Millisecond), baseTook.Round(time.Millisecond), took.Seconds()/baseTook.Seconds(),
-		float64(rssBefore)/1024, float64(hwm)/1024, settled.Round(time.Millisecond), loadAverage())
+		float64(rssBefore)/1024, float64(hwm)/1024, settled.Round(time.Millisecond), proc.LoadAverage())
 	b.ReportMetric(took.Seconds(), "s-to-imported")
 	b.ReportMetric(baseTook.Seconds(), "s-baseline")
 	b.ReportMetric(float64(hwm)/1024, "hub-peak-RSS-MiB")

@@ -40,11 +40,18 @@ type Verdict struct {
 	Message string
 }
 
-// Check reads BackupLocation namespace/name and tells whether it is Valid on
-// cluster. Only errors reading the location or its work are returned as errors.
-func Check(ctx context.Context, c client.Reader, namespace, name, cluster string) (Verdict, error) {
+// Check reads BackupLocation namespace/name from live (the API server) and
+// tells whether it is Valid on cluster. The cluster's connection is read
+// from cached, the manager's cache, which holds every BackupTarget
+// ManifestWork: a Valid or Validating verdict from it stands (a location is
+// checked for every Backup and Restore, and the cache has what the
+// location's own status was made from), but an Unusable one, which fails
+// the caller's object for good, is read again from live, so that a cache
+// that has not yet seen the work, or its latest feedback, never fails it.
+// Only errors reading the location or its work are returned as errors.
+func Check(ctx context.Context, live, cached client.Reader, namespace, name, cluster string) (Verdict, error) {
 	loc := &fleetv1alpha1.BackupLocation{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, loc)
+	err := live.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, loc)
 	if apierrors.IsNotFound(err) {
 		return Verdict{Unusable, fleetv1alpha1.ReasonLocationNotFound,
 			fmt.Sprintf("BackupLocation %q does not exist in namespace %s", name, namespace)}, nil
@@ -52,7 +59,11 @@ func Check(ctx context.Context, c client.Reader, namespace, name, cluster string
 	if err != nil {
 		return Verdict{}, err
 	}
-	return Of(ctx, c, loc, cluster)
+	v, err := Of(ctx, cached, loc, cluster)
+	if err != nil || v.State != Unusable {
+		return v, err
+	}
+	return Of(ctx, live, loc, cluster)
 }
 
 // Of is Check for a location already read: it reads the cluster's

@@ -121,6 +121,9 @@ type BackupClusterStatus struct {
 
 	// locations are the cluster's connections to the BackupLocations it may
 	// use: the first 100 by namespace and name (locationsOmitted counts the rest).
+	// A location the cluster has not reported on yet is listed once it
+	// reports (the location's status counts it as pending meanwhile); a
+	// listed one is kept up to date, Pending again included.
 	// +listType=map
 	// +listMapKey=namespace
 	// +listMapKey=name

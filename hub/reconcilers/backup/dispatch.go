@@ -46,7 +46,7 @@ func (r *Reconciler) checkLocation(ctx context.Context, b *fleetv1alpha1.Backup,
 		fail(ctx, b, refused.Reason, refused.Message)
 		return false, nil
 	}
-	v, err := locations.Check(ctx, r.APIReader, b.Namespace, string(b.Spec.Location), string(b.Spec.Cluster))
+	v, err := locations.Check(ctx, r.APIReader, r.Client, b.Namespace, string(b.Spec.Location), string(b.Spec.Cluster))
 	if err != nil {
 		return false, err
 	}

@@ -90,14 +90,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// What the cluster owns on the hub goes with it.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	locations, omitted, err := r.locations(ctx, bc.Name)
+	conns, err := r.locations(ctx, bc.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if !bc.Spec.Managed {
 		_, _, err := r.writeStatus(ctx, bc, func(bc *fleetv1alpha1.BackupCluster) {
 			setUnmanaged(bc)
-			bc.Status.Locations, bc.Status.LocationsOmitted = locations, omitted
+			setLocations(bc, conns)
 		})
 		return ctrl.Result{}, err
 	}
@@ -112,7 +112,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before, after, err := r.writeStatus(ctx, bc, func(bc *fleetv1alpha1.BackupCluster) {
 		setHealth(bc, mca)
-		bc.Status.Locations, bc.Status.LocationsOmitted = locations, omitted
+		setLocations(bc, conns)
 	})
 	if err != nil {
 		return ctrl.Result{}, err

@@ -21,6 +21,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/hub/addon"
+	"github.com/lifeboat-dev/lifeboat/hub/locations"
 	"github.com/lifeboat-dev/lifeboat/hub/locations/locationstest"
 )
 
@@ -165,6 +166,42 @@ func TestReverseLinksToLocations(t *testing.T) {
 	g.Eventually(locationsOf("links-a")).WithTimeout(timeout).Should(Equal([]fleetv1alpha1.LocationConnection{
 		{Namespace: "links-x", Name: "primary", ValidationState: invalid},
 	}))
+}
+
+// A cluster the hub has sent a new location's BackupTarget to, and which has
+// not reported on it, is not written into the BackupCluster: that saves one
+// status write per cluster in a location's fan-out. Once listed, a connection
+// is kept up to date, back to Pending too, so no stale state stays.
+func TestPendingConnectionsWaitForTheCluster(t *testing.T) {
+	g := NewWithT(t)
+	createCluster(t, g, "pend-a", true)
+	valid := backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetValid, Reason: "ValidationSucceeded", Message: "ok"}
+	pending := backupv1alpha1.ValidationState{Phase: backupv1alpha1.TargetPending}
+	conn := func(st backupv1alpha1.ValidationState) fleetv1alpha1.ClusterConnection {
+		return fleetv1alpha1.ClusterConnection{Cluster: "pend-a", ValidationState: st}
+	}
+	createLocation(t, g, "pend-x", "first", conn(valid))
+	g.Eventually(locationsOf("pend-a")).WithTimeout(timeout).Should(HaveLen(1))
+
+	t.Log("a location the cluster has not reported on is not listed")
+	second := createLocation(t, g, "pend-x", "second", conn(pending))
+	g.Consistently(locationsOf("pend-a")).WithTimeout(3 * time.Second).Should(Equal([]fleetv1alpha1.LocationConnection{
+		{Namespace: "pend-x", Name: "first", ValidationState: valid},
+	}))
+
+	t.Log("it is listed once the cluster reports")
+	setConnections(g, second, conn(valid))
+	g.Eventually(locationsOf("pend-a")).WithTimeout(timeout).Should(ContainElement(
+		fleetv1alpha1.LocationConnection{Namespace: "pend-x", Name: "second", ValidationState: valid}))
+
+	t.Log("a listed connection waiting for the cluster again (the location changed) shows it, not its earlier state")
+	before := second.DeepCopy()
+	second.Spec.ValidationInterval = &metav1.Duration{Duration: 2 * time.Hour}
+	g.Expect(hubClient.Patch(context.Background(), second, client.MergeFrom(before))).To(Succeed())
+	g.Expect(second.Generation).To(BeEquivalentTo(2))
+	setConnections(g, second, conn(pending))
+	g.Eventually(locationsOf("pend-a")).WithTimeout(timeout).Should(ContainElement(And(
+		HaveField("Name", "second"), HaveField("Phase", backupv1alpha1.TargetPending), HaveField("Reason", locations.ReasonWaitingForCluster))))
 }
 
 // L5 of the security review: any tenant can make locations that select a

@@ -109,22 +109,19 @@ func setUnmanaged(bc *fleetv1alpha1.BackupCluster) {
 }
 
 // locations are the cluster's connections to the BackupLocations that sent
-// it their BackupTarget or refused it (locations.Connection): the first
-// MaxStatusLocations by namespace and name, their messages cut to
-// MaxConnectionMessage, and how many more there are. Any tenant can make
-// locations that select a cluster; this keeps the fleet-level BackupCluster
-// within etcd's object size whatever they do.
-func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1alpha1.LocationConnection, int32, error) {
+// it their BackupTarget or refused it (locations.Connection), by namespace
+// and name, their messages cut to MaxConnectionMessage.
+func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1alpha1.LocationConnection, error) {
 	list := &fleetv1alpha1.BackupLocationList{}
 	if err := r.List(ctx, list); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var out []fleetv1alpha1.LocationConnection
 	for i := range list.Items {
 		loc := &list.Items[i]
 		c, err := locations.Connection(ctx, r, loc, cluster)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		if c == nil {
 			continue
@@ -139,10 +136,39 @@ func (r *Reconciler) locations(ctx context.Context, cluster string) ([]fleetv1al
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	if len(out) <= fleetv1alpha1.MaxStatusLocations {
-		return out, 0, nil
+	return out, nil
+}
+
+// setLocations shows conns, the cluster's connections (Reconciler.locations),
+// in bc's status: the first MaxStatusLocations by namespace and name, and how
+// many more there are. Any tenant can make locations that select a cluster;
+// this keeps the fleet-level BackupCluster within etcd's object size whatever
+// they do.
+//
+// A connection the cluster has not reported on yet (the hub's own
+// WaitingForCluster) is left out unless the status lists that location
+// already: a new location's fan-out then costs each cluster one status
+// write, when it reports, instead of up to two, and the location's own status
+// counts its pending clusters. A listed connection is always brought up to
+// date, so a state the cluster reported about an earlier spec never stays.
+func setLocations(bc *fleetv1alpha1.BackupCluster, conns []fleetv1alpha1.LocationConnection) {
+	listed := func(c fleetv1alpha1.LocationConnection) bool {
+		return slices.ContainsFunc(bc.Status.Locations, func(l fleetv1alpha1.LocationConnection) bool {
+			return l.Namespace == c.Namespace && l.Name == c.Name
+		})
 	}
-	return out[:fleetv1alpha1.MaxStatusLocations], int32(len(out) - fleetv1alpha1.MaxStatusLocations), nil
+	var shown []fleetv1alpha1.LocationConnection
+	for _, c := range conns {
+		if c.Reason == locations.ReasonWaitingForCluster && !listed(c) {
+			continue
+		}
+		shown = append(shown, c)
+	}
+	bc.Status.Locations, bc.Status.LocationsOmitted = shown, 0
+	if len(shown) > fleetv1alpha1.MaxStatusLocations {
+		bc.Status.Locations = shown[:fleetv1alpha1.MaxStatusLocations]
+		bc.Status.LocationsOmitted = int32(len(shown) - fleetv1alpha1.MaxStatusLocations)
+	}
 }
 
 // writeStatus patches the BackupCluster's status after mutate, which must be

@@ -80,7 +80,7 @@ func (r *Reconciler) check(ctx context.Context, rs *fleetv1alpha1.Restore) (sour
 		fail(ctx, rs, refused.Reason, refused.Message)
 		return source{}, false, nil
 	}
-	v, err := locations.Check(ctx, r.APIReader, rs.Namespace, string(b.Spec.Location), cluster)
+	v, err := locations.Check(ctx, r.APIReader, r.Client, rs.Namespace, string(b.Spec.Location), cluster)
 	if err != nil {
 		return source{}, false, err
 	}
