@@ -80,15 +80,7 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 			backupv1alpha1.ExecAction{Name: "report-success", PodSelector: *db, ExecutionPolicy: backupv1alpha1.ExecOnSuccess,
 				Command: marker("should-not-run", 0, 0)}),
 	}
-	for _, r := range rules {
-		g.Expect(hub.Create(ctx, r)).To(Succeed())
-	}
-	g.Eventually(func(g Gomega) {
-		for _, r := range rules {
-			g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(r), r)).To(Succeed())
-			g.Expect(r.Status.Phase).To(Equal(fleetv1alpha1.ConfigReady), "ExecRule %s", r.Name)
-		}
-	}, time.Minute, 250*time.Millisecond).Should(Succeed())
+	createExecRules(g, ctx, hub, rules...)
 
 	t.Log("a Backup naming a missing ExecRule fails on the hub, and nothing is sent")
 	missing := hubBackup(team, "missing-rule", spoke, loc.Name, ns)
@@ -249,6 +241,19 @@ func execRule(namespace, name string, actions ...backupv1alpha1.ExecAction) *fle
 	}
 	return &fleetv1alpha1.ExecRule{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: fleetv1alpha1.ExecRuleSpec{Actions: actions}}
+}
+
+// createExecRules creates rules on the hub and waits until each is Ready.
+func createExecRules(g Gomega, ctx context.Context, hub client.Client, rules ...*fleetv1alpha1.ExecRule) {
+	for _, r := range rules {
+		g.Expect(hub.Create(ctx, r)).To(Succeed())
+	}
+	g.Eventually(func(g Gomega) {
+		for _, r := range rules {
+			g.Expect(hub.Get(ctx, client.ObjectKeyFromObject(r), r)).To(Succeed())
+			g.Expect(r.Status.Phase).To(Equal(fleetv1alpha1.ConfigReady), "ExecRule %s", r.Name)
+		}
+	}, time.Minute, 250*time.Millisecond).Should(Succeed())
 }
 
 func hubBackupPhase(b *fleetv1alpha1.Backup) string { return string(b.Status.Phase) }

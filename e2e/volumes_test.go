@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,7 +127,9 @@ func TestVolumesSkipAndRestoreOntoAnotherCluster(t *testing.T) {
 // mover pod into the location's kopia repository, and restored on spoke-2
 // into a new claim, byte for byte, before the Deployment's pod starts: the
 // pod prints the sha256 of the files it finds when it starts, and creates
-// new random ones when it finds none.
+// new random ones when it finds none. Hub ExecRules freeze and thaw the pod:
+// the freeze's marker file is in the snapshot and the restored volume, the
+// thaw's only in the source volume (it ran after the volume was read).
 func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
@@ -173,8 +179,20 @@ func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 	g.Expect(source).To(HaveKey("big"))
 	g.Expect(source).To(HaveKeyWithValue("link", "-> big"))
 
-	t.Log("a hub Backup of the namespace backs the claim's data up: Success, backup.json names the snapshot, the mover pod is gone")
+	t.Log("hub ExecRules freeze and thaw the pod: the freeze writes a fresh token and the node's uptime into /data/frozen, the thaw its uptime into /data/thawed")
+	token := rand.String(16)
+	storePods := &metav1.LabelSelector{MatchLabels: labels}
+	rules := []*fleetv1alpha1.ExecRule{
+		execRule(team, "freeze", backupv1alpha1.ExecAction{Name: "freeze", PodSelector: *storePods, Command: []string{"/busybox", "sh", "-c",
+			`echo "frozen ` + token + ` $(cut -d' ' -f1 /proc/uptime)" | tee /data/frozen`}}),
+		execRule(team, "thaw", backupv1alpha1.ExecAction{Name: "thaw", PodSelector: *storePods, Command: []string{"/busybox", "sh", "-c",
+			`echo "thawed $(cut -d' ' -f1 /proc/uptime)" | tee /data/thawed`}}),
+	}
+	createExecRules(g, ctx, hub, rules...)
+
+	t.Log("a hub Backup of the namespace with the freeze and thaw backs the claim's data up: Success, backup.json names the snapshot, the mover pod is gone")
 	b := hubBackup(team, "volumes", spoke1, loc.Name, ns)
+	b.Spec.ExecRules = &fleetv1alpha1.ExecRuleReferences{Pre: []backupv1alpha1.ObjectName{"freeze"}, Post: []backupv1alpha1.ObjectName{"thaw"}}
 	g.Expect(hub.Create(ctx, b)).To(Succeed())
 	g.Expect(waitFinished(g, ctx, hub, b, hubBackupPhase, 5*time.Minute)).To(Equal("Success"), "%+v", b.Status.Conditions)
 	ab := &backupv1alpha1.ApplicationBackup{}
@@ -182,7 +200,25 @@ func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 	t.Logf("backup: %s; progress %+v", ab.Status.Conditions[0].Message, ab.Status.Progress)
 	g.Expect(ab.Status.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("with the data of 1 PersistentVolumeClaims"))))
 	g.Expect(ab.Status.Progress.BytesDone).To(BeNumerically(">=", 8<<20), "progress counts the volume's bytes")
+	g.Expect(ab.Status.Hooks).To(ConsistOf(
+		And(HaveField("Stage", backupv1alpha1.StagePreExecRule), HaveField("Name", "freeze"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
+		And(HaveField("Stage", backupv1alpha1.StagePostExecRule), HaveField("Name", "thaw"), HaveField("Outcome", backupv1alpha1.ExecSucceeded), HaveField("Pods", int32(1))),
+	))
 	expectNoMovers(g, ctx, spoke1, ns)
+
+	t.Log("spoke-1's volume now holds both markers; what was backed up is the volume as it was frozen: the frozen marker, not the thawed one")
+	root := volumeRoot(g, ctx, spoke1, ns, "data")
+	frozen, err := os.ReadFile(filepath.Join(root, "frozen"))
+	g.Expect(err).NotTo(HaveOccurred(), "the pre hook wrote into the claim")
+	thawed, err := os.ReadFile(filepath.Join(root, "thawed"))
+	g.Expect(err).NotTo(HaveOccurred(), "the post hook wrote into the claim")
+	t.Logf("markers on spoke-1's volume after the run: /data/frozen %q, /data/thawed %q", frozen, thawed)
+	g.Expect(string(frozen)).To(HavePrefix("frozen " + token + " "))
+	g.Expect(string(thawed)).To(HavePrefix("thawed "))
+	frozenAt, thawedAt := uptime(g, strings.Fields(string(frozen))[2]), uptime(g, strings.Fields(string(thawed))[1])
+	g.Expect(thawedAt).To(BeNumerically(">", frozenAt), "node uptime: frozen at %.2f s, thawed at %.2f s", frozenAt, thawedAt)
+	expected := withEntry(source, "frozen", sha256Hex(frozen))
+	g.Expect(volumeSums(g, ctx, spoke1, ns, "data")).To(Equal(withEntry(expected, "thawed", sha256Hex(thawed))), "the pod's files untouched, the two markers added")
 
 	t.Log("a hub Restore to spoke-2 creates a new claim, fills it before the Deployment, and the Deployment's pod finds the files")
 	rs := &fleetv1alpha1.Restore{
@@ -199,7 +235,11 @@ func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 	}, 5*time.Minute, 250*time.Millisecond).Should(BeElementOf(backupv1alpha1.RestoreSuccess, backupv1alpha1.RestoreFailed, backupv1alpha1.RestorePartialSuccess))
 	g.Expect(rs.Status.Phase).To(Equal(backupv1alpha1.RestoreSuccess), "conditions: %+v", rs.Status.Conditions)
 	restored := volumeSums(g, ctx, spoke2, ns, "data")
-	g.Expect(restored).To(Equal(source), "every file byte-identical (sha256), the symlink kept")
+	g.Expect(restored).To(Equal(expected), "every file byte-identical (sha256), the symlink kept, the frozen marker as the pre hook wrote it and no thawed marker")
+	restoredFrozen, err := os.ReadFile(filepath.Join(volumeRoot(g, ctx, spoke2, ns, "data"), "frozen"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(restoredFrozen).To(Equal(frozen))
+	t.Logf("spoke-2's restored volume: /data/frozen %q, no /data/thawed (%d files)", restoredFrozen, len(restored))
 	after := startupSums(g, ctx, spoke2, ns, labels)
 	t.Logf("spoke-2's pod found at its start:\n%s", after)
 	g.Expect(after).To(Equal(before), "the data was in the claim before the Deployment's pod started")
@@ -220,19 +260,21 @@ func TestVolumeDataMigratesByteIdentical(t *testing.T) {
 	snap := rd.Manifest().Volumes[0].Snapshot
 	target := &backupv1alpha1.BackupTarget{}
 	g.Expect(spoke1.Client.Get(ctx, client.ObjectKey{Name: targetName}, target)).To(Succeed())
-	readSnapshot := func() error {
+	readSnapshot := func() (map[string]string, error) {
 		rep, err := volumes.Open(ctx, store, spoke1.Name, ns, volumes.Password(target, nil, spoke1.Name, ns))
 		g.Expect(err).NotTo(HaveOccurred())
 		defer rep.Close(ctx)
-		_, err = rep.Restore(ctx, snap, discard{})
-		return err
+		return snapshotSums(g, ctx, rep, snap)
 	}
-	g.Expect(readSnapshot()).To(Succeed())
+	snapped, err := readSnapshot()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(snapped).To(Equal(expected), "the snapshot holds the frozen marker the pre hook wrote, and not the thawed one")
 	g.Expect(hub.Delete(ctx, b)).To(Succeed())
 	g.Eventually(func() bool {
 		return apierrors.IsNotFound(hub.Get(ctx, client.ObjectKeyFromObject(b), &fleetv1alpha1.Backup{}))
 	}, 3*time.Minute, 500*time.Millisecond).Should(BeTrue())
-	g.Expect(readSnapshot()).To(MatchError(ContainSubstring(snap)))
+	_, err = readSnapshot()
+	g.Expect(err).To(MatchError(ContainSubstring(snap)))
 
 	t.Log("spoke-1's scheduled maintenance (every 30 s in the fleet) takes the repository: kopia's schedule is in it, owned by lifeboat@spoke-1")
 	g.Eventually(func() error {
@@ -251,6 +293,51 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func (discard) Close() error                { return nil }
+
+// snapshotSums maps every path in the volume snapshot snap of rep, as
+// volumeSums does for a volume (read into memory: the test's volume is small).
+func snapshotSums(g Gomega, ctx context.Context, rep *volumes.Repository, snap string) (map[string]string, error) {
+	var tarball closingBuffer
+	if _, err := rep.Restore(ctx, snap, &tarball); err != nil {
+		return nil, err
+	}
+	sums := map[string]string{}
+	tr := tar.NewReader(&tarball.Buffer)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return sums, nil
+		}
+		g.Expect(err).NotTo(HaveOccurred(), "the snapshot is a tar stream")
+		name := strings.TrimPrefix(path.Clean(h.Name), "./")
+		switch h.Typeflag {
+		case tar.TypeSymlink:
+			sums[name] = "-> " + h.Linkname
+		case tar.TypeReg:
+			b, err := io.ReadAll(tr)
+			g.Expect(err).NotTo(HaveOccurred())
+			sums[name] = sha256Hex(b)
+		}
+	}
+}
+
+type closingBuffer struct{ bytes.Buffer }
+
+func (*closingBuffer) Close() error { return nil }
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// withEntry is a copy of m with k set to v.
+func withEntry(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for mk, mv := range m {
+		out[mk] = mv
+	}
+	return out
+}
 
 // startupSums is what the Deployment's pod printed between sums-begin and
 // sums-end when it started.
@@ -276,10 +363,7 @@ func startupSums(g Gomega, ctx context.Context, s *fleet.Spoke, ns string, label
 // the fleet's host-path volumes are) to the sha256 of a file or "-> target"
 // of a symlink.
 func volumeSums(g Gomega, ctx context.Context, s *fleet.Spoke, ns, claim string) map[string]string {
-	pv := &corev1.PersistentVolume{}
-	g.Expect(s.Client.Get(ctx, client.ObjectKey{Name: waitBound(g, ctx, s.Client, ns, claim)}, pv)).To(Succeed())
-	g.Expect(pv.Spec.HostPath).NotTo(BeNil())
-	root := pv.Spec.HostPath.Path
+	root := volumeRoot(g, ctx, s, ns, claim)
 	sums := map[string]string{}
 	g.Expect(filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == root || d.IsDir() {
@@ -292,11 +376,18 @@ func volumeSums(g Gomega, ctx context.Context, s *fleet.Spoke, ns, claim string)
 			return err
 		}
 		b, err := os.ReadFile(p)
-		sum := sha256.Sum256(b)
-		sums[rel] = hex.EncodeToString(sum[:])
+		sums[rel] = sha256Hex(b)
 		return err
 	})).To(Succeed())
 	return sums
+}
+
+// volumeRoot is the directory on this host of the claim's host-path volume.
+func volumeRoot(g Gomega, ctx context.Context, s *fleet.Spoke, ns, claim string) string {
+	pv := &corev1.PersistentVolume{}
+	g.Expect(s.Client.Get(ctx, client.ObjectKey{Name: waitBound(g, ctx, s.Client, ns, claim)}, pv)).To(Succeed())
+	g.Expect(pv.Spec.HostPath).NotTo(BeNil())
+	return pv.Spec.HostPath.Path
 }
 
 // expectNoMovers checks that no mover pod is left in ns.
