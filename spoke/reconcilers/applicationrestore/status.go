@@ -68,7 +68,10 @@ func (r *Reconciler) setResult(ar *backupv1alpha1.ApplicationRestore, res restor
 		return
 	}
 	st.Phase = backupv1alpha1.RestorePartialSuccess
-	msg := fmt.Sprintf("%d objects could not be restored (%d errors). %s", res.Failed, res.Errors, summary)
+	msg := fmt.Sprintf("%d errors, each named in the restore's log (status.log). %s", res.Errors, summary)
+	if res.Failed > 0 {
+		msg = fmt.Sprintf("%d objects could not be restored (%d errors). %s", res.Failed, res.Errors, summary)
+	}
 	setConditions(ar, metav1.ConditionFalse, metav1.ConditionTrue, backupv1alpha1.ReasonPartiallySucceeded, msg)
 }
 
