@@ -427,7 +427,7 @@ func restoreCreateCommand() *command {
 				return &exitError{code: ExitUnsuccessful, msg: fmt.Sprintf("restore %s ended Failed", r.Name)}
 			}
 			if r.Status.Phase == backupv1alpha1.RestorePartialSuccess {
-				s.note("Warning: restore %s ended PartialSuccess: %d items could not be restored.", r.Name, r.Status.Errors)
+				s.note("Warning: restore %s ended PartialSuccess with %d errors: its log names what was not restored.", r.Name, r.Status.Errors)
 			}
 			return nil
 		},
