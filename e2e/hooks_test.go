@@ -64,11 +64,12 @@ func TestExecRulesFreezeAndThawRealPods(t *testing.T) {
 	rules := []*fleetv1alpha1.ExecRule{
 		// The freeze marks, then holds for a second before the resources are
 		// read; the thaw waits a second after them, then marks.
-		// Then a background action holds a lock until its input closes, which
-		// the spoke does once the resources are read.
+		// Then a background action takes 5 s to take a lock, says so, and holds
+		// it until its input closes, which the spoke does once the resources
+		// are read: the spoke must wait for its word, not a fixed grace.
 		execRule(team, "freeze", backupv1alpha1.ExecAction{Name: "freeze", PodSelector: *db, Command: marker("frozen", 0, 1)},
 			backupv1alpha1.ExecAction{Name: "hold", PodSelector: *db, Background: true, Command: []string{"/busybox", "sh", "-c",
-				`echo "marker held $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log; read _; echo "marker released $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log`}}),
+				`sleep 5; echo "marker held $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log; read _; echo "marker released $(cut -d' ' -f1 /proc/uptime)" | tee -a /markers/log`}}),
 		// flaky fails its first try and succeeds on its retry.
 		execRule(team, "thaw", backupv1alpha1.ExecAction{Name: "thaw", PodSelector: *db, Command: marker("thawed", 1, 0)},
 			backupv1alpha1.ExecAction{Name: "flaky", PodSelector: *db, MaxRetry: 2, Command: []string{"/busybox", "sh", "-c",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,9 +34,27 @@ type backgroundRun struct {
 	expired bool
 }
 
-// startGrace is how long a background action is watched, once started, for
+// startGrace is how long a background action is watched, once it holds, for
 // a failure that fails its stage at once.
 const startGrace = 2 * time.Second
+
+// holdWait is how long the stages wait for a background action's first
+// output, its sign that it holds (say, a lock), before they go on without it.
+const holdWait = 30 * time.Second
+
+// firstOutput passes writes on to w and closes held at the first byte.
+type firstOutput struct {
+	w    io.Writer
+	once sync.Once
+	held chan struct{}
+}
+
+func (f *firstOutput) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		f.once.Do(func() { close(f.held) })
+	}
+	return f.w.Write(p)
+}
 
 // startBackground starts a background action in one pod and returns at once;
 // it fails only if the action cannot be started.
@@ -46,15 +65,25 @@ func (r *Runner) startBackground(ctx context.Context, stage backupv1alpha1.Backu
 	stdinR, stdinW := io.Pipe()
 	b := &backgroundRun{stage: stage, index: i, action: a, pod: pod, started: time.Now(), stdin: stdinW,
 		out: podexec.NewOutput(MaxOutput), cancel: cancel, done: make(chan struct{})}
+	out := &firstOutput{w: b.out, held: make(chan struct{})}
 	go func() {
 		defer close(b.done)
-		b.err = r.exec(actx, pod, container(a, pod), a.Command, stdinR, b.out)
+		b.err = r.exec(actx, pod, container(a, pod), a.Command, stdinR, out)
 		b.expired = errors.Is(actx.Err(), context.DeadlineExceeded)
 		stdinR.Close()
 	}()
 	r.mu.Lock()
 	r.background = append(r.background, b)
 	r.mu.Unlock()
+	// The stages wait until the command says it holds by writing its first
+	// output: under load an exec can take seconds to start.
+	select {
+	case <-out.held:
+	case <-b.done:
+	case <-time.After(min(holdWait, timeout(a))):
+		r.log(archive.LevelWarning, fmt.Sprintf("background pre action %s in pod %s/%s wrote nothing within %s: the backup goes on without knowing that it holds",
+			a.NameAt(i), pod.Namespace, pod.Name, min(holdWait, timeout(a))))
+	}
 	// A command that cannot start, or fails at once (say, a freeze that is
 	// refused), fails the stage now rather than after the backup.
 	select {

@@ -88,9 +88,10 @@ type ExecAction struct {
 	// +optional
 	OnError ExecErrorPolicy `json:"onError,omitempty"`
 
-	// background starts the command and goes on without waiting for it; it is
-	// stopped when the backup finishes or its timeout passes. Use it to hold a
-	// lock (e.g. a read lock) while the following stages run.
+	// background starts the command and goes on once it writes its first
+	// output (at most 30s or its timeout later) without waiting for it to
+	// end; it is stopped when the backup finishes or its timeout passes. Use
+	// it to hold a lock (e.g. a read lock) while the following stages run.
 	// +optional
 	Background bool `json:"background,omitempty"`
 
