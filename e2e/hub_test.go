@@ -341,7 +341,9 @@ func hubBackup(namespace, name string, s *fleet.Spoke, location, ns string) *fle
 	}
 }
 
-// waitClusterPhase waits until spoke s's BackupCluster is in phase.
+// waitClusterPhase waits until spoke s's BackupCluster is in phase: up to 4
+// minutes, as OCM renews the add-on Lease every 60 s and a loaded CI machine
+// has taken over 2 minutes to see a new cluster's add-on Available.
 func waitClusterPhase(g Gomega, ctx context.Context, s *fleet.Spoke, phase fleetv1alpha1.BackupClusterPhase) *fleetv1alpha1.BackupCluster {
 	var bc *fleetv1alpha1.BackupCluster
 	g.Eventually(func() fleetv1alpha1.BackupClusterPhase {
@@ -350,7 +352,7 @@ func waitClusterPhase(g Gomega, ctx context.Context, s *fleet.Spoke, phase fleet
 			return ""
 		}
 		return bc.Status.Phase
-	}, 2*time.Minute, 200*time.Millisecond).Should(Equal(phase), "BackupCluster %s", s.Name)
+	}, 4*time.Minute, 200*time.Millisecond).Should(Equal(phase), "BackupCluster %s", s.Name)
 	return bc
 }
 
