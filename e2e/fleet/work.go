@@ -73,7 +73,9 @@ func ProbeWork(ctx context.Context, hub *ControlPlane, spoke *Spoke) (string, er
 		return "", err
 	}
 	var got string
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	// A cluster that just joined needs its hub certificate signed (CSR) before
+	// its work agent syncs: a full e2e run once took over a minute for it.
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		if err := hub.Client.Get(ctx, client.ObjectKeyFromObject(mw), mw); err != nil {
 			return false, nil
 		}
