@@ -97,6 +97,11 @@ func TestDiscoveryOnboardsShoots(t *testing.T) {
 	start := time.Now()
 	g.Expect(testFleet.Onboard(ctx, late)).To(Succeed())
 	installed := time.Since(start)
+	// OCM's agents exit when their informers have not synced in 10 minutes,
+	// as they cannot before the cluster is accepted; the fleet starts them
+	// again like their Deployments would.
+	t.Logf("%s's klusterlet agents, waiting for acceptance since the fleet started, were started again: registration %d, work %d times",
+		late.Name, late.RegistrationAgent.Restarts(), late.WorkAgent.Restarts())
 	// The backup needs the spoke running, not its add-on Available: it is
 	// created once the location is Valid there.
 	g.Eventually(locationOn(ctx, late, loc), 2*time.Minute, 100*time.Millisecond).Should(HaveField("Phase", backupv1alpha1.TargetValid))

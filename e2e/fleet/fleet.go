@@ -84,9 +84,11 @@ type Spoke struct {
 	Shoot string
 	// HubKubeconfig is the agents' credential for the hub, which the
 	// registration agent writes from the certificate the hub signed for it.
-	HubKubeconfig     string
-	RegistrationAgent *proc.Process
-	WorkAgent         *proc.Process
+	HubKubeconfig string
+	// RegistrationAgent and WorkAgent are OCM's klusterlet agents, started
+	// again whenever they exit, as their Deployments would be.
+	RegistrationAgent *proc.Supervised
+	WorkAgent         *proc.Supervised
 	// TokenFile is the spoke manager's projected service-account token
 	// (audience api://AzureADTokenExchange), refreshed like the kubelet does;
 	// tests sign in with it (Azure.Federate with TokenFile.Subject).
@@ -305,10 +307,10 @@ func (f *Fleet) Processes() []*proc.Process {
 			continue
 		}
 		if s.WorkAgent != nil {
-			ps = append(ps, s.WorkAgent)
+			ps = append(ps, s.WorkAgent.Current())
 		}
 		if s.RegistrationAgent != nil {
-			ps = append(ps, s.RegistrationAgent)
+			ps = append(ps, s.RegistrationAgent.Current())
 		}
 		if s.Manager != nil {
 			ps = append(ps, s.Manager)
@@ -349,7 +351,7 @@ func (f *Fleet) Stop() {
 			if s.Manager != nil {
 				_ = s.Manager.Stop(5 * time.Second)
 			}
-			for _, p := range []*proc.Process{s.WorkAgent, s.RegistrationAgent} {
+			for _, p := range []*proc.Supervised{s.WorkAgent, s.RegistrationAgent} {
 				_ = p.Stop(5 * time.Second)
 			}
 		}

@@ -214,7 +214,8 @@ func (f *Fleet) WaitRegistered(ctx context.Context, spokes ...*Spoke) error {
 			return fmt.Errorf("waiting for discovery to register %s: %w", s.Name, err)
 		}
 		if _, err := ProbeWork(ctx, f.Hub, s); err != nil {
-			return fmt.Errorf("%s registered, but its work agent does not apply work: %w", s.Name, err)
+			return fmt.Errorf("%s registered, but its work agent (started again %d times) does not apply work: %w\n%s",
+				s.Name, s.WorkAgent.Restarts(), err, s.WorkAgent.Current().Tail(3000))
 		}
 	}
 	return nil

@@ -247,8 +247,7 @@ func startRegistrationAgent(ctx context.Context, hub *ControlPlane, s *Spoke) er
 		return err
 	}
 	s.HubKubeconfig = filepath.Join(dir, "hub-kubeconfig", "kubeconfig")
-	var err error
-	s.RegistrationAgent, err = startOCMProcess(s.ControlPlane, s.Name+"-registration-agent", "registration", s.logDir(),
+	p, err := startOCMProcess(s.ControlPlane, s.Name+"-registration-agent", "registration", s.logDir(),
 		"agent",
 		"--spoke-cluster-name="+s.Name,
 		"--bootstrap-kubeconfig="+bootstrap,
@@ -263,15 +262,23 @@ func startRegistrationAgent(ctx context.Context, hub *ControlPlane, s *Spoke) er
 		// hack/fleetbin/kube/registration).
 		"--certificate-resync-interval=10s",
 	)
-	return err
+	if err != nil {
+		return err
+	}
+	s.RegistrationAgent = proc.Supervise(p, agentRestartPause)
+	return nil
 }
+
+// agentRestartPause is how long an exited klusterlet agent stays down before
+// it is started again (the kubelet's first crash-loop back-off is 10 s).
+const agentRestartPause = 5 * time.Second
 
 // waitHubKubeconfig waits until s's registration agent has written its hub
 // kubeconfig, that is until the hub approved and signed its CSR.
 func waitHubKubeconfig(ctx context.Context, s *Spoke) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	return s.RegistrationAgent.WaitFor(ctx, "the registration agent's hub kubeconfig", func() error {
+	return s.RegistrationAgent.Current().WaitFor(ctx, "the registration agent's hub kubeconfig", func() error {
 		for _, f := range []string{"tls.crt", "tls.key"} {
 			if _, err := os.Stat(filepath.Join(filepath.Dir(s.HubKubeconfig), f)); err != nil {
 				return err
@@ -284,7 +291,7 @@ func waitHubKubeconfig(ctx context.Context, s *Spoke) error {
 
 // startWorkAgent runs OCM's work agent for cluster on spoke, pulling work from the
 // hub with hubKubeconfig.
-func startWorkAgent(spoke *ControlPlane, cluster, hubKubeconfig string) (*proc.Process, error) {
+func startWorkAgent(spoke *ControlPlane, cluster, hubKubeconfig string) (*proc.Supervised, error) {
 	bin, err := assets.Path("work")
 	if err != nil {
 		return nil, err
@@ -293,7 +300,7 @@ func startWorkAgent(spoke *ControlPlane, cluster, hubKubeconfig string) (*proc.P
 	if err != nil {
 		return nil, err
 	}
-	return proc.Start(spoke.Name+"-work-agent", spoke.logDir(), bin, []string{
+	p, err := proc.Start(spoke.Name+"-work-agent", spoke.logDir(), bin, []string{
 		"agent",
 		"--spoke-cluster-name=" + cluster,
 		"--workload-source-driver=kube",
@@ -304,4 +311,8 @@ func startWorkAgent(spoke *ControlPlane, cluster, hubKubeconfig string) (*proc.P
 		"--status-sync-interval=2s",
 		fmt.Sprintf("--listen=127.0.0.1:%d", port),
 	})
+	if err != nil {
+		return nil, err
+	}
+	return proc.Supervise(p, agentRestartPause), nil
 }

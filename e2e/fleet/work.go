@@ -73,8 +73,10 @@ func ProbeWork(ctx context.Context, hub *ControlPlane, spoke *Spoke) (string, er
 		return "", err
 	}
 	var got string
-	// A cluster that just joined needs its hub certificate signed (CSR) before
-	// its work agent syncs: a full e2e run once took over a minute for it.
+	// A cluster accepted just now: its work agent's informer retries its
+	// forbidden list with a back-off of up to a minute, and an agent that
+	// waited over 10 minutes for acceptance exited and is started again
+	// (Spoke.WorkAgent).
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		if err := hub.Client.Get(ctx, client.ObjectKeyFromObject(mw), mw); err != nil {
 			return false, nil
