@@ -3,10 +3,13 @@ package fleet
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,10 +41,12 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 	g.Expect(node.Leftovers()).NotTo(BeEmpty(), "a running node is seen on the host")
 
 	pids := subtract(descendants(os.Getpid()), before)
-	ports := listeningPorts(pids)
+	// Addresses, not ports: another fleet on the host (the e2e package's, run
+	// beside this one) has kubelets on port 10250 too, of its own node IPs.
+	ports := listeningAddrs(pids)
 	// The Entra stand-in and the blob proxy serve from this process.
 	for _, u := range []string{f.Azure.Entra.URL(), f.Azure.Proxy.URL()} {
-		ports = append(ports, urlPort(t, u))
+		ports = append(ports, urlHost(t, u))
 	}
 	names := map[int]string{}
 	for _, pid := range pids {
@@ -53,6 +58,7 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 	// agent, the garden with its own etcd and kube-apiserver.
 	g.Expect(len(pids)).To(BeNumerically(">=", 10), "processes: %v", names)
 	g.Expect(len(ports)).To(BeNumerically(">=", 10))
+	g.Expect(ports).To(ContainElement(HaveSuffix(":10250")), "the node's kubelet")
 
 	f.Stop()
 	g.Expect(node.Leftovers()).To(BeEmpty(), "the node left something on the host")
@@ -66,10 +72,19 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 	}
 	open := listening()
 	for _, p := range ports {
-		g.Expect(open).NotTo(HaveKey(p), "port %d still listening after Stop", p)
+		g.Expect(open).NotTo(HaveKey(p), "%s still listening after Stop", p)
 	}
 	_, err = os.Stat(dir)
 	g.Expect(os.IsNotExist(err)).To(BeTrue(), "the fleet directory is removed")
+}
+
+// urlHost is the host:port a URL's server listens on.
+func urlHost(t *testing.T, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
 }
 
 func urlPort(t *testing.T, raw string) int {
@@ -155,9 +170,10 @@ func subtract(all, known []int) []int {
 	return out
 }
 
-// listening maps each TCP port in LISTEN state to its socket inode.
-func listening() map[int]string {
-	out := map[int]string{}
+// listening maps each listening TCP socket's local address (ip:port) on the
+// host to its socket inode.
+func listening() map[string]string {
+	out := map[string]string{}
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		f, err := os.Open(file)
 		if err != nil {
@@ -170,10 +186,8 @@ func listening() map[int]string {
 			if len(fields) < 10 || fields[3] != "0A" { // 0A: LISTEN
 				continue
 			}
-			local := fields[1]
-			port, err := strconv.ParseInt(local[strings.LastIndexByte(local, ':')+1:], 16, 32)
-			if err == nil {
-				out[int(port)] = fields[9]
+			if addr, ok := procNetAddr(fields[1]); ok {
+				out[addr] = fields[9]
 			}
 		}
 		f.Close()
@@ -181,8 +195,27 @@ func listening() map[int]string {
 	return out
 }
 
-// listeningPorts lists the TCP ports the given processes listen on.
-func listeningPorts(pids []int) []int {
+// procNetAddr turns /proc/net/tcp's "0100007F:1F90" (the address in 32-bit
+// words of host byte order, little-endian here) into "127.0.0.1:8080".
+func procNetAddr(local string) (string, bool) {
+	ipHex, portHex, ok := strings.Cut(local, ":")
+	if !ok {
+		return "", false
+	}
+	raw, err := hex.DecodeString(ipHex)
+	port, perr := strconv.ParseUint(portHex, 16, 16)
+	if err != nil || perr != nil || len(raw)%4 != 0 {
+		return "", false
+	}
+	for w := 0; w < len(raw); w += 4 {
+		slices.Reverse(raw[w : w+4])
+	}
+	return net.JoinHostPort(net.IP(raw).String(), strconv.FormatUint(port, 10)), true
+}
+
+// listeningAddrs lists the local addresses (ip:port) the given processes
+// listen on.
+func listeningAddrs(pids []int) []string {
 	inodes := map[string]bool{}
 	for _, pid := range pids {
 		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
@@ -193,11 +226,11 @@ func listeningPorts(pids []int) []int {
 			}
 		}
 	}
-	var ports []int
-	for port, inode := range listening() {
+	var addrs []string
+	for addr, inode := range listening() {
 		if inodes[inode] {
-			ports = append(ports, port)
+			addrs = append(addrs, addr)
 		}
 	}
-	return ports
+	return addrs
 }
