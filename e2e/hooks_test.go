@@ -234,7 +234,9 @@ func runUptimeClock(g Gomega, ctx context.Context, c client.Client, ns string) f
 
 func execRule(namespace, name string, actions ...backupv1alpha1.ExecAction) *fleetv1alpha1.ExecRule {
 	for i := range actions {
-		actions[i].Timeout = &metav1.Duration{Duration: 20 * time.Second}
+		// Generous: at load ~8 a thaw that had printed its marker was not
+		// seen to end within 20 s (7f0161c's clean-clone CI).
+		actions[i].Timeout = &metav1.Duration{Duration: time.Minute}
 		actions[i].Pods = backupv1alpha1.ExecInAllPods
 		if actions[i].OnError == "" {
 			actions[i].OnError = backupv1alpha1.ExecErrorFail
