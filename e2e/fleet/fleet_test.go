@@ -43,22 +43,22 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 	pids := subtract(descendants(os.Getpid()), before)
 	// Addresses, not ports: another fleet on the host (the e2e package's, run
 	// beside this one) has kubelets on port 10250 too, of its own node IPs.
-	ports := listeningAddrs(pids)
+	addrs := listeningAddrs(pids)
 	// The Entra stand-in and the blob proxy serve from this process.
 	for _, u := range []string{f.Azure.Entra.URL(), f.Azure.Proxy.URL()} {
-		ports = append(ports, urlHost(t, u))
+		addrs = append(addrs, urlHost(t, u))
 	}
 	names := map[int]string{}
 	for _, pid := range pids {
 		names[pid] = processName(pid)
 	}
 	t.Logf("fleet processes: %v", names)
-	t.Logf("fleet listening ports: %v", ports)
+	t.Logf("fleet listening addresses: %v", addrs)
 	// etcd + kube-apiserver + kube-controller-manager for hub and spoke, the work
 	// agent, the garden with its own etcd and kube-apiserver.
 	g.Expect(len(pids)).To(BeNumerically(">=", 10), "processes: %v", names)
-	g.Expect(len(ports)).To(BeNumerically(">=", 10))
-	g.Expect(ports).To(ContainElement(HaveSuffix(":10250")), "the node's kubelet")
+	g.Expect(len(addrs)).To(BeNumerically(">=", 10))
+	g.Expect(addrs).To(ContainElement(HaveSuffix(":10250")), "the node's kubelet")
 
 	f.Stop()
 	g.Expect(node.Leftovers()).To(BeEmpty(), "the node left something on the host")
@@ -71,8 +71,8 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 		g.Expect(alive(pid)).To(BeFalse(), "process %d (%s) outlived the fleet", pid, names[pid])
 	}
 	open := listening()
-	for _, p := range ports {
-		g.Expect(open).NotTo(HaveKey(p), "%s still listening after Stop", p)
+	for _, a := range addrs {
+		g.Expect(open).NotTo(HaveKey(a), "%s still listening after Stop", a)
 	}
 	_, err = os.Stat(dir)
 	g.Expect(os.IsNotExist(err)).To(BeTrue(), "the fleet directory is removed")

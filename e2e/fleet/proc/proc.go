@@ -90,6 +90,12 @@ func (p *Process) Restart(grace time.Duration) (*Process, error) {
 	if err := p.Stop(grace); err != nil {
 		return nil, err
 	}
+	return p.startAgain()
+}
+
+// startAgain starts the same binary with the same arguments and environment
+// as p, logging to the same file.
+func (p *Process) startAgain() (*Process, error) {
 	return startEnv(p.Name, filepath.Dir(p.LogFile), p.cmd.Path, p.Args(), p.cmd.Env)
 }
 

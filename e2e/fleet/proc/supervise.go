@@ -1,7 +1,6 @@
 package proc
 
 import (
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -43,7 +42,7 @@ func (s *Supervised) run(pause time.Duration) {
 			return
 		case <-time.After(pause):
 		}
-		next, err := startEnv(p.Name, filepath.Dir(p.LogFile), p.cmd.Path, p.Args(), p.cmd.Env)
+		next, err := p.startAgain()
 		if err != nil {
 			// p stays the exited process: the next turn waits pause and tries again.
 			continue
