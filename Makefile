@@ -19,7 +19,7 @@ manifests: ## Generate CRDs and each manager's RBAC into the charts.
 	$(CONTROLLER_GEN) crd paths=./apis/backup/... output:crd:dir=charts/lifeboat-spoke/crds
 	go run ./hack/crdtrim charts/lifeboat-spoke/crds/backup.lifeboat.dev_prebackuppods.yaml spec.pod.spec
 	$(CONTROLLER_GEN) rbac:roleName=lifeboat-hub paths=./hub/... output:rbac:dir=charts/lifeboat-hub/templates
-	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke paths="./spoke;./spoke/reconcilers/..." output:rbac:dir=charts/lifeboat-spoke/templates
+	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke paths="./spoke;./spoke/crds;./spoke/reconcilers/..." output:rbac:dir=charts/lifeboat-spoke/templates
 	$(CONTROLLER_GEN) rbac:roleName=lifeboat-spoke-restore paths=./spoke/restore output:rbac:dir=charts/lifeboat-spoke/templates/restore
 
 .PHONY: verify

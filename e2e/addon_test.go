@@ -21,11 +21,13 @@ import (
 	addonv1alpha1 "open-cluster-management.io/api/addon/v1alpha1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
+	workv1 "open-cluster-management.io/api/work/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/e2e/fleet"
+	spokecrds "github.com/lifeboat-dev/lifeboat/spoke/crds"
 	"github.com/lifeboat-dev/lifeboat/spoke/hubcredential"
 )
 
@@ -43,6 +45,22 @@ func TestClusterLeavesTheAddOnPlacement(t *testing.T) {
 	s := testFleet.Spokes[1]
 	waitClusterPhase(g, ctx, s, fleetv1alpha1.ClusterOnline)
 	const excluded = "e2e.lifeboat.dev/no-spoke"
+
+	t.Log("the add-on's ManifestWork holds no CRD: the spoke applied its CRDs itself")
+	works := &workv1.ManifestWorkList{}
+	g.Expect(hub.List(ctx, works, client.InNamespace(s.Name), client.MatchingLabels{"open-cluster-management.io/addon-name": fleetv1alpha1.AddOnName})).To(Succeed())
+	g.Expect(works.Items).NotTo(BeEmpty())
+	size := 0
+	for _, w := range works.Items {
+		for _, m := range w.Spec.Workload.Manifests {
+			size += len(m.Raw)
+			g.Expect(string(m.Raw)).NotTo(ContainSubstring(`"kind":"CustomResourceDefinition"`), "work %s", w.Name)
+		}
+	}
+	t.Logf("%s: %d add-on ManifestWork(s), %d bytes of manifests", s.Name, len(works.Items), size)
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	g.Expect(s.Client.Get(ctx, client.ObjectKey{Name: "applicationbackups.backup.lifeboat.dev"}, crd)).To(Succeed())
+	g.Expect(crd.ManagedFields).To(ContainElement(HaveField("Manager", spokecrds.FieldManager)), "the spoke applied it")
 
 	t.Log("the fleet admin narrows the add-on's Placement, and labels the cluster out of it")
 	setPlacementExclusion(g, ctx, excluded, true)

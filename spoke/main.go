@@ -32,6 +32,7 @@ import (
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
 	fleetv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/fleet/v1alpha1"
 	"github.com/lifeboat-dev/lifeboat/spoke/blob"
+	"github.com/lifeboat-dev/lifeboat/spoke/crds"
 	"github.com/lifeboat-dev/lifeboat/spoke/hubcredential"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationbackup"
 	"github.com/lifeboat-dev/lifeboat/spoke/reconcilers/applicationrestore"
@@ -169,7 +170,14 @@ func run(s settings, factory *targets.Factory) error {
 			return fmt.Errorf("--ca-bundle %s holds no PEM certificate", s.caBundle)
 		}
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cfg := ctrl.GetConfigOrDie()
+	// The spoke's kinds must be served before its caches start.
+	installed, err := crds.Install(context.Background(), cfg, 2*time.Minute)
+	if err != nil {
+		return fmt.Errorf("installing the spoke's CustomResourceDefinitions: %w", err)
+	}
+	ctrl.Log.WithName("setup").Info("Applied the spoke's CustomResourceDefinitions", "count", len(installed))
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions(s.metricsAddr),
 		HealthProbeBindAddress:  s.probeAddr,

@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	spokecrds "github.com/lifeboat-dev/lifeboat/spoke/crds"
 )
 
 // fieldOwner is the server-side apply field manager of everything the fleet creates.
@@ -68,21 +70,12 @@ func WaitCRDsEstablished(ctx context.Context, c client.Client, names ...string) 
 			if err := c.Get(ctx, types.NamespacedName{Name: n}, crd); err != nil {
 				return false, nil
 			}
-			if !crdEstablished(crd) {
+			if !spokecrds.Established(crd) {
 				return false, nil
 			}
 		}
 		return true, nil
 	})
-}
-
-func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
-	for _, c := range crd.Status.Conditions {
-		if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }
 
 func readCRDs(file string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
@@ -159,19 +152,6 @@ const (
 	hubCRDs   = "charts/lifeboat-hub/crds"
 	spokeCRDs = "charts/lifeboat-spoke/crds"
 )
-
-// WaitSpokeCRDs waits until every CRD of the spoke chart is established on cp.
-func WaitSpokeCRDs(ctx context.Context, cp *ControlPlane) error {
-	files, err := CRDFiles(filepath.Join(RepoRoot(), spokeCRDs))
-	if err != nil {
-		return err
-	}
-	crds, err := readCRDFiles(files)
-	if err != nil {
-		return err
-	}
-	return WaitCRDsEstablished(ctx, cp.Client, crdNames(crds)...)
-}
 
 // installLifeboatCRDs installs the CRDs of one of Lifeboat's charts (a path
 // relative to the repository root).

@@ -178,7 +178,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			if err := AllowIssuerDiscovery(gctx, cp); err != nil {
 				return err
 			}
-			// With lifeboat-hub, the agent ManifestWork installs the spoke CRDs.
+			// With lifeboat-hub, the spoke applies its CRDs as it starts.
 			if !opts.HubManager {
 				if err := installLifeboatCRDs(gctx, cp, spokeCRDs); err != nil {
 					return err

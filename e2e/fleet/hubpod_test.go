@@ -19,6 +19,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/charts"
 	"github.com/lifeboat-dev/lifeboat/images"
+	spokecrds "github.com/lifeboat-dev/lifeboat/spoke/crds"
 )
 
 // The lifeboat-hub chart, installed with Helm on a cluster that has OCM's hub
@@ -102,7 +103,7 @@ func TestHubChartInstallsARunningHub(t *testing.T) {
 		g.Expect(want.Spec.Group).To(Equal("fleet.lifeboat.dev"))
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		g.Expect(cp.Client.Get(ctx, client.ObjectKey{Name: want.Name}, crd)).To(Succeed())
-		g.Expect(crdEstablished(crd)).To(BeTrue(), "CRD %s established", crd.Name)
+		g.Expect(spokecrds.Established(crd)).To(BeTrue(), "CRD %s established", crd.Name)
 	}
 
 	// Give the manager time to win its lease, start its controllers and list

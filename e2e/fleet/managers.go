@@ -29,10 +29,6 @@ func buildManager(dir, pkg, name string) (string, error) {
 // endpoint. Each BackupTarget signs in with tokens it mints for the target's
 // own ServiceAccount.
 func (f *Fleet) startSpokeManager(ctx context.Context, s *Spoke) error {
-	// Like the spoke's pod, it cannot start before its CRDs are installed.
-	if err := WaitSpokeCRDs(ctx, s.ControlPlane); err != nil {
-		return fmt.Errorf("waiting for the spoke CRDs: %w", err)
-	}
 	bundle := filepath.Join(s.Dir, "pki", "azure-ca-bundle.pem")
 	pem := append(append([]byte{}, f.Azure.Entra.CACertPEM()...), f.Azure.Proxy.CACertPEM()...)
 	if err := os.WriteFile(bundle, pem, 0o600); err != nil {

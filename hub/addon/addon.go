@@ -2,7 +2,8 @@
 // add-on named lifeboat: OCM's add-on manager installs it on the clusters a
 // Placement selects (ClusterManagementAddOn installStrategy Placements), and
 // the add-on framework, running inside lifeboat-hub, renders the spoke chart
-// for each cluster into the add-on's ManifestWork, registers the spoke with
+// for each cluster into the add-on's ManifestWork (without its CRDs, which
+// the spoke applies itself as it starts), registers the spoke with
 // the hub (a client certificate by CSR, rotated by OCM's registration agent,
 // allowed only BackupCatalogs in its cluster namespace) and reads its health
 // from the add-on Lease the spoke renews.
@@ -49,8 +50,8 @@ const (
 	// certificate is bound to.
 	roleName = "lifeboat-addon:spoke"
 	// orphanAnnotation tells the framework not to delete an object with the
-	// add-on: the spoke's CRDs (and every backup record on the cluster) and
-	// its namespace stay when a cluster leaves the placement.
+	// add-on: the spoke's namespace stays when a cluster leaves the
+	// placement.
 	orphanAnnotation = "addon.open-cluster-management.io/deletion-orphan"
 )
 
@@ -115,7 +116,7 @@ func New(cfg *rest.Config, opts Options) (agent.AgentAddon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return orphaning{a}, nil
+	return spokeAgent{a}, nil
 }
 
 // approve is the framework's default approver (the CSR's subject is the
@@ -212,31 +213,38 @@ func toValues(m map[string]string) map[string]any {
 	return out
 }
 
-// orphaning marks the spoke's CRDs and namespace so that the framework
-// orphans them when it removes the add-on from a cluster: the spoke's
-// Deployment, ServiceAccount and RBAC go, every backup record stays.
-type orphaning struct{ agent.AgentAddon }
+// spokeAgent is the rendered chart without its CRDs, with its namespace
+// orphaned. The spoke applies its CRDs itself as it starts (spoke/crds), so
+// the add-on's ManifestWork, which the framework keeps in memory for every
+// cluster, holds no copy of them (94 of its 106 KiB). The framework orphans
+// the namespace when it removes the add-on from a cluster: the spoke's
+// Deployment, ServiceAccount and RBAC go, every backup record stays (the
+// CRDs were never the add-on's to delete).
+type spokeAgent struct{ agent.AgentAddon }
 
-func (o orphaning) Manifests(cluster *clusterv1.ManagedCluster, addon *addonv1alpha1.ManagedClusterAddOn) ([]runtime.Object, error) {
-	objs, err := o.AgentAddon.Manifests(cluster, addon)
+func (a spokeAgent) Manifests(cluster *clusterv1.ManagedCluster, addon *addonv1alpha1.ManagedClusterAddOn) ([]runtime.Object, error) {
+	objs, err := a.AgentAddon.Manifests(cluster, addon)
 	if err != nil {
 		return nil, err
 	}
+	out := objs[:0]
 	for _, obj := range objs {
-		kind := obj.GetObjectKind().GroupVersionKind().Kind
-		if kind != "CustomResourceDefinition" && kind != "Namespace" {
+		switch obj.GetObjectKind().GroupVersionKind().Kind {
+		case "CustomResourceDefinition":
 			continue
+		case "Namespace":
+			m, err := meta.Accessor(obj)
+			if err != nil {
+				return nil, err
+			}
+			a := m.GetAnnotations()
+			if a == nil {
+				a = map[string]string{}
+			}
+			a[orphanAnnotation] = ""
+			m.SetAnnotations(a)
 		}
-		m, err := meta.Accessor(obj)
-		if err != nil {
-			return nil, err
-		}
-		a := m.GetAnnotations()
-		if a == nil {
-			a = map[string]string{}
-		}
-		a[orphanAnnotation] = ""
-		m.SetAnnotations(a)
+		out = append(out, obj)
 	}
-	return objs, nil
+	return out, nil
 }
