@@ -155,7 +155,8 @@ func TestPreBackupPodBacksUpAndRestores(t *testing.T) {
 }
 
 // busyboxPreBackupPod is a PreBackupPod in ns whose pod idles in busybox,
-// as root (to write the host directory out, mounted at /out).
+// as root (to write the host directory out, mounted at /out), ready once
+// busybox's commands are on its PATH.
 func busyboxPreBackupPod(ns, name, out, file string, backup, restore []string) *backupv1alpha1.PreBackupPod {
 	return &backupv1alpha1.PreBackupPod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -167,7 +168,11 @@ func busyboxPreBackupPod(ns, name, out, file string, backup, restore []string) *
 					TerminationGracePeriodSeconds: ptr.To[int64](0),
 					Containers: []corev1.Container{{
 						Name: "dump", Image: testFleet.Images.Busybox.Ref, ImagePullPolicy: corev1.PullNever,
-						Command:         []string{"/busybox", "sleep", "3600"},
+						// Like any image with a shell: sh, tee and wc on the PATH.
+						Command: []string{"/busybox", "sh", "-c", "/busybox mkdir -p /tmp/bin && /busybox --install -s /tmp/bin && exec /busybox sleep 3600"},
+						Env:     []corev1.EnvVar{{Name: "PATH", Value: "/tmp/bin"}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/busybox", "test", "-e", "/tmp/bin/wc"}}},
+							PeriodSeconds: 1},
 						SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](0)},
 						VolumeMounts:    []corev1.VolumeMount{{Name: "out", MountPath: "/out"}},
 					}},

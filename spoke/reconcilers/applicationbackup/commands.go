@@ -112,8 +112,8 @@ func (k *KopiaVolumes) runCommand(ctx context.Context, b VolumeBackup, rep *volu
 	pr, pw := io.Pipe()
 	ran := make(chan error, 1)
 	go func() {
-		err := podexec.Exec(ctx, b.Exec, s.Pod, s.Container, s.Command, nil, pw, stderr)
-		pw.CloseWithError(err) // an error, or EOF: no snapshot unless the command exited 0
+		_, err := podexec.Stream(ctx, b.Exec, s.Pod, s.Container, s.Command, pw, stderr)
+		pw.CloseWithError(err) // an error, or EOF: no snapshot unless the command exited 0 and all its output arrived
 		ran <- err
 	}()
 	snap, err := rep.BackupStream(ctx, volumes.Source(k.Cluster, s.Pod.Namespace, s.source()), s.File, pr, progress)
@@ -156,8 +156,11 @@ const maxExcerpt = 200
 // describeExec says how a command that did not succeed ended.
 func describeExec(err error) string {
 	var exit utilexec.ExitError
-	if errors.As(err, &exit) {
+	switch {
+	case errors.As(err, &exit):
 		return fmt.Sprintf("exit code %d", exit.ExitStatus())
+	case errors.Is(err, podexec.ErrIncomplete):
+		return err.Error()
 	}
 	return "could not be run: " + err.Error()
 }
