@@ -124,10 +124,10 @@ func (k *KopiaVolumes) runCommand(ctx context.Context, b VolumeBackup, rep *volu
 	end := "exit code 0"
 	var failure error
 	switch {
+	case err != nil && (execErr == nil || errors.Is(execErr, errStored)): // the upload failed first
+		failure = fmt.Errorf("storing its output: %v", err)
 	case execErr != nil:
 		failure = errors.New(describeExec(execErr))
-	case err != nil:
-		failure = fmt.Errorf("storing its output: %v", err)
 	}
 	if failure != nil {
 		end = failure.Error()
