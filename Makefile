@@ -50,11 +50,11 @@ fleet-bin: ## Build the test fleet's heavy binaries into ~/.cache/lifeboat (cach
 ##@ Test and demo
 
 .PHONY: test
-test: verify fleet-bin ## Unit, integration and end-to-end tests (after verify).
+test: verify fleet-bin images ## Unit, integration and end-to-end tests (after verify).
 	go test -count=1 -timeout 45m ./...
 
 .PHONY: demo
-demo: fleet-bin ## Start the local fleet and show it.
+demo: fleet-bin images ## Start the local fleet and show it.
 	go run ./e2e/fleet/cmd/lifeboat-fleet demo
 
 .PHONY: help

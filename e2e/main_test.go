@@ -20,7 +20,11 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Starting takes about a minute; the rest is for building the nodes'
+	// images, which on a cold Go build cache, beside `go test` compiling
+	// every other package, took more than 5 minutes (make test builds the
+	// heaviest, `make images`, first).
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	var err error
 	testFleet, err = fleet.Start(ctx, fleet.Options{
