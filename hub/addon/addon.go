@@ -116,7 +116,7 @@ func New(cfg *rest.Config, opts Options) (agent.AgentAddon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return spokeAgent{a}, nil
+	return spokeAgent{AgentAddon: a, rendered: newRendered()}, nil
 }
 
 // approve is the framework's default approver (the CSR's subject is the
@@ -219,10 +219,33 @@ func toValues(m map[string]string) map[string]any {
 // cluster, holds no copy of them (94 of its 106 KiB). The framework orphans
 // the namespace when it removes the add-on from a cluster: the spoke's
 // Deployment, ServiceAccount and RBAC go, every backup record stays (the
-// CRDs were never the add-on's to delete).
-type spokeAgent struct{ agent.AgentAddon }
+// CRDs were never the add-on's to delete). A cluster's manifests are
+// rendered again only when what they are rendered from changed (rendered).
+type spokeAgent struct {
+	agent.AgentAddon
+	rendered *rendered
+}
 
 func (a spokeAgent) Manifests(cluster *clusterv1.ManagedCluster, addon *addonv1alpha1.ManagedClusterAddOn) ([]runtime.Object, error) {
+	inputs, cacheable := renderInputs(cluster, addon)
+	if cacheable {
+		if objs, ok := a.rendered.get(cluster.Name, inputs); ok {
+			return objs, nil
+		}
+	}
+	objs, err := a.render(cluster, addon)
+	if err != nil {
+		return nil, err
+	}
+	if cacheable {
+		a.rendered.put(cluster.Name, inputs, objs)
+	}
+	return objs, nil
+}
+
+// render renders the chart for the cluster, drops its CRDs and orphans its
+// namespace.
+func (a spokeAgent) render(cluster *clusterv1.ManagedCluster, addon *addonv1alpha1.ManagedClusterAddOn) ([]runtime.Object, error) {
 	objs, err := a.AgentAddon.Manifests(cluster, addon)
 	if err != nil {
 		return nil, err
