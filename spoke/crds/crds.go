@@ -34,8 +34,8 @@ const FieldManager = "lifeboat-spoke"
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;create;patch,resourceNames=applicationbackups.backup.lifeboat.dev;applicationrestores.backup.lifeboat.dev;backupdeletions.backup.lifeboat.dev;backupsyncs.backup.lifeboat.dev;backuptargets.backup.lifeboat.dev;prebackuppods.backup.lifeboat.dev;runlogs.backup.lifeboat.dev
 
 // Install applies every CRD of the spoke chart with server-side apply and
-// waits until the API server serves them all, at most timeout. It returns
-// their names.
+// waits until the API server serves them all, at most timeout, reading them
+// again after a failed read. It returns their names.
 func Install(ctx context.Context, cfg *rest.Config, timeout time.Duration) ([]string, error) {
 	cs, err := apiextensionsclient.NewForConfig(cfg)
 	if err != nil {
@@ -68,7 +68,10 @@ func Install(ctx context.Context, cfg *rest.Config, timeout time.Duration) ([]st
 		for _, name := range names {
 			crd, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
-				return false, err
+				// A failed read (the API server restarting, a dropped
+				// connection) is asked again until timeout.
+				waiting = fmt.Sprintf("%s (last read: %v)", name, err)
+				return false, nil
 			}
 			if !Established(crd) {
 				waiting = name

@@ -3,7 +3,11 @@ package crds_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +122,49 @@ func TestSpokeInstallsItsOwnCRDsOnly(t *testing.T) {
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "delete: %v", err)
 	err = spokeClient.Delete(ctx, changed)
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "not even its own: %v", err)
+}
+
+// failingCRDReads fails the first n reads of a CRD with the API server's
+// answer when etcd does not answer in time (500; client-go does not retry
+// it).
+type failingCRDReads struct {
+	next   http.RoundTripper
+	mu     sync.Mutex
+	n      int
+	failed int
+}
+
+func (f *failingCRDReads) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/customresourcedefinitions/") {
+		f.mu.Lock()
+		fail := f.failed < f.n
+		if fail {
+			f.failed++
+		}
+		f.mu.Unlock()
+		if fail {
+			body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcdserver: request timed out (injected)","reason":"InternalError","code":500}`
+			return &http.Response{
+				StatusCode: http.StatusInternalServerError, Request: req,
+				Header: http.Header{"Content-Type": []string{"application/json"}},
+				Body:   io.NopCloser(strings.NewReader(body)),
+			}, nil
+		}
+	}
+	return f.next.RoundTrip(req)
+}
+
+// A read that fails while Install waits for its CRDs is asked again: it
+// does not end the spoke's start (the pod would restart).
+func TestInstallReadsAgainAfterAFailedRead(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	spoke := asSpoke(g, ctx)
+	reads := &failingCRDReads{n: 3}
+	spoke.Wrap(func(rt http.RoundTripper) http.RoundTripper { reads.next = rt; return reads })
+
+	names, err := crds.Install(ctx, spoke, time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(names).NotTo(BeEmpty())
+	g.Expect(reads.failed).To(Equal(3), "the injected failures were met")
 }
