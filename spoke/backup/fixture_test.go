@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/lifeboat-dev/lifeboat/apis/backup/v1alpha1"
+	"github.com/lifeboat-dev/lifeboat/spoke/crds"
 )
 
 // The application the tests back up: namespace shop, and a namespace other
@@ -252,11 +253,7 @@ func waitCRDs(ctx context.Context, names ...string) error {
 			if err := cp.Client.Get(ctx, types.NamespacedName{Name: n}, crd); err != nil {
 				return false, nil
 			}
-			established := false
-			for _, c := range crd.Status.Conditions {
-				established = established || c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue
-			}
-			if !established {
+			if !crds.Established(crd) {
 				return false, nil
 			}
 		}
