@@ -117,3 +117,31 @@ func TestForgedInventoryIsRejected(t *testing.T) {
 		g.Expect(r.Namespaces).To(BeZero())
 	}, timeout, 100*time.Millisecond).Should(Succeed())
 }
+
+// A cluster's report follows its inventory page as the spoke writes it,
+// without waiting for the next InventoryPeriod (an hour here): the
+// reconciler watches the pages' metadata.
+func TestReportFollowsTheInventoryAtOnce(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cluster(g, "pt-4")
+	g.Eventually(func(g Gomega) {
+		g.Expect(report(g, "pt-4").Reason).To(Equal(fleetv1alpha1.ReasonNoInventory))
+	}, timeout, 100*time.Millisecond).Should(Succeed())
+
+	writeInventory(g, "pt-4", "pt-4", "app")
+	g.Eventually(func(g Gomega) []int32 {
+		r := report(g, "pt-4")
+		return []int32{r.Namespaces, r.Unprotected}
+	}, timeout, 100*time.Millisecond).Should(Equal([]int32{1, 1}))
+
+	page := &fleetv1alpha1.BackupCatalog{}
+	g.Expect(hubClient.Get(ctx, client.ObjectKey{Namespace: "pt-4", Name: fleetv1alpha1.InventoryPageName}, page)).To(Succeed())
+	page.Spec.Inventory.Namespaces = append(page.Spec.Inventory.Namespaces, "db")
+	page.Spec.Inventory.ObservedTime = metav1.Now()
+	g.Expect(hubClient.Update(ctx, page)).To(Succeed())
+	g.Eventually(func(g Gomega) []int32 {
+		r := report(g, "pt-4")
+		return []int32{r.Namespaces, r.Unprotected}
+	}, timeout, 100*time.Millisecond).Should(Equal([]int32{2, 2}))
+}
