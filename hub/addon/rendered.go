@@ -29,7 +29,8 @@ var manifestScheme = func() *runtime.Scheme {
 }()
 
 // rendered keeps each cluster's manifests, as JSON, with the inputs they were
-// rendered from. The framework asks for a cluster's manifests twice on every
+// rendered from. A manifest the same on many clusters (all but the
+// Deployment, which names its cluster) is kept once. The framework asks for a cluster's manifests twice on every
 // sync of its add-on, and syncs every add-on at every resync of its
 // informers and on every status change of its ManifestWork: at 5,000
 // clusters, rendering the chart again each time took more of the hub's CPU
@@ -39,6 +40,8 @@ var manifestScheme = func() *runtime.Scheme {
 type rendered struct {
 	mu        sync.Mutex
 	byCluster map[string]renderedEntry
+	// manifests holds every manifest of byCluster once.
+	manifests map[string]string
 	now       func() time.Time
 	lastSweep time.Time
 	decoder   runtime.Decoder
@@ -46,13 +49,14 @@ type rendered struct {
 
 type renderedEntry struct {
 	inputs    string
-	manifests [][]byte
+	manifests []string
 	used      time.Time
 }
 
 func newRendered() *rendered {
 	return &rendered{
 		byCluster: map[string]renderedEntry{},
+		manifests: map[string]string{},
 		now:       time.Now,
 		decoder:   serializer.NewCodecFactory(manifestScheme).UniversalDeserializer(),
 	}
@@ -111,7 +115,7 @@ func (r *rendered) get(cluster, inputs string) ([]runtime.Object, bool) {
 	}
 	objs := make([]runtime.Object, 0, len(e.manifests))
 	for _, m := range e.manifests {
-		obj, _, err := r.decoder.Decode(m, nil, nil)
+		obj, _, err := r.decoder.Decode([]byte(m), nil, nil)
 		if err != nil {
 			return nil, false
 		}
@@ -120,28 +124,44 @@ func (r *rendered) get(cluster, inputs string) ([]runtime.Object, bool) {
 	return objs, true
 }
 
-// put keeps the cluster's manifests, rendered from inputs, and forgets the
-// clusters whose manifests nobody asked for in renderedTTL.
+// put keeps the cluster's manifests, rendered from inputs. Every
+// renderedTTL/6 it forgets the clusters whose manifests nobody asked for in
+// renderedTTL, and the manifests no cluster has any more.
 func (r *rendered) put(cluster, inputs string, objs []runtime.Object) {
-	manifests := make([][]byte, 0, len(objs))
+	encoded := make([][]byte, 0, len(objs))
 	for _, obj := range objs {
 		b, err := json.Marshal(obj)
 		if err != nil {
 			return
 		}
-		manifests = append(manifests, b)
+		encoded = append(encoded, b)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	manifests := make([]string, 0, len(encoded))
+	for _, b := range encoded {
+		m, ok := r.manifests[string(b)]
+		if !ok {
+			m = string(b)
+			r.manifests[m] = m
+		}
+		manifests = append(manifests, m)
+	}
 	now := r.now()
 	r.byCluster[cluster] = renderedEntry{inputs: inputs, manifests: manifests, used: now}
 	if now.Sub(r.lastSweep) < renderedTTL/6 {
 		return
 	}
 	r.lastSweep = now
+	kept := map[string]string{}
 	for c, e := range r.byCluster {
 		if now.Sub(e.used) > renderedTTL {
 			delete(r.byCluster, c)
+			continue
+		}
+		for _, m := range e.manifests {
+			kept[m] = m
 		}
 	}
+	r.manifests = kept
 }

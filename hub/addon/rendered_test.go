@@ -163,6 +163,29 @@ func TestRenderedForgetsClustersNotAskedFor(t *testing.T) {
 	g.Expect(r.byCluster).NotTo(HaveKey("gone"))
 }
 
+// A manifest the same on several clusters is kept once; one no cluster has
+// any more is forgotten at the next sweep.
+func TestRenderedKeepsASharedManifestOnce(t *testing.T) {
+	g := NewWithT(t)
+	r := newRendered()
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	r.now = func() time.Time { return now }
+	opts := Options{SpokeImage: "registry.example/lifeboat-spoke:v1"}
+	one, two := render(t, opts, "prod--eu-1"), render(t, opts, "prod--eu-2")
+
+	r.put("prod--eu-1", "in", one)
+	r.put("prod--eu-2", "in", two)
+	g.Expect(r.manifests).To(HaveLen(len(one)+1), "all but the two Deployments are the same")
+	got, ok := r.get("prod--eu-2", "in")
+	g.Expect(ok).To(BeTrue())
+	g.Expect(spokeDeployment(g, got).Spec.Template.Spec.Containers[0].Args).To(ContainElement("--cluster-name=prod--eu-2"))
+
+	now = now.Add(renderedTTL + time.Minute)
+	r.put("prod--eu-2", "in", two)
+	g.Expect(r.byCluster).NotTo(HaveKey("prod--eu-1"))
+	g.Expect(r.manifests).To(HaveLen(len(two)), "prod--eu-1's Deployment went with it")
+}
+
 // BenchmarkManifests is what a resync of the framework costs per call for a
 // cluster: rendering the chart (the raw baseline) against the cached
 // manifests decoded afresh.
