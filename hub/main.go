@@ -93,6 +93,8 @@ func main() {
 		"an AddOnDeploymentConfig overrides node placement, resources and image registries per cluster, and the hub sets clusterName, the hub credential, the namespace and the image itself")
 	flag.IntVar(&s.clusters.CatalogPages, "catalog-pages-per-cluster", backupcluster.DefaultCatalogPages,
 		"how many BackupCatalog pages a cluster's namespace may hold at once (a ResourceQuota there refuses more)")
+	flag.Float64Var(&s.clusters.LocationWrites, "backupcluster-location-writes", backupcluster.DefaultLocationWrites,
+		"how many BackupCluster status writes a second may only update a cluster's list of locations, after a burst of 100 (a location's fan-out to thousands of clusters yields to the fan-out itself; health changes are written at once)")
 	flag.StringVar(&s.systemNamespace, "system-namespace", backupsync.DefaultSystemNamespace, "namespace of the hub's own objects, such as the Leases that let one sync per storage container run at a time")
 	flag.StringVar(&s.fleetAdminNamespaces, "fleet-admin-namespaces", "lifeboat-system",
 		"comma-separated hub namespaces of the fleet admins (names, or prefixes ending in '*'): their objects may use every cluster, every spoke namespace, "+

@@ -7,8 +7,10 @@ package backupcluster
 import (
 	"context"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -49,11 +51,23 @@ type Options struct {
 	// at once (default DefaultCatalogPages): a ResourceQuota there refuses
 	// more, so a spoke cannot fill the hub.
 	CatalogPages int
+	// LocationWrites is how many status writes a second may only update a
+	// cluster's list of locations, after a burst of 100 (default
+	// DefaultLocationWrites). Changes of the cluster's health are written
+	// at once.
+	LocationWrites float64
 }
 
 // DefaultCatalogPages bounds a cluster's BackupCatalogs: 200 pages of at
 // most 500 entries, 100,000 backups being synced at once.
 const DefaultCatalogPages = 200
+
+func (o *Options) locationWrites() float64 {
+	if o.LocationWrites > 0 {
+		return o.LocationWrites
+	}
+	return DefaultLocationWrites
+}
 
 func (o *Options) catalogPages() int {
 	if o.CatalogPages > 0 {
@@ -72,6 +86,8 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Recorder records Online/Offline changes on BackupClusters (optional).
 	Recorder events.EventRecorder
+
+	pace *pace
 }
 
 // +kubebuilder:rbac:groups=fleet.lifeboat.dev,resources=backupclusters,verbs=get;list;watch
@@ -110,6 +126,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	} else if err != nil {
 		mca = nil
 	}
+	if d := r.locationsWait(bc, mca, conns); d > 0 {
+		return ctrl.Result{RequeueAfter: d}, nil
+	}
 	before, after, err := r.writeStatus(ctx, bc, func(bc *fleetv1alpha1.BackupCluster) {
 		setHealth(bc, mca)
 		setLocations(bc, conns)
@@ -119,6 +138,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	r.recordPhase(bc, before, after)
 	return ctrl.Result{}, nil
+}
+
+// locationsWait is how long the cluster's status write must wait for its
+// turn (pace): 0 unless the write would change the list of locations and
+// nothing else.
+func (r *Reconciler) locationsWait(bc *fleetv1alpha1.BackupCluster, mca *addonv1alpha1.ManagedClusterAddOn, conns []fleetv1alpha1.LocationConnection) time.Duration {
+	health := bc.DeepCopy()
+	setHealth(health, mca)
+	if !equality.Semantic.DeepEqual(bc.Status, health.Status) {
+		return 0
+	}
+	setLocations(health, conns)
+	if equality.Semantic.DeepEqual(bc.Status, health.Status) {
+		return 0
+	}
+	return r.pace.wait(bc.Name, time.Now())
 }
 
 // recordPhase records an event when the cluster went Online or Offline.
@@ -139,6 +174,7 @@ func (r *Reconciler) recordPhase(bc *fleetv1alpha1.BackupCluster, before, after 
 // ManifestWorks of BackupLocations (each cluster's connection) and
 // BackupLocations (the clusters their namespace may not use).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.pace = newPace(r.locationWrites())
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.BackupCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ResourceQuota{}).
