@@ -48,9 +48,11 @@ type Azure struct {
 // be trusted (Entra.TrustIssuerCA) and allow discovery (AllowIssuerDiscovery).
 func StartAzure(ctx context.Context, dir string) (a *Azure, err error) {
 	a = &Azure{}
+	// A failed return ("return nil, err") sets a to nil before this runs.
+	started := a
 	defer func() {
 		if err != nil {
-			a.Stop()
+			started.Stop()
 		}
 	}()
 	if a.Entra, err = entra.New(); err != nil {

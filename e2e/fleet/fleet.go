@@ -113,9 +113,12 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		}
 	}
 	f = &Fleet{Dir: opts.Dir, opts: opts, Spokes: make([]*Spoke, opts.Spokes)}
+	// Every failed return below is "return nil, err", which sets f to nil
+	// before this runs: stop what was started through its own name.
+	started := f
 	defer func() {
 		if err != nil {
-			f.Stop()
+			started.Stop()
 		}
 	}()
 

@@ -236,3 +236,15 @@ func listeningAddrs(pids []int) []string {
 	}
 	return addrs
 }
+
+// A Start that fails stops what it started and removes its directory: here
+// options it refuses after making the directory.
+func TestFailedStartLeavesNoDirectory(t *testing.T) {
+	g := NewWithT(t)
+	dir := filepath.Join(t.TempDir(), "fleet")
+	g.Expect(os.Mkdir(dir, 0o700)).To(Succeed())
+	f, err := Start(context.Background(), Options{Dir: dir, Pods: true})
+	g.Expect(err).To(MatchError(ContainSubstring("Pods needs HubManager")))
+	g.Expect(f).To(BeNil())
+	g.Expect(dir).NotTo(BeADirectory(), "the failed start's directory is left behind")
+}
