@@ -30,13 +30,13 @@ var manifestScheme = func() *runtime.Scheme {
 
 // rendered keeps each cluster's manifests, as JSON, with the inputs they were
 // rendered from. A manifest the same on many clusters (all but the
-// Deployment, which names its cluster) is kept once. The framework asks for a cluster's manifests twice on every
-// sync of its add-on, and syncs every add-on at every resync of its
-// informers and on every status change of its ManifestWork: at 5,000
-// clusters, rendering the chart again each time took more of the hub's CPU
-// than everything else together. The inputs are all the chart's values
-// depend on (renderInputs); when one changes, the manifests are rendered
-// again.
+// Deployment, which names its cluster) is kept once. The framework asks for
+// a cluster's manifests twice on every sync of its add-on, and syncs every
+// add-on at every resync of its informers and on every status change of its
+// ManifestWork: at 5,000 clusters, rendering the chart again each time took
+// more of the hub's CPU than everything else together. The inputs are all
+// the chart's values depend on (renderInputs); when one changes, the
+// manifests are rendered again.
 type rendered struct {
 	mu        sync.Mutex
 	byCluster map[string]renderedEntry
