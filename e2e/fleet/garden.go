@@ -47,9 +47,11 @@ func StartGarden(ctx context.Context, dir string) (g *Garden, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// A failed return ("return nil, err") sets g to nil before this runs.
+	started := g
 	defer func() {
 		if err != nil {
-			g.Stop()
+			started.Stop()
 		}
 	}()
 	if err := g.process.WaitFor(ctx, "the garden kubeconfig", func() error {

@@ -90,9 +90,11 @@ func StartNode(ctx context.Context, cp *ControlPlane, sandbox PodImage, images .
 	SweepDeadNodes()
 	n = &Node{Name: cp.Name + "-node", Dir: filepath.Join(cp.Dir, "node"), cp: cp, apiPort: cp.Port(), exposed: map[int]bool{}}
 	n.socket = filepath.Join(n.Dir, "containerd", "containerd.sock")
+	// A failed return ("return nil, err") sets n to nil before this runs.
+	started := n
 	defer func() {
 		if err != nil {
-			n.Stop()
+			started.Stop()
 		}
 	}()
 	for _, sub := range []string{"logs", "cni", "kubelet", "pod-logs", "containerd"} {
